@@ -1,0 +1,1 @@
+//! Agent backends: opencode (server + SSE) and CLI agents.

@@ -1,0 +1,1 @@
+//! Turn queue per chat, model coalescing, diff-supersede after a turn.

@@ -1,0 +1,1 @@
+//! SQLite state on its own thread (the only place with SQL).

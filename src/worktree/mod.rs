@@ -1,0 +1,1 @@
+//! git worktrees, diffs, apply/revert (the only place with git).
