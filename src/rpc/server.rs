@@ -33,7 +33,7 @@ impl Handler for RpcHandler {
         match reply {
             Ok(v) => Ok(from_json(&v)),
             Err(e) => {
-                tracing::warn!(method = %name, "request failed: {e}");
+                tracing::warn!(method = %name, code = ?e.code, "request failed: {e}");
                 Err(error_value(&e))
             }
         }
@@ -65,8 +65,9 @@ fn answer(req: Request) -> Result<serde_json::Value, RpcError> {
     }
 }
 
+/// Neovim accepts `[0 (exception), message]` and shows the message; the code goes to the log.
 fn error_value(e: &RpcError) -> Value {
-    from_json(&serde_json::to_value(e).unwrap_or_default())
+    Value::Array(vec![Value::from(0), Value::from(e.message.as_str())])
 }
 
 async fn drain_notifications(mut rx: mpsc::UnboundedReceiver<Notify>) {

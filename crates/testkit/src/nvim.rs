@@ -1,0 +1,274 @@
+//! A real `nvim --embed --headless` with the plugin loaded from this repository, driven over
+//! msgpack-RPC by nvim-rs. Each instance has its own temp dir, HOME and XDG dirs, and a config
+//! (`vim.g.boo`) that points the plugin at the freshly built `boocoder`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nvim_rs::compat::tokio::Compat;
+use nvim_rs::rpc::handler::Dummy;
+use nvim_rs::{Neovim, Value};
+use serde_json::{json, Value as Json};
+use tokio::process::{Child, ChildStdin, Command};
+
+use crate::tools;
+
+/// How long one call into Neovim may take before the test fails (never hang CI).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub type Api = Neovim<Compat<ChildStdin>>;
+
+pub struct Nvim {
+    pub api: Api,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// Options for starting Neovim.
+pub struct NvimOptions {
+    /// Merged into the default test config (`vim.g.boo`).
+    pub config: Json,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory (default: the temp dir's `work/`).
+    pub cwd: Option<PathBuf>,
+}
+
+impl Default for NvimOptions {
+    fn default() -> Self {
+        NvimOptions {
+            config: json!({}),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+}
+
+fn merge(base: &mut Json, over: &Json) {
+    match (base, over) {
+        (Json::Object(b), Json::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Json::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+impl Nvim {
+    pub async fn start() -> Nvim {
+        Nvim::start_with(NvimOptions::default()).await
+    }
+
+    pub async fn start_with(opts: NvimOptions) -> Nvim {
+        let dir = tempfile::Builder::new()
+            .prefix("boo-nvim-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().to_path_buf();
+        for sub in ["home", "config", "data", "state", "cache", "work"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        let mut config = json!({
+            "backend": {
+                "cmd": tools::boocoder().display().to_string(),
+                "log_file": root.join("boo.log").display().to_string(),
+                "log_level": "debug",
+            },
+            "opencode": { "cmd": tools::opencode().display().to_string() },
+            "store": { "path": root.join("data/boo/boo.db").display().to_string() },
+            "worktree": { "dir": root.join("data/boo/worktrees").display().to_string() },
+        });
+        merge(&mut config, &opts.config);
+
+        let repo = tools::repo_root();
+        let mut cmd = Command::new(tools::nvim());
+        cmd.args(["--embed", "--headless", "--clean", "-n", "-i", "NONE"])
+            .arg("--cmd")
+            .arg(format!("set rtp^={}", repo.display()))
+            .arg("--cmd")
+            .arg("lua vim.g.boo = vim.json.decode(vim.env.BOO_TEST_CONFIG)")
+            .current_dir(opts.cwd.clone().unwrap_or_else(|| root.join("work")))
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env("BOO_TEST_CONFIG", config.to_string())
+            .env_remove("NVIM")
+            .env_remove("NVIM_LISTEN_ADDRESS")
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let (api, _io, child) = nvim_rs::create::tokio::new_child_cmd(&mut cmd, Dummy::new())
+            .await
+            .expect("start nvim --embed");
+        let nvim = Nvim { api, child, dir };
+        // The first call proves the channel works (and that --embed did not wait for a UI).
+        nvim.lua("return 1").await;
+        nvim
+    }
+
+    /// The temp dir of this instance (home, config, data, state, cache, work, boo.log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("boo.log")
+    }
+
+    /// The backend log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Runs Lua in Neovim and returns its result as JSON; panics (failing the test) on error.
+    pub async fn lua(&self, code: &str) -> Json {
+        self.try_lua(code, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("lua failed: {e}\ncode: {code}\nlog:\n{}", self.log()))
+    }
+
+    /// Runs Lua with arguments (`...` in the chunk).
+    pub async fn lua_with(&self, code: &str, args: Vec<Json>) -> Json {
+        self.try_lua(code, args)
+            .await
+            .unwrap_or_else(|e| panic!("lua failed: {e}\ncode: {code}\nlog:\n{}", self.log()))
+    }
+
+    pub async fn try_lua(&self, code: &str, args: Vec<Json>) -> Result<Json, String> {
+        let args = args.iter().map(from_json).collect();
+        match tokio::time::timeout(CALL_TIMEOUT, self.api.exec_lua(code, args)).await {
+            Err(_) => Err(format!("timed out after {CALL_TIMEOUT:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(v)) => Ok(to_json(&v)),
+        }
+    }
+
+    /// Runs an Ex command; returns its error message on failure.
+    pub async fn cmd(&self, command: &str) -> Result<(), String> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.api.command(command)).await {
+            Err(_) => Err(format!("timed out after {CALL_TIMEOUT:?}: {command}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// The message history (`:messages`).
+    pub async fn messages(&self) -> String {
+        self.lua("return vim.api.nvim_exec2('messages', { output = true }).output")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Polls a Lua expression until it is truthy; panics with `what` and the last value.
+    pub async fn wait_for(&self, what: &str, lua_expr: &str, timeout: Duration) -> Json {
+        let code = format!("return {lua_expr}");
+        let start = Instant::now();
+        let mut last = Json::Null;
+        while start.elapsed() < timeout {
+            last = self.lua(&code).await;
+            if !matches!(last, Json::Null | Json::Bool(false)) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "timed out after {timeout:?} waiting for {what} ({lua_expr}); last value {last}\nmessages:\n{}\nlog:\n{}",
+            self.messages().await,
+            self.log()
+        );
+    }
+
+    /// Quits Neovim with `:qa!` and waits for the process to end.
+    pub async fn quit(mut self) {
+        // The channel drops while the command runs, so its result is an error by design.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.api.command("qa!")).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state letter follows the parenthesised command name.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X"))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `timeout` for a process to be gone.
+pub async fn wait_pid_gone(pid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if !pid_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    !pid_alive(pid)
+}
+
+pub fn to_json(v: &Value) -> Json {
+    match v {
+        Value::Nil => Json::Null,
+        Value::Boolean(b) => Json::Bool(*b),
+        Value::Integer(i) => i
+            .as_i64()
+            .map(Json::from)
+            .or_else(|| i.as_u64().map(Json::from))
+            .unwrap_or(Json::Null),
+        Value::F32(f) => json!(*f),
+        Value::F64(f) => json!(*f),
+        Value::String(s) => Json::String(
+            s.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        ),
+        Value::Binary(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
+        Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
+        Value::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::String(s) => s.as_str().unwrap_or_default().to_string(),
+                        other => to_json(other).to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Value::Ext(_, _) => Json::Null,
+    }
+}
+
+pub fn from_json(v: &Json) -> Value {
+    match v {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Boolean(*b),
+        Json::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_u64().map(Value::from))
+            .unwrap_or_else(|| Value::F64(n.as_f64().unwrap_or(0.0))),
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(a) => Value::Array(a.iter().map(from_json).collect()),
+        Json::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), from_json(v)))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+--- The `:Boo` command: subcommands, their completion, and dispatch.
+local util = require('boo.util')
+
+local M = {}
+local H = {}
+
+--- Subcommands that a later part of the plugin implements say so instead of failing oddly.
+function H.pending(name)
+  return function() util.notify((":Boo %s is not available yet"):format(name), vim.log.levels.WARN) end
+end
+
+--- name -> { run = function(args: string[], cmd_opts), complete = function(lead): string[] }
+M.subcommands = {
+  toggle = { run = function() require('boo').toggle() end },
+  send = { run = H.pending('send') },
+  ask = { run = H.pending('ask') },
+  abort = { run = H.pending('abort') },
+  new = { run = H.pending('new') },
+  tabclose = { run = H.pending('tabclose') },
+  next = { run = H.pending('next') },
+  prev = { run = H.pending('prev') },
+  split = {
+    run = H.pending('split'),
+    complete = function() return { 'chat', 'term', 'code' } end,
+  },
+  close = { run = H.pending('close') },
+  reopen = { run = H.pending('reopen') },
+  chats = { run = H.pending('chats') },
+  session = {
+    run = H.pending('session'),
+    complete = function() return { 'new', 'rename', 'delete' } end,
+  },
+  diff = { run = H.pending('diff') },
+  accept = { run = H.pending('accept') },
+  reject = { run = H.pending('reject') },
+  agent = { run = H.pending('agent') },
+  model = { run = H.pending('model') },
+  permissions = { run = H.pending('permissions') },
+  log = { run = function() require('boo').log() end },
+}
+
+function M.names()
+  local names = vim.tbl_keys(M.subcommands)
+  table.sort(names)
+  return names
+end
+
+--- Entry point of `:Boo` (see plugin/boo.lua).
+function M.run(opts)
+  local args = opts.fargs
+  local name = args[1] or 'toggle'
+  local sub = M.subcommands[name]
+  if not sub then
+    util.notify(
+      ("unknown subcommand '%s'; use one of: %s"):format(name, table.concat(M.names(), ', ')),
+      vim.log.levels.ERROR
+    )
+    return
+  end
+  -- A failure inside a subcommand reaches the user as one line, never as a stack trace.
+  local ok, err = xpcall(sub.run, debug.traceback, vim.list_slice(args, 2), opts)
+  if not ok then
+    local log = require('boo.log')
+    log.error(('`:Boo %s` failed: %s'):format(name, err))
+    util.notify(
+      ('`:Boo %s` failed: %s (details in :Boo log)'):format(name, tostring(err):match('^[^\n]*')),
+      vim.log.levels.ERROR
+    )
+  end
+end
+
+--- Completion of `:Boo`: subcommand names, then the subcommand's own arguments.
+function M.complete(arglead, cmdline, _)
+  local words = vim.split(cmdline:gsub('^%s*%S*Boo!?%s*', ''), '%s+', { trimempty = false })
+  local candidates
+  if #words <= 1 then
+    candidates = M.names()
+  else
+    local sub = M.subcommands[words[1]]
+    candidates = sub and sub.complete and sub.complete(arglead, words) or {}
+  end
+  return vim.tbl_filter(function(c) return vim.startswith(c, arglead) end, candidates)
+end
+
+return M

@@ -1,0 +1,136 @@
+--- Configuration: defaults, validation, and the merged result.
+--- Sources, later wins: defaults < `vim.g.boo` < `require('boo').setup(opts)`.
+local M = {}
+local H = {}
+
+--- The schema: every key with its default and accepted types. Keys absent here are errors.
+--- A table value without `types` is a nested group.
+H.schema = {
+  backend = {
+    -- Command to run instead of the built binary: a path or a list (program + args).
+    cmd = { default = nil, types = { 'string', 'table', 'nil' } },
+    -- Log file of the backend; nil = stdpath('log')/boo.log.
+    log_file = { default = nil, types = { 'string', 'nil' } },
+    -- Log level of the backend (error, warn, info, debug, trace).
+    log_level = { default = 'info', types = { 'string' } },
+  },
+  store = {
+    -- SQLite database; nil = stdpath('data')/boo/boo.db.
+    path = { default = nil, types = { 'string', 'nil' } },
+  },
+  opencode = {
+    -- The opencode executable (found on PATH by default).
+    cmd = { default = 'opencode', types = { 'string' } },
+    -- Attach to a running server instead of starting one (e.g. a bigger remote machine).
+    url = { default = nil, types = { 'string', 'nil' } },
+    password = { default = nil, types = { 'string', 'nil' } },
+    -- Default model as "provider/model"; nil = opencode's own default.
+    model = { default = nil, types = { 'string', 'nil' } },
+    -- Seconds without any event before a running turn is re-synced, then failed.
+    watchdog_seconds = { default = 180, types = { 'number' } },
+  },
+  worktree = {
+    -- Where session worktrees live; nil = stdpath('data')/boo/worktrees.
+    dir = { default = nil, types = { 'string', 'nil' } },
+    -- Ignored files copied into a new worktree (e.g. secrets the build needs).
+    copy_ignored = { default = { '.env' }, types = { 'table' } },
+  },
+  ui = {
+    float = {
+      width = { default = 0.8, types = { 'number' } },
+      height = { default = 0.8, types = { 'number' } },
+      border = { default = 'rounded', types = { 'string', 'table' } },
+    },
+  },
+  -- Chat buffer keys; `false` disables one.
+  keys = {
+    hide = { default = 'q', types = { 'string', 'boolean' } },
+    next_tab = { default = ']t', types = { 'string', 'boolean' } },
+    prev_tab = { default = '[t', types = { 'string', 'boolean' } },
+    new_tab = { default = 'gn', types = { 'string', 'boolean' } },
+    review = { default = 'gd', types = { 'string', 'boolean' } },
+    toggle_block = { default = '<Tab>', types = { 'string', 'boolean' } },
+    send = { default = '<CR>', types = { 'string', 'boolean' } },
+    send_insert = { default = '<C-s>', types = { 'string', 'boolean' } },
+    abort = { default = '<C-c>', types = { 'string', 'boolean' } },
+  },
+}
+
+function H.is_leaf(node) return node.types ~= nil end
+
+function H.defaults(schema)
+  local out = {}
+  for k, node in pairs(schema) do
+    if H.is_leaf(node) then
+      out[k] = vim.deepcopy(node.default)
+    else
+      out[k] = H.defaults(node)
+    end
+  end
+  return out
+end
+
+--- Checks one value against a leaf's types; returns an error message or nil.
+function H.check_leaf(path, value, node)
+  local ok, err = pcall(vim.validate, { [path] = { value, node.types } })
+  if ok then return nil end
+  -- vim.validate's message names the key and the expected types; drop any source position.
+  return (tostring(err):gsub('^.-:%d+: ', ''))
+end
+
+--- Merges `user` into `base` following the schema; collects one message per bad key.
+function H.merge(base, user, schema, prefix, errors)
+  if type(user) ~= 'table' then
+    table.insert(errors, ('%s must be a table, got %s'):format(prefix == '' and 'config' or prefix, type(user)))
+    return
+  end
+  for k, v in pairs(user) do
+    local path = prefix == '' and tostring(k) or (prefix .. '.' .. tostring(k))
+    local node = schema[k]
+    if node == nil then
+      local known = vim.tbl_keys(schema)
+      table.sort(known)
+      table.insert(errors, ("unknown key '%s' (known: %s)"):format(path, table.concat(known, ', ')))
+    elseif H.is_leaf(node) then
+      local err = H.check_leaf(path, v, node)
+      if err then
+        table.insert(errors, err)
+      else
+        base[k] = v
+      end
+    else
+      H.merge(base[k], v, node, path, errors)
+    end
+  end
+end
+
+M.current = nil ---@type table|nil built on first use, so `vim.g.boo` alone is enough
+
+--- Builds the config from defaults, `vim.g.boo` and `opts`. Bad keys are reported in one
+--- message and ignored (their defaults stay), so a typo never breaks the plugin.
+---@return table config, string|nil error
+function M.build(opts)
+  local cfg = H.defaults(H.schema)
+  local errors = {}
+  if vim.g.boo ~= nil then H.merge(cfg, vim.g.boo, H.schema, '', errors) end
+  if opts ~= nil then H.merge(cfg, opts, H.schema, '', errors) end
+  local err = #errors > 0 and ('boo: config: ' .. table.concat(errors, '; ')) or nil
+  return cfg, err
+end
+
+--- Applies a new config; returns the error message (already reported) or nil.
+function M.set(opts)
+  local cfg, err = M.build(opts)
+  M.current = cfg
+  if err then require('boo.util').notify(err, vim.log.levels.ERROR, { raw = true }) end
+  return err
+end
+
+function M.get()
+  if M.current == nil then M.set(nil) end
+  return M.current
+end
+
+M.defaults = function() return H.defaults(H.schema) end
+
+return M
