@@ -8,7 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use server::{serve_stdio, Nvim};
+pub use server::{serve_stdio, Inbound, Nvim, NvimFrontend};
+
+use crate::app::config::Config;
+use crate::model::{ChatId, PaneId};
 
 /// Error codes Lua can switch on; the message is one line for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -68,18 +71,101 @@ impl HelloReply {
     }
 }
 
-/// Requests: fast queries the editor waits on (`vim.rpcrequest`).
+/// Requests: fast queries the editor waits on (`vim.rpcrequest`). Answered from memory.
 #[derive(Clone, Debug)]
 pub enum Request {
     Hello(HelloArgs),
     Ping,
+    /// The chats of the session shown in a pane (for the picker).
+    Chats(PaneArgs),
+    /// Pending permission requests of all sessions.
+    Permissions,
 }
 
-/// Notifications: user intents (`vim.rpcnotify`); their results come back as events.
+/// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
 #[derive(Clone, Debug)]
 pub enum Notify {
-    /// Lets a test or a user check that notifications flow (logged, then dropped).
+    /// A line for the backend log (the Lua side's own failures).
     Log { message: String },
+    /// The resolved configuration; sent right after `hello` and on every `setup()`.
+    Configure(Config),
+    /// Show the floating chat of the cwd's repository (creating its session on first use).
+    Show(CwdArgs),
+    Send(SendArgs),
+    Abort(ChatArgs),
+    NewChat(ChatArgs),
+    TabClose(ChatArgs),
+    TabNext(ChatArgs),
+    TabPrev(ChatArgs),
+    /// Make `chat` the active tab of `pane` (picker, winbar click).
+    SelectChat(ChatArgs),
+    Split(SplitArgs),
+    /// The user closed a pane's window (`:q`, `<C-w>c`, `q`).
+    PaneClosed(ChatArgs),
+    /// `:Boo close` on the current pane.
+    ClosePane(ChatArgs),
+    Reopen(CwdArgs),
+    PermissionReply(PermissionReplyArgs),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CwdArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PaneArgs {
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+}
+
+/// Targets the given chat, else the active chat of the given pane, else the current one.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ChatArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SendArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+    pub text: String,
+    /// Sent from the input buffer: clear it once the prompt is accepted.
+    #[serde(default)]
+    pub from_input: bool,
+    /// Who asked: "user" (default), "selection", "api".
+    #[serde(default)]
+    pub creator: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SplitArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    /// chat | term | code
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `:vertical`, `:horizontal`, `:tab`... as Lua's `<mods>`.
+    #[serde(default)]
+    pub mods: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PermissionReplyArgs {
+    pub id: String,
+    pub reply: String,
 }
 
 impl Request {
@@ -87,6 +173,8 @@ impl Request {
         match name {
             "hello" => Ok(Request::Hello(first_arg(name, args)?)),
             "ping" => Ok(Request::Ping),
+            "chats" => Ok(Request::Chats(first_arg(name, args)?)),
+            "permissions" => Ok(Request::Permissions),
             _ => Err(unknown(name)),
         }
     }
@@ -98,13 +186,27 @@ impl Notify {
         struct LogArgs {
             message: String,
         }
-        match name {
+        Ok(match name {
             "log" => {
                 let a: LogArgs = first_arg(name, args)?;
-                Ok(Notify::Log { message: a.message })
+                Notify::Log { message: a.message }
             }
-            _ => Err(unknown(name)),
-        }
+            "configure" => Notify::Configure(first_arg(name, args)?),
+            "show" => Notify::Show(first_arg(name, args)?),
+            "send" => Notify::Send(first_arg(name, args)?),
+            "abort" => Notify::Abort(first_arg(name, args)?),
+            "new_chat" => Notify::NewChat(first_arg(name, args)?),
+            "tab_close" => Notify::TabClose(first_arg(name, args)?),
+            "tab_next" => Notify::TabNext(first_arg(name, args)?),
+            "tab_prev" => Notify::TabPrev(first_arg(name, args)?),
+            "select_chat" => Notify::SelectChat(first_arg(name, args)?),
+            "split" => Notify::Split(first_arg(name, args)?),
+            "pane_closed" => Notify::PaneClosed(first_arg(name, args)?),
+            "close_pane" => Notify::ClosePane(first_arg(name, args)?),
+            "reopen" => Notify::Reopen(first_arg(name, args)?),
+            "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
+            _ => return Err(unknown(name)),
+        })
     }
 }
 

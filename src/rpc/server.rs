@@ -1,21 +1,32 @@
-//! The msgpack-RPC endpoint on stdio: decodes calls, answers fast queries, forwards the rest
-//! to the app loop. Each call is guarded: one bad input answers an error, never ends the process.
+//! The msgpack-RPC endpoint on stdio: decodes calls, answers `hello`/`ping` itself and hands
+//! everything else to the app loop. Each call is guarded: a bad input answers an error, never
+//! ends the process.
 
 use async_trait::async_trait;
 use nvim_rs::compat::tokio::Compat;
 use nvim_rs::{Handler, Neovim, Value};
-use tokio::sync::mpsc;
+use serde_json::Value as Json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::convert::{from_json, to_json};
-use super::{HelloReply, Notify, Request, RpcError};
+use super::{ErrorCode, HelloReply, Notify, Request, RpcError};
 use crate::error::AppError;
+use crate::ui::Frontend;
 
 /// The Neovim handle of a process started by Neovim (`jobstart({rpc=true})`).
 pub type Nvim = Neovim<Compat<tokio::fs::File>>;
 
+/// What the RPC layer hands to the app loop.
+#[derive(Debug)]
+pub enum Inbound {
+    Notify(Notify),
+    Request(Request, oneshot::Sender<Result<Json, RpcError>>),
+}
+
 #[derive(Clone)]
 struct RpcHandler {
-    notify_tx: mpsc::UnboundedSender<Notify>,
+    tx: mpsc::UnboundedSender<Inbound>,
 }
 
 #[async_trait]
@@ -29,7 +40,12 @@ impl Handler for RpcHandler {
         _nvim: Neovim<Self::Writer>,
     ) -> Result<Value, Value> {
         let args: Vec<_> = args.iter().map(to_json).collect();
-        let reply = Request::decode(&name, &args).and_then(answer);
+        let reply = match Request::decode(&name, &args) {
+            Ok(Request::Hello(args)) => hello(args.protocol),
+            Ok(Request::Ping) => Ok(Json::String("pong".into())),
+            Ok(req) => self.ask_app(req).await,
+            Err(e) => Err(e),
+        };
         match reply {
             Ok(v) => Ok(from_json(&v)),
             Err(e) => {
@@ -44,25 +60,32 @@ impl Handler for RpcHandler {
         let args: Vec<_> = args.iter().map(to_json).collect();
         match Notify::decode(&name, &args) {
             Ok(n) => {
-                let _ = self.notify_tx.send(n);
+                let _ = self.tx.send(Inbound::Notify(n));
             }
             Err(e) => tracing::warn!(method = %name, "notification dropped: {e}"),
         }
     }
 }
 
-fn answer(req: Request) -> Result<serde_json::Value, RpcError> {
-    match req {
-        Request::Hello(args) => {
-            if let Some(p) = args.protocol {
-                if p != crate::PROTOCOL_VERSION {
-                    tracing::warn!(lua = p, rust = crate::PROTOCOL_VERSION, "protocol mismatch");
-                }
-            }
-            Ok(serde_json::to_value(HelloReply::current()).unwrap_or_default())
-        }
-        Request::Ping => Ok(serde_json::Value::String("pong".into())),
+impl RpcHandler {
+    async fn ask_app(&self, req: Request) -> Result<Json, RpcError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Inbound::Request(req, tx))
+            .map_err(|_| RpcError::new(ErrorCode::Internal, "backend is shutting down"))?;
+        rx.await
+            .map_err(|_| RpcError::new(ErrorCode::Internal, "backend dropped the request"))?
     }
+}
+
+fn hello(protocol: Option<u32>) -> Result<Json, RpcError> {
+    if let Some(p) = protocol {
+        if p != crate::PROTOCOL_VERSION {
+            tracing::warn!(lua = p, rust = crate::PROTOCOL_VERSION, "protocol mismatch");
+        }
+    }
+    serde_json::to_value(HelloReply::current())
+        .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// Neovim accepts `[0 (exception), message]` and shows the message; the code goes to the log.
@@ -70,30 +93,49 @@ fn error_value(e: &RpcError) -> Value {
     Value::Array(vec![Value::from(0), Value::from(e.message.as_str())])
 }
 
-async fn drain_notifications(mut rx: mpsc::UnboundedReceiver<Notify>) {
-    while let Some(n) = rx.recv().await {
-        match n {
-            Notify::Log { message } => tracing::info!(target: "lua", "{message}"),
+/// Connects to Neovim on stdin/stdout. Returns the handle for calls into Neovim and the task
+/// that reads the channel; that task ending means Neovim closed the channel.
+pub async fn serve_stdio(
+    tx: mpsc::UnboundedSender<Inbound>,
+) -> Result<(Nvim, JoinHandle<Result<(), AppError>>), AppError> {
+    let handler = RpcHandler { tx };
+    let (nvim, io) = nvim_rs::create::tokio::new_parent(handler)
+        .await
+        .map_err(|e| AppError::Channel(e.to_string()))?;
+    tracing::info!(pid = std::process::id(), "serving Neovim on stdio");
+    let done = tokio::spawn(async move {
+        match io.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.is_channel_closed() || e.is_reader_error() => {
+                tracing::info!("channel closed: {e}");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(AppError::Channel(e.to_string())),
+            Err(join) => Err(AppError::Channel(join.to_string())),
         }
+    });
+    Ok((nvim, done))
+}
+
+/// Render batches into Neovim: one `exec_lua` with typed arguments per batch, never Lua source
+/// built from data.
+pub struct NvimFrontend {
+    nvim: Nvim,
+}
+
+impl NvimFrontend {
+    pub fn new(nvim: Nvim) -> Self {
+        NvimFrontend { nvim }
     }
 }
 
-/// Serves Neovim on stdin/stdout until the channel closes. A closed channel is the normal end.
-pub async fn serve_stdio() -> Result<(), AppError> {
-    let (notify_tx, notify_rx) = mpsc::unbounded_channel();
-    let handler = RpcHandler { notify_tx };
-    let (_nvim, io) = nvim_rs::create::tokio::new_parent(handler)
-        .await
-        .map_err(|e| AppError::Channel(e.to_string()))?;
-    tokio::spawn(drain_notifications(notify_rx));
-    tracing::info!(pid = std::process::id(), "serving Neovim on stdio");
-    match io.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) if e.is_channel_closed() || e.is_reader_error() => {
-            tracing::info!("channel closed: {e}");
-            Ok(())
-        }
-        Ok(Err(e)) => Err(AppError::Channel(e.to_string())),
-        Err(join) => Err(AppError::Channel(join.to_string())),
+#[async_trait]
+impl Frontend for NvimFrontend {
+    async fn apply(&self, batch: Json) -> Result<(), String> {
+        self.nvim
+            .exec_lua("return require('boo.ui.render').apply(...)", vec![from_json(&batch)])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }

@@ -1,1 +1,262 @@
 //! Turns state changes into render batches for Lua; the only module that draws.
+//!
+//! Changes accumulate between frames; `frame()` builds one batch of typed ops for everything
+//! visible that changed. Chats not on screen are not rendered until shown. The batch is sent by
+//! the app with one `exec_lua` (see `Frontend`), and the next one waits until it was applied, so
+//! RPC calls are bounded by frames Neovim can take, never by streamed chunks.
+
+pub mod layout;
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+
+use crate::model::{ChatId, ItemChange, ItemKind, PaneId, TranscriptItem};
+use layout::ChatLayout;
+
+/// Where batches go: Neovim in the product (`rpc::NvimFrontend`).
+#[async_trait]
+pub trait Frontend: Send + Sync + 'static {
+    async fn apply(&self, batch: Json) -> Result<(), String>;
+}
+
+/// A tab as the winbar shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tab {
+    pub chat: ChatId,
+    pub title: String,
+    pub active: bool,
+    pub busy: bool,
+}
+
+/// What a pane shows; sent when it opens or switches chat.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PaneView {
+    pub pane: PaneId,
+    /// float | chat | term | code
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatId>,
+    pub tabs: Vec<Tab>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mods: Option<String>,
+    pub focus: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+#[derive(Default)]
+struct ChatRender {
+    name: String,
+    title: String,
+    layout: ChatLayout,
+    /// The Lua buffers exist (a `chat` op was sent in this process).
+    created: bool,
+}
+
+#[derive(Default)]
+pub struct Ui {
+    chats: HashMap<ChatId, ChatRender>,
+    visible: HashSet<ChatId>,
+    /// Ops that are not chat content (panes, notifications, events), in order.
+    ops: Vec<Json>,
+    /// Ops that must run after the content of this frame (showing a pane moves its cursor).
+    late_ops: Vec<Json>,
+}
+
+impl Ui {
+    pub fn new() -> Self {
+        Ui::default()
+    }
+
+    /// Registers a chat (its buffer name and title) with its stored transcript.
+    pub fn add_chat(&mut self, chat: ChatId, name: String, title: String, items: Vec<TranscriptItem>) {
+        self.chats.entry(chat).or_insert_with(|| ChatRender {
+            name,
+            title,
+            layout: ChatLayout::from_items(items),
+            created: false,
+        });
+    }
+
+    pub fn has_chat(&self, chat: ChatId) -> bool {
+        self.chats.contains_key(&chat)
+    }
+
+    pub fn set_title(&mut self, chat: ChatId, title: String) {
+        if let Some(c) = self.chats.get_mut(&chat) {
+            c.title = title;
+        }
+    }
+
+    pub fn remove_chat(&mut self, chat: ChatId) {
+        self.chats.remove(&chat);
+        self.visible.remove(&chat);
+    }
+
+    pub fn layout(&self, chat: ChatId) -> Option<&ChatLayout> {
+        self.chats.get(&chat).map(|c| &c.layout)
+    }
+
+    /// A backend change to a chat's transcript; returns the item's seq.
+    pub fn change(&mut self, chat: ChatId, change: ItemChange) -> Option<usize> {
+        self.chats.get_mut(&chat).map(|c| c.layout.apply(change))
+    }
+
+    /// An item the app adds itself (user prompt, error, info); returns its seq.
+    pub fn push(&mut self, chat: ChatId, kind: ItemKind, part_id: Option<String>, content: String, meta: Json) -> Option<usize> {
+        self.chats
+            .get_mut(&chat)
+            .map(|c| c.layout.push(kind, part_id, content, meta))
+    }
+
+    /// Replaces an item the app added (e.g. a queued prompt becoming sent).
+    pub fn set(&mut self, chat: ChatId, seq: usize, content: String, meta: Json) {
+        if let Some(c) = self.chats.get_mut(&chat) {
+            c.layout.set(seq, content, meta);
+        }
+    }
+
+    /// The chats on screen; only they are rendered.
+    pub fn set_visible(&mut self, chats: HashSet<ChatId>) {
+        self.visible = chats;
+    }
+
+    pub fn show_pane(&mut self, view: PaneView) {
+        self.late_ops.push(op("pane", &view));
+    }
+
+    pub fn tabs(&mut self, pane: PaneId, tabs: Vec<Tab>) {
+        self.late_ops.push(json!({"op": "tabs", "pane": pane, "tabs": tabs}));
+    }
+
+    pub fn close_pane(&mut self, pane: PaneId) {
+        self.ops.push(json!({"op": "pane_close", "pane": pane}));
+    }
+
+    /// One line for the user (`vim.log.levels`: 2 info, 3 warn, 4 error).
+    pub fn notify(&mut self, msg: impl Into<String>, level: u8) {
+        self.late_ops.push(json!({"op": "notify", "msg": msg.into(), "level": level}));
+    }
+
+    pub fn autocmd(&mut self, pattern: &str, data: Json) {
+        self.late_ops.push(json!({"op": "autocmd", "pattern": pattern, "data": data}));
+    }
+
+    pub fn status(&mut self, status: Json) {
+        self.late_ops.push(json!({"op": "status", "status": status}));
+    }
+
+    pub fn input_clear(&mut self, chat: ChatId) {
+        self.late_ops.push(json!({"op": "input_clear", "chat": chat}));
+    }
+
+    pub fn permission(&mut self, request: Json) {
+        let mut o = request;
+        if let Some(m) = o.as_object_mut() {
+            m.insert("op".into(), Json::from("permission"));
+        }
+        self.late_ops.push(o);
+    }
+
+    /// Ensures Lua has a chat's buffers (needed before a pane can show it).
+    pub fn ensure_created(&mut self, chat: ChatId) {
+        if let Some(c) = self.chats.get_mut(&chat) {
+            if !c.created {
+                self.ops.push(json!({"op": "chat", "chat": chat, "name": c.name, "title": c.title}));
+                c.created = true;
+                c.layout.invalidate();
+            }
+        }
+    }
+
+    /// Whether anything waits to be drawn.
+    pub fn is_dirty(&self) -> bool {
+        !self.ops.is_empty()
+            || !self.late_ops.is_empty()
+            || self
+                .visible
+                .iter()
+                .any(|c| self.chats.get(c).is_some_and(|r| r.layout.is_dirty()))
+    }
+
+    /// Items changed since last saved, for the store (all chats, visible or not).
+    pub fn take_unsaved(&mut self) -> Vec<TranscriptItem> {
+        let mut out = Vec::new();
+        for (id, c) in &mut self.chats {
+            out.extend(c.layout.take_unsaved(*id));
+        }
+        out
+    }
+
+    /// The batch for this frame, or None when nothing changed.
+    pub fn frame(&mut self) -> Option<Json> {
+        let mut visible: Vec<ChatId> = self.visible.iter().copied().collect();
+        visible.sort_unstable();
+        for chat in &visible {
+            self.ensure_created(*chat);
+        }
+        let mut ops = std::mem::take(&mut self.ops);
+        for chat in visible {
+            let Some(c) = self.chats.get_mut(&chat) else { continue };
+            let (decor, lines) = c.layout.flush();
+            if let Some(items) = decor {
+                ops.push(json!({"op": "decor", "chat": chat, "items": items}));
+            }
+            for l in lines {
+                ops.push(json!({"op": "lines", "chat": chat, "first": l.first, "last": l.last, "lines": l.lines}));
+            }
+        }
+        ops.append(&mut self.late_ops);
+        if ops.is_empty() {
+            None
+        } else {
+            Some(json!({ "ops": ops }))
+        }
+    }
+}
+
+fn op<T: Serialize>(name: &str, body: &T) -> Json {
+    let mut v = serde_json::to_value(body).unwrap_or_else(|_| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        m.insert("op".into(), Json::from(name));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_chats_are_not_rendered_until_shown() {
+        let mut ui = Ui::new();
+        ui.add_chat(1, "boo://s/1".into(), "one".into(), vec![]);
+        ui.change(1, ItemChange::Upsert { part_id: "p".into(), kind: ItemKind::Text, content: "hi".into(), meta: Json::Null });
+        assert!(ui.frame().is_none(), "not visible: nothing to draw");
+        ui.set_visible([1].into_iter().collect());
+        let batch = ui.frame().expect("visible now");
+        let ops = batch["ops"].as_array().expect("ops");
+        assert_eq!(ops[0]["op"], "chat");
+        assert!(ops.iter().any(|o| o["op"] == "lines" && o["lines"][0] == "hi"));
+        assert!(ui.frame().is_none(), "nothing changed since");
+    }
+
+    #[test]
+    fn many_deltas_in_one_frame_become_one_lines_op() {
+        let mut ui = Ui::new();
+        ui.add_chat(1, "b".into(), "t".into(), vec![]);
+        ui.set_visible([1].into_iter().collect());
+        ui.change(1, ItemChange::Upsert { part_id: "p".into(), kind: ItemKind::Text, content: String::new(), meta: Json::Null });
+        ui.frame();
+        for _ in 0..1000 {
+            ui.change(1, ItemChange::Append { part_id: "p".into(), delta: "x".into() });
+        }
+        let batch = ui.frame().expect("dirty");
+        let lines: Vec<_> = batch["ops"].as_array().expect("ops").iter().filter(|o| o["op"] == "lines").collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["lines"][0].as_str().map(str::len), Some(1000));
+    }
+}

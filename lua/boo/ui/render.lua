@@ -1,0 +1,52 @@
+--- Applies Rust's render batches: one call per frame, a list of typed ops, applied in order.
+--- Rust decides what is shown; the modules here decide how.
+local M = {}
+local H = {}
+
+--- The last status Rust pushed, for `require('boo').status()` (no RPC on the hot path).
+M.status = {
+  session = nil,
+  chat = nil,
+  agent = nil,
+  model = nil,
+  busy = false,
+  pending_changes = 0,
+  permissions = 0,
+}
+
+--- Counters for tests and benchmarks.
+M.stats = { batches = 0, ops = 0 }
+
+H.handlers = {
+  chat = function(op) require('boo.ui.chat').ensure(op) end,
+  lines = function(op) require('boo.ui.chat').lines(op) end,
+  decor = function(op) require('boo.ui.chat').decor(op) end,
+  pane = function(op) require('boo.ui.pane').show(op) end,
+  tabs = function(op) require('boo.ui.pane').tabs(op) end,
+  pane_close = function(op) require('boo.ui.pane').close(op) end,
+  input_clear = function(op) require('boo.ui.chat').clear_input(op.chat) end,
+  notify = function(op) require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO) end,
+  autocmd = function(op)
+    vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false })
+  end,
+  status = function(op) M.status = op.status end,
+  permission = function(op) require('boo.ui.permission').prompt(op) end,
+}
+
+--- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
+--- skipped, the rest of the batch still applies.
+function M.apply(batch)
+  M.stats.batches = M.stats.batches + 1
+  for _, op in ipairs(batch.ops or {}) do
+    M.stats.ops = M.stats.ops + 1
+    local handler = H.handlers[op.op]
+    if handler then
+      local ok, err = pcall(handler, op)
+      if not ok then require('boo.log').error(('render op %s failed: %s'):format(op.op, err)) end
+    else
+      require('boo.log').warn('unknown render op ' .. tostring(op.op))
+    end
+  end
+end
+
+return M

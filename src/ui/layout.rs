@@ -1,0 +1,461 @@
+//! A chat's transcript as buffer lines, updated incrementally. Each item knows how many of its
+//! lines the buffer holds (`synced`) and from which line it changed since (`dirty_from`), so a
+//! frame sends only the changed tail of an item — a streamed delta costs O(delta), never a
+//! re-render of the whole answer.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::model::{ItemChange, ItemKind, TranscriptItem};
+
+/// Replace buffer lines `[first, last)` with `lines` (0-based, end-exclusive; `last = -1`: to end).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinesOp {
+    pub first: i64,
+    pub last: i64,
+    pub lines: Vec<String>,
+}
+
+/// Where an item is in the buffer, for highlights and folds (0-based, inclusive).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decor {
+    pub first: usize,
+    pub last: usize,
+    pub kind: ItemKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Item {
+    kind: ItemKind,
+    part_id: Option<String>,
+    content: String,
+    meta: Json,
+    /// Rendered lines, ending with one blank separator line.
+    lines: Vec<String>,
+    /// How many of this item's lines the buffer holds.
+    synced: usize,
+    /// First line that differs from the buffer, if any.
+    dirty_from: Option<usize>,
+    /// Whether the item changed since it was last saved to the store.
+    unsaved: bool,
+}
+
+/// One chat's transcript model.
+#[derive(Debug, Default)]
+pub struct ChatLayout {
+    items: Vec<Item>,
+    by_part: HashMap<String, usize>,
+    /// The buffer content is unknown (first show in this process): replace it whole.
+    fresh: bool,
+    /// Item ranges or states changed: decorations must be re-sent.
+    decor_dirty: bool,
+}
+
+fn status_of(kind: ItemKind, meta: &Json) -> Option<String> {
+    match kind {
+        ItemKind::Tool | ItemKind::Permission | ItemKind::Reasoning | ItemKind::User | ItemKind::Info => {
+            meta.get("status").and_then(Json::as_str).map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+fn str_field<'a>(meta: &'a Json, key: &str) -> &'a str {
+    meta.get(key).and_then(Json::as_str).unwrap_or_default()
+}
+
+/// The header line of a folded block.
+fn header(kind: ItemKind, meta: &Json) -> Option<String> {
+    let status = str_field(meta, "status");
+    let badge = if status.is_empty() { String::new() } else { format!(" [{status}]") };
+    match kind {
+        ItemKind::Reasoning => Some(format!("▸ Reasoning{badge}")),
+        ItemKind::Tool => {
+            let tool = str_field(meta, "tool");
+            let summary = [str_field(meta, "title"), str_field(meta, "summary")]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .map(|s| format!(": {}", one_line(s, 80)))
+                .unwrap_or_default();
+            Some(format!("⚙ {tool}{summary}{badge}"))
+        }
+        ItemKind::Permission => {
+            let what = str_field(meta, "permission");
+            let title = one_line(str_field(meta, "title"), 80);
+            Some(format!("⚠ Permission {what}: {title}{badge}"))
+        }
+        _ => None,
+    }
+}
+
+fn body_lines(kind: ItemKind, content: &str) -> impl Iterator<Item = String> + '_ {
+    let prefix = match kind {
+        ItemKind::User => "> ",
+        _ => "",
+    };
+    let first_prefix = match kind {
+        ItemKind::Error => "✗ ",
+        _ => prefix,
+    };
+    content.split('\n').enumerate().map(move |(i, l)| {
+        let p = if i == 0 { first_prefix } else { prefix };
+        format!("{p}{l}")
+    })
+}
+
+fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
+    let mut lines: Vec<String> = header(kind, meta).into_iter().collect();
+    if !(content.is_empty() && lines.len() == 1) {
+        lines.extend(body_lines(kind, content));
+    }
+    lines.push(String::new());
+    lines
+}
+
+impl ChatLayout {
+    pub fn new() -> Self {
+        ChatLayout {
+            fresh: true,
+            ..Default::default()
+        }
+    }
+
+    /// Restores items loaded from the store (ordered by seq).
+    pub fn from_items(items: Vec<TranscriptItem>) -> Self {
+        let mut layout = ChatLayout::new();
+        for it in items {
+            layout.push(it.kind, it.part_id, it.content, it.meta);
+        }
+        for it in &mut layout.items {
+            it.unsaved = false;
+        }
+        layout
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Appends a new item; returns its index (the transcript `seq`).
+    pub fn push(&mut self, kind: ItemKind, part_id: Option<String>, content: String, meta: Json) -> usize {
+        let idx = self.items.len();
+        let lines = render(kind, &content, &meta);
+        if let Some(p) = &part_id {
+            self.by_part.insert(p.clone(), idx);
+        }
+        self.items.push(Item {
+            kind,
+            part_id,
+            content,
+            meta,
+            lines,
+            synced: 0,
+            dirty_from: Some(0),
+            unsaved: true,
+        });
+        self.decor_dirty = true;
+        idx
+    }
+
+    /// Replaces an item's content/meta by index (e.g. a tool's status).
+    pub fn set(&mut self, idx: usize, content: String, meta: Json) {
+        let Some(it) = self.items.get_mut(idx) else { return };
+        let old_status = status_of(it.kind, &it.meta);
+        let lines = render(it.kind, &content, &meta);
+        let first_diff = it
+            .lines
+            .iter()
+            .zip(&lines)
+            .position(|(a, b)| a != b)
+            .unwrap_or(it.lines.len().min(lines.len()));
+        if first_diff == it.lines.len() && first_diff == lines.len() && it.content == content {
+            it.meta = meta;
+            return;
+        }
+        if lines.len() != it.lines.len() || status_of(it.kind, &meta) != old_status {
+            self.decor_dirty = true;
+        }
+        it.dirty_from = Some(it.dirty_from.map_or(first_diff, |d| d.min(first_diff)));
+        it.content = content;
+        it.meta = meta;
+        it.lines = lines;
+        it.unsaved = true;
+    }
+
+    /// Applies a backend change keyed by part id.
+    pub fn apply(&mut self, change: ItemChange) -> usize {
+        match change {
+            ItemChange::Upsert {
+                part_id,
+                kind,
+                content,
+                meta,
+            } => match self.by_part.get(&part_id).copied() {
+                Some(idx) => {
+                    self.set(idx, content, meta);
+                    idx
+                }
+                None => self.push(kind, Some(part_id), content, meta),
+            },
+            ItemChange::Append { part_id, delta } => match self.by_part.get(&part_id).copied() {
+                Some(idx) => {
+                    self.append(idx, &delta);
+                    idx
+                }
+                // A delta for a part never announced: show it as text rather than lose it.
+                None => self.push(ItemKind::Text, Some(part_id), delta, Json::Null),
+            },
+        }
+    }
+
+    /// Appends streamed text to an item: only its last content line and what follows change.
+    pub fn append(&mut self, idx: usize, delta: &str) {
+        let Some(it) = self.items.get_mut(idx) else { return };
+        if delta.is_empty() {
+            return;
+        }
+        let has_header = header(it.kind, &it.meta).is_some();
+        if has_header && it.content.is_empty() {
+            // The header-only form has no body line yet: render once.
+            let content = format!("{}{}", it.content, delta);
+            let meta = it.meta.clone();
+            self.set(idx, content, meta);
+            return;
+        }
+        it.content.push_str(delta);
+        // lines = [header?] body... separator; the last body line is at len - 2.
+        let sep = it.lines.pop().unwrap_or_default();
+        let last_body = it.lines.len().saturating_sub(1);
+        let prefix = if it.kind == ItemKind::User { "> " } else { "" };
+        let mut parts = delta.split('\n');
+        if let (Some(first), Some(line)) = (parts.next(), it.lines.last_mut()) {
+            line.push_str(first);
+        }
+        let before = it.lines.len();
+        for p in parts {
+            it.lines.push(format!("{prefix}{p}"));
+        }
+        it.lines.push(sep);
+        if it.lines.len() != before + 1 {
+            self.decor_dirty = true;
+        }
+        it.dirty_from = Some(it.dirty_from.map_or(last_body, |d| d.min(last_body)));
+        it.unsaved = true;
+    }
+
+    /// Index of the item with this part id.
+    pub fn find(&self, part_id: &str) -> Option<usize> {
+        self.by_part.get(part_id).copied()
+    }
+
+    pub fn kind(&self, idx: usize) -> Option<ItemKind> {
+        self.items.get(idx).map(|i| i.kind)
+    }
+
+    pub fn meta(&self, idx: usize) -> Option<&Json> {
+        self.items.get(idx).map(|i| &i.meta)
+    }
+
+    pub fn content(&self, idx: usize) -> Option<&str> {
+        self.items.get(idx).map(|i| i.content.as_str())
+    }
+
+    /// Whether the buffer needs an update.
+    pub fn is_dirty(&self) -> bool {
+        self.fresh || self.decor_dirty || self.items.iter().any(|i| i.dirty_from.is_some())
+    }
+
+    /// Forgets what the buffer holds (e.g. the Lua buffer was recreated): next flush is whole.
+    pub fn invalidate(&mut self) {
+        self.fresh = true;
+    }
+
+    /// The ops that bring the buffer up to date, oldest item first, and the decorations when
+    /// they changed. Decorations come first so folds are right when the lines arrive.
+    pub fn flush(&mut self) -> (Option<Vec<Decor>>, Vec<LinesOp>) {
+        let mut ops = Vec::new();
+        if self.fresh {
+            let mut all = Vec::new();
+            for it in &mut self.items {
+                all.extend(it.lines.iter().cloned());
+                it.synced = it.lines.len();
+                it.dirty_from = None;
+            }
+            ops.push(LinesOp { first: 0, last: -1, lines: all });
+            self.fresh = false;
+            self.decor_dirty = true;
+        } else {
+            let mut pos = 0usize;
+            for it in &mut self.items {
+                if let Some(from) = it.dirty_from.take() {
+                    let from = from.min(it.synced).min(it.lines.len());
+                    ops.push(LinesOp {
+                        first: (pos + from) as i64,
+                        last: (pos + it.synced) as i64,
+                        lines: it.lines[from..].to_vec(),
+                    });
+                    it.synced = it.lines.len();
+                }
+                pos += it.synced;
+            }
+        }
+        let decor = if std::mem::take(&mut self.decor_dirty) {
+            Some(self.decorations())
+        } else {
+            None
+        };
+        (decor, ops)
+    }
+
+    pub fn decorations(&self) -> Vec<Decor> {
+        let mut out = Vec::with_capacity(self.items.len());
+        let mut pos = 0usize;
+        for it in &self.items {
+            let n = it.lines.len();
+            // The block covers the item without its blank separator.
+            let last = pos + n.saturating_sub(2);
+            out.push(Decor {
+                first: pos,
+                last: last.max(pos),
+                kind: it.kind,
+                status: status_of(it.kind, &it.meta),
+            });
+            pos += n;
+        }
+        out
+    }
+
+    /// Items changed since last saved, as store rows (seq = index); marks them saved.
+    pub fn take_unsaved(&mut self, chat_id: i64) -> Vec<TranscriptItem> {
+        let mut out = Vec::new();
+        for (seq, it) in self.items.iter_mut().enumerate() {
+            if std::mem::take(&mut it.unsaved) {
+                out.push(TranscriptItem {
+                    chat_id,
+                    seq: seq as i64,
+                    kind: it.kind,
+                    part_id: it.part_id.clone(),
+                    content: it.content.clone(),
+                    meta: it.meta.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// All lines as the buffer should hold them (tests, full re-render).
+    pub fn all_lines(&self) -> Vec<String> {
+        self.items.iter().flat_map(|i| i.lines.iter().cloned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Applies ops to a plain Vec<String> the way nvim_buf_set_lines does.
+    fn apply(buf: &mut Vec<String>, ops: &[LinesOp]) {
+        for op in ops {
+            let last = if op.last < 0 { buf.len() } else { op.last as usize };
+            let first = op.first as usize;
+            buf.splice(first..last, op.lines.iter().cloned());
+        }
+    }
+
+    fn upsert(part: &str, kind: ItemKind, content: &str, meta: Json) -> ItemChange {
+        ItemChange::Upsert {
+            part_id: part.into(),
+            kind,
+            content: content.into(),
+            meta,
+        }
+    }
+
+    #[test]
+    fn streamed_deltas_send_only_the_tail_and_match_a_full_render() {
+        let mut l = ChatLayout::new();
+        let mut buf = vec![String::new()];
+        l.push(ItemKind::User, None, "hello\nworld".into(), json!({}));
+        l.apply(upsert("r", ItemKind::Reasoning, "", json!({"status": "running"})));
+        l.apply(upsert("t", ItemKind::Text, "", json!({})));
+        let (_, ops) = l.flush();
+        apply(&mut buf, &ops);
+        for d in ["Hel", "lo the", "re\nsecond", " line\n\nfourth"] {
+            l.apply(ItemChange::Append { part_id: "t".into(), delta: d.into() });
+            let (_, ops) = l.flush();
+            // Never more than the lines the delta touched (plus the separator).
+            assert!(ops.iter().all(|o| o.lines.len() <= 4), "{ops:?}");
+            apply(&mut buf, &ops);
+        }
+        l.apply(ItemChange::Append { part_id: "r".into(), delta: "think\nmore".into() });
+        let (_, ops) = l.flush();
+        apply(&mut buf, &ops);
+        assert_eq!(buf, l.all_lines());
+        assert!(buf.contains(&"Hello there".to_string()), "{buf:?}");
+        assert!(buf.contains(&"second line".to_string()));
+        assert!(buf.contains(&"> world".to_string()));
+        assert_eq!(buf.iter().filter(|s| s.contains("Hello there")).count(), 1);
+    }
+
+    #[test]
+    fn upsert_replaces_in_place_and_keeps_later_items_right() {
+        let mut l = ChatLayout::new();
+        let mut buf = Vec::new();
+        l.apply(upsert("tool", ItemKind::Tool, "", json!({"tool": "bash", "status": "running", "summary": "echo hi"})));
+        l.apply(upsert("t", ItemKind::Text, "after", json!({})));
+        apply(&mut buf, &l.flush().1);
+        l.apply(upsert("tool", ItemKind::Tool, "$ echo hi\nhi", json!({"tool": "bash", "status": "completed", "summary": "echo hi"})));
+        let (decor, ops) = l.flush();
+        apply(&mut buf, &ops);
+        assert_eq!(buf, l.all_lines());
+        assert_eq!(buf[0], "⚙ bash: echo hi [completed]");
+        let decor = decor.expect("decor changed with the status");
+        assert_eq!(decor[0].status.as_deref(), Some("completed"));
+        assert_eq!((decor[0].first, decor[0].last), (0, 2));
+        assert_eq!(decor[1].first, 4);
+        // The same state again is no change at all.
+        l.apply(upsert("tool", ItemKind::Tool, "$ echo hi\nhi", json!({"tool": "bash", "status": "completed", "summary": "echo hi"})));
+        assert!(!l.is_dirty());
+    }
+
+    #[test]
+    fn unknown_part_delta_is_kept_as_text() {
+        let mut l = ChatLayout::new();
+        l.apply(ItemChange::Append { part_id: "x".into(), delta: "orphan".into() });
+        assert_eq!(l.all_lines(), vec!["orphan".to_string(), String::new()]);
+    }
+
+    #[test]
+    fn unsaved_items_are_reported_once_with_their_seq() {
+        let mut l = ChatLayout::new();
+        l.push(ItemKind::User, None, "q".into(), json!({}));
+        l.apply(upsert("t", ItemKind::Text, "a", json!({})));
+        assert_eq!(l.take_unsaved(7).len(), 2);
+        l.apply(ItemChange::Append { part_id: "t".into(), delta: "b".into() });
+        let rows = l.take_unsaved(7);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].seq, rows[0].content.as_str(), rows[0].chat_id), (1, "ab", 7));
+        assert!(l.take_unsaved(7).is_empty());
+        let restored = ChatLayout::from_items(vec![rows[0].clone()]);
+        assert_eq!(restored.all_lines(), vec!["ab".to_string(), String::new()]);
+    }
+}
