@@ -1,0 +1,133 @@
+//! `tasks`: every turn, with its status lifecycle queued -> running -> done/failed/aborted.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::error::bad_column;
+use super::{now_ms, NewTask, Store, StoreError, Task};
+use crate::model::{ChatId, TaskId, TaskStatus};
+
+const COLS: &str = "id, chat_id, session_id, agent, model, prompt, creator, status, error, \
+                    created_at, started_at, finished_at";
+
+fn row(r: &Row) -> rusqlite::Result<Task> {
+    let status: String = r.get(7)?;
+    Ok(Task {
+        id: r.get(0)?,
+        chat_id: r.get(1)?,
+        session_id: r.get(2)?,
+        agent: r.get(3)?,
+        model: r.get(4)?,
+        prompt: r.get(5)?,
+        creator: r.get(6)?,
+        status: TaskStatus::parse(&status).ok_or_else(|| bad_column(7, "task status", &status))?,
+        error: r.get(8)?,
+        created_at: r.get(9)?,
+        started_at: r.get(10)?,
+        finished_at: r.get(11)?,
+    })
+}
+
+fn get(tx: &Transaction, id: TaskId) -> Result<Option<Task>, StoreError> {
+    let sql = format!("SELECT {COLS} FROM tasks WHERE id = ?1");
+    Ok(tx.query_row(&sql, [id], row).optional()?)
+}
+
+/// A final status is final, and nothing goes back to queued.
+fn allowed(from: TaskStatus, to: TaskStatus) -> bool {
+    !from.is_final() && (to != TaskStatus::Queued || from == TaskStatus::Queued)
+}
+
+impl Store {
+    /// A new task, queued. Returns its id.
+    pub async fn create_task(&self, new: NewTask) -> Result<TaskId, StoreError> {
+        self.call(move |db| {
+            db.write(|tx| {
+                tx.execute(
+                    "INSERT INTO tasks (chat_id, session_id, agent, model, prompt, creator,
+                                        status, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        new.chat_id,
+                        new.session_id,
+                        new.agent,
+                        new.model,
+                        new.prompt,
+                        new.creator,
+                        TaskStatus::Queued.as_str(),
+                        now_ms()
+                    ],
+                )?;
+                Ok(tx.last_insert_rowid())
+            })
+        })
+        .await
+    }
+
+    pub async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        self.call(move |db| db.read(|tx| get(tx, id))).await
+    }
+
+    /// Moves a task along its lifecycle, stamping `started_at` on running and `finished_at`
+    /// on a final status. Returns the task as stored afterwards.
+    pub async fn set_task_status(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        error: Option<String>,
+    ) -> Result<Task, StoreError> {
+        self.call(move |db| {
+            db.write(|tx| {
+                let task = get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })?;
+                if !allowed(task.status, status) {
+                    return Err(StoreError::TaskTransition {
+                        id,
+                        from: task.status.as_str(),
+                        to: status.as_str(),
+                    });
+                }
+                let now = now_ms();
+                let started = task
+                    .started_at
+                    .or((status == TaskStatus::Running).then_some(now));
+                let finished = status.is_final().then_some(now);
+                tx.execute(
+                    "UPDATE tasks SET status = ?2, error = ?3, started_at = ?4, finished_at = ?5
+                     WHERE id = ?1",
+                    params![id, status.as_str(), error, started, finished],
+                )?;
+                get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })
+            })
+        })
+        .await
+    }
+
+    /// A chat's tasks, oldest first.
+    pub async fn list_tasks(&self, chat_id: ChatId) -> Result<Vec<Task>, StoreError> {
+        self.call(move |db| {
+            db.read(|tx| {
+                let sql = format!("SELECT {COLS} FROM tasks WHERE chat_id = ?1 ORDER BY id");
+                let mut st = tx.prepare_cached(&sql)?;
+                let rows = st.query_map([chat_id], row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskStatus::*;
+
+    #[test]
+    fn lifecycle_rules() {
+        assert!(allowed(Queued, Running));
+        assert!(allowed(Queued, Aborted));
+        assert!(allowed(Running, Done));
+        assert!(allowed(Running, Failed));
+        assert!(!allowed(Running, Queued));
+        assert!(!allowed(Done, Running));
+        assert!(!allowed(Aborted, Failed));
+    }
+}

@@ -1,0 +1,260 @@
+//! The store thread: owns the SQLite connection, runs calls in arrival order, and buffers
+//! transcript writes so a stream of deltas costs one transaction per flush.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::error::StoreError;
+use super::{schema, transcript, FlushStats, StoreOptions};
+use crate::model::{ChatId, TranscriptItem};
+
+/// Bounded retry of a whole operation on SQLITE_BUSY, on top of SQLite's own busy timeout
+/// (which covers lock waits but not every busy case, e.g. a snapshot gone stale under WAL).
+const BUSY_ATTEMPTS: u32 = 8;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(crate) enum Msg {
+    Put(TranscriptItem),
+    Call(Box<dyn FnOnce(&mut Db) + Send>),
+    Flush(Reply<()>),
+    /// Answered without flushing, so tests can see what the timer alone did.
+    Stats(Reply<FlushStats>),
+    Close(Reply<()>),
+}
+
+pub(crate) enum Target {
+    File(PathBuf),
+    Memory,
+}
+
+/// The connection as the query modules see it: every write is one `BEGIN IMMEDIATE`
+/// transaction (never a deferred one that upgrades to a write lock and can deadlock).
+pub(crate) struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    pub(crate) fn write<T>(
+        &mut self,
+        mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = &mut self.conn;
+        retry_busy(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
+    }
+
+    /// Reads run in one deferred transaction so a multi-statement read sees one snapshot.
+    pub(crate) fn read<T>(
+        &mut self,
+        mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = &mut self.conn;
+        retry_busy(|| {
+            let tx = conn.transaction()?;
+            f(&tx)
+        })
+    }
+}
+
+pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(e) if e.is_busy() => {
+                if attempt >= BUSY_ATTEMPTS {
+                    tracing::error!(attempt, "store: still busy, giving up: {e}");
+                    return Err(StoreError::Busy { attempts: attempt });
+                }
+                tracing::debug!(attempt, "store: busy, retrying: {e}");
+                std::thread::sleep(Duration::from_millis(10 << attempt.min(5)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens the connection (on this thread), reports readiness, then serves messages until every
+/// handle is dropped or `Close` arrives; pending transcript items are flushed either way.
+pub(crate) fn run(
+    target: Target,
+    opts: StoreOptions,
+    rx: Receiver<Msg>,
+    ready: oneshot::Sender<Result<(), StoreError>>,
+) {
+    let conn = match &target {
+        Target::File(path) => open_file(path, &opts).map_err(|cause| StoreError::Open {
+            path: path.clone(),
+            cause: Box::new(cause),
+        }),
+        Target::Memory => open_memory(),
+    };
+    let db = match conn {
+        Ok(conn) => Db { conn },
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    if ready.send(Ok(())).is_err() {
+        return; // the opener gave up waiting
+    }
+    Worker {
+        db,
+        opts,
+        buf: Buffer::default(),
+        stats: FlushStats::default(),
+    }
+    .serve(rx);
+}
+
+fn open_file(path: &Path, opts: &StoreOptions) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    // No silent fallback to read-only: we want to know now, not at the first write.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    if conn.is_readonly(rusqlite::DatabaseName::Main)? {
+        return Err(StoreError::ReadOnly);
+    }
+    conn.busy_timeout(opts.busy_timeout)?;
+    // WAL: readers never block the writer, and a killed process cannot corrupt the file.
+    // synchronous=NORMAL keeps every commit safe from a process crash (only an OS crash or
+    // power loss may drop the last commits), at a fraction of FULL's fsync cost.
+    let mode: String =
+        retry_busy(
+            || Ok(conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?),
+        )?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode, "store: WAL not available, using another journal mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn, schema::MIGRATIONS)?;
+    Ok(conn)
+}
+
+fn open_memory() -> Result<Connection, StoreError> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn, schema::MIGRATIONS)?;
+    Ok(conn)
+}
+
+/// Transcript items waiting for the next flush; one entry per key, the last write wins.
+#[derive(Default)]
+struct Buffer {
+    items: BTreeMap<(ChatId, i64), TranscriptItem>,
+    deadline: Option<Instant>,
+    failures: u32,
+}
+
+struct Worker {
+    db: Db,
+    opts: StoreOptions,
+    buf: Buffer,
+    stats: FlushStats,
+}
+
+impl Worker {
+    fn serve(mut self, rx: Receiver<Msg>) {
+        loop {
+            let msg = match self.buf.deadline {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match msg {
+                Ok(Msg::Put(item)) => {
+                    if self.buf.deadline.is_none() {
+                        self.buf.deadline = Some(Instant::now() + self.opts.flush_interval);
+                    }
+                    self.buf.items.insert((item.chat_id, item.seq), item);
+                    if self.buf.items.len() >= self.opts.max_batch {
+                        let _ = self.flush();
+                    }
+                }
+                Ok(Msg::Call(f)) => {
+                    // Calls see every earlier put (and a chat deleted by a call takes its
+                    // buffered items with it), so flush first.
+                    let _ = self.flush();
+                    let db = &mut self.db;
+                    if std::panic::catch_unwind(AssertUnwindSafe(move || f(db))).is_err() {
+                        tracing::error!("store: a call panicked; its caller sees the store closed");
+                    }
+                }
+                Ok(Msg::Stats(reply)) => {
+                    let _ = reply.send(Ok(self.stats.clone()));
+                }
+                Ok(Msg::Flush(reply)) => {
+                    let _ = reply.send(self.flush());
+                }
+                Ok(Msg::Close(reply)) => {
+                    let _ = reply.send(self.flush());
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.flush();
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.flush();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes the whole buffer in one transaction. On failure the items stay buffered and the
+    /// next attempt backs off, so a full disk does not spin the thread.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buf.items.is_empty() {
+            return Ok(());
+        }
+        let items = &self.buf.items;
+        let started = Instant::now();
+        match self
+            .db
+            .write(|tx| transcript::write_batch(tx, items.values()))
+        {
+            Ok(()) => {
+                self.stats.record(self.buf.items.len(), started.elapsed());
+                self.buf.items.clear();
+                self.buf.deadline = None;
+                self.buf.failures = 0;
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.failures += 1;
+                self.stats.failed += 1;
+                let backoff = self
+                    .opts
+                    .flush_interval
+                    .saturating_mul(1 << self.buf.failures.min(7))
+                    .min(Duration::from_secs(5));
+                self.buf.deadline = Some(Instant::now() + backoff);
+                tracing::warn!(
+                    items = self.buf.items.len(),
+                    failures = self.buf.failures,
+                    "store: transcript flush failed, will retry: {e}"
+                );
+                Err(e)
+            }
+        }
+    }
+}
