@@ -235,7 +235,7 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
     let user_new = check_inside(&wt.repo_root, &c.new_path)?;
     let user_old = check_inside(&wt.repo_root, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
-    if sides.base == sides.work {
+    if sides.base == sides.work && c.old_path == c.new_path {
         return Err(WorktreeError::NoSuchChange(path.to_string()));
     }
     let target = match resolve(&c, &sides, hunks)? {
@@ -375,7 +375,7 @@ pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
     let wt_new = check_inside(&wt.path, &c.new_path)?;
     let wt_old = check_inside(&wt.path, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
-    if sides.base == sides.work {
+    if sides.base == sides.work && c.old_path == c.new_path {
         return Err(WorktreeError::NoSuchChange(path.to_string()));
     }
     let mut reverted = Vec::new();

@@ -54,7 +54,7 @@ pub(crate) fn list_changes(
     if let Some(p) = only {
         opts.pathspec(p).disable_pathspec_match(true);
     }
-    let mut diff = repo.diff_tree_to_workdir_with_index(Some(tree), Some(&mut opts))?;
+    let mut diff = repo.diff_tree_to_workdir(Some(tree), Some(&mut opts))?;
     if only.is_none() {
         let mut find = DiffFindOptions::new();
         find.renames(true).for_untracked(true);
@@ -257,7 +257,7 @@ fn patch_text(
 /// Builds the API view of one change; `None` when both sides turn out identical (e.g. a file
 /// staged in the worktree and then reverted on disk).
 pub(crate) fn describe(c: &RawChange, sides: &Sides) -> Result<Option<FileChange>> {
-    if sides.base == sides.work {
+    if sides.base == sides.work && c.old_path == c.new_path {
         return Ok(None);
     }
     let p = file_patch(sides, &c.old_path, &c.new_path)?;

@@ -181,7 +181,7 @@ pub struct Risk {
 impl Risk {
     /// True when removal would lose work that exists nowhere else.
     pub fn at_risk(&self) -> bool {
-        !self.stashed && !(self.unaccepted.is_empty() && self.uncommitted.is_empty())
+        !self.stashed && (!self.unaccepted.is_empty() || !self.uncommitted.is_empty())
     }
 }
 
