@@ -1,0 +1,456 @@
+//! Accept (3-way into the user's checkout, then advance the review base) and reject (revert in the
+//! worktree).
+
+use std::collections::BTreeSet;
+
+use git2::{
+    build::TreeUpdateBuilder, ErrorCode, FileMode, IndexEntry, IndexTime, MergeFileOptions, Oid,
+    Repository, Signature,
+};
+use tracing::{info, warn};
+
+use super::create::{open_wt_repo, review_base, review_base_ref};
+use super::diff::{file_patch, find_change, load_sides, RawChange, Sides};
+use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_LINK};
+use super::{
+    AcceptOutcome, AcceptResult, ChangeStatus, Hunk, RejectOutcome, Result, SessionWorktree,
+    WorktreeError,
+};
+
+/// What part of a file's change an accept/reject covers.
+enum Selection {
+    Whole,
+    Partial {
+        hunks: Vec<Hunk>,
+        chosen: BTreeSet<usize>,
+    },
+}
+
+fn resolve(c: &RawChange, sides: &Sides, hunks: Option<&[usize]>) -> Result<Selection> {
+    let Some(sel) = hunks else {
+        return Ok(Selection::Whole);
+    };
+    if sel.is_empty() {
+        return Err(WorktreeError::NoHunks(c.new_path.clone()));
+    }
+    let is_link = |s: &Option<Content>| s.as_ref().is_some_and(Content::is_link);
+    if c.status == ChangeStatus::Typechange || is_link(&sides.base) || is_link(&sides.work) {
+        return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
+    }
+    let patch = file_patch(sides, &c.old_path, &c.new_path)?;
+    if patch.binary {
+        return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
+    }
+    let count = patch.hunks.len();
+    let chosen: BTreeSet<usize> = sel.iter().copied().collect();
+    if let Some(&index) = chosen.iter().find(|i| **i >= count) {
+        return Err(WorktreeError::HunkOutOfRange {
+            path: c.new_path.clone(),
+            index,
+            count,
+        });
+    }
+    // An added or deleted file is one hunk; all hunks chosen is the whole change (mode included).
+    if chosen.len() == count || sides.base.is_none() || sides.work.is_none() {
+        return Ok(Selection::Whole);
+    }
+    Ok(Selection::Partial {
+        hunks: patch.hunks,
+        chosen,
+    })
+}
+
+/// Lines including their terminator, as xdiff counts them.
+fn lines(b: &[u8]) -> Vec<&[u8]> {
+    b.split_inclusive(|c| *c == b'\n').collect()
+}
+
+/// Rebuilds `from` with the chosen hunks replaced by their counterpart in `to`. `forward` means
+/// `from` is the old side (accept); otherwise `from` is the new side (reject).
+fn splice(
+    from: &[u8],
+    to: &[u8],
+    hunks: &[Hunk],
+    chosen: &BTreeSet<usize>,
+    forward: bool,
+) -> Result<Vec<u8>> {
+    let (fl, tl) = (lines(from), lines(to));
+    let mismatch =
+        || WorktreeError::Git("patch does not match the file; refresh the review".into());
+    // A zero-length range starts *after* line `start` (unified diff convention).
+    let begin = |start: u32, len: u32| {
+        if len == 0 {
+            start as usize
+        } else {
+            start as usize - 1
+        }
+    };
+    let mut out = Vec::with_capacity(from.len().max(to.len()));
+    let mut pos = 0usize;
+    for h in hunks {
+        let (fs, fnum, ts, tnum) = if forward {
+            (h.old_start, h.old_lines, h.new_start, h.new_lines)
+        } else {
+            (h.new_start, h.new_lines, h.old_start, h.old_lines)
+        };
+        let (fb, tb) = (begin(fs, fnum), begin(ts, tnum));
+        let (fe, te) = (fb + fnum as usize, tb + tnum as usize);
+        let keep = fl.get(pos..fb).ok_or_else(mismatch)?;
+        keep.iter().for_each(|l| out.extend_from_slice(l));
+        let middle = if chosen.contains(&h.index) {
+            tl.get(tb..te).ok_or_else(mismatch)?
+        } else {
+            fl.get(fb..fe).ok_or_else(mismatch)?
+        };
+        middle.iter().for_each(|l| out.extend_from_slice(l));
+        pos = fe;
+    }
+    fl.get(pos..)
+        .ok_or_else(mismatch)?
+        .iter()
+        .for_each(|l| out.extend_from_slice(l));
+    Ok(out)
+}
+
+enum Merge {
+    Clean(Content),
+    Conflict {
+        reason: String,
+        markers: Option<String>,
+    },
+}
+
+/// 3-way merge of one file: `base` is the review-base version, `ours` the user's, `theirs` the
+/// agent's selection. The executable bit merges the same way (the user's own change wins).
+fn merge3(
+    repo: &Repository,
+    path: &str,
+    base: &Content,
+    ours: &Content,
+    theirs: &Content,
+) -> Result<Merge> {
+    if ours == base {
+        return Ok(Merge::Clean(theirs.clone()));
+    }
+    if theirs == base || ours == theirs {
+        return Ok(Merge::Clean(ours.clone()));
+    }
+    // Both sides changed. Symlinks, type changes and binary content cannot be merged by lines.
+    let unmergeable = [base, ours, theirs]
+        .iter()
+        .any(|c| c.is_link() || has_nul(&c.bytes));
+    if unmergeable
+        && ours.bytes != base.bytes
+        && theirs.bytes != base.bytes
+        && ours.bytes != theirs.bytes
+        || ours.is_link() != theirs.is_link()
+    {
+        return Ok(Merge::Conflict {
+            reason: format!("{path} was changed in your checkout and by the agent"),
+            markers: None,
+        });
+    }
+    let mode = if ours.mode == base.mode {
+        theirs.mode
+    } else {
+        ours.mode
+    };
+    let bytes = if ours.bytes == base.bytes {
+        theirs.bytes.clone()
+    } else if theirs.bytes == base.bytes || ours.bytes == theirs.bytes {
+        ours.bytes.clone()
+    } else {
+        let entry = |bytes: &[u8]| -> Result<IndexEntry> {
+            Ok(IndexEntry {
+                ctime: IndexTime::new(0, 0),
+                mtime: IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: 0,
+                id: repo.blob(bytes)?,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            })
+        };
+        let mut opts = MergeFileOptions::new();
+        opts.our_label("yours")
+            .their_label("agent")
+            .ancestor_label("review base");
+        let merged = repo.merge_file_from_index(
+            &entry(&base.bytes)?,
+            &entry(&ours.bytes)?,
+            &entry(&theirs.bytes)?,
+            Some(&mut opts),
+        )?;
+        if !merged.is_automergeable() {
+            return Ok(Merge::Conflict {
+                reason: format!("{path}: you changed the same lines since the review base"),
+                markers: Some(String::from_utf8_lossy(merged.content()).into_owned()),
+            });
+        }
+        merged.content().to_vec()
+    };
+    Ok(Merge::Clean(Content { bytes, mode }))
+}
+
+fn has_nul(b: &[u8]) -> bool {
+    b.iter().take(8000).any(|c| *c == 0)
+}
+
+fn conflict(path: &str, reason: String, markers: Option<String>, rb: Oid) -> AcceptOutcome {
+    info!(path, %reason, "accept: conflict, nothing written");
+    AcceptOutcome {
+        result: AcceptResult::Conflict {
+            path: path.to_string(),
+            reason,
+            merged_with_markers: markers,
+        },
+        review_base: rb.to_string(),
+    }
+}
+
+fn file_mode(mode: u32) -> FileMode {
+    match mode {
+        MODE_EXEC => FileMode::BlobExecutable,
+        MODE_LINK => FileMode::Link,
+        _ => FileMode::Blob,
+    }
+}
+
+/// Accepts the pending change of `path` (all of it, or the hunks at `hunks`) into the user's
+/// checkout with a 3-way merge against the review-base version, then advances the review base.
+/// On conflict nothing is written and the review base stays. The user's index and HEAD are never
+/// touched. Binary files, symlinks and type changes can only be accepted whole.
+pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
+    check_inside(&wt.path, path)?;
+    let repo = open_wt_repo(wt)?;
+    let rb = review_base(&repo, wt)?;
+    let rb_commit = repo.find_commit(rb)?;
+    let tree = rb_commit.tree()?;
+    let c = find_change(&repo, &tree, path)?;
+    let user_new = check_inside(&wt.repo_root, &c.new_path)?;
+    let user_old = check_inside(&wt.repo_root, &c.old_path)?;
+    let sides = load_sides(&repo, &tree, &wt.path, &c)?;
+    if sides.base == sides.work && c.old_path == c.new_path {
+        return Err(WorktreeError::NoSuchChange(path.to_string()));
+    }
+    let target = match resolve(&c, &sides, hunks)? {
+        Selection::Whole => sides.work.clone(),
+        Selection::Partial { hunks, chosen } => match (&sides.base, &sides.work) {
+            (Some(b), Some(w)) => Some(Content {
+                bytes: splice(&b.bytes, &w.bytes, &hunks, &chosen, true)?,
+                mode: w.mode,
+            }),
+            _ => sides.work.clone(),
+        },
+    };
+    let renamed = c.old_path != c.new_path;
+    let mut written = Vec::new();
+    match (&sides.base, &target) {
+        (Some(base), Some(theirs)) => {
+            let Some(ours) = paths::read(&user_old)? else {
+                return Ok(conflict(
+                    path,
+                    format!("{} was deleted in your checkout", c.old_path),
+                    None,
+                    rb,
+                ));
+            };
+            if renamed && paths::read(&user_new)?.is_some() {
+                return Ok(conflict(
+                    path,
+                    format!("{} already exists in your checkout", c.new_path),
+                    None,
+                    rb,
+                ));
+            }
+            match merge3(&repo, &c.new_path, base, &ours, theirs)? {
+                Merge::Conflict { reason, markers } => {
+                    return Ok(conflict(path, reason, markers, rb))
+                }
+                Merge::Clean(merged) => {
+                    if renamed || merged != ours {
+                        paths::write(&user_new, &merged)?;
+                        written.push(c.new_path.clone());
+                    }
+                    if renamed {
+                        paths::delete(&wt.repo_root, &user_old)?;
+                        written.push(c.old_path.clone());
+                    }
+                }
+            }
+        }
+        (None, Some(theirs)) => match paths::read(&user_new)? {
+            None => {
+                paths::write(&user_new, theirs)?;
+                written.push(c.new_path.clone());
+            }
+            Some(ours) if &ours == theirs => {}
+            Some(_) => {
+                return Ok(conflict(
+                    path,
+                    format!(
+                        "{} already exists in your checkout with other content",
+                        c.new_path
+                    ),
+                    None,
+                    rb,
+                ));
+            }
+        },
+        (Some(base), None) => match paths::read(&user_old)? {
+            None => {}
+            Some(ours) if &ours == base => {
+                paths::delete(&wt.repo_root, &user_old)?;
+                written.push(c.old_path.clone());
+            }
+            Some(_) => {
+                return Ok(conflict(
+                    path,
+                    format!(
+                        "{} was changed in your checkout; the agent deleted it",
+                        c.old_path
+                    ),
+                    None,
+                    rb,
+                ));
+            }
+        },
+        (None, None) => return Err(WorktreeError::NoSuchChange(path.to_string())),
+    }
+
+    // Review base = old tree + exactly what was accepted.
+    let mut update = TreeUpdateBuilder::new();
+    if renamed || target.is_none() {
+        update.remove(c.old_path.as_str());
+    }
+    if let Some(t) = &target {
+        update.upsert(c.new_path.as_str(), repo.blob(&t.bytes)?, file_mode(t.mode));
+    }
+    let new_tree = repo.find_tree(update.create_updated(&repo, &tree)?)?;
+    let sig = repo
+        .signature()
+        .or_else(|_| Signature::now("boo", "boo@localhost"))?;
+    let what = match hunks {
+        Some(h) => format!("hunks {h:?} of {path}"),
+        None => path.to_string(),
+    };
+    let commit = repo.commit(
+        None,
+        &sig,
+        &sig,
+        &format!("boo: accept {what}"),
+        &new_tree,
+        &[&rb_commit],
+    )?;
+    if let Err(e) =
+        repo.reference_matching(&review_base_ref(&wt.slug), commit, true, rb, "boo: accept")
+    {
+        warn!(error = %e, "review base moved concurrently");
+        return Err(if e.code() == ErrorCode::Modified {
+            WorktreeError::ReviewBaseMoved
+        } else {
+            e.into()
+        });
+    }
+    info!(slug = %wt.slug, path, ?hunks, review_base = %commit, "accepted");
+    Ok(AcceptOutcome {
+        result: AcceptResult::Applied { written },
+        review_base: commit.to_string(),
+    })
+}
+
+/// Rejects the pending change of `path` (all of it, or the hunks at `hunks`): the worktree file
+/// returns to its review-base content for those parts, so the agent sees it gone next turn.
+pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<RejectOutcome> {
+    check_inside(&wt.path, path)?;
+    let repo = open_wt_repo(wt)?;
+    let rb = review_base(&repo, wt)?;
+    let tree = repo.find_commit(rb)?.tree()?;
+    let c = find_change(&repo, &tree, path)?;
+    let wt_new = check_inside(&wt.path, &c.new_path)?;
+    let wt_old = check_inside(&wt.path, &c.old_path)?;
+    let sides = load_sides(&repo, &tree, &wt.path, &c)?;
+    if sides.base == sides.work && c.old_path == c.new_path {
+        return Err(WorktreeError::NoSuchChange(path.to_string()));
+    }
+    let mut reverted = Vec::new();
+    match resolve(&c, &sides, hunks)? {
+        Selection::Partial { hunks, chosen } => {
+            if let (Some(b), Some(w)) = (&sides.base, &sides.work) {
+                let bytes = splice(&w.bytes, &b.bytes, &hunks, &chosen, false)?;
+                paths::write(
+                    &wt_new,
+                    &Content {
+                        bytes,
+                        mode: w.mode,
+                    },
+                )?;
+                reverted.push(c.new_path.clone());
+            }
+        }
+        Selection::Whole => {
+            if sides.work.is_some() && (sides.base.is_none() || c.old_path != c.new_path) {
+                paths::delete(&wt.path, &wt_new)?;
+                reverted.push(c.new_path.clone());
+            }
+            if let Some(b) = &sides.base {
+                paths::write(&wt_old, b)?;
+                reverted.push(c.old_path.clone());
+            }
+        }
+    }
+    info!(slug = %wt.slug, path, ?reverted, "rejected");
+    Ok(RejectOutcome { reverted })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hunk(index: usize, os: u32, ol: u32, ns: u32, nl: u32) -> Hunk {
+        Hunk {
+            index,
+            header: String::new(),
+            old_start: os,
+            old_lines: ol,
+            new_start: ns,
+            new_lines: nl,
+            lines: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn splice_picks_chosen_hunks_both_ways() {
+        let old = b"a\nb\nc\nd\n";
+        let new = b"a\nB\nc\nd\ne\n";
+        // hunk 0 replaces line 2, hunk 1 appends after line 4 (zero-length old range).
+        let hs = [hunk(0, 2, 1, 2, 1), hunk(1, 4, 0, 5, 1)];
+        let only1: BTreeSet<usize> = [1].into();
+        assert_eq!(
+            splice(old, new, &hs, &only1, true).unwrap(),
+            b"a\nb\nc\nd\ne\n"
+        );
+        let only0: BTreeSet<usize> = [0].into();
+        assert_eq!(
+            splice(old, new, &hs, &only0, true).unwrap(),
+            b"a\nB\nc\nd\n"
+        );
+        // Reject hunk 0 of the new file: back to b, keep e.
+        assert_eq!(
+            splice(new, old, &hs, &only0, false).unwrap(),
+            b"a\nb\nc\nd\ne\n"
+        );
+    }
+
+    #[test]
+    fn splice_detects_mismatch() {
+        let hs = [hunk(0, 9, 1, 9, 1)];
+        let all: BTreeSet<usize> = [0].into();
+        assert!(splice(b"a\n", b"b\n", &hs, &all, true).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! Path checks and file I/O on the user's checkout and the worktree.
+//!
+//! Files are handled as git sees them: a regular file is its bytes plus the executable bit, a
+//! symlink is its target text. Symlinks are never followed when reading or writing.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use super::{Result, WorktreeError};
+
+pub(crate) const MODE_FILE: u32 = 0o100644;
+pub(crate) const MODE_EXEC: u32 = 0o100755;
+pub(crate) const MODE_LINK: u32 = 0o120000;
+
+/// A file's content as git sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Content {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+impl Content {
+    pub fn is_link(&self) -> bool {
+        self.mode == MODE_LINK
+    }
+}
+
+/// Directory name for a repository's worktrees: `<repo>-<hash>`, where `<repo>` is the sanitized
+/// base name and `<hash>` a stable hash of the canonical path (distinguishes same-named repos).
+pub fn repo_dir_name(repo_root: &Path) -> String {
+    let canonical = fs::canonicalize(repo_root).unwrap_or_else(|_| repo_root.to_path_buf());
+    let name: String = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".to_string())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // FNV-1a: stable across Rust versions, unlike std's DefaultHasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canonical.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:012x}", name.trim_start_matches('.'), hash >> 16)
+}
+
+/// Checks that `rel` (a `/`-separated relative path from the agent or the user) stays inside
+/// `root` and returns `root/rel`. Rejects empty and absolute paths, `..`, `.git` components and
+/// existing parent directories that are symlinks leading out of `root`. The last component is not
+/// followed (a tracked symlink is handled as a link, never written through).
+pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
+    let outside = || WorktreeError::PathOutside(rel.to_string());
+    if rel.is_empty() || rel.contains('\0') || rel.contains('\\') {
+        return Err(outside());
+    }
+    let rel_path = Path::new(rel);
+    let mut parts = Vec::new();
+    for c in rel_path.components() {
+        match c {
+            Component::Normal(p) if !p.eq_ignore_ascii_case(".git") => parts.push(p),
+            Component::CurDir => {}
+            _ => return Err(outside()),
+        }
+    }
+    if parts.is_empty() {
+        return Err(outside());
+    }
+    let canonical_root = fs::canonicalize(root).map_err(|e| WorktreeError::io(root, e))?;
+    let mut cur = root.to_path_buf();
+    for part in &parts[..parts.len() - 1] {
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::canonicalize(&cur).map_err(|_| outside())?;
+                if !target.starts_with(&canonical_root) {
+                    return Err(outside());
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break, // does not exist yet: nothing below can be a symlink
+        }
+    }
+    Ok(root.join(parts.iter().collect::<PathBuf>()))
+}
+
+/// Validates a session slug: it becomes a branch name, a ref path and a directory name.
+pub(crate) fn check_slug(slug: &str) -> Result<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 64
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !slug.starts_with(['.', '-'])
+        && !slug.ends_with('.')
+        && !slug.ends_with(".lock")
+        && !slug.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(WorktreeError::InvalidSlug(slug.to_string()))
+    }
+}
+
+/// Reads a file as git sees it; `None` when it does not exist.
+pub(crate) fn read(path: &Path) -> Result<Option<Content>> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(WorktreeError::io(path, e)),
+    };
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(path).map_err(|e| WorktreeError::io(path, e))?;
+        return Ok(Some(Content {
+            bytes: target.as_os_str().as_encoded_bytes().to_vec(),
+            mode: MODE_LINK,
+        }));
+    }
+    if !meta.is_file() {
+        // A directory where a file is expected: treat as absent; callers report conflicts.
+        return Ok(None);
+    }
+    let bytes = fs::read(path).map_err(|e| WorktreeError::io(path, e))?;
+    Ok(Some(Content {
+        bytes,
+        mode: if is_exec(&meta) { MODE_EXEC } else { MODE_FILE },
+    }))
+}
+
+#[cfg(unix)]
+fn is_exec(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_exec(_meta: &fs::Metadata) -> bool {
+    false
+}
+
+/// Writes `content` at `path` atomically (temp file + rename in the same directory), creating
+/// parent directories. An existing symlink at `path` is replaced, never followed. Keeps the
+/// existing file's permission bits apart from the executable bit.
+pub(crate) fn write(path: &Path, content: &Content) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| WorktreeError::PathOutside(path.display().to_string()))?;
+    fs::create_dir_all(dir).map_err(|e| WorktreeError::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.boo-{}.tmp", std::process::id()));
+    let result = write_tmp(&tmp, path, content)
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| WorktreeError::io(path, e)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_tmp(tmp: &Path, path: &Path, content: &Content) -> Result<()> {
+    let _ = fs::remove_file(tmp);
+    if content.is_link() {
+        return make_symlink(&content.bytes, tmp);
+    }
+    let mut f = fs::File::create(tmp).map_err(|e| WorktreeError::io(tmp, e))?;
+    f.write_all(&content.bytes)
+        .map_err(|e| WorktreeError::io(tmp, e))?;
+    f.sync_all().ok(); // best effort: the rename below is what makes it visible
+    set_mode(tmp, path, content.mode)
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &[u8], at: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), at)
+        .map_err(|e| WorktreeError::io(at, e))
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
+    Err(WorktreeError::Io {
+        path: at.display().to_string(),
+        message: "symlinks are not supported on this platform".into(),
+    })
+}
+
+#[cfg(unix)]
+fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = match fs::symlink_metadata(existing) {
+        Ok(m) if m.is_file() => m.permissions().mode() & 0o777,
+        _ => fs::metadata(tmp)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o644),
+    };
+    let bits = if mode == MODE_EXEC {
+        // Executable for whoever may read it, as git does on checkout.
+        base | ((base & 0o444) >> 2)
+    } else {
+        base & !0o111
+    };
+    fs::set_permissions(tmp, fs::Permissions::from_mode(bits))
+        .map_err(|e| WorktreeError::io(tmp, e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
+/// Deletes a file (or symlink) and then its parent directories that became empty, up to `root`.
+pub(crate) fn delete(root: &Path, path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(WorktreeError::io(path, e)),
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break; // not empty (or not ours): stop, like git does
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// A git path (bytes, `/`-separated) as the String used in the API.
+pub(crate) fn git_path(p: &Path) -> String {
+    p.to_string_lossy().replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for ok in ["a", "fix-login", "s_1.2"] {
+            assert!(check_slug(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a..b", "a/b", "a b", "x.lock", "a.", "ü"] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repo_dir_name_is_stable_and_sanitized() {
+        let a = repo_dir_name(Path::new("/nonexistent/my repo"));
+        assert_eq!(a, repo_dir_name(Path::new("/nonexistent/my repo")));
+        assert!(a.starts_with("my_repo-"), "{a}");
+        assert_ne!(a, repo_dir_name(Path::new("/other/my repo")));
+    }
+}

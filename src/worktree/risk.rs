@@ -1,0 +1,172 @@
+//! What removing a worktree would lose; stashing it on a branch; removal.
+
+use git2::{
+    BranchType, IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreePruneOptions,
+};
+use tracing::{info, warn};
+
+use super::create::{base_ref, open_user_repo, open_wt_repo, review_base, review_base_ref};
+use super::diff::pending;
+use super::{RemoveMode, RemoveOutcome, Result, Risk, SessionWorktree, StashInfo, WorktreeError};
+
+fn stash_branch(slug: &str) -> String {
+    format!("boo-stash/{slug}")
+}
+
+/// The tree of everything in the worktree as `git add -A` would stage it (ignored files left
+/// out), written to the object database without touching the worktree's index file.
+fn snapshot_tree(repo: &Repository) -> Result<Oid> {
+    let mut index = repo.index()?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    index.update_all(["*"], None)?;
+    Ok(index.write_tree()?)
+}
+
+fn stash_tip(repo: &Repository, slug: &str) -> Option<Oid> {
+    repo.refname_to_id(&format!("refs/heads/{}", stash_branch(slug)))
+        .ok()
+}
+
+/// Reports unaccepted changes (vs the review base) and uncommitted work in the worktree, and
+/// whether the current state is already stashed.
+pub fn risk(wt: &SessionWorktree) -> Result<Risk> {
+    let repo = open_wt_repo(wt)?;
+    let unaccepted = pending(wt)?.into_iter().map(|c| c.path).collect();
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .exclude_submodules(true);
+    let uncommitted = repo
+        .statuses(Some(&mut opts))?
+        .iter()
+        .filter(|e| !e.status().is_ignored())
+        .filter_map(|e| e.path().map(str::to_string))
+        .collect();
+    let stashed = match stash_tip(&repo, &wt.slug) {
+        Some(tip) => repo.find_commit(tip)?.tree_id() == snapshot_tree(&repo)?,
+        None => false,
+    };
+    Ok(Risk {
+        unaccepted,
+        uncommitted,
+        stashed,
+    })
+}
+
+/// Saves the whole worktree state (committed, uncommitted and untracked, not ignored files) as a
+/// commit on branch `boo-stash/<slug>`, which `git branch` lists. Its first parent is the
+/// worktree's HEAD; the review base (when not already an ancestor) and the previous stash are
+/// further parents, so the unaccepted diff and older stashes stay reachable. The worktree itself
+/// is left as it is. Stashing an unchanged state again is a no-op.
+pub fn stash(wt: &SessionWorktree) -> Result<StashInfo> {
+    let repo = open_wt_repo(wt)?;
+    let tree_id = snapshot_tree(&repo)?;
+    let branch = stash_branch(&wt.slug);
+    let prev = stash_tip(&repo, &wt.slug);
+    if let Some(p) = prev {
+        if repo.find_commit(p)?.tree_id() == tree_id {
+            return Ok(StashInfo {
+                branch,
+                commit: p.to_string(),
+            });
+        }
+    }
+    let head = repo.head()?.peel_to_commit()?;
+    let rb = review_base(&repo, wt)?;
+    let mut parent_ids = vec![head.id()];
+    if rb != head.id() && !repo.graph_descendant_of(head.id(), rb)? {
+        parent_ids.push(rb);
+    }
+    parent_ids.extend(prev);
+    let commit = if parent_ids.len() == 1 && head.tree_id() == tree_id {
+        head.id()
+    } else {
+        let parents = parent_ids
+            .iter()
+            .map(|id| repo.find_commit(*id))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let sig = repo
+            .signature()
+            .or_else(|_| Signature::now("boo", "boo@localhost"))?;
+        let msg = format!(
+            "boo: stash of session {}\n\nWorktree state; first parent: the worktree HEAD; review base: {rb}.\n",
+            wt.slug
+        );
+        repo.commit(
+            None,
+            &sig,
+            &sig,
+            &msg,
+            &repo.find_tree(tree_id)?,
+            &parent_refs,
+        )?
+    };
+    repo.reference(&format!("refs/heads/{branch}"), commit, true, "boo: stash")?;
+    info!(slug = %wt.slug, %branch, %commit, "worktree stashed");
+    Ok(StashInfo {
+        branch,
+        commit: commit.to_string(),
+    })
+}
+
+/// Deletes the worktree directory and its git metadata. With [`RemoveMode::Safe`] it refuses when
+/// work would be lost (unless already stashed); [`RemoveMode::Stash`] stashes first. The branch
+/// `boo/<slug>` is deleted only when nothing was pending or uncommitted; the review-base refs go.
+pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
+    let user = open_user_repo(&wt.repo_root)?;
+    let risk = if wt.path.exists() {
+        risk(wt)?
+    } else {
+        Risk::default()
+    };
+    let mut stash_info = None;
+    if risk.at_risk() {
+        match mode {
+            RemoveMode::Safe => {
+                return Err(WorktreeError::AtRisk(format!(
+                    "{} unaccepted, {} uncommitted file(s)",
+                    risk.unaccepted.len(),
+                    risk.uncommitted.len()
+                )))
+            }
+            RemoveMode::Stash => stash_info = Some(stash(wt)?),
+            RemoveMode::Force => warn!(slug = %wt.slug, ?risk, "forced removal loses work"),
+        }
+    }
+    match user.find_worktree(&wt.slug) {
+        Ok(w) => {
+            // Never delete a directory git does not know as this session's worktree.
+            let same = |a: &std::path::Path, b: &std::path::Path| {
+                std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+            };
+            if wt.path.exists() && !same(w.path(), &wt.path) {
+                return Err(WorktreeError::NotFound(wt.slug.clone()));
+            }
+            let mut opts = WorktreePruneOptions::new();
+            opts.valid(true).locked(false).working_tree(true);
+            w.prune(Some(&mut opts))?;
+        }
+        Err(_) if !wt.path.exists() => {}
+        Err(_) => return Err(WorktreeError::NotFound(wt.slug.clone())),
+    }
+    if wt.path.exists() {
+        std::fs::remove_dir_all(&wt.path).map_err(|e| WorktreeError::io(&wt.path, e))?;
+    }
+    let branch_kept = !(risk.unaccepted.is_empty() && risk.uncommitted.is_empty());
+    if !branch_kept {
+        if let Ok(mut b) = user.find_branch(&wt.branch, BranchType::Local) {
+            b.delete()?;
+        }
+    }
+    for name in [review_base_ref(&wt.slug), base_ref(&wt.slug)] {
+        if let Ok(mut r) = user.find_reference(&name) {
+            r.delete()?;
+        }
+    }
+    info!(slug = %wt.slug, branch_kept, stashed = stash_info.is_some(), "worktree removed");
+    Ok(RemoveOutcome {
+        stash: stash_info,
+        branch_kept,
+    })
+}

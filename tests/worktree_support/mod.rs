@@ -1,0 +1,125 @@
+//! Shared fixtures for the worktree tests: real git repositories in temp dirs, set up with the
+//! git CLI (the engine itself only uses libgit2).
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use boocoder::worktree::{self, CreateOptions, SessionWorktree};
+use tempfile::TempDir;
+
+/// Runs git in `dir` with a fixed identity and no user/system config; panics with its stderr.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn write(path: &Path, content: impl AsRef<[u8]>) {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).unwrap();
+    }
+    fs::write(path, content).unwrap();
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap()
+}
+
+pub fn read_s(path: &Path) -> String {
+    fs::read_to_string(path).unwrap()
+}
+
+#[cfg(unix)]
+pub fn set_exec(path: &Path, on: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if on { 0o755 } else { 0o644 };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+pub fn is_exec(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o111 != 0
+}
+
+/// `n` numbered lines, `line 1\n` .. `line n\n`.
+pub fn numbered(n: usize) -> String {
+    (1..=n).map(|i| format!("line {i}\n")).collect()
+}
+
+/// Replaces line `no` (1-based) of `text`.
+pub fn replace_line(text: &str, no: usize, with: &str) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == no {
+                format!("{with}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// A temp dir holding a repository (`repo/`, or under `repo_name`) and room for worktrees.
+pub struct Fixture {
+    pub tmp: TempDir,
+    pub repo: PathBuf,
+}
+
+impl Fixture {
+    /// A repository with one commit of `files`.
+    pub fn new(files: &[(&str, &str)]) -> Fixture {
+        Fixture::named("repo", files)
+    }
+
+    pub fn named(repo_name: &str, files: &[(&str, &str)]) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join(repo_name);
+        fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q"]);
+        for (p, c) in files {
+            write(&repo.join(p), c);
+        }
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "initial"]);
+        Fixture { tmp, repo }
+    }
+
+    pub fn dest(&self, slug: &str) -> PathBuf {
+        self.tmp.path().join("data").join("worktrees").join(slug)
+    }
+
+    pub fn create(&self, slug: &str) -> SessionWorktree {
+        worktree::create(
+            &self.repo,
+            &self.dest(slug),
+            slug,
+            &CreateOptions::default(),
+        )
+        .expect("create worktree")
+    }
+
+    pub fn head(&self) -> String {
+        git(&self.repo, &["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// `git status --porcelain` of the user's checkout.
+    pub fn status(&self) -> String {
+        git(&self.repo, &["status", "--porcelain"])
+    }
+}
