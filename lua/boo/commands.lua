@@ -10,33 +10,49 @@ function H.pending(name)
 end
 
 --- name -> { run = function(args: string[], cmd_opts), complete = function(lead): string[] }
+local function boo() return require('boo') end
+local function act(method, extra)
+  return function(_, opts)
+    local args = vim.tbl_extend('force', { pane = require('boo.ui.pane').current() }, extra or {})
+    boo()._action(method, args)
+  end
+end
+
 M.subcommands = {
-  toggle = { run = function() require('boo').toggle() end },
-  send = { run = H.pending('send') },
-  ask = { run = H.pending('ask') },
-  abort = { run = H.pending('abort') },
-  new = { run = H.pending('new') },
-  tabclose = { run = H.pending('tabclose') },
-  next = { run = H.pending('next') },
-  prev = { run = H.pending('prev') },
+  toggle = { run = function() boo().toggle() end },
+  send = { run = function(args) boo().send(table.concat(args, ' '), { creator = 'user' }) end },
+  ask = {
+    run = function(args, opts)
+      local l1, l2 = opts.line1, opts.line2
+      if opts.range == 0 then l1, l2 = vim.fn.line('.'), vim.fn.line('.') end
+      boo().ask({ text = table.concat(args, ' '), line1 = l1, line2 = l2 })
+    end,
+  },
+  abort = { run = function() boo().abort() end },
+  new = { run = act('new_chat') },
+  tabclose = { run = act('tab_close') },
+  next = { run = act('tab_next') },
+  prev = { run = act('tab_prev') },
   split = {
-    run = H.pending('split'),
+    run = function(args, opts)
+      boo()._action('split', { kind = args[1] or 'chat', mods = opts.mods, pane = require('boo.ui.pane').current() })
+    end,
     complete = function() return { 'chat', 'term', 'code' } end,
   },
-  close = { run = H.pending('close') },
-  reopen = { run = H.pending('reopen') },
-  chats = { run = H.pending('chats') },
+  close = { run = act('close_pane') },
+  reopen = { run = act('reopen') },
+  chats = { run = function() boo().chats() end },
   session = {
     run = H.pending('session'),
     complete = function() return { 'new', 'rename', 'delete' } end,
   },
-  diff = { run = H.pending('diff') },
+  diff = { run = function() boo().diff() end },
   accept = { run = H.pending('accept') },
   reject = { run = H.pending('reject') },
   agent = { run = H.pending('agent') },
   model = { run = H.pending('model') },
-  permissions = { run = H.pending('permissions') },
-  log = { run = function() require('boo').log() end },
+  permissions = { run = function() boo().permissions() end },
+  log = { run = function() boo().log() end },
 }
 
 function M.names()

@@ -122,6 +122,9 @@ end
 function M.set(opts)
   local cfg, err = M.build(opts)
   M.current = cfg
+  -- A running backend gets the new settings at once.
+  local ok, rpc = pcall(require, 'boo.rpc')
+  if ok and rpc.running() then rpc.configure() end
   if err then require('boo.util').notify(err, vim.log.levels.ERROR, { raw = true }) end
   return err
 end
@@ -132,5 +135,25 @@ function M.get()
 end
 
 M.defaults = function() return H.defaults(H.schema) end
+
+--- What the backend needs, with defaults resolved against stdpath() (sent after `hello`).
+function M.resolved()
+  local c = M.get()
+  local data = vim.fn.stdpath('data')
+  local oc = c.opencode
+  local oc_cmd = vim.fn.exepath(oc.cmd)
+  return {
+    store_path = c.store.path or (data .. '/boo/boo.db'),
+    worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
+    copy_ignored = c.worktree.copy_ignored,
+    opencode = {
+      cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
+      url = oc.url,
+      password = oc.password,
+      model = oc.model,
+      watchdog_seconds = oc.watchdog_seconds,
+    },
+  }
+end
 
 return M

@@ -1,35 +1,100 @@
 --- boo.nvim: coding agents in Neovim, each session in its own git worktree.
 --- Public API. `setup()` is optional and can be called again; see `:h boo`.
+local util = require('boo.util')
+
 local M = {}
+local H = {}
+
+--- Sends an action to the backend with the cwd (for finding the session); one line on failure.
+function H.action(method, args)
+  args = args or {}
+  args.cwd = args.cwd or vim.fn.getcwd()
+  local ok, err = require('boo.rpc').notify(method, args)
+  if not ok then util.notify(err, vim.log.levels.ERROR) end
+  return ok
+end
+
+function H.pane() return require('boo.ui.pane').current() end
 
 --- Applies `opts` over the defaults and `vim.g.boo`. Bad keys are reported in one message.
-function M.setup(opts)
-  require('boo.config').set(opts)
-end
+function M.setup(opts) require('boo.config').set(opts) end
 
---- Shows/hides the floating chat.
+--- Shows/hides the floating chat (creates a session for the cwd's repository on first use).
 function M.toggle()
-  local _, err = require('boo.rpc').ensure()
-  if err then return require('boo.util').notify(err, vim.log.levels.ERROR) end
-  require('boo.util').notify(':Boo toggle is not available yet', vim.log.levels.WARN)
+  local pane = require('boo.ui.pane')
+  local float = pane.visible_float()
+  if float then return pane.user_close(float) end
+  H.action('show')
 end
 
---- Cheap state for statuslines. Never starts the backend.
-function M.status()
-  return {
-    session = nil,
-    chat = nil,
-    agent = nil,
-    model = nil,
-    busy = false,
-    pending_changes = 0,
-    permissions = 0,
-  }
+--- Sends `text` to the active chat (`opts.chat` to choose one).
+function M.send(text, opts)
+  opts = opts or {}
+  if type(text) ~= 'string' or vim.trim(text) == '' then
+    return util.notify('nothing to send (empty prompt)', vim.log.levels.WARN)
+  end
+  return H.action('send', { text = text, chat = opts.chat, pane = opts.pane or H.pane(), creator = opts.creator or 'api' })
 end
 
---- Opens the backend log (the Lua side writes its errors there too).
-function M.log()
-  vim.cmd.split(vim.fn.fnameescape(require('boo.rpc').log_file()))
+--- Sends what the input buffer of `chat` holds; the backend clears it once accepted.
+function M.send_input(chat)
+  local text = require('boo.ui.chat').input_text(chat)
+  if text == '' then return end
+  H.action('send', { text = text, chat = chat, from_input = true, creator = 'user' })
 end
 
+--- Prompts with a selection attached: `opts` = {text?, buf?, line1, line2}.
+function M.ask(opts)
+  opts = opts or {}
+  local buf = opts.buf or vim.api.nvim_get_current_buf()
+  local l1, l2 = opts.line1 or vim.fn.line("'<"), opts.line2 or vim.fn.line("'>")
+  local lines = vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false)
+  local name = vim.api.nvim_buf_get_name(buf)
+  local path = name ~= '' and vim.fn.fnamemodify(name, ':.') or '[No Name]'
+  local ft = vim.bo[buf].filetype
+  local question = opts.text and vim.trim(opts.text) ~= '' and opts.text or 'Look at this code.'
+  local text = ('%s\n\nFrom `%s` lines %d-%d:\n```%s\n%s\n```'):format(question, path, l1, l2, ft, table.concat(lines, '\n'))
+  return H.action('send', { text = text, pane = H.pane(), creator = 'selection' })
+end
+
+function M.abort(opts)
+  opts = opts or {}
+  H.action('abort', { chat = opts.chat, pane = opts.pane or H.pane() })
+end
+
+--- Reviews the session's pending changes.
+function M.diff() util.notify(':Boo diff is not available yet', vim.log.levels.WARN) end
+
+--- Cheap state for statuslines: what the backend last pushed. Never starts the backend.
+function M.status() return vim.deepcopy(require('boo.ui.render').status) end
+
+--- Opens the backend log (the Lua side writes its failures there too).
+function M.log() vim.cmd.split(vim.fn.fnameescape(require('boo.rpc').log_file())) end
+
+--- Picks a chat of the current session.
+function M.chats()
+  local list, err = require('boo.rpc').request('chats', { pane = H.pane() })
+  if not list then return util.notify(err, vim.log.levels.WARN) end
+  vim.ui.select(list, {
+    prompt = 'boo: chats',
+    format_item = function(c) return c.title .. (c.busy and ' (busy)' or '') end,
+  }, function(c)
+    if c then H.action('select_chat', { chat = c.id, pane = H.pane() }) end
+  end)
+end
+
+--- Lists pending permission requests of all sessions and answers the chosen one.
+function M.permissions()
+  local list, err = require('boo.rpc').request('permissions')
+  if not list then return util.notify(err, vim.log.levels.WARN) end
+  if #list == 0 then return util.notify('no pending permission requests') end
+  vim.ui.select(list, {
+    prompt = 'boo: permission requests',
+    format_item = function(p) return ('%s: %s'):format(p.permission, p.title) end,
+  }, function(p)
+    if p then require('boo.ui.permission').prompt(p) end
+  end)
+end
+
+M._action = H.action
 return M

@@ -158,6 +158,9 @@ function M.ensure()
       )
   end
   H.chan, H.info = chan, info
+  -- Views of a previous backend process name panes it no longer knows.
+  require('boo.ui').reset()
+  M.configure()
   local stale = M.staleness(info)
   if stale then util.notify(stale, vim.log.levels.WARN) end
   return chan
@@ -182,6 +185,11 @@ function M.notify(method, args)
   if not chan then return false, err end
   vim.rpcnotify(chan, method, args or vim.empty_dict())
   return true
+end
+
+--- Sends the resolved configuration to the running backend.
+function M.configure()
+  if H.chan then vim.rpcnotify(H.chan, 'configure', require('boo.config').resolved()) end
 end
 
 --- The `hello` reply of the running backend (nil when not running).

@@ -1,9 +1,249 @@
-//! The one task that owns the state and loops over a closed `enum Event`.
-//! (Grows with the store, backend and UI issues; today it only serves the RPC channel.)
+//! The one task that owns the state and loops over a closed `enum Event`: RPC calls from Lua,
+//! agent events, applied frames, finished background work. Handlers never wait on the network
+//! or git: such work is spawned and comes back as an event.
+
+mod actions;
+mod agents;
+pub mod config;
+mod sessions;
+pub mod workspace;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::error::AppError;
+use crate::rpc::{ErrorCode, Inbound, NvimFrontend, Request, RpcError};
+use crate::store::Store;
+use crate::ui::{Frontend, Ui};
+use config::Config;
+use workspace::Workspace;
 
-/// Runs the process until Neovim closes the channel.
+/// Frame period: deltas are coalesced for this long before one apply.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Everything the loop reacts to.
+#[derive(Debug)]
+pub enum Event {
+    Rpc(Inbound),
+    Agent(agents::AgentEvent),
+    /// A render batch was applied by Neovim (or failed to).
+    FrameApplied(Result<(), String>),
+    /// A new session's worktree is ready (or could not be made).
+    SessionReady(sessions::Ready),
+}
+
+pub struct App {
+    ui: Ui,
+    frontend: Arc<dyn Frontend>,
+    store: Option<Store>,
+    config: Config,
+    ws: Workspace,
+    agents: agents::Agents,
+    events: mpsc::UnboundedSender<Event>,
+    frame_due: Option<Instant>,
+    frame_in_flight: bool,
+    waiting: sessions::Waiting,
+    /// The user item of each turn (task id -> chat, seq), to mark it started or failed.
+    turn_items: std::collections::HashMap<crate::model::TaskId, (crate::model::ChatId, usize)>,
+}
+
+/// Runs the process until Neovim closes the channel (or SIGTERM).
 pub async fn run() -> Result<(), AppError> {
-    crate::rpc::serve_stdio().await
+    let (rpc_tx, mut rpc_rx) = mpsc::unbounded_channel();
+    let (nvim, io_done) = crate::rpc::serve_stdio(rpc_tx).await?;
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    // RPC input joins the loop's own events in arrival order.
+    let fwd = events_tx.clone();
+    tokio::spawn(async move {
+        while let Some(m) = rpc_rx.recv().await {
+            if fwd.send(Event::Rpc(m)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut app = App::new(Arc::new(NvimFrontend::new(nvim)), events_tx);
+    let mut io_done = io_done;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| AppError::Channel(format!("cannot watch SIGTERM: {e}")))?;
+    let result = loop {
+        let due = app.frame_due.filter(|_| !app.frame_in_flight);
+        tokio::select! {
+            biased;
+            r = &mut io_done => break r.unwrap_or_else(|e| Err(AppError::Channel(e.to_string()))),
+            _ = term.recv() => {
+                tracing::info!("SIGTERM");
+                break Ok(());
+            }
+            Some(ev) = events_rx.recv() => app.handle(ev).await,
+            _ = sleep_until(due) => app.frame(),
+        }
+        app.schedule_frame();
+    };
+    app.shutdown().await;
+    result
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl App {
+    pub fn new(frontend: Arc<dyn Frontend>, events: mpsc::UnboundedSender<Event>) -> App {
+        App {
+            ui: Ui::new(),
+            frontend,
+            store: None,
+            config: Config::default(),
+            ws: Workspace::default(),
+            agents: agents::Agents::new(events.clone()),
+            events,
+            frame_due: None,
+            frame_in_flight: false,
+            waiting: sessions::Waiting::default(),
+            turn_items: Default::default(),
+        }
+    }
+
+    async fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Rpc(Inbound::Notify(n)) => self.notify(n).await,
+            Event::Rpc(Inbound::Request(req, reply)) => {
+                let _ = reply.send(self.request(req));
+            }
+            Event::Agent(e) => self.agent_event(e).await,
+            Event::FrameApplied(r) => {
+                self.frame_in_flight = false;
+                if let Err(e) = r {
+                    tracing::warn!("render batch failed: {e}");
+                }
+            }
+            Event::SessionReady(r) => self.session_ready(r).await,
+        }
+    }
+
+    /// Fast queries, answered from memory.
+    fn request(&mut self, req: Request) -> Result<Json, RpcError> {
+        match req {
+            Request::Chats(a) => {
+                let pane = self.ws.target_pane(a.pane);
+                let session = pane
+                    .and_then(|p| self.ws.panes.get(&p))
+                    .map(|p| p.session)
+                    .or(self.ws.current_session)
+                    .ok_or_else(|| {
+                        RpcError::new(ErrorCode::NotFound, "no session yet: open one with :Boo")
+                    })?;
+                let chats = self
+                    .ws
+                    .sessions
+                    .get(&session)
+                    .map(|s| s.chats.clone())
+                    .unwrap_or_default();
+                let list: Vec<Json> = chats
+                    .iter()
+                    .filter_map(|c| self.ws.chats.get(c))
+                    .map(|c| json!({"id": c.id, "title": c.title, "busy": c.busy(), "agent": c.agent, "model": c.model}))
+                    .collect();
+                Ok(Json::Array(list))
+            }
+            Request::Permissions => Ok(self.agents.permissions_json()),
+            Request::Hello(_) | Request::Ping => {
+                Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
+            }
+        }
+    }
+
+    /// The store, opened lazily (in memory when Lua never configured a path).
+    async fn store(&mut self) -> Store {
+        if let Some(s) = &self.store {
+            return s.clone();
+        }
+        let (store, err) = match self.config.store_path.clone() {
+            Some(path) => Store::open_or_memory(path).await,
+            None => {
+                tracing::warn!("no store path configured: history will not persist");
+                match Store::open_in_memory().await {
+                    Ok(s) => (s, None),
+                    Err(e) => {
+                        let fallback =
+                            Store::open_or_memory(std::env::temp_dir().join("boo-fallback.db"))
+                                .await;
+                        (fallback.0, Some(e))
+                    }
+                }
+            }
+        };
+        if let Some(e) = err {
+            self.ui.notify(e.to_string(), 3);
+        }
+        self.store = Some(store.clone());
+        store
+    }
+
+    fn schedule_frame(&mut self) {
+        if self.frame_due.is_none() && (self.ui.is_dirty() || self.ui_unsaved_pending()) {
+            self.frame_due = Some(Instant::now() + FRAME);
+        }
+    }
+
+    fn ui_unsaved_pending(&self) -> bool {
+        false
+    }
+
+    /// Saves changed transcript items and sends one batch for what is visible.
+    fn frame(&mut self) {
+        self.frame_due = None;
+        if let Some(store) = &self.store {
+            for item in self.ui.take_unsaved() {
+                if let Err(e) = store.put_item(item) {
+                    tracing::warn!("transcript not saved: {e}");
+                }
+            }
+        }
+        self.ui.set_visible(self.ws.visible_chats());
+        let Some(batch) = self.ui.frame() else { return };
+        self.frame_in_flight = true;
+        let frontend = self.frontend.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let r = frontend.apply(batch).await;
+            let _ = events.send(Event::FrameApplied(r));
+        });
+    }
+
+    /// Pushes the statusline state of the current chat.
+    fn push_status(&mut self) {
+        let chat = self.ws.target_chat(None, None);
+        let c = chat.and_then(|c| self.ws.chats.get(&c));
+        let pending = c
+            .and_then(|c| self.ws.sessions.get(&c.session))
+            .map_or(0, |s| self.agents.pending_changes(s.id));
+        let status = json!({
+            "session": c.map(|c| c.session),
+            "chat": c.map(|c| c.id),
+            "agent": c.map(|c| c.agent.clone()),
+            "model": c.and_then(|c| c.model.clone()),
+            "busy": c.is_some_and(|c| c.busy()),
+            "pending_changes": pending,
+            "permissions": self.agents.permission_count(),
+        });
+        self.ui.status(status);
+    }
+
+    async fn shutdown(&mut self) {
+        self.agents.shutdown().await;
+        if let Some(store) = &self.store {
+            for item in self.ui.take_unsaved() {
+                let _ = store.put_item(item);
+            }
+            let _ = store.flush().await;
+        }
+    }
 }

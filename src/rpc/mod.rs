@@ -86,7 +86,9 @@ pub enum Request {
 #[derive(Clone, Debug)]
 pub enum Notify {
     /// A line for the backend log (the Lua side's own failures).
-    Log { message: String },
+    Log {
+        message: String,
+    },
     /// The resolved configuration; sent right after `hello` and on every `setup()`.
     Configure(Config),
     /// Show the floating chat of the cwd's repository (creating its session on first use).

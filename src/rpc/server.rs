@@ -133,7 +133,10 @@ impl NvimFrontend {
 impl Frontend for NvimFrontend {
     async fn apply(&self, batch: Json) -> Result<(), String> {
         self.nvim
-            .exec_lua("return require('boo.ui.render').apply(...)", vec![from_json(&batch)])
+            .exec_lua(
+                "return require('boo.ui.render').apply(...)",
+                vec![from_json(&batch)],
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -57,9 +57,14 @@ pub struct ChatLayout {
 
 fn status_of(kind: ItemKind, meta: &Json) -> Option<String> {
     match kind {
-        ItemKind::Tool | ItemKind::Permission | ItemKind::Reasoning | ItemKind::User | ItemKind::Info => {
-            meta.get("status").and_then(Json::as_str).map(str::to_string)
-        }
+        ItemKind::Tool
+        | ItemKind::Permission
+        | ItemKind::Reasoning
+        | ItemKind::User
+        | ItemKind::Info => meta
+            .get("status")
+            .and_then(Json::as_str)
+            .map(str::to_string),
         _ => None,
     }
 }
@@ -81,7 +86,11 @@ fn str_field<'a>(meta: &'a Json, key: &str) -> &'a str {
 /// The header line of a folded block.
 fn header(kind: ItemKind, meta: &Json) -> Option<String> {
     let status = str_field(meta, "status");
-    let badge = if status.is_empty() { String::new() } else { format!(" [{status}]") };
+    let badge = if status.is_empty() {
+        String::new()
+    } else {
+        format!(" [{status}]")
+    };
     match kind {
         ItemKind::Reasoning => Some(format!("▸ Reasoning{badge}")),
         ItemKind::Tool => {
@@ -155,7 +164,13 @@ impl ChatLayout {
     }
 
     /// Appends a new item; returns its index (the transcript `seq`).
-    pub fn push(&mut self, kind: ItemKind, part_id: Option<String>, content: String, meta: Json) -> usize {
+    pub fn push(
+        &mut self,
+        kind: ItemKind,
+        part_id: Option<String>,
+        content: String,
+        meta: Json,
+    ) -> usize {
         let idx = self.items.len();
         let lines = render(kind, &content, &meta);
         if let Some(p) = &part_id {
@@ -177,7 +192,9 @@ impl ChatLayout {
 
     /// Replaces an item's content/meta by index (e.g. a tool's status).
     pub fn set(&mut self, idx: usize, content: String, meta: Json) {
-        let Some(it) = self.items.get_mut(idx) else { return };
+        let Some(it) = self.items.get_mut(idx) else {
+            return;
+        };
         let old_status = status_of(it.kind, &it.meta);
         let lines = render(it.kind, &content, &meta);
         let first_diff = it
@@ -228,7 +245,9 @@ impl ChatLayout {
 
     /// Appends streamed text to an item: only its last content line and what follows change.
     pub fn append(&mut self, idx: usize, delta: &str) {
-        let Some(it) = self.items.get_mut(idx) else { return };
+        let Some(it) = self.items.get_mut(idx) else {
+            return;
+        };
         if delta.is_empty() {
             return;
         }
@@ -299,7 +318,11 @@ impl ChatLayout {
                 it.synced = it.lines.len();
                 it.dirty_from = None;
             }
-            ops.push(LinesOp { first: 0, last: -1, lines: all });
+            ops.push(LinesOp {
+                first: 0,
+                last: -1,
+                lines: all,
+            });
             self.fresh = false;
             self.decor_dirty = true;
         } else {
@@ -363,7 +386,10 @@ impl ChatLayout {
 
     /// All lines as the buffer should hold them (tests, full re-render).
     pub fn all_lines(&self) -> Vec<String> {
-        self.items.iter().flat_map(|i| i.lines.iter().cloned()).collect()
+        self.items
+            .iter()
+            .flat_map(|i| i.lines.iter().cloned())
+            .collect()
     }
 }
 
@@ -375,7 +401,11 @@ mod tests {
     /// Applies ops to a plain Vec<String> the way nvim_buf_set_lines does.
     fn apply(buf: &mut Vec<String>, ops: &[LinesOp]) {
         for op in ops {
-            let last = if op.last < 0 { buf.len() } else { op.last as usize };
+            let last = if op.last < 0 {
+                buf.len()
+            } else {
+                op.last as usize
+            };
             let first = op.first as usize;
             buf.splice(first..last, op.lines.iter().cloned());
         }
@@ -395,18 +425,29 @@ mod tests {
         let mut l = ChatLayout::new();
         let mut buf = vec![String::new()];
         l.push(ItemKind::User, None, "hello\nworld".into(), json!({}));
-        l.apply(upsert("r", ItemKind::Reasoning, "", json!({"status": "running"})));
+        l.apply(upsert(
+            "r",
+            ItemKind::Reasoning,
+            "",
+            json!({"status": "running"}),
+        ));
         l.apply(upsert("t", ItemKind::Text, "", json!({})));
         let (_, ops) = l.flush();
         apply(&mut buf, &ops);
         for d in ["Hel", "lo the", "re\nsecond", " line\n\nfourth"] {
-            l.apply(ItemChange::Append { part_id: "t".into(), delta: d.into() });
+            l.apply(ItemChange::Append {
+                part_id: "t".into(),
+                delta: d.into(),
+            });
             let (_, ops) = l.flush();
             // Never more than the lines the delta touched (plus the separator).
             assert!(ops.iter().all(|o| o.lines.len() <= 4), "{ops:?}");
             apply(&mut buf, &ops);
         }
-        l.apply(ItemChange::Append { part_id: "r".into(), delta: "think\nmore".into() });
+        l.apply(ItemChange::Append {
+            part_id: "r".into(),
+            delta: "think\nmore".into(),
+        });
         let (_, ops) = l.flush();
         apply(&mut buf, &ops);
         assert_eq!(buf, l.all_lines());
@@ -420,10 +461,20 @@ mod tests {
     fn upsert_replaces_in_place_and_keeps_later_items_right() {
         let mut l = ChatLayout::new();
         let mut buf = Vec::new();
-        l.apply(upsert("tool", ItemKind::Tool, "", json!({"tool": "bash", "status": "running", "summary": "echo hi"})));
+        l.apply(upsert(
+            "tool",
+            ItemKind::Tool,
+            "",
+            json!({"tool": "bash", "status": "running", "summary": "echo hi"}),
+        ));
         l.apply(upsert("t", ItemKind::Text, "after", json!({})));
         apply(&mut buf, &l.flush().1);
-        l.apply(upsert("tool", ItemKind::Tool, "$ echo hi\nhi", json!({"tool": "bash", "status": "completed", "summary": "echo hi"})));
+        l.apply(upsert(
+            "tool",
+            ItemKind::Tool,
+            "$ echo hi\nhi",
+            json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
+        ));
         let (decor, ops) = l.flush();
         apply(&mut buf, &ops);
         assert_eq!(buf, l.all_lines());
@@ -433,14 +484,22 @@ mod tests {
         assert_eq!((decor[0].first, decor[0].last), (0, 2));
         assert_eq!(decor[1].first, 4);
         // The same state again is no change at all.
-        l.apply(upsert("tool", ItemKind::Tool, "$ echo hi\nhi", json!({"tool": "bash", "status": "completed", "summary": "echo hi"})));
+        l.apply(upsert(
+            "tool",
+            ItemKind::Tool,
+            "$ echo hi\nhi",
+            json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
+        ));
         assert!(!l.is_dirty());
     }
 
     #[test]
     fn unknown_part_delta_is_kept_as_text() {
         let mut l = ChatLayout::new();
-        l.apply(ItemChange::Append { part_id: "x".into(), delta: "orphan".into() });
+        l.apply(ItemChange::Append {
+            part_id: "x".into(),
+            delta: "orphan".into(),
+        });
         assert_eq!(l.all_lines(), vec!["orphan".to_string(), String::new()]);
     }
 
@@ -450,10 +509,16 @@ mod tests {
         l.push(ItemKind::User, None, "q".into(), json!({}));
         l.apply(upsert("t", ItemKind::Text, "a", json!({})));
         assert_eq!(l.take_unsaved(7).len(), 2);
-        l.apply(ItemChange::Append { part_id: "t".into(), delta: "b".into() });
+        l.apply(ItemChange::Append {
+            part_id: "t".into(),
+            delta: "b".into(),
+        });
         let rows = l.take_unsaved(7);
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].seq, rows[0].content.as_str(), rows[0].chat_id), (1, "ab", 7));
+        assert_eq!(
+            (rows[0].seq, rows[0].content.as_str(), rows[0].chat_id),
+            (1, "ab", 7)
+        );
         assert!(l.take_unsaved(7).is_empty());
         let restored = ChatLayout::from_items(vec![rows[0].clone()]);
         assert_eq!(restored.all_lines(), vec!["ab".to_string(), String::new()]);

@@ -72,7 +72,13 @@ impl Ui {
     }
 
     /// Registers a chat (its buffer name and title) with its stored transcript.
-    pub fn add_chat(&mut self, chat: ChatId, name: String, title: String, items: Vec<TranscriptItem>) {
+    pub fn add_chat(
+        &mut self,
+        chat: ChatId,
+        name: String,
+        title: String,
+        items: Vec<TranscriptItem>,
+    ) {
         self.chats.entry(chat).or_insert_with(|| ChatRender {
             name,
             title,
@@ -106,7 +112,14 @@ impl Ui {
     }
 
     /// An item the app adds itself (user prompt, error, info); returns its seq.
-    pub fn push(&mut self, chat: ChatId, kind: ItemKind, part_id: Option<String>, content: String, meta: Json) -> Option<usize> {
+    pub fn push(
+        &mut self,
+        chat: ChatId,
+        kind: ItemKind,
+        part_id: Option<String>,
+        content: String,
+        meta: Json,
+    ) -> Option<usize> {
         self.chats
             .get_mut(&chat)
             .map(|c| c.layout.push(kind, part_id, content, meta))
@@ -129,7 +142,8 @@ impl Ui {
     }
 
     pub fn tabs(&mut self, pane: PaneId, tabs: Vec<Tab>) {
-        self.late_ops.push(json!({"op": "tabs", "pane": pane, "tabs": tabs}));
+        self.late_ops
+            .push(json!({"op": "tabs", "pane": pane, "tabs": tabs}));
     }
 
     pub fn close_pane(&mut self, pane: PaneId) {
@@ -138,19 +152,23 @@ impl Ui {
 
     /// One line for the user (`vim.log.levels`: 2 info, 3 warn, 4 error).
     pub fn notify(&mut self, msg: impl Into<String>, level: u8) {
-        self.late_ops.push(json!({"op": "notify", "msg": msg.into(), "level": level}));
+        self.late_ops
+            .push(json!({"op": "notify", "msg": msg.into(), "level": level}));
     }
 
     pub fn autocmd(&mut self, pattern: &str, data: Json) {
-        self.late_ops.push(json!({"op": "autocmd", "pattern": pattern, "data": data}));
+        self.late_ops
+            .push(json!({"op": "autocmd", "pattern": pattern, "data": data}));
     }
 
     pub fn status(&mut self, status: Json) {
-        self.late_ops.push(json!({"op": "status", "status": status}));
+        self.late_ops
+            .push(json!({"op": "status", "status": status}));
     }
 
     pub fn input_clear(&mut self, chat: ChatId) {
-        self.late_ops.push(json!({"op": "input_clear", "chat": chat}));
+        self.late_ops
+            .push(json!({"op": "input_clear", "chat": chat}));
     }
 
     pub fn permission(&mut self, request: Json) {
@@ -165,7 +183,8 @@ impl Ui {
     pub fn ensure_created(&mut self, chat: ChatId) {
         if let Some(c) = self.chats.get_mut(&chat) {
             if !c.created {
-                self.ops.push(json!({"op": "chat", "chat": chat, "name": c.name, "title": c.title}));
+                self.ops
+                    .push(json!({"op": "chat", "chat": chat, "name": c.name, "title": c.title}));
                 c.created = true;
                 c.layout.invalidate();
             }
@@ -200,7 +219,9 @@ impl Ui {
         }
         let mut ops = std::mem::take(&mut self.ops);
         for chat in visible {
-            let Some(c) = self.chats.get_mut(&chat) else { continue };
+            let Some(c) = self.chats.get_mut(&chat) else {
+                continue;
+            };
             let (decor, lines) = c.layout.flush();
             if let Some(items) = decor {
                 ops.push(json!({"op": "decor", "chat": chat, "items": items}));
@@ -234,13 +255,23 @@ mod tests {
     fn hidden_chats_are_not_rendered_until_shown() {
         let mut ui = Ui::new();
         ui.add_chat(1, "boo://s/1".into(), "one".into(), vec![]);
-        ui.change(1, ItemChange::Upsert { part_id: "p".into(), kind: ItemKind::Text, content: "hi".into(), meta: Json::Null });
+        ui.change(
+            1,
+            ItemChange::Upsert {
+                part_id: "p".into(),
+                kind: ItemKind::Text,
+                content: "hi".into(),
+                meta: Json::Null,
+            },
+        );
         assert!(ui.frame().is_none(), "not visible: nothing to draw");
         ui.set_visible([1].into_iter().collect());
         let batch = ui.frame().expect("visible now");
         let ops = batch["ops"].as_array().expect("ops");
         assert_eq!(ops[0]["op"], "chat");
-        assert!(ops.iter().any(|o| o["op"] == "lines" && o["lines"][0] == "hi"));
+        assert!(ops
+            .iter()
+            .any(|o| o["op"] == "lines" && o["lines"][0] == "hi"));
         assert!(ui.frame().is_none(), "nothing changed since");
     }
 
@@ -249,13 +280,32 @@ mod tests {
         let mut ui = Ui::new();
         ui.add_chat(1, "b".into(), "t".into(), vec![]);
         ui.set_visible([1].into_iter().collect());
-        ui.change(1, ItemChange::Upsert { part_id: "p".into(), kind: ItemKind::Text, content: String::new(), meta: Json::Null });
+        ui.change(
+            1,
+            ItemChange::Upsert {
+                part_id: "p".into(),
+                kind: ItemKind::Text,
+                content: String::new(),
+                meta: Json::Null,
+            },
+        );
         ui.frame();
         for _ in 0..1000 {
-            ui.change(1, ItemChange::Append { part_id: "p".into(), delta: "x".into() });
+            ui.change(
+                1,
+                ItemChange::Append {
+                    part_id: "p".into(),
+                    delta: "x".into(),
+                },
+            );
         }
         let batch = ui.frame().expect("dirty");
-        let lines: Vec<_> = batch["ops"].as_array().expect("ops").iter().filter(|o| o["op"] == "lines").collect();
+        let lines: Vec<_> = batch["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .filter(|o| o["op"] == "lines")
+            .collect();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["lines"][0].as_str().map(str::len), Some(1000));
     }

@@ -38,6 +38,7 @@
 mod apply;
 mod create;
 mod diff;
+mod discover;
 mod paths;
 mod risk;
 
@@ -49,6 +50,7 @@ use thiserror::Error;
 pub use apply::{accept, reject};
 pub use create::{create, list, open};
 pub use diff::pending;
+pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};
 

@@ -2,4 +2,5 @@
 //! are, a scripted OpenAI-compatible model, and sandboxes for opencode and Neovim.
 
 pub mod nvim;
+pub mod repo;
 pub mod tools;

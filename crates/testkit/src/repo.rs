@@ -1,0 +1,55 @@
+//! Small real git repositories for tests (made with the git CLI).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs git in `dir` with a fixed identity; panics with git's output on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "boo test")
+        .env("GIT_AUTHOR_EMAIL", "test@boo.invalid")
+        .env("GIT_COMMITTER_NAME", "boo test")
+        .env("GIT_COMMITTER_EMAIL", "test@boo.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Creates `dir` as a repository with one commit holding `files` (path, content).
+pub fn init(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir repo");
+    git(dir, &["init", "-q", "-b", "main"]);
+    for (path, content) in files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write file");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "initial"]);
+    dir.to_path_buf()
+}
+
+/// A small sample project.
+pub fn sample(dir: &Path) -> PathBuf {
+    init(
+        dir,
+        &[
+            ("README.md", "# sample\n\nA tiny project for boo.nvim.\n"),
+            (
+                "src/main.py",
+                "def greet(name):\n    return 'hello ' + name\n\n\nprint(greet('world'))\n",
+            ),
+        ],
+    )
+}

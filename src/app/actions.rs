@@ -1,0 +1,615 @@
+//! Handlers of the user's intents (RPC notifications) and of agent events.
+
+use serde_json::{json, Value as Json};
+
+use super::agents::{AgentEvent, Outcome, TurnRequest};
+use super::sessions::WaitingSend;
+use super::workspace::PaneKind;
+use super::App;
+use crate::model::{ChatId, ItemKind, PaneId, SessionId, TaskStatus};
+use crate::rpc::{ChatArgs, Notify, SendArgs, SplitArgs};
+use crate::store::{NewTask, Pane as StoredPane};
+use crate::ui::{PaneView, Tab};
+
+/// `vim.log.levels`
+const WARN: u8 = 3;
+const ERROR: u8 = 4;
+
+impl App {
+    pub(super) async fn notify(&mut self, n: Notify) {
+        match n {
+            Notify::Log { message } => tracing::info!(target: "lua", "{message}"),
+            Notify::Configure(cfg) => {
+                self.config = cfg;
+                self.agents.configure(&self.config);
+                // Open the store now, so a bad path is reported at start, not at first prompt.
+                self.store().await;
+            }
+            Notify::Show(a) => self.show(a.cwd.as_deref()).await,
+            Notify::Send(a) => self.send(a).await,
+            Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {
+                Some(chat) => self.agents.abort(chat),
+                None => self.ui.notify("boo: no chat to abort", WARN),
+            },
+            Notify::NewChat(a) => self.new_tab(a).await,
+            Notify::TabClose(a) => self.tab_close(a).await,
+            Notify::TabNext(a) => self.tab_cycle(a.pane, 1).await,
+            Notify::TabPrev(a) => self.tab_cycle(a.pane, -1).await,
+            Notify::SelectChat(a) => self.select_chat(a).await,
+            Notify::Split(a) => self.split(a).await,
+            Notify::PaneClosed(a) => self.pane_closed(a.pane, false).await,
+            Notify::ClosePane(a) => {
+                let pane = self.ws.target_pane(a.pane);
+                self.pane_closed(pane, true).await
+            }
+            Notify::Reopen(a) => self.reopen(a.cwd.as_deref()).await,
+            Notify::PermissionReply(a) => {
+                if let Err(e) = self.agents.reply_permission(&a.id, &a.reply) {
+                    self.ui.notify(format!("boo: {e}"), WARN);
+                }
+            }
+        }
+        self.push_status();
+    }
+
+    fn tabs_of(&self, pane: PaneId) -> Vec<Tab> {
+        let Some(p) = self.ws.panes.get(&pane) else {
+            return Vec::new();
+        };
+        p.tabs
+            .iter()
+            .filter_map(|c| self.ws.chats.get(c))
+            .map(|c| Tab {
+                chat: c.id,
+                title: c.title.clone(),
+                active: p.active == Some(c.id),
+                busy: c.busy(),
+            })
+            .collect()
+    }
+
+    /// Sends a pane (its windows and active chat) to Lua.
+    async fn show_pane(&mut self, pane: PaneId, focus: bool) {
+        let Some(p) = self.ws.panes.get(&pane).cloned() else {
+            return;
+        };
+        for chat in &p.tabs {
+            self.register_chat(*chat).await;
+        }
+        if let Some(active) = p.active {
+            self.ui.ensure_created(active);
+        }
+        let cwd = self
+            .ws
+            .sessions
+            .get(&p.session)
+            .and_then(|s| s.dir.clone().or(Some(s.repo_root.clone())))
+            .map(|d| d.display().to_string());
+        let view = PaneView {
+            pane,
+            kind: p.kind.as_str().to_string(),
+            chat: p.active,
+            tabs: self.tabs_of(pane),
+            mods: p.mods.clone(),
+            focus,
+            cwd,
+        };
+        self.ws.current_pane = Some(pane);
+        if let Some(s) = self.ws.sessions.get_mut(&p.session) {
+            s.last_chat = p.active.or(s.last_chat);
+        }
+        self.ui.show_pane(view);
+    }
+
+    /// Redraws the winbar of every pane showing `chat` (busy marks, titles).
+    fn refresh_tabs(&mut self, chat: ChatId) {
+        let panes: Vec<PaneId> = self
+            .ws
+            .panes
+            .values()
+            .filter(|p| p.visible && p.tabs.contains(&chat))
+            .map(|p| p.id)
+            .collect();
+        for pane in panes {
+            let tabs = self.tabs_of(pane);
+            self.ui.tabs(pane, tabs);
+        }
+    }
+
+    async fn show(&mut self, cwd: Option<&str>) {
+        let session = match self.ensure_session(cwd).await {
+            Ok(s) => s,
+            Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
+        };
+        let pane = match self.ws.float_of(session) {
+            Some(p) => p,
+            None => {
+                let chats = self
+                    .ws
+                    .sessions
+                    .get(&session)
+                    .map(|s| s.chats.clone())
+                    .unwrap_or_default();
+                let tabs = if chats.is_empty() {
+                    match self.new_chat(session).await {
+                        Ok(c) => vec![c],
+                        Err(e) => {
+                            return self
+                                .ui
+                                .notify(format!("boo: cannot create a chat: {e}"), ERROR)
+                        }
+                    }
+                } else {
+                    chats
+                };
+                let last = self.ws.sessions.get(&session).and_then(|s| s.last_chat);
+                let pane = self.ws.new_pane(session, PaneKind::Float, tabs, None);
+                if let Some(p) = self.ws.panes.get_mut(&pane) {
+                    p.active = last.filter(|l| p.tabs.contains(l)).or(p.active);
+                }
+                pane
+            }
+        };
+        // One float at a time: another session's float hides.
+        let others: Vec<PaneId> = self
+            .ws
+            .panes
+            .values()
+            .filter(|p| p.kind == PaneKind::Float && p.visible && p.id != pane)
+            .map(|p| p.id)
+            .collect();
+        for o in others {
+            if let Some(p) = self.ws.panes.get_mut(&o) {
+                p.visible = false;
+            }
+            self.ui.close_pane(o);
+        }
+        if let Some(p) = self.ws.panes.get_mut(&pane) {
+            p.visible = true;
+        }
+        self.show_pane(pane, true).await;
+        self.save_panes(session).await;
+    }
+
+    /// The chat a prompt goes to; resolves or creates the session and a chat when needed.
+    async fn resolve_chat(
+        &mut self,
+        chat: Option<ChatId>,
+        pane: Option<PaneId>,
+        cwd: Option<&str>,
+    ) -> Result<ChatId, String> {
+        if let Some(c) = self.ws.target_chat(chat, pane) {
+            return Ok(c);
+        }
+        let session = self.ensure_session(cwd).await?;
+        let last = self
+            .ws
+            .sessions
+            .get(&session)
+            .and_then(|s| s.last_chat.or_else(|| s.chats.last().copied()));
+        match last {
+            Some(c) => Ok(c),
+            None => self.new_chat(session).await,
+        }
+    }
+
+    async fn send(&mut self, a: SendArgs) {
+        let text = a.text.trim().to_string();
+        if text.is_empty() {
+            return self.ui.notify("boo: nothing to send (empty prompt)", WARN);
+        }
+        let chat = match self.resolve_chat(a.chat, a.pane, a.cwd.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                if a.from_input {
+                    self.ui.notify(
+                        format!("boo: prompt not sent, it stays in the input: {e}"),
+                        ERROR,
+                    );
+                } else {
+                    self.ui.notify(format!("boo: prompt not sent: {e}"), ERROR);
+                }
+                return;
+            }
+        };
+        self.register_chat(chat).await;
+        let busy = self.ws.chats.get(&chat).is_some_and(|c| c.busy());
+        let meta = if busy {
+            json!({"status": "queued"})
+        } else {
+            json!({})
+        };
+        let Some(seq) = self.ui.push(chat, ItemKind::User, None, text.clone(), meta) else {
+            return;
+        };
+        if a.from_input {
+            self.ui.input_clear(chat);
+        }
+        let creator = a.creator.unwrap_or_else(|| "user".into());
+        self.start_turn(chat, text, creator, Some(seq)).await;
+    }
+
+    /// Records the task and hands the prompt to the chat's agent (or waits for the worktree).
+    pub(super) async fn start_turn(
+        &mut self,
+        chat: ChatId,
+        text: String,
+        creator: String,
+        seq: Option<usize>,
+    ) {
+        let Some(c) = self.ws.chats.get(&chat).cloned() else {
+            return;
+        };
+        let dir = self.ws.sessions.get(&c.session).and_then(|s| s.dir.clone());
+        let Some(dir) = dir else {
+            let seq = seq.unwrap_or(0);
+            self.ui.set(
+                chat,
+                seq,
+                text.clone(),
+                json!({"status": "waiting for worktree"}),
+            );
+            self.waiting
+                .entry(c.session)
+                .or_default()
+                .push(WaitingSend {
+                    chat,
+                    text,
+                    creator,
+                    seq,
+                });
+            return;
+        };
+        let store = self.store().await;
+        let model = c
+            .model
+            .clone()
+            .or_else(|| self.config.opencode.model.clone());
+        let task = store
+            .create_task(NewTask {
+                chat_id: chat,
+                session_id: c.session,
+                agent: c.agent.clone(),
+                model: model.clone(),
+                prompt: text.clone(),
+                creator,
+            })
+            .await;
+        let turn = match task {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("task not recorded: {e}");
+                0
+            }
+        };
+        if let Some(seq) = seq {
+            self.turn_items.insert(turn, (chat, seq));
+        }
+        if let Some(c) = self.ws.chats.get_mut(&chat) {
+            c.queued += 1;
+        }
+        self.refresh_tabs(chat);
+        self.agents.send(TurnRequest {
+            chat,
+            turn,
+            dir,
+            text,
+            model,
+        });
+    }
+
+    pub(super) async fn agent_event(&mut self, e: AgentEvent) {
+        match e {
+            AgentEvent::Queued { chat, turn } => self
+                .set_task(turn, TaskStatus::Queued, None)
+                .await
+                .then_some(chat)
+                .map_or((), |_| ()),
+            AgentEvent::Started { chat, turn } => {
+                if let Some(c) = self.ws.chats.get_mut(&chat) {
+                    c.queued = c.queued.saturating_sub(1);
+                    c.running = true;
+                }
+                if let Some((chat, seq)) = self.turn_items.get(&turn).copied() {
+                    if let Some(content) = self
+                        .ui
+                        .layout(chat)
+                        .and_then(|l| l.content(seq))
+                        .map(str::to_string)
+                    {
+                        self.ui.set(chat, seq, content, json!({}));
+                    }
+                }
+                self.set_task(turn, TaskStatus::Running, None).await;
+                self.refresh_tabs(chat);
+                self.ui.autocmd("BooTurnStart", json!({"chat": chat}));
+            }
+            AgentEvent::Item { chat, change } => {
+                self.ui.change(chat, change);
+            }
+            AgentEvent::Permission(p) => {
+                let request = json!({"id": p.id, "chat": p.chat, "title": p.title, "permission": p.permission, "patterns": p.patterns});
+                self.agents.note_permission(p);
+                self.ui.permission(request);
+            }
+            AgentEvent::PermissionClosed { id } => self.agents.forget_permission(&id),
+            AgentEvent::Done {
+                chat,
+                turn,
+                outcome,
+            } => self.turn_done(chat, turn, outcome).await,
+        }
+        self.push_status();
+    }
+
+    async fn turn_done(&mut self, chat: ChatId, turn: i64, outcome: Outcome) {
+        let was_running = self.ws.chats.get(&chat).is_some_and(|c| c.running);
+        if let Some(c) = self.ws.chats.get_mut(&chat) {
+            if c.running {
+                c.running = false;
+            } else {
+                c.queued = c.queued.saturating_sub(1);
+            }
+        }
+        let (status, error) = match &outcome {
+            Outcome::Done => (TaskStatus::Done, None),
+            Outcome::Aborted => (TaskStatus::Aborted, None),
+            Outcome::Failed(m) => (TaskStatus::Failed, Some(m.clone())),
+        };
+        self.set_task(turn, status, error.clone()).await;
+        if let Some((c, seq)) = self.turn_items.remove(&turn) {
+            if !was_running && outcome != Outcome::Done {
+                // Never started: the prompt's item says so, and the text can be sent again.
+                if let Some(content) = self
+                    .ui
+                    .layout(c)
+                    .and_then(|l| l.content(seq))
+                    .map(str::to_string)
+                {
+                    self.ui.set(c, seq, content, json!({"status": "not sent"}));
+                }
+            }
+        }
+        match &outcome {
+            Outcome::Failed(m) => {
+                self.ui
+                    .push(chat, ItemKind::Error, None, m.clone(), json!({}));
+                self.ui.notify(format!("boo: turn failed: {m}"), ERROR);
+            }
+            Outcome::Aborted => {
+                self.ui.push(
+                    chat,
+                    ItemKind::Info,
+                    None,
+                    "(aborted)".into(),
+                    json!({"status": "aborted"}),
+                );
+            }
+            Outcome::Done => {}
+        }
+        self.refresh_tabs(chat);
+        let mut data = json!({"chat": chat, "ok": outcome == Outcome::Done});
+        if let Some(e) = error {
+            data["error"] = Json::from(e);
+        }
+        self.ui.autocmd("BooTurnDone", data);
+    }
+
+    /// Updates a task row; returns whether it was recorded.
+    async fn set_task(&mut self, turn: i64, status: TaskStatus, error: Option<String>) -> bool {
+        if turn <= 0 {
+            return false;
+        }
+        let store = self.store().await;
+        match store.set_task_status(turn, status, error).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(turn, "task status not saved: {e}");
+                false
+            }
+        }
+    }
+
+    async fn new_tab(&mut self, a: ChatArgs) {
+        let pane = self.ws.target_pane(a.pane);
+        let session = match pane.and_then(|p| self.ws.panes.get(&p)).map(|p| p.session) {
+            Some(s) => s,
+            None => match self.ensure_session(a.cwd.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
+            },
+        };
+        let chat = match self.new_chat(session).await {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .ui
+                    .notify(format!("boo: cannot create a chat: {e}"), ERROR)
+            }
+        };
+        match pane {
+            Some(p) => {
+                if let Some(ps) = self.ws.panes.get_mut(&p) {
+                    ps.add_tab(chat);
+                    ps.visible = true;
+                }
+                self.show_pane(p, true).await;
+            }
+            None => self.show(a.cwd.as_deref()).await,
+        }
+        self.save_panes(session).await;
+    }
+
+    async fn tab_cycle(&mut self, pane: Option<PaneId>, step: isize) {
+        let Some(pane) = self.ws.target_pane(pane) else {
+            return;
+        };
+        let session = match self.ws.panes.get_mut(&pane) {
+            Some(p) => {
+                p.cycle(step);
+                p.session
+            }
+            None => return,
+        };
+        self.show_pane(pane, false).await;
+        self.save_panes(session).await;
+    }
+
+    async fn select_chat(&mut self, a: ChatArgs) {
+        let (Some(pane), Some(chat)) = (self.ws.target_pane(a.pane), a.chat) else {
+            return;
+        };
+        let session = match self.ws.panes.get_mut(&pane) {
+            Some(p) => {
+                if !p.tabs.contains(&chat) {
+                    p.add_tab(chat);
+                }
+                p.active = Some(chat);
+                p.session
+            }
+            None => return,
+        };
+        self.show_pane(pane, true).await;
+        self.save_panes(session).await;
+    }
+
+    async fn tab_close(&mut self, a: ChatArgs) {
+        let Some(pane) = self.ws.target_pane(a.pane) else {
+            return;
+        };
+        let Some(p) = self.ws.panes.get_mut(&pane) else {
+            return;
+        };
+        let chat = a.chat.or(p.active);
+        let Some(chat) = chat else { return };
+        p.remove_tab(chat);
+        let session = p.session;
+        if p.tabs.is_empty() {
+            self.pane_closed(Some(pane), true).await;
+        } else {
+            self.show_pane(pane, false).await;
+        }
+        self.save_panes(session).await;
+    }
+
+    async fn split(&mut self, a: SplitArgs) {
+        let kind = match a.kind.as_deref().unwrap_or("chat") {
+            "chat" => PaneKind::Chat,
+            "term" => PaneKind::Term,
+            "code" => PaneKind::Code,
+            other => {
+                return self.ui.notify(
+                    format!("boo: unknown split kind '{other}' (chat, term or code)"),
+                    ERROR,
+                )
+            }
+        };
+        let session = match self
+            .ws
+            .target_pane(a.pane)
+            .and_then(|p| self.ws.panes.get(&p))
+            .map(|p| p.session)
+        {
+            Some(s) => s,
+            None => match self.ensure_session(a.cwd.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
+            },
+        };
+        let tabs = if kind == PaneKind::Chat {
+            match self.new_chat(session).await {
+                Ok(c) => vec![c],
+                Err(e) => {
+                    return self
+                        .ui
+                        .notify(format!("boo: cannot create a chat: {e}"), ERROR)
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let pane = self
+            .ws
+            .new_pane(session, kind, tabs, a.mods.filter(|m| !m.is_empty()));
+        self.show_pane(pane, true).await;
+        self.save_panes(session).await;
+    }
+
+    /// A pane's window went away. The float only hides; other panes are remembered for reopen.
+    async fn pane_closed(&mut self, pane: Option<PaneId>, close_windows: bool) {
+        let Some(pane) = pane else { return };
+        let Some(p) = self.ws.panes.get(&pane).cloned() else {
+            return;
+        };
+        if close_windows {
+            self.ui.close_pane(pane);
+        }
+        if p.kind == PaneKind::Float {
+            if let Some(p) = self.ws.panes.get_mut(&pane) {
+                p.visible = false;
+            }
+        } else {
+            self.ws.panes.remove(&pane);
+            if p.kind == PaneKind::Chat && !p.tabs.is_empty() {
+                let store = self.store().await;
+                let stored = StoredPane {
+                    kind: super::sessions::stored_kind(p.kind, p.mods.as_deref()),
+                    chat_ids: p.tabs.clone(),
+                    active_chat: p.active,
+                };
+                if let Err(e) = store.push_closed_pane(p.session, stored).await {
+                    tracing::warn!("closed pane not remembered: {e}");
+                }
+            }
+        }
+        if self.ws.current_pane == Some(pane) {
+            self.ws.current_pane = None;
+        }
+        self.save_panes(p.session).await;
+    }
+
+    async fn reopen(&mut self, cwd: Option<&str>) {
+        let session = match self.ws.current_session {
+            Some(s) => s,
+            None => match self.ensure_session(cwd).await {
+                Ok(s) => s,
+                Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
+            },
+        };
+        let store = self.store().await;
+        let closed = match store.pop_closed_pane(session).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return self.ui.notify("boo: no closed pane to reopen", WARN),
+            Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
+        };
+        let tabs: Vec<ChatId> = closed
+            .chat_ids
+            .into_iter()
+            .filter(|c| self.ws.chats.contains_key(c))
+            .collect();
+        if tabs.is_empty() {
+            return self
+                .ui
+                .notify("boo: the closed pane's chats are gone", WARN);
+        }
+        let mods = match closed.kind {
+            crate::store::PaneKind::Vsplit => Some("vertical".to_string()),
+            crate::store::PaneKind::Tab => Some("tab".to_string()),
+            _ => None,
+        };
+        let pane = self.ws.new_pane(session, PaneKind::Chat, tabs, mods);
+        if let Some(p) = self.ws.panes.get_mut(&pane) {
+            p.active = closed
+                .active_chat
+                .filter(|a| p.tabs.contains(a))
+                .or(p.active);
+        }
+        self.show_pane(pane, true).await;
+        self.save_panes(session).await;
+    }
+
+    #[allow(dead_code)]
+    fn session_of(&self, chat: ChatId) -> Option<SessionId> {
+        self.ws.chats.get(&chat).map(|c| c.session)
+    }
+}

@@ -1,0 +1,343 @@
+//! Sessions: finding the cwd's repository, reopening its last active session (with chats and
+//! panes) or creating one with its own worktree. Worktree creation runs off the loop; prompts
+//! sent before it is ready wait for it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::workspace::{ChatState, PaneKind, SessionState};
+use super::{App, Event};
+use crate::model::{ChatId, ItemKind, SessionId};
+use crate::store::{NewChat, NewWorktree, Pane as StoredPane, PaneKind as StoredPaneKind};
+use crate::worktree;
+
+/// Result of making a session's worktree.
+#[derive(Debug)]
+pub struct Ready {
+    pub session: SessionId,
+    pub result: Result<worktree::SessionWorktree, String>,
+}
+
+/// A prompt waiting for its session's worktree.
+#[derive(Debug)]
+pub struct WaitingSend {
+    pub chat: ChatId,
+    pub text: String,
+    pub creator: String,
+    pub seq: usize,
+}
+
+pub type Waiting = HashMap<SessionId, Vec<WaitingSend>>;
+
+pub const DEFAULT_AGENT: &str = "opencode";
+
+fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "session".into()
+    } else {
+        out.chars().take(32).collect()
+    }
+}
+
+impl App {
+    /// The session for `cwd`: the one in use, else the repository's last active, else a new one.
+    pub(super) async fn ensure_session(&mut self, cwd: Option<&str>) -> Result<SessionId, String> {
+        let cwd = match cwd {
+            Some(c) => PathBuf::from(c),
+            None => std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?,
+        };
+        let repo_root = tokio::task::spawn_blocking(move || worktree::discover(&cwd))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if let Some(id) = self.ws.session_by_repo(&repo_root) {
+            self.ws.current_session = Some(id);
+            return Ok(id);
+        }
+        let store = self.store().await;
+        let root = repo_root.display().to_string();
+        let session = match store
+            .last_active_session(&root)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(s) => s,
+            None => {
+                let title = repo_root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "session".into());
+                let s = store
+                    .create_session(&root, &title)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.ws
+                    .sessions
+                    .insert(s.id, new_state(s.id, &repo_root, &s.title));
+                self.ws.current_session = Some(s.id);
+                self.create_worktree(s.id, &repo_root, &s.title);
+                return Ok(s.id);
+            }
+        };
+        self.load_session(session.id, &repo_root, &session.title)
+            .await?;
+        Ok(session.id)
+    }
+
+    async fn load_session(
+        &mut self,
+        id: SessionId,
+        repo_root: &Path,
+        title: &str,
+    ) -> Result<(), String> {
+        let store = self.store().await;
+        let chats = store.list_chats(id).await.map_err(|e| e.to_string())?;
+        let wt = store
+            .session_worktree(id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut state = new_state(id, repo_root, title);
+        match wt {
+            Some(w) if w.removed_at.is_none() && Path::new(&w.path).is_dir() => {
+                state.dir = Some(PathBuf::from(&w.path));
+                state.worktree_id = Some(w.id);
+            }
+            _ => {}
+        }
+        let missing_worktree = state.dir.is_none();
+        for c in &chats {
+            state.chats.push(c.id);
+            self.ws.chats.insert(
+                c.id,
+                ChatState {
+                    id: c.id,
+                    session: id,
+                    title: c.title.clone(),
+                    agent: c.agent.clone(),
+                    model: c.model.clone(),
+                    running: false,
+                    queued: 0,
+                },
+            );
+        }
+        state.last_chat = chats.last().map(|c| c.id);
+        self.ws.sessions.insert(id, state);
+        self.ws.current_session = Some(id);
+        let _ = store.touch_session(id).await;
+        if missing_worktree {
+            // The worktree was deleted by hand (or never made): make a fresh one.
+            self.create_worktree(id, repo_root, title);
+        }
+        // Reopen the panes the session had open, hidden until shown.
+        if let Ok(panes) = store.load_panes(id).await {
+            for p in panes {
+                let tabs: Vec<ChatId> = p
+                    .chat_ids
+                    .into_iter()
+                    .filter(|c| self.ws.chats.contains_key(c))
+                    .collect();
+                if tabs.is_empty() {
+                    continue;
+                }
+                let kind = match p.kind {
+                    StoredPaneKind::Float => PaneKind::Float,
+                    _ => PaneKind::Chat,
+                };
+                let mods = match p.kind {
+                    StoredPaneKind::Vsplit => Some("vertical".to_string()),
+                    StoredPaneKind::Tab => Some("tab".to_string()),
+                    _ => None,
+                };
+                let pane = self.ws.new_pane(id, kind, tabs, mods);
+                if let Some(pane) = self.ws.panes.get_mut(&pane) {
+                    pane.active = p
+                        .active_chat
+                        .filter(|a| pane.tabs.contains(a))
+                        .or(pane.active);
+                    // Only the float comes back by itself; splits wait for :Boo reopen.
+                    pane.visible = false;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
+        let root = self
+            .config
+            .worktree_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("boo-worktrees"));
+        let slug = format!("{}-{session}", slugify(title));
+        let dest = root.join(worktree::repo_dir_name(repo_root)).join(&slug);
+        let repo_root = repo_root.to_path_buf();
+        let opts = worktree::CreateOptions {
+            copy_files: self.config.copy_ignored.clone(),
+            ..Default::default()
+        };
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let result =
+                worktree::create(&repo_root, &dest, &slug, &opts).map_err(|e| e.to_string());
+            let _ = events.send(Event::SessionReady(Ready { session, result }));
+        });
+    }
+
+    pub(super) async fn session_ready(&mut self, ready: Ready) {
+        let waiting = self.waiting.remove(&ready.session).unwrap_or_default();
+        match ready.result {
+            Ok(wt) => {
+                let store = self.store().await;
+                let rec = store
+                    .insert_worktree(NewWorktree {
+                        session_id: ready.session,
+                        repo_root: wt.repo_root.display().to_string(),
+                        path: wt.path.display().to_string(),
+                        branch: wt.branch.clone(),
+                        base_commit: wt.base_commit.clone(),
+                    })
+                    .await;
+                if let Some(s) = self.ws.sessions.get_mut(&ready.session) {
+                    s.dir = Some(wt.path.clone());
+                    s.worktree_id = rec.as_ref().ok().map(|r| r.id);
+                }
+                if let Err(e) = rec {
+                    tracing::warn!("worktree record not saved: {e}");
+                }
+                for w in waiting {
+                    self.start_turn(w.chat, w.text, w.creator, Some(w.seq))
+                        .await;
+                }
+            }
+            Err(e) => {
+                let msg = format!("cannot create the session's worktree: {e}");
+                self.ui.notify(format!("boo: {msg}"), 4);
+                for w in waiting {
+                    self.ui
+                        .set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
+                    self.ui
+                        .push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
+                }
+            }
+        }
+    }
+
+    /// A new chat (tab) in a session; returns its id.
+    pub(super) async fn new_chat(&mut self, session: SessionId) -> Result<ChatId, String> {
+        let store = self.store().await;
+        let n = self.ws.sessions.get(&session).map_or(0, |s| s.chats.len());
+        let chat = store
+            .create_chat(NewChat {
+                session_id: session,
+                title: format!("chat {}", n + 1),
+                agent: DEFAULT_AGENT.into(),
+                model: None,
+                position: n as i64,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        self.ws.chats.insert(
+            chat.id,
+            ChatState {
+                id: chat.id,
+                session,
+                title: chat.title.clone(),
+                agent: chat.agent.clone(),
+                model: chat.model.clone(),
+                running: false,
+                queued: 0,
+            },
+        );
+        if let Some(s) = self.ws.sessions.get_mut(&session) {
+            s.chats.push(chat.id);
+            s.last_chat = Some(chat.id);
+        }
+        self.register_chat(chat.id).await;
+        Ok(chat.id)
+    }
+
+    /// Makes a chat known to the UI with its stored transcript.
+    pub(super) async fn register_chat(&mut self, chat: ChatId) {
+        if self.ui.has_chat(chat) {
+            return;
+        }
+        let Some(c) = self.ws.chats.get(&chat).cloned() else {
+            return;
+        };
+        let store = self.store().await;
+        let items = store.load_transcript(chat).await.unwrap_or_else(|e| {
+            tracing::warn!("transcript of chat {chat} not loaded: {e}");
+            Vec::new()
+        });
+        self.ui.add_chat(
+            chat,
+            format!("boo://{}/{}", c.session, chat),
+            c.title.clone(),
+            items,
+        );
+    }
+
+    /// Saves the session's open panes (so a restart reopens them).
+    pub(super) async fn save_panes(&mut self, session: SessionId) {
+        let panes: Vec<StoredPane> = self
+            .ws
+            .panes
+            .values()
+            .filter(|p| p.session == session && matches!(p.kind, PaneKind::Float | PaneKind::Chat))
+            .filter(|p| p.visible || p.kind == PaneKind::Float)
+            .map(|p| StoredPane {
+                kind: stored_kind(p.kind, p.mods.as_deref()),
+                chat_ids: p.tabs.clone(),
+                active_chat: p.active,
+            })
+            .collect();
+        let store = self.store().await;
+        if let Err(e) = store.save_panes(session, panes).await {
+            tracing::warn!("panes not saved: {e}");
+        }
+    }
+}
+
+pub(super) fn stored_kind(kind: PaneKind, mods: Option<&str>) -> StoredPaneKind {
+    match (kind, mods.unwrap_or_default()) {
+        (PaneKind::Float, _) => StoredPaneKind::Float,
+        (_, m) if m.contains("vert") => StoredPaneKind::Vsplit,
+        (_, m) if m.contains("tab") => StoredPaneKind::Tab,
+        _ => StoredPaneKind::Split,
+    }
+}
+
+fn new_state(id: SessionId, repo_root: &Path, title: &str) -> SessionState {
+    SessionState {
+        id,
+        repo_root: repo_root.to_path_buf(),
+        title: title.to_string(),
+        dir: None,
+        worktree_id: None,
+        chats: Vec::new(),
+        last_chat: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs_are_safe_branch_names() {
+        assert_eq!(slugify("My Repo!"), "my-repo");
+        assert_eq!(slugify("ünï cødé"), "n-c-d");
+        assert_eq!(slugify("///"), "session");
+    }
+}
