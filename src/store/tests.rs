@@ -178,3 +178,29 @@ async fn a_held_lock_is_waited_for_then_reported() {
     assert!(started.elapsed() >= Duration::from_millis(100));
     holder.join().unwrap();
 }
+
+/// While puts keep arriving the channel is never empty, so a timer that only fires on an idle
+/// `recv_timeout` would never fire. Here the thread is held busy while a backlog of updates
+/// piles up; the flush must happen while it drains them, before the stats request behind them.
+#[tokio::test]
+async fn the_timer_fires_during_a_steady_stream() {
+    let (_dir, store, chat) = setup(opts(Duration::from_millis(1), 1_000_000)).await;
+    let busy = store.clone();
+    let pause = tokio::spawn(async move {
+        busy.call(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for n in 0..100_000 {
+        store.put_item(item(chat, 0, &n.to_string())).unwrap();
+    }
+    let stats = t(store.flush_stats()).await.unwrap();
+    t(pause).await.unwrap().unwrap();
+    assert!(
+        stats.flushes >= 1,
+        "no flush while draining a stream: {stats:?}"
+    );
+}
