@@ -176,6 +176,11 @@ struct Worker {
 impl Worker {
     fn serve(mut self, rx: Receiver<Msg>) {
         loop {
+            // A steady stream of puts would never let `recv_timeout` time out; check the
+            // deadline on every turn instead.
+            if self.buf.deadline.is_some_and(|at| at <= Instant::now()) {
+                let _ = self.flush();
+            }
             let msg = match self.buf.deadline {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
@@ -206,7 +211,11 @@ impl Worker {
                     let _ = reply.send(self.flush());
                 }
                 Ok(Msg::Close(reply)) => {
-                    let _ = reply.send(self.flush());
+                    let res = self.flush();
+                    // Closed before the reply, so nothing sent after `close()` returns is
+                    // silently accepted.
+                    drop(rx);
+                    let _ = reply.send(res);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
