@@ -35,7 +35,11 @@ fn parse_args() -> Result<Option<Args>, AppError> {
                 println!("{USAGE}");
                 return Ok(None);
             }
-            other => return Err(AppError::Usage(format!("unknown argument '{other}'; {USAGE}"))),
+            other => {
+                return Err(AppError::Usage(format!(
+                    "unknown argument '{other}'; {USAGE}"
+                )))
+            }
         }
     }
     let log = log.unwrap_or_else(|| std::env::temp_dir().join("boo.log"));
@@ -47,7 +51,11 @@ fn try_main() -> Result<(), AppError> {
         return Ok(());
     };
     boocoder::logging::init(&args.log)?;
-    tracing::info!(version = boocoder::VERSION, revision = boocoder::GIT_REVISION, "start");
+    tracing::info!(
+        version = boocoder::VERSION,
+        revision = boocoder::GIT_REVISION,
+        "start"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -118,6 +118,9 @@ impl TaskStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, TaskStatus::Done | TaskStatus::Failed | TaskStatus::Aborted)
+        matches!(
+            self,
+            TaskStatus::Done | TaskStatus::Failed | TaskStatus::Aborted
+        )
     }
 }

@@ -122,7 +122,10 @@ fn first_arg<T: DeserializeOwned + Default>(name: &str, args: &[Json]) -> Result
         // An empty Lua table arrives as an empty array.
         Some(Json::Array(a)) if a.is_empty() => Ok(T::default()),
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            RpcError::new(ErrorCode::BadArguments, format!("bad arguments to '{name}': {e}"))
+            RpcError::new(
+                ErrorCode::BadArguments,
+                format!("bad arguments to '{name}': {e}"),
+            )
         }),
     }
 }
@@ -138,8 +141,14 @@ mod tests {
             Request::Hello(a) => assert_eq!(a.protocol, Some(1)),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(Request::decode("hello", &[]).unwrap(), Request::Hello(_)));
-        assert!(matches!(Request::decode("hello", &[json!([])]).unwrap(), Request::Hello(_)));
+        assert!(matches!(
+            Request::decode("hello", &[]).unwrap(),
+            Request::Hello(_)
+        ));
+        assert!(matches!(
+            Request::decode("hello", &[json!([])]).unwrap(),
+            Request::Hello(_)
+        ));
     }
 
     #[test]
