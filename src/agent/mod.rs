@@ -1,1 +1,190 @@
-//! Agent backends: opencode (server + SSE) and CLI agents.
+//! Agent backends: the [`AgentBackend`] trait, the events a backend reports, and the opencode
+//! implementation ([`opencode::OpencodeBackend`]). CLI agents will implement the same trait.
+//!
+//! A backend does not use the database: the caller passes what it knows about a chat (its
+//! agent session binding) with each prompt and persists what the backend reports back
+//! ([`AgentEvent::SessionBound`], [`AgentEvent::Item`], [`AgentEvent::TurnDone`]).
+
+pub mod opencode;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::{ChatId, ItemChange};
+
+/// Errors of the agent layer. Display is one line meant for the user.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum AgentError {
+    #[error("opencode not found ({0}); install it or set the opencode command in the config")]
+    NotFound(String),
+    #[error("opencode server failed to start: {0}")]
+    Start(String),
+    #[error("opencode server unreachable: {0}")]
+    Unreachable(String),
+    #[error("opencode answered {status} for {what}: {message}")]
+    Http {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("opencode sent an unexpected answer for {what}: {message}")]
+    Protocol { what: String, message: String },
+    #[error("no pending permission request {0}")]
+    UnknownPermission(String),
+    #[error("chat {0} already has a running turn")]
+    Busy(ChatId),
+    #[error("invalid model '{0}': expected provider/model")]
+    BadModel(String),
+    #[error("chat {0} has no running turn")]
+    NotRunning(ChatId),
+    #[error("the agent backend is shut down")]
+    Shutdown,
+}
+
+/// The user's answer to a permission request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionReply {
+    Once,
+    Always,
+    Reject,
+}
+
+impl PermissionReply {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionReply::Once => "once",
+            PermissionReply::Always => "always",
+            PermissionReply::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PermissionReply> {
+        Some(match s {
+            "once" => PermissionReply::Once,
+            "always" => PermissionReply::Always,
+            "reject" => PermissionReply::Reject,
+            _ => return None,
+        })
+    }
+}
+
+/// A permission request of the agent, as asked (opencode `permission.asked`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PermissionRequest {
+    /// `per_...`
+    pub id: String,
+    pub session_id: String,
+    /// e.g. `bash`, `edit`
+    pub permission: String,
+    /// What it is asked for (e.g. the command).
+    pub patterns: Vec<String>,
+    /// What `always` would allow from now on.
+    pub always: Vec<String>,
+    pub metadata: serde_json::Value,
+    /// The tool call it belongs to, if any.
+    pub call_id: Option<String>,
+}
+
+/// A pending permission request with the chat it belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingPermission {
+    pub chat: ChatId,
+    pub request: PermissionRequest,
+}
+
+/// How a turn ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TurnOutcome {
+    Done,
+    Failed(String),
+    Aborted,
+}
+
+/// The agent's own session for a chat, as the caller stored it (`agent_sessions`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionBinding {
+    /// opencode `ses_...`
+    pub external_id: String,
+    /// Fingerprint of the model/config the session was created with.
+    pub config_hash: String,
+}
+
+/// One prompt for a chat.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TurnRequest {
+    pub chat: ChatId,
+    /// The session's worktree; the agent runs there.
+    pub directory: PathBuf,
+    pub text: String,
+    /// `provider/model`; `None` (or empty) means the default (see `dispatch::coalesce_model`).
+    pub model: Option<String>,
+    /// opencode agent name (`build` when `None`).
+    pub agent: Option<String>,
+    /// The binding the caller knows for `(chat, agent)`, if any.
+    pub binding: Option<SessionBinding>,
+}
+
+/// What a backend reports. Sent on the `tokio::sync::mpsc` channel given at construction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    /// The chat was busy: the prompt waits at `position` (1 = next).
+    TurnQueued { chat: ChatId, position: usize },
+    /// The prompt was accepted by the agent.
+    TurnStarted { chat: ChatId },
+    /// A transcript change of the chat.
+    Item { chat: ChatId, change: ItemChange },
+    /// The agent asks for a permission; answer with `reply_permission`.
+    PermissionAsked {
+        chat: ChatId,
+        request: PermissionRequest,
+    },
+    /// A permission request was answered (by us or by another client).
+    PermissionReplied {
+        chat: ChatId,
+        id: String,
+        reply: String,
+    },
+    /// The turn is over.
+    TurnDone { chat: ChatId, outcome: TurnOutcome },
+    /// The chat is now bound to this agent session: persist it.
+    SessionBound {
+        chat: ChatId,
+        agent: String,
+        external_id: String,
+        config_hash: String,
+    },
+    /// The agent is retrying (e.g. provider unreachable); informational.
+    Retrying { chat: ChatId, message: String },
+    /// A problem of the server, not of one turn.
+    ServerError(String),
+}
+
+/// An agent backend. Methods return quickly; progress and results arrive as [`AgentEvent`]s.
+#[async_trait]
+pub trait AgentBackend: Send + Sync {
+    /// Short name (`opencode`).
+    fn name(&self) -> &str;
+
+    /// Starts a turn. Returns once the agent accepted the prompt (after `TurnStarted`); its end
+    /// is reported by `TurnDone`. An error means the turn did not start (no `TurnDone` follows).
+    async fn start_turn(&self, req: TurnRequest) -> Result<(), AgentError>;
+
+    /// Aborts the chat's running turn (its `TurnDone` says `Aborted`).
+    async fn abort(&self, chat: ChatId) -> Result<(), AgentError>;
+
+    /// Answers a pending permission request.
+    async fn reply_permission(&self, id: &str, reply: PermissionReply) -> Result<(), AgentError>;
+
+    /// Pending permission requests of all chats.
+    async fn pending_permissions(&self) -> Vec<PendingPermission>;
+
+    /// Ends the chat's stream and forgets its session (a running turn is aborted).
+    async fn close_chat(&self, chat: ChatId);
+
+    /// Stops everything (and the server this backend started).
+    async fn shutdown(&self);
+}

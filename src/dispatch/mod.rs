@@ -1,1 +1,226 @@
-//! Turn queue per chat, model coalescing, diff-supersede after a turn.
+//! Turn queue per chat and model coalescing, in front of an [`AgentBackend`].
+//!
+//! A prompt for a busy chat waits in that chat's queue (reported as `TurnQueued`, never
+//! dropped) and starts when the running turn's `TurnDone` passes through; different chats run
+//! concurrently. The dispatcher forwards every backend event to the caller unchanged, and
+//! reports a turn that could not start as `TurnDone { Failed }` (with an error item).
+//! Diff-supersede after a turn belongs to the caller (it needs the worktree layer).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::agent::{AgentBackend, AgentEvent, TurnOutcome, TurnRequest};
+use crate::model::{ChatId, ItemChange, ItemKind};
+
+/// The model a turn uses: the requested one if not empty, else the configured default if not
+/// empty, else `None` (the agent's own default; opencode: the `model` field is omitted).
+pub fn coalesce_model(requested: Option<&str>, default: Option<&str>) -> Option<String> {
+    requested
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .or_else(|| default.map(str::trim).filter(|m| !m.is_empty()))
+        .map(str::to_string)
+}
+
+/// What happened to a prompt given to [`Dispatcher::send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// The chat was idle: the turn is starting (`TurnStarted` or `TurnDone` follows).
+    Starting,
+    /// The chat is busy: the prompt waits at this position (1 = next).
+    Queued(usize),
+}
+
+#[derive(Default)]
+struct ChatQueue {
+    running: bool,
+    queue: VecDeque<TurnRequest>,
+}
+
+struct Shared {
+    backend: Arc<dyn AgentBackend>,
+    out: mpsc::UnboundedSender<AgentEvent>,
+    default_model: Option<String>,
+    chats: Mutex<HashMap<ChatId, ChatQueue>>,
+}
+
+/// Per-chat turn queue. Cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+impl Dispatcher {
+    /// Takes the backend and the receiving end of the channel the backend reports on; every
+    /// event goes on to `out`. Spawns the forwarding task (ends when the backend's channel
+    /// closes).
+    pub fn new(
+        backend: Arc<dyn AgentBackend>,
+        mut backend_events: mpsc::UnboundedReceiver<AgentEvent>,
+        out: mpsc::UnboundedSender<AgentEvent>,
+        default_model: Option<String>,
+    ) -> Dispatcher {
+        let d = Dispatcher {
+            shared: Arc::new(Shared {
+                backend,
+                out,
+                default_model,
+                chats: Mutex::new(HashMap::new()),
+            }),
+        };
+        let weak = Arc::downgrade(&d.shared);
+        tokio::spawn(async move {
+            while let Some(ev) = backend_events.recv().await {
+                let Some(shared) = weak.upgrade() else { break };
+                let d = Dispatcher { shared };
+                // The queue is updated before the caller sees `TurnDone`, and the next turn
+                // starts after it.
+                let next = match &ev {
+                    AgentEvent::TurnDone { chat, .. } => d.pop_next(*chat),
+                    _ => None,
+                };
+                let _ = d.shared.out.send(ev);
+                if let Some(req) = next {
+                    d.launch(req);
+                }
+            }
+        });
+        d
+    }
+
+    pub fn backend(&self) -> &Arc<dyn AgentBackend> {
+        &self.shared.backend
+    }
+
+    /// Sends a prompt: starts it, or queues it when the chat has a running turn.
+    pub fn send(&self, mut req: TurnRequest) -> Sent {
+        req.model = coalesce_model(req.model.as_deref(), self.shared.default_model.as_deref());
+        let chat = req.chat;
+        let mut chats = self.shared.chats.lock();
+        let q = chats.entry(chat).or_default();
+        if q.running {
+            q.queue.push_back(req);
+            let position = q.queue.len();
+            drop(chats);
+            let _ = self
+                .shared
+                .out
+                .send(AgentEvent::TurnQueued { chat, position });
+            return Sent::Queued(position);
+        }
+        q.running = true;
+        drop(chats);
+        self.launch(req);
+        Sent::Starting
+    }
+
+    /// Whether the chat has a running turn.
+    pub fn is_busy(&self, chat: ChatId) -> bool {
+        self.shared
+            .chats
+            .lock()
+            .get(&chat)
+            .is_some_and(|q| q.running)
+    }
+
+    /// Number of prompts waiting for the chat.
+    pub fn queued(&self, chat: ChatId) -> usize {
+        self.shared
+            .chats
+            .lock()
+            .get(&chat)
+            .map_or(0, |q| q.queue.len())
+    }
+
+    /// Removes and returns the chat's waiting prompts (the running turn is not touched).
+    pub fn clear_queue(&self, chat: ChatId) -> Vec<TurnRequest> {
+        self.shared
+            .chats
+            .lock()
+            .get_mut(&chat)
+            .map(|q| q.queue.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Closes the chat: its waiting prompts are returned (not run), its stream ends.
+    pub async fn close_chat(&self, chat: ChatId) -> Vec<TurnRequest> {
+        let dropped = self
+            .shared
+            .chats
+            .lock()
+            .remove(&chat)
+            .map(|q| q.queue.into_iter().collect())
+            .unwrap_or_default();
+        self.shared.backend.close_chat(chat).await;
+        dropped
+    }
+
+    /// The chat's turn is over: its next prompt (still marked running), or idle.
+    fn pop_next(&self, chat: ChatId) -> Option<TurnRequest> {
+        let mut chats = self.shared.chats.lock();
+        let q = chats.get_mut(&chat)?;
+        let next = q.queue.pop_front();
+        q.running = next.is_some();
+        next
+    }
+
+    fn launch(&self, req: TurnRequest) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let chat = req.chat;
+            if let Err(e) = me.shared.backend.start_turn(req).await {
+                tracing::warn!(chat, "turn did not start: {e}");
+                let msg = e.to_string();
+                let _ = me.shared.out.send(AgentEvent::Item {
+                    chat,
+                    change: ItemChange::Upsert {
+                        part_id: format!("start-error-{}", unique()),
+                        kind: ItemKind::Error,
+                        content: msg.clone(),
+                        meta: serde_json::json!({"name": "StartFailed"}),
+                    },
+                });
+                let next = me.pop_next(chat);
+                let _ = me.shared.out.send(AgentEvent::TurnDone {
+                    chat,
+                    outcome: TurnOutcome::Failed(msg),
+                });
+                if let Some(req) = next {
+                    me.launch(req);
+                }
+            }
+        });
+    }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    t * 1000 + N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_coalescing() {
+        assert_eq!(
+            coalesce_model(Some("a/b"), Some("c/d")).as_deref(),
+            Some("a/b")
+        );
+        assert_eq!(
+            coalesce_model(Some("  "), Some("c/d")).as_deref(),
+            Some("c/d")
+        );
+        assert_eq!(coalesce_model(None, Some("c/d")).as_deref(), Some("c/d"));
+        assert_eq!(coalesce_model(Some(""), Some("")), None);
+        assert_eq!(coalesce_model(None, None), None);
+    }
+}

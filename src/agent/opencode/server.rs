@@ -1,0 +1,332 @@
+//! Lifecycle of the `opencode serve` process: spawn, readiness, health, death, stop.
+//!
+//! The server runs in its own process group (so stopping it also stops the tools it runs) with
+//! a random `OPENCODE_SERVER_PASSWORD`, bound to 127.0.0.1. It must die with boocoder even when
+//! boocoder is killed with SIGKILL: the child asks for `PR_SET_PDEATHSIG(SIGKILL)`. That signal
+//! fires when the *thread* that forked exits, so every server is forked by one dedicated thread
+//! that lives as long as the process (never by a tokio blocking-pool thread, which is reaped
+//! when idle).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, watch};
+
+use super::client::Client;
+use crate::agent::AgentError;
+
+/// How to start (or find) the server.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    pub command: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub start_timeout: Duration,
+}
+
+struct SpawnJob {
+    cmd: Command,
+    reply: oneshot::Sender<std::io::Result<Child>>,
+}
+
+/// The forking thread: lives for the whole process, so the parent-death signal of the
+/// children it forks fires only when the process dies.
+fn spawner() -> &'static std::sync::mpsc::Sender<SpawnJob> {
+    static SPAWNER: OnceLock<std::sync::mpsc::Sender<SpawnJob>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let spawned = std::thread::Builder::new()
+            .name("boo-spawner".into())
+            .spawn(move || {
+                while let Ok(mut job) = rx.recv() {
+                    let r = job.cmd.spawn();
+                    let _ = job.reply.send(r);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the spawner thread: {e}");
+        }
+        tx
+    })
+}
+
+/// Kills the process group on drop (if not stopped before).
+struct Group {
+    pgid: i32,
+}
+
+impl Group {
+    fn signal(&self, sig: i32) {
+        if self.pgid > 0 {
+            // SAFETY: kill(2) on the process group of a child we created; touches no memory.
+            unsafe {
+                libc::kill(-self.pgid, sig);
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+}
+
+/// A running (or attached) opencode server.
+pub struct Server {
+    client: Client,
+    group: Option<Group>,
+    alive: watch::Receiver<bool>,
+    /// Kept so the watch never reports "closed" for an attached server.
+    _alive_tx: Option<watch::Sender<bool>>,
+    version: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("url", &self.client.base())
+            .field("pid", &self.pid())
+            .finish()
+    }
+}
+
+impl Server {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn url(&self) -> &str {
+        self.client.base()
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The server's pid (= its process group), when we started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.group.as_ref().map(|g| g.pgid as u32)
+    }
+
+    /// False once a server we started has exited.
+    pub fn is_alive(&self) -> bool {
+        *self.alive.borrow()
+    }
+
+    /// A receiver that changes to `false` when the process exits.
+    pub fn watch_alive(&self) -> watch::Receiver<bool> {
+        self.alive.clone()
+    }
+
+    /// Uses a server somebody else runs.
+    pub async fn attach(
+        url: &str,
+        username: &str,
+        password: Option<String>,
+    ) -> Result<Server, AgentError> {
+        let client = Client::new(url, username, password);
+        let version = client.health().await?;
+        let (tx, rx) = watch::channel(true);
+        Ok(Server {
+            client,
+            group: None,
+            alive: rx,
+            _alive_tx: Some(tx),
+            version,
+        })
+    }
+
+    /// Starts `opencode serve --hostname 127.0.0.1 --port 0` and waits until it is healthy.
+    pub async fn spawn(spec: &ServerSpec) -> Result<Server, AgentError> {
+        let password = random_password();
+        let mut cmd = Command::new(&spec.command);
+        cmd.args(["serve", "--hostname", "127.0.0.1", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(d) = &spec.cwd {
+            cmd.current_dir(d);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        cmd.env("OPENCODE_SERVER_PASSWORD", &password);
+        cmd.env_remove("OPENCODE_SERVER_USERNAME");
+        // SAFETY: the closure runs in the forked child before exec and calls only
+        // async-signal-safe functions (prctl, getppid, _exit).
+        let parent = std::process::id() as libc::pid_t;
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
+                if libc::getppid() != parent {
+                    // The parent died between fork and prctl.
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        spawner()
+            .send(SpawnJob { cmd, reply: tx })
+            .map_err(|_| AgentError::Start("spawner thread is gone".into()))?;
+        let mut child = match rx.await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AgentError::NotFound(spec.command.display().to_string()))
+            }
+            Ok(Err(e)) => {
+                return Err(AgentError::Start(format!(
+                    "{}: {e}",
+                    spec.command.display()
+                )))
+            }
+            Err(_) => return Err(AgentError::Start("spawner thread is gone".into())),
+        };
+        let group = Group {
+            pgid: child.id() as i32,
+        };
+        tracing::info!(pid = child.id(), command = %spec.command.display(), "opencode serve started");
+
+        let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+        let (url_tx, url_rx) = oneshot::channel::<String>();
+        if let Some(out) = child.stdout.take() {
+            let tail = tail.clone();
+            let _ = std::thread::Builder::new()
+                .name("opencode-stdout".into())
+                .spawn(move || read_output(out, tail, Some(url_tx), "stdout"));
+        }
+        if let Some(err) = child.stderr.take() {
+            let tail = tail.clone();
+            let _ = std::thread::Builder::new()
+                .name("opencode-stderr".into())
+                .spawn(move || read_output(err, tail, None, "stderr"));
+        }
+        let (alive_tx, alive_rx) = watch::channel(true);
+        let _ = std::thread::Builder::new()
+            .name("opencode-wait".into())
+            .spawn(move || {
+                let status = child.wait();
+                tracing::warn!(?status, "opencode serve exited");
+                let _ = alive_tx.send(false);
+            });
+
+        let mut alive = alive_rx.clone();
+        let url = tokio::select! {
+            u = url_rx => u.ok(),
+            _ = alive.wait_for(|a| !*a) => None,
+            _ = tokio::time::sleep(spec.start_timeout) => None,
+        };
+        let last = |tail: &Arc<Mutex<VecDeque<String>>>| {
+            tail.lock().iter().cloned().collect::<Vec<_>>().join(" | ")
+        };
+        let Some(url) = url else {
+            group.signal(libc::SIGKILL);
+            let why = if *alive_rx.borrow() {
+                format!(
+                    "no 'listening on' line within {} s",
+                    spec.start_timeout.as_secs()
+                )
+            } else {
+                "it exited".to_string()
+            };
+            return Err(AgentError::Start(format!("{why}; output: {}", last(&tail))));
+        };
+        let client = Client::new(&url, "opencode", Some(password));
+        let mut version = Err(AgentError::Start("not healthy".into()));
+        for _ in 0..20 {
+            version = client.health().await;
+            if version.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let version = match version {
+            Ok(v) => v,
+            Err(e) => {
+                group.signal(libc::SIGKILL);
+                return Err(AgentError::Start(format!("health check failed: {e}")));
+            }
+        };
+        tracing::info!(%url, %version, "opencode serve ready");
+        Ok(Server {
+            client,
+            group: Some(group),
+            alive: alive_rx,
+            _alive_tx: None,
+            version,
+        })
+    }
+
+    /// Stops a server we started: SIGTERM to its group, SIGKILL after `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        let Some(g) = &self.group else { return };
+        g.signal(libc::SIGTERM);
+        let mut alive = self.alive.clone();
+        if tokio::time::timeout(grace, alive.wait_for(|a| !*a))
+            .await
+            .is_err()
+        {
+            tracing::warn!("opencode serve ignored SIGTERM; killing it");
+        }
+        // Also the group's other members (tools it ran).
+        g.signal(libc::SIGKILL);
+        let _ = tokio::time::timeout(Duration::from_secs(3), alive.wait_for(|a| !*a)).await;
+    }
+}
+
+fn read_output(
+    r: impl std::io::Read,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    mut url_tx: Option<oneshot::Sender<String>>,
+    stream: &'static str,
+) {
+    for line in BufReader::new(r).lines() {
+        let Ok(line) = line else { break };
+        if let Some(rest) = line.trim().strip_prefix("opencode server listening on ") {
+            let url = rest.trim();
+            if url.starts_with("http://") {
+                if let Some(tx) = url_tx.take() {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        }
+        tracing::debug!(target: "opencode", stream, "{line}");
+        let mut t = tail.lock();
+        if t.len() >= 10 {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+}
+
+/// A random password (hex) from the OS.
+pub fn random_password() -> String {
+    let mut b = [0u8; 24];
+    if getrandom::getrandom(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The default command: `opencode` from `PATH`.
+pub fn default_command() -> PathBuf {
+    Path::new("opencode").to_path_buf()
+}

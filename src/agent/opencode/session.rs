@@ -1,0 +1,539 @@
+//! One live opencode session of one chat: an actor task that owns the session's SSE
+//! subscription (scoped to its directory), its [`Translator`] and its current turn.
+//!
+//! The task ends when its command channel closes or it is told to close, when the server
+//! process exits, or when the backend shuts down; nothing stays parked.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::client::{Client, ModelRef};
+use super::sse::SseParser;
+use super::translate::{parse_permission, Output, Translator};
+use crate::agent::{AgentError, AgentEvent, PendingPermission, TurnOutcome};
+use crate::model::{ChatId, ItemChange, ItemKind};
+
+/// Timings of a session (from the backend config).
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// Fail a turn after this long without an event for the session.
+    pub watchdog: Duration,
+    /// Poll status + messages over REST when no event came for this long while busy.
+    pub poll_after: Duration,
+    /// Fail a turn when the event stream cannot be re-established for this long.
+    pub reconnect_give_up: Duration,
+    /// Settle an abort that opencode does not confirm after this long.
+    pub abort_grace: Duration,
+}
+
+pub enum Cmd {
+    Start {
+        text: String,
+        model: Option<ModelRef>,
+        agent: Option<String>,
+        reply: oneshot::Sender<Result<(), AgentError>>,
+    },
+    Abort {
+        reply: oneshot::Sender<Result<(), AgentError>>,
+    },
+    Close,
+}
+
+/// Pending permissions of all chats: id -> (chat, directory, request).
+pub type PermissionMap = Arc<Mutex<HashMap<String, (PendingPermission, PathBuf)>>>;
+
+struct Turn {
+    started: Instant,
+    last_activity: Instant,
+    last_poll: Instant,
+    saw_busy: bool,
+    aborted: bool,
+    abort_sent: Option<Instant>,
+    error: Option<String>,
+    idle_hint: Option<Instant>,
+}
+
+pub struct Actor {
+    pub chat: ChatId,
+    pub session_id: String,
+    pub directory: PathBuf,
+    pub client: Client,
+    pub alive: watch::Receiver<bool>,
+    pub events: mpsc::UnboundedSender<AgentEvent>,
+    pub permissions: PermissionMap,
+    pub timings: Timings,
+    pub translator: Translator,
+    turn: Option<Turn>,
+    errors: u32,
+}
+
+type ByteStream = BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>;
+
+impl Actor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chat: ChatId,
+        session_id: String,
+        directory: PathBuf,
+        client: Client,
+        alive: watch::Receiver<bool>,
+        events: mpsc::UnboundedSender<AgentEvent>,
+        permissions: PermissionMap,
+        timings: Timings,
+    ) -> Actor {
+        Actor {
+            chat,
+            translator: Translator::new(session_id.clone()),
+            session_id,
+            directory,
+            client,
+            alive,
+            events,
+            permissions,
+            timings,
+            turn: None,
+            errors: 0,
+        }
+    }
+
+    fn emit(&self, ev: AgentEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    async fn connect(&self) -> Result<ByteStream, AgentError> {
+        let s = tokio::time::timeout(Duration::from_secs(5), self.client.events(&self.directory))
+            .await
+            .map_err(|_| AgentError::Unreachable("event stream: timed out".into()))??;
+        Ok(s.boxed())
+    }
+
+    /// Runs until closed. `ready` gets the result of the first subscription.
+    pub async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        ready: oneshot::Sender<Result<(), AgentError>>,
+    ) {
+        let mut stream: Option<ByteStream> = match self.connect().await {
+            Ok(s) => {
+                let _ = ready.send(Ok(()));
+                Some(s)
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        // Pick up what the session already holds (a reused session), without events.
+        self.resync(false).await;
+        let mut parser = SseParser::new();
+        let mut datas: Vec<String> = Vec::new();
+        let mut reconnect_at: Option<Instant> = None;
+        let mut disconnected_since: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut alive = self.alive.clone();
+        loop {
+            if stream.is_none() && reconnect_at.is_some_and(|t| Instant::now() >= t) {
+                match self.connect().await {
+                    Ok(s) => {
+                        tracing::info!(session = %self.session_id, "event stream reconnected");
+                        stream = Some(s);
+                        parser.reset();
+                        reconnect_at = None;
+                        disconnected_since = None;
+                        backoff = Duration::from_millis(100);
+                        // SSE has no replay: re-sync what we missed.
+                        self.resync(true).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(session = %self.session_id, "reconnect failed: {e}");
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        reconnect_at = Some(Instant::now() + backoff);
+                    }
+                }
+            }
+            tokio::select! {
+                biased;
+                changed = alive.changed() => {
+                    if changed.is_err() || !*alive.borrow() {
+                        self.settle(TurnOutcome::Failed(
+                            "the opencode server exited during the turn".into(),
+                        ), false)
+                        .await;
+                        break;
+                    }
+                }
+                cmd = cmds.recv() => match cmd {
+                    None | Some(Cmd::Close) => {
+                        if self.turn.is_some() {
+                            let _ = self.client.abort(&self.session_id, &self.directory).await;
+                            self.settle(TurnOutcome::Aborted, false).await;
+                        }
+                        break;
+                    }
+                    Some(Cmd::Start { text, model, agent, reply }) => {
+                        let r = self.start(&text, model.as_ref(), agent.as_deref()).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Cmd::Abort { reply }) => {
+                        let r = self.abort().await;
+                        let _ = reply.send(r);
+                    }
+                },
+                chunk = next_chunk(&mut stream) => match chunk {
+                    Some(Ok(bytes)) => {
+                        parser.push(&bytes, &mut datas);
+                        for d in std::mem::take(&mut datas) {
+                            self.on_data(&d).await;
+                        }
+                    }
+                    other => {
+                        if let Some(Err(e)) = other {
+                            tracing::info!(session = %self.session_id, "event stream error: {e}");
+                        } else {
+                            tracing::info!(session = %self.session_id, "event stream ended");
+                        }
+                        stream = None;
+                        disconnected_since.get_or_insert_with(Instant::now);
+                        reconnect_at = Some(Instant::now() + backoff);
+                    }
+                },
+                _ = tick.tick() => {
+                    if let Some(since) = disconnected_since {
+                        if self.turn.is_some() && since.elapsed() > self.timings.reconnect_give_up {
+                            self.settle(TurnOutcome::Failed(
+                                "lost the connection to the opencode server".into(),
+                            ), false)
+                            .await;
+                        }
+                    }
+                    self.on_tick().await;
+                }
+            }
+        }
+        self.forget_permissions();
+        tracing::debug!(session = %self.session_id, "session stream closed");
+    }
+
+    async fn start(
+        &mut self,
+        text: &str,
+        model: Option<&ModelRef>,
+        agent: Option<&str>,
+    ) -> Result<(), AgentError> {
+        if self.turn.is_some() {
+            return Err(AgentError::Busy(self.chat));
+        }
+        let now = Instant::now();
+        self.turn = Some(Turn {
+            started: now,
+            last_activity: now,
+            last_poll: now,
+            saw_busy: false,
+            aborted: false,
+            abort_sent: None,
+            error: None,
+            idle_hint: None,
+        });
+        match self
+            .client
+            .prompt_async(&self.session_id, &self.directory, text, model, agent)
+            .await
+        {
+            Ok(()) => {
+                self.emit(AgentEvent::TurnStarted { chat: self.chat });
+                Ok(())
+            }
+            Err(e) => {
+                self.turn = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(&mut self) -> Result<(), AgentError> {
+        let Some(t) = self.turn.as_mut() else {
+            return Err(AgentError::NotRunning(self.chat));
+        };
+        t.aborted = true;
+        t.abort_sent = Some(Instant::now());
+        self.client.abort(&self.session_id, &self.directory).await
+    }
+
+    async fn on_data(&mut self, data: &str) {
+        let Ok(ev) = serde_json::from_str::<Value>(data) else {
+            tracing::debug!(
+                "unparsable event: {}",
+                data.chars().take(200).collect::<String>()
+            );
+            return;
+        };
+        let mut outs = Vec::new();
+        if !self.translator.on_event(&ev, &mut outs) {
+            return;
+        }
+        if let Some(t) = self.turn.as_mut() {
+            t.last_activity = Instant::now();
+        }
+        self.handle(outs).await;
+    }
+
+    async fn handle(&mut self, outs: Vec<Output>) {
+        if let Some(outcome) = self.apply(outs) {
+            self.settle(outcome, true).await;
+        }
+    }
+
+    /// Applies translator outputs; returns the outcome when they end the turn.
+    fn apply(&mut self, outs: Vec<Output>) -> Option<TurnOutcome> {
+        let mut settle = None;
+        for o in outs {
+            match o {
+                Output::Change(change) => self.emit(AgentEvent::Item {
+                    chat: self.chat,
+                    change,
+                }),
+                Output::Busy { retry } => {
+                    if let Some(t) = self.turn.as_mut() {
+                        t.saw_busy = true;
+                        t.idle_hint = None;
+                    }
+                    if let Some(message) = retry {
+                        self.emit(AgentEvent::Retrying {
+                            chat: self.chat,
+                            message,
+                        });
+                    }
+                }
+                Output::StatusIdle => {
+                    if let Some(t) = self.turn.as_mut() {
+                        t.idle_hint.get_or_insert_with(Instant::now);
+                    }
+                }
+                Output::Idle => {
+                    if let Some(t) = self.turn.as_mut() {
+                        if t.saw_busy {
+                            settle = Some(outcome_of(t));
+                        } else {
+                            // Maybe a late idle of an earlier turn: confirm over REST later.
+                            t.idle_hint.get_or_insert_with(Instant::now);
+                        }
+                    }
+                }
+                Output::Error { name, message } => {
+                    let Some(t) = self.turn.as_mut() else {
+                        continue;
+                    };
+                    if name == "MessageAbortedError" {
+                        t.aborted = true;
+                    } else {
+                        t.error = Some(message.clone());
+                        self.errors += 1;
+                        self.emit(AgentEvent::Item {
+                            chat: self.chat,
+                            change: ItemChange::Upsert {
+                                part_id: format!("error_{}_{}", self.session_id, self.errors),
+                                kind: ItemKind::Error,
+                                content: message,
+                                meta: serde_json::json!({"name": name}),
+                            },
+                        });
+                    }
+                }
+                Output::PermissionAsked(request) => {
+                    self.permissions.lock().insert(
+                        request.id.clone(),
+                        (
+                            PendingPermission {
+                                chat: self.chat,
+                                request: request.clone(),
+                            },
+                            self.directory.clone(),
+                        ),
+                    );
+                    self.emit(AgentEvent::PermissionAsked {
+                        chat: self.chat,
+                        request,
+                    });
+                }
+                Output::PermissionReplied { id, reply } => {
+                    self.permissions.lock().remove(&id);
+                    self.emit(AgentEvent::PermissionReplied {
+                        chat: self.chat,
+                        id,
+                        reply,
+                    });
+                }
+            }
+        }
+        settle
+    }
+
+    /// Fetches the session's messages (and, after a reconnect, its pending permissions) and
+    /// reconciles the transcript with them.
+    async fn resync(&mut self, permissions: bool) {
+        match self
+            .client
+            .messages(&self.session_id, &self.directory)
+            .await
+        {
+            Ok(msgs) => {
+                let mut outs = Vec::new();
+                self.translator.resync(&msgs, &mut outs);
+                if !outs.is_empty() {
+                    if let Some(t) = self.turn.as_mut() {
+                        t.last_activity = Instant::now();
+                    }
+                }
+                // Only transcript changes: turn state is decided by status, not by a snapshot.
+                for o in outs {
+                    if let Output::Change(change) = o {
+                        self.emit(AgentEvent::Item {
+                            chat: self.chat,
+                            change,
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::info!(session = %self.session_id, "re-sync failed: {e}"),
+        }
+        if permissions {
+            if let Ok(list) = self.client.permissions(&self.directory).await {
+                let mut outs = Vec::new();
+                for p in list.iter().filter_map(parse_permission) {
+                    if p.session_id == self.session_id {
+                        self.translator.note_permission(&p, &mut outs);
+                    }
+                }
+                let outs: Vec<Output> = outs
+                    .into_iter()
+                    .filter(|o| matches!(o, Output::Change(_) | Output::PermissionAsked(_)))
+                    .collect();
+                let _ = self.apply(outs);
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let Some(t) = self.turn.as_ref() else { return };
+        let now = Instant::now();
+        // opencode did not confirm an abort: settle it anyway.
+        if t.abort_sent
+            .is_some_and(|s| now.duration_since(s) > self.timings.abort_grace)
+        {
+            self.settle(TurnOutcome::Aborted, true).await;
+            return;
+        }
+        let hint = t
+            .idle_hint
+            .is_some_and(|h| now.duration_since(h) > Duration::from_millis(1500));
+        let quiet = now.duration_since(t.last_activity);
+        let poll = quiet > self.timings.poll_after
+            && now.duration_since(t.last_poll) > self.timings.poll_after;
+        let watchdog = quiet > self.timings.watchdog;
+        if !(hint || poll || watchdog) {
+            return;
+        }
+        if let Some(t) = self.turn.as_mut() {
+            t.last_poll = now;
+            t.idle_hint = None;
+        }
+        // Re-sync first: the events may have been lost, not the work.
+        self.resync(false).await;
+        let busy = self
+            .client
+            .is_busy(&self.session_id, &self.directory)
+            .await
+            .unwrap_or(true);
+        let Some(t) = self.turn.as_ref() else { return };
+        if !busy && (t.saw_busy || now.duration_since(t.started) > Duration::from_secs(2)) {
+            let outcome = outcome_of(t);
+            self.settle(outcome, false).await;
+            return;
+        }
+        let quiet = Instant::now().duration_since(t.last_activity);
+        if watchdog && quiet > self.timings.watchdog {
+            let secs = self.timings.watchdog.as_secs_f64();
+            tracing::warn!(session = %self.session_id, "watchdog: no event for {secs} s");
+            let _ = self.client.abort(&self.session_id, &self.directory).await;
+            self.settle(
+                TurnOutcome::Failed(format!(
+                    "no response from the agent for {secs:.0} s; the turn was stopped (watchdog)"
+                )),
+                false,
+            )
+            .await;
+        }
+    }
+
+    /// Ends the current turn: a final re-sync (so the transcript equals what opencode holds),
+    /// then `TurnDone`.
+    async fn settle(&mut self, outcome: TurnOutcome, resync: bool) {
+        if self.turn.is_none() {
+            return;
+        }
+        if resync {
+            self.resync(false).await;
+        }
+        let reported = self.turn.as_ref().and_then(|t| t.error.clone());
+        self.turn = None;
+        self.forget_permissions();
+        if let TurnOutcome::Failed(msg) = &outcome {
+            if reported.as_deref() == Some(msg.as_str()) {
+                self.emit(AgentEvent::TurnDone {
+                    chat: self.chat,
+                    outcome,
+                });
+                return;
+            }
+            // Errors from opencode already have their item; the others get one here.
+            self.errors += 1;
+            self.emit(AgentEvent::Item {
+                chat: self.chat,
+                change: ItemChange::Upsert {
+                    part_id: format!("error_{}_{}", self.session_id, self.errors),
+                    kind: ItemKind::Error,
+                    content: msg.clone(),
+                    meta: serde_json::json!({"name": "TurnFailed"}),
+                },
+            });
+        }
+        self.emit(AgentEvent::TurnDone {
+            chat: self.chat,
+            outcome,
+        });
+    }
+
+    fn forget_permissions(&self) {
+        self.permissions
+            .lock()
+            .retain(|_, (p, _)| p.chat != self.chat);
+    }
+}
+
+fn outcome_of(t: &Turn) -> TurnOutcome {
+    if t.aborted {
+        TurnOutcome::Aborted
+    } else if let Some(e) = &t.error {
+        TurnOutcome::Failed(e.clone())
+    } else {
+        TurnOutcome::Done
+    }
+}
+
+async fn next_chunk(s: &mut Option<ByteStream>) -> Option<Result<bytes::Bytes, reqwest::Error>> {
+    match s {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,985 @@
+//! Translation of opencode events (and REST message lists) into transcript changes: a pure state
+//! machine for ONE opencode session. Events in, [`Output`]s out; no I/O, no clock.
+//!
+//! * `message.part.updated` announces a part and its type; `message.part.delta` appends to it,
+//!   routed by the part's type (reasoning deltas also say `field:"text"`); deltas for a part not
+//!   announced yet are held until it is.
+//! * The text of a finished part (`time.end`) is authoritative; an unfinished part's text is
+//!   taken unless it is only a prefix of what the deltas already gave (so a stale snapshot never
+//!   cuts streamed text). Nothing is emitted when nothing changed (re-sent parts de-duplicated).
+//! * `<dcp-message-id>...</dcp-message-id>` is stripped from text parts only, also when the tag
+//!   is split across deltas (a possible tag start is held back until it is decided).
+//! * Tool parts carry `{tool, call_id, status, title, input, output, error}` in `meta`.
+//! * `step-finish` becomes an `Info` item with `{reason, tokens, cost}`.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::agent::PermissionRequest;
+use crate::model::{ItemChange, ItemKind};
+
+const OPEN: &str = "<dcp-message-id>";
+const CLOSE: &str = "</dcp-message-id>";
+
+/// What one event means for the session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A transcript change.
+    Change(ItemChange),
+    /// `session.status` busy (or retry, with its message).
+    Busy {
+        retry: Option<String>,
+    },
+    /// `session.status` idle.
+    StatusIdle,
+    /// `session.idle`: a turn is over.
+    Idle,
+    /// `session.error`.
+    Error {
+        name: String,
+        message: String,
+    },
+    PermissionAsked(PermissionRequest),
+    PermissionReplied {
+        id: String,
+        reply: String,
+    },
+}
+
+#[derive(Debug)]
+struct Part {
+    kind: ItemKind,
+    /// Content as the caller has it (after stripping).
+    shown: String,
+    /// Raw text not yet shown: a possible/unclosed dcp tag at the end (text parts only).
+    hold: String,
+    strip: bool,
+    meta: Value,
+}
+
+/// Translator for one opencode session.
+#[derive(Debug)]
+pub struct Translator {
+    session_id: String,
+    parts: HashMap<String, Part>,
+    /// message id -> is a user message
+    user_msgs: HashMap<String, bool>,
+    /// deltas of parts not announced yet
+    early: HashMap<String, String>,
+}
+
+/// The session id an event is about, if any.
+pub fn event_session(props: &Value) -> Option<&str> {
+    props
+        .get("sessionID")
+        .or_else(|| props.get("part").and_then(|p| p.get("sessionID")))
+        .or_else(|| props.get("info").and_then(|p| p.get("sessionID")))
+        .and_then(Value::as_str)
+}
+
+impl Translator {
+    pub fn new(session_id: impl Into<String>) -> Translator {
+        Translator {
+            session_id: session_id.into(),
+            parts: HashMap::new(),
+            user_msgs: HashMap::new(),
+            early: HashMap::new(),
+        }
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Handles one parsed event (`{type, properties}`). Returns false when the event is not
+    /// about this session (nothing is emitted then).
+    pub fn on_event(&mut self, ev: &Value, out: &mut Vec<Output>) -> bool {
+        let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
+        let props = ev.get("properties").unwrap_or(&Value::Null);
+        if event_session(props) != Some(self.session_id.as_str()) {
+            return false;
+        }
+        match ty {
+            "message.updated" => {
+                if let Some(info) = props.get("info") {
+                    self.note_message(info);
+                }
+            }
+            "message.part.updated" => {
+                if let Some(part) = props.get("part") {
+                    self.on_part(part, out);
+                }
+            }
+            "message.part.delta" => {
+                let part_id = props.get("partID").and_then(Value::as_str);
+                let delta = props.get("delta").and_then(Value::as_str);
+                if let (Some(id), Some(d)) = (part_id, delta) {
+                    self.on_delta(id, d, out);
+                }
+            }
+            "session.status" => {
+                let st = props.get("status").unwrap_or(&Value::Null);
+                match st.get("type").and_then(Value::as_str) {
+                    Some("idle") => out.push(Output::StatusIdle),
+                    Some("busy") => out.push(Output::Busy { retry: None }),
+                    Some("retry") => out.push(Output::Busy {
+                        retry: Some(
+                            st.get("message")
+                                .and_then(Value::as_str)
+                                .unwrap_or("retrying")
+                                .to_string(),
+                        ),
+                    }),
+                    _ => {}
+                }
+            }
+            "session.idle" => out.push(Output::Idle),
+            "session.error" => {
+                let err = props.get("error").unwrap_or(&Value::Null);
+                let (name, message) = error_text(err);
+                out.push(Output::Error { name, message });
+            }
+            "permission.asked" => {
+                let req = permission_request(props);
+                self.note_permission(&req, out);
+            }
+            "permission.replied" => {
+                let id = props
+                    .get("requestID")
+                    .or_else(|| props.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let reply = props
+                    .get("reply")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(p) = self.parts.get_mut(&id) {
+                    if p.kind == ItemKind::Permission && p.meta["status"] != json!(reply) {
+                        p.meta["status"] = json!(reply);
+                        out.push(Output::Change(ItemChange::Upsert {
+                            part_id: id.clone(),
+                            kind: ItemKind::Permission,
+                            content: p.shown.clone(),
+                            meta: p.meta.clone(),
+                        }));
+                    }
+                }
+                out.push(Output::PermissionReplied { id, reply });
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Reconciles with `GET /session/{id}/message` (`[{info, parts}]`): every part whose state
+    /// differs from what was emitted is upserted, so the result equals what opencode holds.
+    pub fn resync(&mut self, messages: &Value, out: &mut Vec<Output>) {
+        let Some(list) = messages.as_array() else {
+            return;
+        };
+        for m in list {
+            if let Some(info) = m.get("info") {
+                self.note_message(info);
+            }
+            if let Some(parts) = m.get("parts").and_then(Value::as_array) {
+                for p in parts {
+                    self.on_part(p, out);
+                }
+            }
+        }
+    }
+
+    /// Records a permission item (e.g. found by listing pending permissions after a
+    /// reconnect). Returns false when it was already known.
+    pub fn note_permission(&mut self, req: &PermissionRequest, out: &mut Vec<Output>) -> bool {
+        if self.parts.contains_key(&req.id) {
+            return false;
+        }
+        let change = permission_item(req, "asked");
+        if let ItemChange::Upsert { content, meta, .. } = &change {
+            self.parts.insert(
+                req.id.clone(),
+                Part {
+                    kind: ItemKind::Permission,
+                    shown: content.clone(),
+                    hold: String::new(),
+                    strip: false,
+                    meta: meta.clone(),
+                },
+            );
+        }
+        out.push(Output::Change(change));
+        out.push(Output::PermissionAsked(req.clone()));
+        true
+    }
+
+    fn note_message(&mut self, info: &Value) {
+        if let Some(id) = info.get("id").and_then(Value::as_str) {
+            let user = info.get("role").and_then(Value::as_str) == Some("user");
+            self.user_msgs.insert(id.to_string(), user);
+        }
+    }
+
+    fn on_part(&mut self, part: &Value, out: &mut Vec<Output>) {
+        let Some(id) = part.get("id").and_then(Value::as_str) else {
+            return;
+        };
+        let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
+        let msg = part
+            .get("messageID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let is_user = self.user_msgs.get(msg).copied().unwrap_or(false);
+        let (kind, text, meta) = match ty {
+            "text" | "reasoning" => {
+                if part.get("synthetic").and_then(Value::as_bool) == Some(true)
+                    || part.get("ignored").and_then(Value::as_bool) == Some(true)
+                {
+                    return;
+                }
+                let kind = match (ty, is_user) {
+                    ("reasoning", _) => ItemKind::Reasoning,
+                    (_, true) => ItemKind::User,
+                    _ => ItemKind::Text,
+                };
+                let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
+                (kind, Some(text), json!({"message_id": msg}))
+            }
+            "tool" => {
+                let (content, meta) = tool_item(part, msg);
+                self.upsert_whole(id, ItemKind::Tool, content, meta, out);
+                return;
+            }
+            "step-finish" => {
+                let meta = json!({
+                    "type": "step-finish",
+                    "message_id": msg,
+                    "reason": part.get("reason").cloned().unwrap_or(Value::Null),
+                    "tokens": part.get("tokens").cloned().unwrap_or(Value::Null),
+                    "cost": part.get("cost").cloned().unwrap_or(Value::Null),
+                });
+                self.upsert_whole(id, ItemKind::Info, String::new(), meta, out);
+                return;
+            }
+            _ => return,
+        };
+        let text = text.unwrap_or_default();
+        let ended = part
+            .get("time")
+            .and_then(|t| t.get("end"))
+            .is_some_and(|e| !e.is_null());
+        let strip = kind == ItemKind::Text;
+        let early = self.early.remove(id);
+        match self.parts.get_mut(id) {
+            None => {
+                let raw = match early {
+                    Some(e) if text.is_empty() => e,
+                    _ => text.to_string(),
+                };
+                let mut p = Part {
+                    kind,
+                    shown: String::new(),
+                    hold: String::new(),
+                    strip,
+                    meta: meta.clone(),
+                };
+                let (shown, hold) = visible(&raw, strip, ended);
+                p.shown = shown;
+                p.hold = hold;
+                out.push(Output::Change(ItemChange::Upsert {
+                    part_id: id.to_string(),
+                    kind,
+                    content: p.shown.clone(),
+                    meta,
+                }));
+                self.parts.insert(id.to_string(), p);
+            }
+            Some(p) => {
+                let current_raw_len = p.shown.len() + p.hold.len();
+                // A not-finished part whose text is behind what the deltas gave: keep ours.
+                let behind = !ended && text.len() <= current_raw_len && {
+                    let (v, _) = visible(text, strip, false);
+                    p.shown.starts_with(v.as_str())
+                };
+                let (shown, hold) = if behind {
+                    (p.shown.clone(), p.hold.clone())
+                } else {
+                    visible(text, strip, ended)
+                };
+                let meta_changed = p.kind != kind || p.meta != meta;
+                p.hold = hold;
+                if meta_changed {
+                    p.kind = kind;
+                    p.meta = meta.clone();
+                    p.shown = shown;
+                    out.push(Output::Change(ItemChange::Upsert {
+                        part_id: id.to_string(),
+                        kind,
+                        content: p.shown.clone(),
+                        meta,
+                    }));
+                } else if shown != p.shown {
+                    if shown.starts_with(p.shown.as_str()) {
+                        let delta = shown[p.shown.len()..].to_string();
+                        p.shown = shown;
+                        out.push(Output::Change(ItemChange::Append {
+                            part_id: id.to_string(),
+                            delta,
+                        }));
+                    } else {
+                        p.shown = shown;
+                        out.push(Output::Change(ItemChange::Upsert {
+                            part_id: id.to_string(),
+                            kind,
+                            content: p.shown.clone(),
+                            meta,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn upsert_whole(
+        &mut self,
+        id: &str,
+        kind: ItemKind,
+        content: String,
+        meta: Value,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(p) = self.parts.get(id) {
+            if p.kind == kind && p.shown == content && p.meta == meta {
+                return;
+            }
+        }
+        out.push(Output::Change(ItemChange::Upsert {
+            part_id: id.to_string(),
+            kind,
+            content: content.clone(),
+            meta: meta.clone(),
+        }));
+        self.parts.insert(
+            id.to_string(),
+            Part {
+                kind,
+                shown: content,
+                hold: String::new(),
+                strip: false,
+                meta,
+            },
+        );
+    }
+
+    fn on_delta(&mut self, id: &str, delta: &str, out: &mut Vec<Output>) {
+        let Some(p) = self.parts.get_mut(id) else {
+            self.early
+                .entry(id.to_string())
+                .or_default()
+                .push_str(delta);
+            return;
+        };
+        if !matches!(
+            p.kind,
+            ItemKind::Text | ItemKind::Reasoning | ItemKind::User
+        ) {
+            return;
+        }
+        if !p.strip {
+            p.shown.push_str(delta);
+            out.push(Output::Change(ItemChange::Append {
+                part_id: id.to_string(),
+                delta: delta.to_string(),
+            }));
+            return;
+        }
+        // Fast path: nothing held and no tag start in the delta.
+        if p.hold.is_empty() && !delta.contains('<') {
+            p.shown.push_str(delta);
+            out.push(Output::Change(ItemChange::Append {
+                part_id: id.to_string(),
+                delta: delta.to_string(),
+            }));
+            return;
+        }
+        let mut tail = std::mem::take(&mut p.hold);
+        tail.push_str(delta);
+        let (vis, hold) = visible(&tail, true, false);
+        p.hold = hold;
+        if !vis.is_empty() {
+            p.shown.push_str(&vis);
+            out.push(Output::Change(ItemChange::Append {
+                part_id: id.to_string(),
+                delta: vis,
+            }));
+        }
+    }
+}
+
+/// Splits raw text into (visible, held back). With `strip`, complete dcp tags are removed;
+/// unless `done`, an unclosed tag or a possible tag start at the end is held back.
+fn visible(raw: &str, strip: bool, done: bool) -> (String, String) {
+    if !strip {
+        return (raw.to_string(), String::new());
+    }
+    let mut vis = String::with_capacity(raw.len());
+    let mut rest = raw;
+    loop {
+        match rest.find(OPEN) {
+            Some(i) => {
+                let after = &rest[i + OPEN.len()..];
+                match after.find(CLOSE) {
+                    Some(j) => {
+                        vis.push_str(&rest[..i]);
+                        rest = &after[j + CLOSE.len()..];
+                    }
+                    None => {
+                        vis.push_str(&rest[..i]);
+                        if done {
+                            // An unclosed tag in a finished part: drop the tag's remains.
+                            return (vis, String::new());
+                        }
+                        return (vis, rest[i..].to_string());
+                    }
+                }
+            }
+            None => {
+                if !done {
+                    // Hold back a trailing proper prefix of the opening tag.
+                    if let Some(lt) = rest.rfind('<') {
+                        let t = &rest[lt..];
+                        if t.len() < OPEN.len() && OPEN.starts_with(t) {
+                            vis.push_str(&rest[..lt]);
+                            return (vis, t.to_string());
+                        }
+                    }
+                }
+                vis.push_str(rest);
+                return (vis, String::new());
+            }
+        }
+    }
+}
+
+fn error_text(err: &Value) -> (String, String) {
+    let name = err
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("UnknownError")
+        .to_string();
+    let message = err
+        .get("data")
+        .and_then(|d| d.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| name.clone());
+    (name, message)
+}
+
+fn permission_request(props: &Value) -> PermissionRequest {
+    let s = |k: &str| {
+        props
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let list = |k: &str| {
+        props
+            .get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    PermissionRequest {
+        id: s("id"),
+        session_id: s("sessionID"),
+        permission: s("permission"),
+        patterns: list("patterns"),
+        always: list("always"),
+        metadata: props.get("metadata").cloned().unwrap_or(Value::Null),
+        call_id: props
+            .get("tool")
+            .and_then(|t| t.get("callID"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
+/// Parses one entry of `GET /permission`.
+pub fn parse_permission(v: &Value) -> Option<PermissionRequest> {
+    let r = permission_request(v);
+    (!r.id.is_empty()).then_some(r)
+}
+
+fn permission_item(req: &PermissionRequest, status: &str) -> ItemChange {
+    let content = if req.patterns.is_empty() {
+        req.permission.clone()
+    } else {
+        format!("{}: {}", req.permission, req.patterns.join(", "))
+    };
+    ItemChange::Upsert {
+        part_id: req.id.clone(),
+        kind: ItemKind::Permission,
+        content,
+        meta: json!({
+            "id": req.id,
+            "permission": req.permission,
+            "patterns": req.patterns,
+            "always": req.always,
+            "call_id": req.call_id,
+            "status": status,
+        }),
+    }
+}
+
+fn tool_item(part: &Value, msg: &str) -> (String, Value) {
+    let tool = part.get("tool").and_then(Value::as_str).unwrap_or("tool");
+    let state = part.get("state").unwrap_or(&Value::Null);
+    let status = state
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("pending");
+    let input = state.get("input").cloned().unwrap_or(Value::Null);
+    let output = state
+        .get("output")
+        .or_else(|| state.get("metadata").and_then(|m| m.get("output")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let title = state.get("title").cloned().unwrap_or(Value::Null);
+    let summary = input_summary(&input);
+    let meta = json!({
+        "tool": tool,
+        "call_id": part.get("callID").cloned().unwrap_or(Value::Null),
+        "message_id": msg,
+        "status": status,
+        "title": title,
+        "input": input,
+        "output": output,
+        "error": state.get("error").cloned().unwrap_or(Value::Null),
+    });
+    let content = if summary.is_empty() {
+        tool.to_string()
+    } else {
+        format!("{tool}: {summary}")
+    };
+    (content, meta)
+}
+
+/// A one-line summary of a tool's input.
+fn input_summary(input: &Value) -> String {
+    for k in [
+        "command",
+        "filePath",
+        "path",
+        "pattern",
+        "url",
+        "description",
+    ] {
+        if let Some(s) = input.get(k).and_then(Value::as_str) {
+            return one_line(s);
+        }
+    }
+    match input {
+        Value::Object(o) if o.is_empty() => String::new(),
+        Value::Null => String::new(),
+        v => one_line(&v.to_string()),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let first = s.lines().next().unwrap_or_default();
+    let mut out: String = first.chars().take(200).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: &str = "ses_1";
+
+    fn ev(ty: &str, props: Value) -> Value {
+        json!({"type": ty, "properties": props})
+    }
+    fn part(id: &str, ty: &str, text: &str, ended: bool) -> Value {
+        let mut p = json!({"id": id, "messageID": "msg_a", "sessionID": S, "type": ty, "text": text, "time": {"start": 1}});
+        if ended {
+            p["time"]["end"] = json!(2);
+        }
+        ev("message.part.updated", json!({"sessionID": S, "part": p}))
+    }
+    fn delta(id: &str, d: &str) -> Value {
+        ev(
+            "message.part.delta",
+            json!({"sessionID": S, "messageID": "msg_a", "partID": id, "field": "text", "delta": d}),
+        )
+    }
+    fn assistant() -> Value {
+        ev(
+            "message.updated",
+            json!({"sessionID": S, "info": {"id": "msg_a", "role": "assistant", "sessionID": S}}),
+        )
+    }
+
+    /// Applies changes to a transcript model (part id -> (kind, content)), like the caller does.
+    #[derive(Default)]
+    struct Transcript {
+        order: Vec<String>,
+        items: HashMap<String, (ItemKind, String, Value)>,
+    }
+    impl Transcript {
+        fn apply(&mut self, outs: &[Output]) {
+            for o in outs {
+                match o {
+                    Output::Change(ItemChange::Upsert {
+                        part_id,
+                        kind,
+                        content,
+                        meta,
+                    }) => {
+                        if !self.items.contains_key(part_id) {
+                            self.order.push(part_id.clone());
+                        }
+                        self.items
+                            .insert(part_id.clone(), (*kind, content.clone(), meta.clone()));
+                    }
+                    Output::Change(ItemChange::Append { part_id, delta }) => {
+                        self.items
+                            .get_mut(part_id)
+                            .expect("append to unknown part")
+                            .1
+                            .push_str(delta);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        fn text(&self, id: &str) -> &str {
+            &self.items[id].1
+        }
+    }
+
+    fn run(t: &mut Translator, evs: &[Value]) -> Vec<Output> {
+        let mut out = Vec::new();
+        for e in evs {
+            t.on_event(e, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn plain_turn_text_once_and_routing_by_part_type() {
+        let mut t = Translator::new(S);
+        let evs = vec![
+            assistant(),
+            part("p_r", "reasoning", "", false),
+            delta("p_r", "Think"),
+            delta("p_r", "ing"),
+            part("p_r", "reasoning", "Thinking", true),
+            part("p_t", "text", "", false),
+            delta("p_t", "Hel"),
+            delta("p_t", "lo"),
+            part("p_t", "text", "Hello", true),
+            part("p_t", "text", "Hello", true), // re-sent
+            ev("session.idle", json!({"sessionID": S})),
+        ];
+        let out = run(&mut t, &evs);
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.order, vec!["p_r", "p_t"]);
+        assert_eq!(tr.items["p_r"].0, ItemKind::Reasoning);
+        assert_eq!(tr.text("p_r"), "Thinking");
+        assert_eq!(tr.items["p_t"].0, ItemKind::Text);
+        assert_eq!(tr.text("p_t"), "Hello");
+        // The final (and re-sent) part.updated add nothing: deltas already gave it all.
+        let changes = out
+            .iter()
+            .filter(|o| matches!(o, Output::Change(_)))
+            .count();
+        assert_eq!(changes, 6);
+        assert_eq!(out.last(), Some(&Output::Idle));
+    }
+
+    #[test]
+    fn other_sessions_are_ignored() {
+        let mut t = Translator::new(S);
+        let mut out = Vec::new();
+        let other = json!({"type":"message.part.delta","properties":{"sessionID":"ses_2","partID":"p","delta":"x"}});
+        assert!(!t.on_event(&other, &mut out));
+        let hb = json!({"type":"server.heartbeat","properties":{}});
+        assert!(!t.on_event(&hb, &mut out));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn final_text_is_authoritative_when_deltas_were_wrong() {
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                assistant(),
+                part("p", "text", "", false),
+                delta("p", "Hel"),
+                delta("p", "Hel"), // duplicated delta
+                part("p", "text", "Hello", true),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("p"), "Hello");
+    }
+
+    #[test]
+    fn stale_unfinished_snapshot_does_not_cut_streamed_text() {
+        let mut t = Translator::new(S);
+        let mut out = run(
+            &mut t,
+            &[assistant(), part("p", "text", "", false), delta("p", "abc")],
+        );
+        // A REST snapshot taken mid-stream has less text: keep ours.
+        let msgs = json!([{"info": {"id": "msg_a", "role": "assistant"},
+            "parts": [{"id": "p", "messageID": "msg_a", "sessionID": S, "type": "text", "text": "a", "time": {"start": 1}}]}]);
+        t.resync(&msgs, &mut out);
+        out.extend(run(&mut t, &[delta("p", "d")]));
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("p"), "abcd");
+    }
+
+    #[test]
+    fn resync_after_missed_events_equals_rest() {
+        let mut t = Translator::new(S);
+        let mut out = run(
+            &mut t,
+            &[
+                assistant(),
+                part("p1", "text", "", false),
+                delta("p1", "par"),
+            ],
+        );
+        // Missed: rest of p1, a tool part, a second text part.
+        let msgs = json!([
+            {"info": {"id": "msg_u", "role": "user"},
+             "parts": [{"id": "pu", "messageID": "msg_u", "type": "text", "text": "question"}]},
+            {"info": {"id": "msg_a", "role": "assistant"},
+             "parts": [
+                {"id": "p1", "messageID": "msg_a", "type": "text", "text": "partial answer", "time": {"start": 1, "end": 2}},
+                {"id": "pt", "messageID": "msg_a", "type": "tool", "tool": "bash", "callID": "c",
+                 "state": {"status": "completed", "input": {"command": "ls"}, "output": "x\n", "title": "ls"}},
+                {"id": "p2", "messageID": "msg_a", "type": "text", "text": "done", "time": {"start": 3, "end": 4}}
+             ]}
+        ]);
+        t.resync(&msgs, &mut out);
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("p1"), "partial answer");
+        assert_eq!(tr.text("pu"), "question");
+        assert_eq!(tr.items["pu"].0, ItemKind::User);
+        assert_eq!(tr.items["pt"].2["status"], json!("completed"));
+        assert_eq!(tr.items["pt"].2["output"], json!("x\n"));
+        assert_eq!(tr.text("p2"), "done");
+        // A second resync with the same data changes nothing.
+        let mut again = Vec::new();
+        t.resync(&msgs, &mut again);
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn dcp_tags_stripped_from_text_even_split_across_deltas() {
+        let raw =
+            "Hi <dcp-message-id>m_12</dcp-message-id>there <dcp-message-id>x</dcp-message-id>!";
+        let want = "Hi there !";
+        let bytes: Vec<char> = raw.chars().collect();
+        for size in 1..8 {
+            let mut t = Translator::new(S);
+            let mut evs = vec![assistant(), part("p", "text", "", false)];
+            for c in bytes.chunks(size) {
+                evs.push(delta("p", &c.iter().collect::<String>()));
+            }
+            let mut out = run(&mut t, &evs);
+            let mut tr = Transcript::default();
+            tr.apply(&out);
+            assert_eq!(tr.text("p"), want, "chunk size {size}");
+            out.clear();
+            out.extend(run(&mut t, &[part("p", "text", raw, true)]));
+            assert!(out.is_empty(), "final text re-emitted: {out:?}");
+        }
+        // Not stripped from reasoning.
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                assistant(),
+                part(
+                    "r",
+                    "reasoning",
+                    "a<dcp-message-id>b</dcp-message-id>",
+                    true,
+                ),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("r"), "a<dcp-message-id>b</dcp-message-id>");
+        // A '<' that is not a tag is shown once decided.
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                assistant(),
+                part("p", "text", "", false),
+                delta("p", "a <"),
+                delta("p", "b"),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("p"), "a <b");
+    }
+
+    #[test]
+    fn early_deltas_are_held_until_the_part_is_announced() {
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                assistant(),
+                delta("p", "ab"),
+                part("p", "text", "", false),
+                delta("p", "c"),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.text("p"), "abc");
+    }
+
+    #[test]
+    fn tool_states_and_permission() {
+        let mut t = Translator::new(S);
+        let tool = |state: Value| {
+            ev(
+                "message.part.updated",
+                json!({"sessionID": S, "part": {"id": "pt", "messageID": "msg_a", "sessionID": S,
+                    "type": "tool", "tool": "bash", "callID": "call_1", "state": state}}),
+            )
+        };
+        let out = run(
+            &mut t,
+            &[
+                assistant(),
+                tool(json!({"status": "pending", "input": {}, "raw": ""})),
+                tool(json!({"status": "running", "input": {"command": "echo hi"}})),
+                ev(
+                    "permission.asked",
+                    json!({"id": "per_1", "sessionID": S, "permission": "bash", "patterns": ["echo hi"],
+                       "metadata": {"command": "echo hi"}, "always": ["echo *"],
+                       "tool": {"messageID": "msg_a", "callID": "call_1"}}),
+                ),
+                ev(
+                    "permission.replied",
+                    json!({"sessionID": S, "requestID": "per_1", "reply": "once"}),
+                ),
+                tool(
+                    json!({"status": "running", "input": {"command": "echo hi"}, "metadata": {"output": "hi\n"}}),
+                ),
+                tool(
+                    json!({"status": "completed", "input": {"command": "echo hi"}, "output": "hi\n", "title": "echo hi"}),
+                ),
+                tool(
+                    json!({"status": "completed", "input": {"command": "echo hi"}, "output": "hi\n", "title": "echo hi"}),
+                ),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.order, vec!["pt", "per_1"]);
+        assert_eq!(tr.text("pt"), "bash: echo hi");
+        assert_eq!(tr.items["pt"].2["status"], json!("completed"));
+        assert_eq!(tr.items["pt"].2["output"], json!("hi\n"));
+        assert_eq!(tr.items["per_1"].0, ItemKind::Permission);
+        assert_eq!(tr.items["per_1"].2["status"], json!("once"));
+        let asked: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::PermissionAsked(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].patterns, vec!["echo hi".to_string()]);
+        assert_eq!(asked[0].call_id.as_deref(), Some("call_1"));
+        // Tool upserts: pending, running, running+output, completed; the re-sent one is dropped.
+        let tool_upserts = out
+            .iter()
+            .filter(|o| matches!(o, Output::Change(ItemChange::Upsert { part_id, .. }) if part_id == "pt"))
+            .count();
+        assert_eq!(tool_upserts, 4);
+    }
+
+    #[test]
+    fn errors_status_and_step_finish() {
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                ev(
+                    "session.status",
+                    json!({"sessionID": S, "status": {"type": "busy"}}),
+                ),
+                ev(
+                    "session.status",
+                    json!({"sessionID": S, "status": {"type": "retry", "attempt": 1, "message": "down"}}),
+                ),
+                ev(
+                    "message.part.updated",
+                    json!({"sessionID": S, "part": {"id": "sf", "messageID": "msg_a", "sessionID": S,
+                        "type": "step-finish", "reason": "stop", "tokens": {"input": 10, "output": 5}, "cost": 0.5}}),
+                ),
+                ev(
+                    "session.error",
+                    json!({"sessionID": S, "error": {"name": "APIError", "data": {"message": "bad", "statusCode": 400}}}),
+                ),
+                ev(
+                    "session.status",
+                    json!({"sessionID": S, "status": {"type": "idle"}}),
+                ),
+            ],
+        );
+        assert_eq!(out[0], Output::Busy { retry: None });
+        assert_eq!(
+            out[1],
+            Output::Busy {
+                retry: Some("down".into())
+            }
+        );
+        match &out[2] {
+            Output::Change(ItemChange::Upsert { kind, meta, .. }) => {
+                assert_eq!(*kind, ItemKind::Info);
+                assert_eq!(meta["tokens"]["output"], json!(5));
+                assert_eq!(meta["cost"], json!(0.5));
+            }
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(
+            out[3],
+            Output::Error {
+                name: "APIError".into(),
+                message: "bad".into()
+            }
+        );
+        assert_eq!(out[4], Output::StatusIdle);
+    }
+}

@@ -1,0 +1,104 @@
+//! The test harness itself: the fake model behind the real `opencode serve`. A session is
+//! created, `/event` subscribed, a prompt sent with `prompt_async`, and the streamed answer's
+//! deltas arrive over SSE until `session.idle`.
+
+use std::time::Duration;
+
+use boo_testkit::fake_model::FakeModel;
+use boo_testkit::opencode::Sandbox;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::time::timeout;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_model_streams_through_real_opencode() {
+    let model = FakeModel::start();
+    let sb = Sandbox::start(&model);
+    let http = reqwest::Client::new();
+    let dir = sb.project_dir().to_string_lossy().into_owned();
+    let auth = |r: reqwest::RequestBuilder| r.basic_auth(sb.username(), Some(sb.password()));
+
+    let health: Value = timeout(
+        Duration::from_secs(10),
+        auth(http.get(format!("{}/global/health", sb.url()))).send(),
+    )
+    .await
+    .expect("health timeout")
+    .expect("health")
+    .json()
+    .await
+    .expect("health json");
+    assert_eq!(health["healthy"], json!(true), "{health}");
+
+    let session: Value = auth(http.post(format!("{}/session", sb.url())))
+        .query(&[("directory", &dir)])
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("create session")
+        .json()
+        .await
+        .expect("session json");
+    let sid = session["id"].as_str().expect("session id").to_string();
+
+    let resp = auth(http.get(format!("{}/event", sb.url())))
+        .query(&[("directory", &dir)])
+        .send()
+        .await
+        .expect("subscribe");
+    assert!(resp.status().is_success());
+    let mut body = resp.bytes_stream();
+
+    let st = auth(http.post(format!("{}/session/{sid}/prompt_async", sb.url())))
+        .query(&[("directory", &dir)])
+        .json(&json!({"parts":[{"type":"text","text":"hello harness"}],
+                      "model":{"providerID":"fake","modelID":"fake-model"}}))
+        .send()
+        .await
+        .expect("prompt")
+        .status();
+    assert_eq!(st.as_u16(), 204);
+
+    let mut buf = String::new();
+    let mut deltas = String::new();
+    let mut types = Vec::new();
+    let run = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.expect("sse chunk");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(p) = buf.find('\n') {
+                let line = buf[..p].trim_end_matches('\r').to_string();
+                buf.drain(..=p);
+                let Some(data) = line.strip_prefix("data: ") else {
+                    continue;
+                };
+                let ev: Value = serde_json::from_str(data).expect("event json");
+                let ty = ev["type"].as_str().unwrap_or_default().to_string();
+                let props = &ev["properties"];
+                if ty == "message.part.delta" && props["sessionID"] == json!(sid) {
+                    deltas.push_str(props["delta"].as_str().unwrap_or_default());
+                }
+                let idle = ty == "session.idle" && props["sessionID"] == json!(sid);
+                types.push(ty);
+                if idle {
+                    return;
+                }
+            }
+        }
+        panic!("event stream ended early");
+    };
+    timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("no session.idle; output:\n{}", sb.output()));
+
+    assert!(
+        types.iter().any(|t| t == "message.part.updated"),
+        "{types:?}"
+    );
+    assert!(deltas.contains("Thinking about: hello harness"), "{deltas}");
+    assert!(deltas.contains("Echo: hello harness"), "{deltas}");
+    let chats = model.chat_requests();
+    assert!(!chats.is_empty());
+    assert_eq!(chats[0].model.as_deref(), Some("fake-model"));
+    assert_eq!(chats[0].last_user_text.as_deref(), Some("hello harness"));
+}
