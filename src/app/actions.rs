@@ -2,13 +2,14 @@
 
 use serde_json::{json, Value as Json};
 
-use super::agents::{AgentEvent, Outcome, TurnRequest};
+use super::agents::{PermissionInfo, Turn};
 use super::sessions::WaitingSend;
 use super::workspace::PaneKind;
 use super::App;
+use crate::agent::{AgentEvent, SessionBinding, TurnOutcome as Outcome};
 use crate::model::{ChatId, ItemKind, PaneId, SessionId, TaskStatus};
 use crate::rpc::{ChatArgs, Notify, SendArgs, SplitArgs};
-use crate::store::{NewTask, Pane as StoredPane};
+use crate::store::{AgentSession, NewTask, Pane as StoredPane};
 use crate::ui::{PaneView, Tab};
 
 /// `vim.log.levels`
@@ -289,57 +290,120 @@ impl App {
             c.queued += 1;
         }
         self.refresh_tabs(chat);
-        self.agents.send(TurnRequest {
+        let binding = match store.agent_session(chat, &c.agent).await {
+            Ok(Some(s)) => Some(SessionBinding {
+                external_id: s.external_id,
+                config_hash: s.config_hash,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(chat, "agent session not loaded: {e}");
+                None
+            }
+        };
+        self.agents.send(Turn {
             chat,
-            turn,
+            task: turn,
             dir,
             text,
             model,
+            binding,
         });
     }
 
     pub(super) async fn agent_event(&mut self, e: AgentEvent) {
         match e {
-            AgentEvent::Queued { chat, turn } => self
-                .set_task(turn, TaskStatus::Queued, None)
-                .await
-                .then_some(chat)
-                .map_or((), |_| ()),
-            AgentEvent::Started { chat, turn } => {
+            AgentEvent::TurnQueued { chat, position } => {
+                if let Some(task) = self.agents.queued_task(chat, position) {
+                    self.set_task(task, TaskStatus::Queued, None).await;
+                    self.mark_user_item(task, json!({"status": "queued"}));
+                }
+            }
+            AgentEvent::TurnStarted { chat } => {
                 if let Some(c) = self.ws.chats.get_mut(&chat) {
                     c.queued = c.queued.saturating_sub(1);
                     c.running = true;
                 }
-                if let Some((chat, seq)) = self.turn_items.get(&turn).copied() {
-                    if let Some(content) = self
-                        .ui
-                        .layout(chat)
-                        .and_then(|l| l.content(seq))
-                        .map(str::to_string)
-                    {
-                        self.ui.set(chat, seq, content, json!({}));
-                    }
+                if let Some(task) = self.agents.current_task(chat) {
+                    self.mark_user_item(task, json!({}));
+                    self.set_task(task, TaskStatus::Running, None).await;
                 }
-                self.set_task(turn, TaskStatus::Running, None).await;
                 self.refresh_tabs(chat);
                 self.ui.autocmd("BooTurnStart", json!({"chat": chat}));
             }
             AgentEvent::Item { chat, change } => {
                 self.ui.change(chat, change);
             }
-            AgentEvent::Permission(p) => {
-                let request = json!({"id": p.id, "chat": p.chat, "title": p.title, "permission": p.permission, "patterns": p.patterns});
+            AgentEvent::PermissionAsked { chat, request } => {
+                let title = request
+                    .metadata
+                    .get("command")
+                    .and_then(Json::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| request.patterns.join(" "));
+                let p = PermissionInfo {
+                    id: request.id.clone(),
+                    chat,
+                    permission: request.permission.clone(),
+                    title: title.clone(),
+                    patterns: request.patterns.clone(),
+                };
+                let req = json!({"id": p.id, "chat": chat, "title": title, "permission": p.permission, "patterns": p.patterns});
                 self.agents.note_permission(p);
-                self.ui.permission(request);
+                self.ui.permission(req);
             }
-            AgentEvent::PermissionClosed { id } => self.agents.forget_permission(&id),
-            AgentEvent::Done {
+            AgentEvent::PermissionReplied { id, .. } => self.agents.forget_permission(&id),
+            AgentEvent::TurnDone { chat, outcome } => {
+                let task = self.agents.finish(chat).unwrap_or(0);
+                self.turn_done(chat, task, outcome).await
+            }
+            AgentEvent::SessionBound {
                 chat,
-                turn,
-                outcome,
-            } => self.turn_done(chat, turn, outcome).await,
+                agent,
+                external_id,
+                config_hash,
+            } => {
+                let session = self.ws.chats.get(&chat).map(|c| c.session);
+                let worktree = session
+                    .and_then(|s| self.ws.sessions.get(&s))
+                    .and_then(|s| s.worktree_id);
+                let store = self.store().await;
+                let row = AgentSession {
+                    chat_id: chat,
+                    agent,
+                    external_id,
+                    config_hash,
+                    worktree_id: worktree,
+                    session_id: session,
+                    state: "live".into(),
+                    updated_at: 0,
+                };
+                if let Err(e) = store.upsert_agent_session(row).await {
+                    tracing::warn!(chat, "agent session not saved: {e}");
+                }
+            }
+            AgentEvent::Retrying { chat, message } => {
+                tracing::info!(chat, "agent retrying: {message}");
+                self.ui
+                    .notify(format!("boo: the model is retrying: {message}"), WARN);
+            }
+            AgentEvent::ServerError(msg) => self.ui.notify(format!("boo: opencode: {msg}"), ERROR),
         }
         self.push_status();
+    }
+
+    /// Sets the meta (status) of a turn's user item, keeping its text.
+    fn mark_user_item(&mut self, task: i64, meta: Json) {
+        if let Some((chat, seq)) = self.turn_items.get(&task).copied() {
+            if let Some(content) = self
+                .ui
+                .layout(chat)
+                .and_then(|l| l.content(seq))
+                .map(str::to_string)
+            {
+                self.ui.set(chat, seq, content, meta);
+            }
+        }
     }
 
     async fn turn_done(&mut self, chat: ChatId, turn: i64, outcome: Outcome) {

@@ -29,7 +29,12 @@ const FRAME: Duration = Duration::from_millis(16);
 #[derive(Debug)]
 pub enum Event {
     Rpc(Inbound),
-    Agent(agents::AgentEvent),
+    Agent(crate::agent::AgentEvent),
+    /// A line for the user from background work (`level`: vim.log.levels).
+    Notice {
+        msg: String,
+        level: u8,
+    },
     /// A render batch was applied by Neovim (or failed to).
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
@@ -125,6 +130,7 @@ impl App {
                 }
             }
             Event::SessionReady(r) => self.session_ready(r).await,
+            Event::Notice { msg, level } => self.ui.notify(msg, level),
         }
     }
 

@@ -1,0 +1,249 @@
+//! End-to-end turns: the real Neovim with the plugin, the real boocoder, the real
+//! `opencode serve`, and the scripted model on 127.0.0.1 (the only fake).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boo_testkit::fake_model::FakeModel;
+use boo_testkit::nvim::{Nvim, NvimOptions};
+use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
+use boo_testkit::repo;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct World {
+    nvim: Nvim,
+    model: FakeModel,
+    _env: OpencodeEnv,
+    dir: PathBuf,
+}
+
+async fn world_in(dir: Option<PathBuf>, model: Option<FakeModel>) -> World {
+    let model = model.unwrap_or_else(FakeModel::start);
+    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
+    let dir = dir.unwrap_or_else(|| {
+        tempfile::Builder::new()
+            .prefix("boo-e2e-")
+            .tempdir()
+            .expect("tmp")
+            .keep()
+    });
+    let project = dir.join("project");
+    if !project.exists() {
+        repo::sample(&project);
+    }
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(project),
+        env: env.vars().to_vec(),
+        config: json!({
+            "store": { "path": dir.join("boo.db").display().to_string() },
+            "worktree": { "dir": dir.join("worktrees").display().to_string() },
+        }),
+    })
+    .await;
+    // Record the User events the plugin fires.
+    nvim.lua(
+        "_G.boo_events = {}
+         vim.api.nvim_create_autocmd('User', { pattern = { 'BooTurnStart', 'BooTurnDone', 'BooPermission' },
+           callback = function(ev) table.insert(_G.boo_events, { name = ev.match, data = ev.data }) end })",
+    )
+    .await;
+    World {
+        nvim,
+        model,
+        _env: env,
+        dir,
+    }
+}
+
+async fn world() -> World {
+    world_in(None, None).await
+}
+
+/// The text of the transcript buffer of the visible chat.
+async fn transcript(nvim: &Nvim) -> String {
+    nvim.lua(
+        "for _, w in ipairs(vim.api.nvim_list_wins()) do
+           local b = vim.api.nvim_win_get_buf(w)
+           if vim.bo[b].filetype == 'boo' then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') end
+         end
+         return ''",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+async fn wait_transcript(w: &World, what: &str, needle: &str) -> String {
+    let code = format!(
+        "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do local b = vim.api.nvim_win_get_buf(wi)
+           if vim.bo[b].filetype == 'boo' and table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n'):find({}, 1, true) then return true end end end)()",
+        Value::from(needle)
+    );
+    w.nvim.wait_for(what, &code, WAIT).await;
+    transcript(&w.nvim).await
+}
+
+async fn events(nvim: &Nvim) -> Vec<Value> {
+    nvim.lua("return _G.boo_events")
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn send_streams_the_answer_with_folded_reasoning() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo send hello there").await.expect("send");
+    w.nvim
+        .wait_for("busy", "require('boo').status().busy", WAIT)
+        .await;
+    let text = wait_transcript(&w, "the answer", "Echo: hello there").await;
+    w.nvim
+        .wait_for("idle again", "not require('boo').status().busy", WAIT)
+        .await;
+    let text = if text.contains("[running]") {
+        transcript(&w.nvim).await
+    } else {
+        text
+    };
+    assert_eq!(
+        text.matches("Echo: hello there").count(),
+        1,
+        "answer once:\n{text}"
+    );
+    assert_eq!(
+        text.matches("Thinking about: hello there").count(),
+        1,
+        "reasoning once:\n{text}"
+    );
+    assert!(text.contains("> hello there"), "the prompt:\n{text}");
+    // The reasoning is a closed fold whose text is in the buffer.
+    let folded = w
+        .nvim
+        .lua(
+            "for _, win in ipairs(vim.api.nvim_list_wins()) do
+               local b = vim.api.nvim_win_get_buf(win)
+               if vim.bo[b].filetype == 'boo' then
+                 for i, l in ipairs(vim.api.nvim_buf_get_lines(b, 0, -1, false)) do
+                   if l:find('Reasoning', 1, true) then
+                     return vim.api.nvim_win_call(win, function() return vim.fn.foldclosed(i) end) == i
+                   end
+                 end
+               end
+             end
+             return false",
+        )
+        .await;
+    assert_eq!(folded, true, "reasoning folded:\n{text}");
+    let evs = events(&w.nvim).await;
+    let names: Vec<_> = evs
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, vec!["BooTurnStart", "BooTurnDone"], "{evs:?}");
+    assert_eq!(evs[1]["data"]["ok"], true);
+    // The model saw the prompt.
+    assert!(w.model.chat_requests().iter().any(|r| r
+        .last_user_text
+        .as_deref()
+        .unwrap_or_default()
+        .contains("hello there")));
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn two_tabs_get_their_own_answers() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo send first question").await.expect("send 1");
+    wait_transcript(&w, "first answer", "Echo: first question").await;
+    w.nvim.cmd("Boo new").await.expect("new tab");
+    w.nvim.wait_for("the second tab", "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do if vim.wo[wi].winbar:find('chat 2', 1, true) then return true end end end)()", WAIT).await;
+    w.nvim
+        .cmd("Boo send second question")
+        .await
+        .expect("send 2");
+    let second = wait_transcript(&w, "second answer", "Echo: second question").await;
+    assert!(
+        !second.contains("first question"),
+        "tab 2 shows only its own chat:\n{second}"
+    );
+    w.nvim.cmd("Boo prev").await.expect("prev");
+    w.nvim.wait_for("tab 1 shown", "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do local b = vim.api.nvim_win_get_buf(wi) if vim.bo[b].filetype == 'boo' then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false)):find('first question', 1, true) ~= nil end end end)()", WAIT).await;
+    let first = transcript(&w.nvim).await;
+    assert!(!first.contains("second question"), "{first}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn permission_is_answered_from_the_prompt_and_the_tool_completes() {
+    let w = world().await;
+    // Answer the vim.ui.select prompt with "once" as a picker would.
+    w.nvim
+        .lua(
+            "_G.boo_prompts = {}
+             vim.ui.select = function(items, opts, cb)
+               table.insert(_G.boo_prompts, opts.prompt)
+               if opts.kind == 'boo.permission' then vim.schedule(function() cb('once') end) else cb(nil) end
+             end",
+        )
+        .await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send run it [fake:bash echo boo-was-here]")
+        .await
+        .expect("send");
+    let text = wait_transcript(&w, "the tool's output", "Tool finished").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    let text = if text.contains("[running]") {
+        transcript(&w.nvim).await
+    } else {
+        text
+    };
+    assert!(text.contains("⚙ bash"), "{text}");
+    assert!(text.contains("[completed]"), "tool completed:\n{text}");
+    assert!(text.contains("boo-was-here"), "output shown:\n{text}");
+    let prompts = w.nvim.lua("return _G.boo_prompts").await;
+    assert!(prompts.to_string().contains("bash"), "{prompts}");
+    let evs = events(&w.nvim).await;
+    assert!(evs.iter().any(|e| e["name"] == "BooPermission"), "{evs:?}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn restart_restores_the_streamed_transcript() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo send keep me").await.expect("send");
+    wait_transcript(&w, "the answer", "Echo: keep me").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = transcript(&w.nvim).await;
+    let World {
+        nvim,
+        model,
+        _env,
+        dir,
+    } = w;
+    nvim.quit().await;
+    drop(_env);
+    let w = world_in(Some(dir.clone()), Some(model)).await;
+    w.nvim.cmd("Boo").await.expect(":Boo after restart");
+    let after = wait_transcript(&w, "restored transcript", "Echo: keep me").await;
+    assert_eq!(
+        after.trim_end(),
+        before.trim_end(),
+        "same transcript after restart"
+    );
+    let _ = Path::new(&dir);
+    w.nvim.quit().await;
+}
