@@ -20,8 +20,7 @@ test: bootstrap
 
 # Try it out: a sample repository, the real opencode and a local scripted model (no API key).
 demo: release
-	cargo build --release -p boo-testkit --bin boo-fake-model
-	./scripts/demo
+	cargo run --release -p boo-testkit --bin boo-demo
 
 bench: bootstrap
 	cargo bench

@@ -106,7 +106,7 @@ async fn send_streams_the_answer_with_folded_reasoning() {
     w.nvim
         .wait_for("idle again", "not require('boo').status().busy", WAIT)
         .await;
-    let text = if text.contains("[running]") {
+    let text = if text.contains("(running)") {
         transcript(&w.nvim).await
     } else {
         text
@@ -121,7 +121,11 @@ async fn send_streams_the_answer_with_folded_reasoning() {
         1,
         "reasoning once:\n{text}"
     );
-    assert!(text.contains("> hello there"), "the prompt:\n{text}");
+    assert_eq!(
+        text.matches("> hello there").count(),
+        1,
+        "the prompt once:\n{text}"
+    );
     // The reasoning is a closed fold whose text is in the buffer.
     let folded = w
         .nvim
@@ -202,13 +206,24 @@ async fn permission_is_answered_from_the_prompt_and_the_tool_completes() {
     w.nvim
         .wait_for("idle", "not require('boo').status().busy", WAIT)
         .await;
-    let text = if text.contains("[running]") {
+    let text = if text.contains("(running)") {
         transcript(&w.nvim).await
     } else {
         text
     };
     assert!(text.contains("⚙ bash"), "{text}");
-    assert!(text.contains("[completed]"), "tool completed:\n{text}");
+    assert!(
+        text.contains("⚙ bash: echo boo-was-here (completed)"),
+        "tool completed:\n{text}"
+    );
+    assert!(
+        text.contains("$ echo boo-was-here"),
+        "tool input shown:\n{text}"
+    );
+    assert!(
+        text.contains("⚠ Permission bash: echo boo-was-here (once)"),
+        "permission answered:\n{text}"
+    );
     assert!(text.contains("boo-was-here"), "output shown:\n{text}");
     let prompts = w.nvim.lua("return _G.boo_prompts").await;
     assert!(prompts.to_string().contains("bash"), "{prompts}");

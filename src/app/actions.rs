@@ -7,7 +7,7 @@ use super::sessions::WaitingSend;
 use super::workspace::PaneKind;
 use super::App;
 use crate::agent::{AgentEvent, SessionBinding, TurnOutcome as Outcome};
-use crate::model::{ChatId, ItemKind, PaneId, SessionId, TaskStatus};
+use crate::model::{ChatId, ItemChange, ItemKind, PaneId, SessionId, TaskStatus};
 use crate::rpc::{ChatArgs, Notify, SendArgs, SplitArgs};
 use crate::store::{AgentSession, NewTask, Pane as StoredPane};
 use crate::ui::{PaneView, Tab};
@@ -331,6 +331,16 @@ impl App {
                 self.refresh_tabs(chat);
                 self.ui.autocmd("BooTurnStart", json!({"chat": chat}));
             }
+            // The prompt is shown by us when sent (also while queued); the agent's echo of it
+            // would show it twice.
+            AgentEvent::Item {
+                change:
+                    ItemChange::Upsert {
+                        kind: ItemKind::User,
+                        ..
+                    },
+                ..
+            } => {}
             AgentEvent::Item { chat, change } => {
                 self.ui.change(chat, change);
             }

@@ -83,13 +83,14 @@ fn str_field<'a>(meta: &'a Json, key: &str) -> &'a str {
     meta.get(key).and_then(Json::as_str).unwrap_or_default()
 }
 
-/// The header line of a folded block.
+/// The header line of a folded block. The status is in parentheses: brackets would be read as
+/// a markdown link and concealed.
 fn header(kind: ItemKind, meta: &Json) -> Option<String> {
     let status = str_field(meta, "status");
     let badge = if status.is_empty() {
         String::new()
     } else {
-        format!(" [{status}]")
+        format!(" ({status})")
     };
     match kind {
         ItemKind::Reasoning => Some(format!("▸ Reasoning{badge}")),
@@ -104,11 +105,40 @@ fn header(kind: ItemKind, meta: &Json) -> Option<String> {
         }
         ItemKind::Permission => {
             let what = str_field(meta, "permission");
-            let title = one_line(str_field(meta, "title"), 80);
-            Some(format!("⚠ Permission {what}: {title}{badge}"))
+            let patterns = meta
+                .get("patterns")
+                .and_then(Json::as_array)
+                .map(|p| {
+                    p.iter()
+                        .filter_map(Json::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            Some(format!(
+                "⚠ Permission {what}: {}{badge}",
+                one_line(&patterns, 80)
+            ))
         }
         _ => None,
     }
+}
+
+/// A tool's body: its input (command or path) and its output or error, from the meta.
+fn tool_body(content: &str, meta: &Json) -> String {
+    let mut out = Vec::new();
+    if let Some(cmd) = meta.pointer("/input/command").and_then(Json::as_str) {
+        out.push(format!("$ {cmd}"));
+    } else if !content.is_empty() {
+        out.push(content.to_string());
+    }
+    for key in ["output", "error"] {
+        match meta.get(key) {
+            Some(Json::String(s)) if !s.trim().is_empty() => out.push(s.trim_end().to_string()),
+            _ => {}
+        }
+    }
+    out.join("\n")
 }
 
 fn body_lines(kind: ItemKind, content: &str) -> impl Iterator<Item = String> + '_ {
@@ -127,9 +157,20 @@ fn body_lines(kind: ItemKind, content: &str) -> impl Iterator<Item = String> + '
 }
 
 fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
-    let mut lines: Vec<String> = header(kind, meta).into_iter().collect();
-    if !(content.is_empty() && lines.len() == 1) {
-        lines.extend(body_lines(kind, content));
+    let header = header(kind, meta);
+    let body = match kind {
+        ItemKind::Tool => tool_body(content, meta),
+        // The header says it all.
+        ItemKind::Permission => String::new(),
+        _ => content.to_string(),
+    };
+    // An empty item (a text part announced before its first delta) takes no lines at all.
+    if header.is_none() && body.is_empty() {
+        return Vec::new();
+    }
+    let mut lines: Vec<String> = header.into_iter().collect();
+    if !(body.is_empty() && lines.len() == 1) {
+        lines.extend(body_lines(kind, &body));
     }
     lines.push(String::new());
     lines
@@ -252,8 +293,9 @@ impl ChatLayout {
             return;
         }
         let has_header = header(it.kind, &it.meta).is_some();
-        if has_header && it.content.is_empty() {
-            // The header-only form has no body line yet: render once.
+        if it.kind == ItemKind::Tool || (has_header || it.lines.is_empty()) && it.content.is_empty()
+        {
+            // No body line to extend yet (or a derived body): render once.
             let content = format!("{}{}", it.content, delta);
             let meta = it.meta.clone();
             self.set(idx, content, meta);
@@ -478,7 +520,8 @@ mod tests {
         let (decor, ops) = l.flush();
         apply(&mut buf, &ops);
         assert_eq!(buf, l.all_lines());
-        assert_eq!(buf[0], "⚙ bash: echo hi [completed]");
+        assert_eq!(buf[0], "⚙ bash: echo hi (completed)");
+        assert_eq!(buf[2], "hi");
         let decor = decor.expect("decor changed with the status");
         assert_eq!(decor[0].status.as_deref(), Some("completed"));
         assert_eq!((decor[0].first, decor[0].last), (0, 2));
@@ -491,6 +534,23 @@ mod tests {
             json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
         ));
         assert!(!l.is_dirty());
+    }
+
+    #[test]
+    fn empty_text_parts_take_no_lines_until_their_first_delta() {
+        let mut l = ChatLayout::new();
+        let mut buf = Vec::new();
+        l.apply(upsert("a", ItemKind::Text, "", json!({})));
+        l.apply(upsert("b", ItemKind::Text, "", json!({})));
+        apply(&mut buf, &l.flush().1);
+        assert!(buf.is_empty(), "{buf:?}");
+        l.apply(ItemChange::Append {
+            part_id: "b".into(),
+            delta: "x\ny".into(),
+        });
+        apply(&mut buf, &l.flush().1);
+        assert_eq!(buf, vec!["x", "y", ""]);
+        assert_eq!(buf, l.all_lines());
     }
 
     #[test]

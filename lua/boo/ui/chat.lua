@@ -150,6 +150,7 @@ function M.setup_window(win)
   wo.foldexpr = "v:lua.require'boo.ui.chat'.foldexpr()"
   wo.foldlevel = 0
   wo.foldtext = ''
+  wo.fillchars = 'fold: ,eob: '
   wo.conceallevel = 2
   wo.cursorline = false
 end

@@ -11,7 +11,7 @@ function M.prompt(op)
   local choices = { 'once', 'always', 'reject' }
   local labels = { once = 'Allow once', always = 'Always allow', reject = 'Reject' }
   vim.ui.select(choices, {
-    prompt = ('boo: %s wants %s'):format(op.title or 'the agent', op.permission or 'permission'),
+    prompt = ('boo: allow %s: %s?'):format(op.permission or 'permission', op.title or ''),
     format_item = function(c) return labels[c] end,
     kind = 'boo.permission',
   }, function(choice)
