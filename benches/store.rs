@@ -96,6 +96,18 @@ async fn run() {
     assert_eq!(n, ITEMS / CHATS, "every item written");
     store.close().await.unwrap();
 
+    // Reopening runs `PRAGMA quick_check` (files up to `quick_check_max_bytes`): its cost.
+    let path = dir.path().join("a.db");
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let t = Instant::now();
+    let store = Store::open(&path).await.unwrap();
+    println!(
+        "open with quick_check of a {:.1} MB database: {:.1} ms",
+        size as f64 / 1e6,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    store.close().await.unwrap();
+
     // 2. Latency of `flush().await` as a caller sees it: small batches, flushed explicitly.
     let store = Store::open_with(
         dir.path().join("b.db"),

@@ -35,6 +35,8 @@ pub enum StoreError {
     },
     #[error("cannot start the store thread: {0}")]
     Thread(std::io::Error),
+    #[error("database file is corrupt: {0}")]
+    Corrupt(String),
     #[error("database file is read-only")]
     ReadOnly,
     /// Another process held the write lock past the busy timeout and every retry.

@@ -40,6 +40,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// How long SQLite waits for another process's lock before reporting busy.
     pub busy_timeout: Duration,
+    /// Files up to this size get a full `PRAGMA quick_check` when opened.
+    pub quick_check_max_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +50,7 @@ impl Default for StoreOptions {
             flush_interval: Duration::from_millis(50),
             max_batch: 512,
             busy_timeout: Duration::from_secs(5),
+            quick_check_max_bytes: 256 << 20,
         }
     }
 }

@@ -147,8 +147,40 @@ fn open_file(path: &Path, opts: &StoreOptions) -> Result<Connection, StoreError>
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    check_integrity(&conn, path, opts)?;
     schema::migrate(&mut conn, schema::MIGRATIONS)?;
     Ok(conn)
+}
+
+/// Finds a damaged file now, while falling back to memory is still clean, rather than at some
+/// later query. `quick_check` reads every page, so a very large file only gets its schema read.
+fn check_integrity(conn: &Connection, path: &Path, opts: &StoreOptions) -> Result<(), StoreError> {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    if size > opts.quick_check_max_bytes {
+        tracing::info!(size, "store: large database, checking its schema only");
+        retry_busy(|| {
+            Ok(
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })?;
+        return Ok(());
+    }
+    let started = Instant::now();
+    let problems: Vec<String> = retry_busy(|| {
+        let mut st = conn.prepare("PRAGMA quick_check")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })?;
+    tracing::debug!(size, took = ?started.elapsed(), "store: quick_check done");
+    match problems.first() {
+        Some(first) if first != "ok" => Err(StoreError::Corrupt(format!(
+            "{first} ({} problems)",
+            problems.len()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn open_memory() -> Result<Connection, StoreError> {
@@ -212,9 +244,11 @@ impl Worker {
                 }
                 Ok(Msg::Close(reply)) => {
                     let res = self.flush();
-                    // Closed before the reply, so nothing sent after `close()` returns is
-                    // silently accepted.
+                    // Intake and connection are closed before the reply: nothing sent after
+                    // `close()` returns is silently accepted, and the file is complete (WAL
+                    // checkpointed when we were its last user) by the time the caller goes on.
                     drop(rx);
+                    drop(self);
                     let _ = reply.send(res);
                     return;
                 }
