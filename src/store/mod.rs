@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// Runs `f` on the store thread after every earlier message, and awaits its result.
-    pub(crate) async fn call<T: Send + 'static>(
+    async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -190,7 +190,7 @@ impl Store {
 }
 
 /// Unix time in milliseconds, the unit of every `*_at` column.
-pub(crate) fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -18,9 +18,9 @@ use crate::model::{ChatId, TranscriptItem};
 /// (which covers lock waits but not every busy case, e.g. a snapshot gone stale under WAL).
 const BUSY_ATTEMPTS: u32 = 8;
 
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-pub(crate) enum Msg {
+pub(super) enum Msg {
     Put(TranscriptItem),
     Call(Box<dyn FnOnce(&mut Db) + Send>),
     Flush(Reply<()>),
@@ -29,19 +29,19 @@ pub(crate) enum Msg {
     Close(Reply<()>),
 }
 
-pub(crate) enum Target {
+pub(super) enum Target {
     File(PathBuf),
     Memory,
 }
 
 /// The connection as the query modules see it: every write is one `BEGIN IMMEDIATE`
 /// transaction (never a deferred one that upgrades to a write lock and can deadlock).
-pub(crate) struct Db {
+pub(super) struct Db {
     conn: Connection,
 }
 
 impl Db {
-    pub(crate) fn write<T>(
+    pub(super) fn write<T>(
         &mut self,
         mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -55,7 +55,7 @@ impl Db {
     }
 
     /// Reads run in one deferred transaction so a multi-statement read sees one snapshot.
-    pub(crate) fn read<T>(
+    pub(super) fn read<T>(
         &mut self,
         mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -67,7 +67,7 @@ impl Db {
     }
 }
 
-pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+pub(super) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
     let mut attempt = 1;
     loop {
         match f() {
@@ -87,7 +87,7 @@ pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Res
 
 /// Opens the connection (on this thread), reports readiness, then serves messages until every
 /// handle is dropped or `Close` arrives; pending transcript items are flushed either way.
-pub(crate) fn run(
+pub(super) fn run(
     target: Target,
     opts: StoreOptions,
     rx: Receiver<Msg>,
