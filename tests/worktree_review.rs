@@ -384,3 +384,89 @@ fn paths_escaping_the_worktree_or_repo_are_refused() {
     assert!(worktree::check_inside(&wt.path, "ok/inside.txt").is_ok());
     assert!(worktree::check_inside(&wt.path, "./a.txt").is_ok());
 }
+
+#[test]
+fn partial_accept_without_final_newline_and_with_user_edit_elsewhere() {
+    let text: String = numbered(20).trim_end().to_string(); // no newline at end of file
+    let fx = Fixture::new(&[("f.txt", &text)]);
+    let wt = fx.create("eof");
+    let agent = format!(
+        "{}\nline 20 by agent",
+        replace_line(&text, 1, "agent 1")
+            .trim_end()
+            .rsplit_once('\n')
+            .unwrap()
+            .0
+    );
+    write(&wt.path.join("f.txt"), &agent);
+    let user = replace_line(&text, 10, "user 10").trim_end().to_string();
+    write(&fx.repo.join("f.txt"), &user);
+
+    let changes = worktree::pending(&wt).unwrap();
+    let f = find(&changes, "f.txt");
+    assert_eq!(f.hunks.len(), 2, "{}", f.patch);
+    assert!(
+        f.patch.contains("\\ No newline at end of file"),
+        "{}",
+        f.patch
+    );
+    // Accept only the last hunk (the one touching the final line without newline).
+    applied(&worktree::accept(&wt, "f.txt", Some(&[1])).unwrap().result);
+    let expect = format!("{}\nline 20 by agent", user.rsplit_once('\n').unwrap().0);
+    assert_eq!(read_s(&fx.repo.join("f.txt")), expect);
+    let left = worktree::pending(&wt).unwrap();
+    assert_eq!(find(&left, "f.txt").hunks.len(), 1);
+    assert!(find(&left, "f.txt").patch.contains("+agent 1"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_are_whole_file_changes_and_never_followed() {
+    let fx = Fixture::new(&[("a.txt", "a\n"), ("target.txt", "t\n")]);
+    let wt = fx.create("links");
+    std::os::unix::fs::symlink("target.txt", wt.path.join("link")).unwrap();
+    std::fs::remove_file(wt.path.join("a.txt")).unwrap();
+    std::os::unix::fs::symlink("target.txt", wt.path.join("a.txt")).unwrap();
+    let changes = worktree::pending(&wt).unwrap();
+    assert_eq!(find(&changes, "a.txt").status, ChangeStatus::Typechange);
+    assert_eq!(find(&changes, "link").new_mode, 0o120000);
+    let e = worktree::accept(&wt, "a.txt", Some(&[0])).unwrap_err();
+    assert!(matches!(e, WorktreeError::WholeFileOnly(_)), "{e}");
+    for p in ["a.txt", "link"] {
+        applied(&worktree::accept(&wt, p, None).unwrap().result);
+        let meta = std::fs::symlink_metadata(fx.repo.join(p)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{p}");
+        assert_eq!(
+            std::fs::read_link(fx.repo.join(p)).unwrap(),
+            std::path::Path::new("target.txt")
+        );
+    }
+    assert_eq!(read_s(&fx.repo.join("target.txt")), "t\n");
+    assert!(worktree::pending(&wt).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_accepts_of_different_files_all_land() {
+    let files: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let fx = Fixture::new(&refs);
+    let wt = fx.create("par");
+    for (p, _) in &files {
+        write(&wt.path.join(p), "agent\n");
+    }
+    std::thread::scope(|s| {
+        for (p, _) in &files {
+            let wt = &wt;
+            s.spawn(move || applied(&worktree::accept(wt, p, None).unwrap().result).len());
+        }
+    });
+    assert!(worktree::pending(&wt).unwrap().is_empty());
+    for (p, _) in &files {
+        assert_eq!(read_s(&fx.repo.join(p)), "agent\n");
+    }
+}

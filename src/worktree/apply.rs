@@ -2,6 +2,7 @@
 //! worktree).
 
 use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
 
 use git2::{
     build::TreeUpdateBuilder, ErrorCode, FileMode, IndexEntry, IndexTime, MergeFileOptions, Oid,
@@ -16,6 +17,15 @@ use super::{
     AcceptOutcome, AcceptResult, ChangeStatus, Hunk, RejectOutcome, Result, SessionWorktree,
     WorktreeError,
 };
+
+/// Accepts and rejects run one at a time in this process: each reads the review base, writes
+/// files and moves the ref, and interleaving two would make the second fail half-way.
+static APPLY_LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    // A panic while holding the lock leaves no state behind that the lock protects.
+    APPLY_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What part of a file's change an accept/reject covers.
 enum Selection {
@@ -227,11 +237,12 @@ fn file_mode(mode: u32) -> FileMode {
 /// touched. Binary files, symlinks and type changes can only be accepted whole.
 pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
     check_inside(&wt.path, path)?;
+    let _guard = lock();
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let rb_commit = repo.find_commit(rb)?;
     let tree = rb_commit.tree()?;
-    let c = find_change(&repo, &tree, path)?;
+    let c = find_change(&repo, &tree, &wt.path, path)?;
     let user_new = check_inside(&wt.repo_root, &c.new_path)?;
     let user_old = check_inside(&wt.repo_root, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
@@ -368,10 +379,11 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
 /// returns to its review-base content for those parts, so the agent sees it gone next turn.
 pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<RejectOutcome> {
     check_inside(&wt.path, path)?;
+    let _guard = lock();
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let tree = repo.find_commit(rb)?.tree()?;
-    let c = find_change(&repo, &tree, path)?;
+    let c = find_change(&repo, &tree, &wt.path, path)?;
     let wt_new = check_inside(&wt.path, &c.new_path)?;
     let wt_old = check_inside(&wt.path, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
