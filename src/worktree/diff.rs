@@ -8,9 +8,7 @@ use std::path::Path;
 
 use std::collections::BTreeSet;
 
-use git2::{
-    Delta, DiffFindOptions, DiffOptions, FileMode, ObjectType, Oid, Patch, Repository, Tree,
-};
+use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, ObjectType, Patch, Repository, Tree};
 use tracing::debug;
 
 use super::create::{open_wt_repo, review_base};
@@ -25,7 +23,6 @@ pub(crate) struct RawChange {
     pub status: ChangeStatus,
     pub old_path: String,
     pub new_path: String,
-    pub old_id: Oid,
 }
 
 /// Both sides of a change.
@@ -69,7 +66,6 @@ pub(crate) fn list_changes(
             Ok(m) if m.is_file() => Some(false),
             _ => None,
         };
-        let old_id = base.as_ref().map_or(Oid::zero(), |e| e.id());
         let status = match (&base, work_is_link) {
             (None, None) => continue,
             (None, Some(_)) => ChangeStatus::Added,
@@ -83,7 +79,6 @@ pub(crate) fn list_changes(
             status,
             old_path: path.clone(),
             new_path: path,
-            old_id,
         };
         match status {
             ChangeStatus::Added => added.push(change),
@@ -166,13 +161,12 @@ fn pair_renames(
         ) else {
             continue;
         };
-        let d = deleted.swap_remove(di);
+        deleted.swap_remove(di);
         added.swap_remove(ai);
         out.push(RawChange {
             status: ChangeStatus::Renamed,
             old_path: old,
             new_path: new,
-            old_id: d.old_id,
         });
     }
     Ok(())
@@ -194,13 +188,6 @@ pub(crate) fn load_sides(
                 Some(Content {
                     bytes: blob.content().to_vec(),
                     mode: normalize_mode(entry.filemode() as u32),
-                })
-            }
-            Err(_) if !c.old_id.is_zero() => {
-                let blob = repo.find_blob(c.old_id)?;
-                Some(Content {
-                    bytes: blob.content().to_vec(),
-                    mode: MODE_FILE,
                 })
             }
             Err(_) => None,

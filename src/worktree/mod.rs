@@ -29,6 +29,16 @@
 //! [`SessionWorktree::review_base`] is a snapshot returned for the caller's database, and the ref is
 //! re-created from it if it went missing.
 //!
+//! # What this module keeps in git
+//!
+//! * branch `boo/<slug>`: the worktree's branch (the agent may commit on it);
+//! * `refs/boo/<slug>/base`: `base_commit`; `refs/boo/<slug>/review-base`: see above;
+//! * branch `boo-stash/<slug>`: written by [`stash`], so `git branch` shows kept work;
+//! * libgit2 worktree metadata named `<slug>`.
+//!
+//! [`remove`] deletes the `refs/boo/<slug>/*` refs, and the branch when nothing was at risk.
+//! The user's index and HEAD are never written; accepting only writes working files.
+//!
 //! # Hunk indices
 //!
 //! Hunk indices refer to the order of [`FileChange::hunks`] in the latest [`pending`] result;
