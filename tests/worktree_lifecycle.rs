@@ -254,3 +254,27 @@ fn dirty_user_checkout_does_not_block_creation_or_accept() {
         "untracked.txt\n"
     );
 }
+
+#[test]
+fn removing_a_worktree_whose_directory_is_already_gone() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let wt = fx.create("gone");
+    fs::remove_dir_all(&wt.path).unwrap();
+    let out = worktree::remove(&wt, RemoveMode::Safe).unwrap();
+    assert!(!out.branch_kept);
+    assert!(!git(&fx.repo, &["worktree", "list"]).contains("gone"));
+    // The slug can be used again.
+    fx.create("gone");
+}
+
+#[test]
+fn remove_refuses_a_path_that_is_not_the_sessions_worktree() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let mut wt = fx.create("guard");
+    let decoy = fx.tmp.path().join("decoy");
+    write(&decoy.join("keep.txt"), "keep");
+    git(&decoy, &["init", "-q"]); // even a repository of its own is not removed
+    wt.path = decoy.clone();
+    assert!(worktree::remove(&wt, RemoveMode::Force).is_err());
+    assert!(decoy.join("keep.txt").exists());
+}
