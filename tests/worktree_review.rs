@@ -160,6 +160,13 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
         git(&fx.repo, &["rev-parse", "refs/boo/hunks/review-base"]).trim(),
         out.review_base
     );
+    assert_eq!(
+        worktree::open(&fx.repo, "hunks").unwrap().review_base,
+        out.review_base
+    );
+    let json = serde_json::to_value(&out).unwrap();
+    assert_eq!(json["result"]["kind"], "applied");
+    assert_eq!(json["result"]["written"][0], "f.txt");
     // Only hunk 1 landed.
     assert_eq!(
         read_s(&fx.repo.join("f.txt")),
@@ -475,4 +482,25 @@ fn concurrent_accepts_of_different_files_all_land() {
     for (p, _) in &files {
         assert_eq!(read_s(&fx.repo.join(p)), "agent\n");
     }
+}
+
+#[test]
+fn a_lost_review_base_ref_is_restored_from_the_snapshot() {
+    let fx = Fixture::new(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
+    let mut wt = fx.create("lost");
+    write(&wt.path.join("a.txt"), "agent a\n");
+    write(&wt.path.join("b.txt"), "agent b\n");
+    let out = worktree::accept(&wt, "a.txt", None).unwrap();
+    wt.review_base = out.review_base.clone();
+    git(&fx.repo, &["update-ref", "-d", "refs/boo/lost/review-base"]);
+    let changes = worktree::pending(&wt).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].path, "b.txt");
+    assert_eq!(
+        git(&fx.repo, &["rev-parse", "refs/boo/lost/review-base"]).trim(),
+        out.review_base
+    );
+    let json = serde_json::to_value(&changes).unwrap();
+    assert_eq!(json[0]["status"], "modified");
+    assert_eq!(json[0]["hunks"][0]["lines"][0]["origin"], "-");
 }
