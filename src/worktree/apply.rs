@@ -88,11 +88,11 @@ fn splice(
     let mismatch =
         || WorktreeError::Git("patch does not match the file; refresh the review".into());
     // A zero-length range starts *after* line `start` (unified diff convention).
-    let begin = |start: u32, len: u32| {
+    let begin = |start: u32, len: u32| -> Result<usize> {
         if len == 0 {
-            start as usize
+            Ok(start as usize)
         } else {
-            start as usize - 1
+            (start as usize).checked_sub(1).ok_or_else(mismatch)
         }
     };
     let mut out = Vec::with_capacity(from.len().max(to.len()));
@@ -103,7 +103,7 @@ fn splice(
         } else {
             (h.new_start, h.new_lines, h.old_start, h.old_lines)
         };
-        let (fb, tb) = (begin(fs, fnum), begin(ts, tnum));
+        let (fb, tb) = (begin(fs, fnum)?, begin(ts, tnum)?);
         let (fe, te) = (fb + fnum as usize, tb + tnum as usize);
         let keep = fl.get(pos..fb).ok_or_else(mismatch)?;
         keep.iter().for_each(|l| out.extend_from_slice(l));
