@@ -176,6 +176,10 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
     let after = worktree::pending(&wt).unwrap();
     let f = find(&after, "f.txt");
     assert_eq!(f.hunks.len(), 1);
+    assert_eq!(
+        worktree::pending_file(&wt, "f.txt").unwrap().as_ref(),
+        Some(f)
+    );
     assert!(f.patch.contains("+agent 2\n"));
     assert!(!f.patch.contains("agent 28"));
 
@@ -192,6 +196,7 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
     applied(&out.result);
     assert!(worktree::pending(&wt).unwrap().is_empty());
     assert_eq!(read(&fx.repo.join("f.txt")), read(&wt.path.join("f.txt")));
+    assert_eq!(worktree::pending_file(&wt, "f.txt").unwrap(), None);
     // Never committed for the user: HEAD and index as before, the file is just modified.
     assert_eq!(fx.status(), " M f.txt\n");
 }

@@ -422,6 +422,7 @@ pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use super::super::paths::MODE_FILE;
     use super::*;
 
     fn hunk(index: usize, os: u32, ol: u32, ns: u32, nl: u32) -> Hunk {
@@ -464,5 +465,66 @@ mod tests {
         let hs = [hunk(0, 9, 1, 9, 1)];
         let all: BTreeSet<usize> = [0].into();
         assert!(splice(b"a\n", b"b\n", &hs, &all, true).is_err());
+    }
+
+    /// Deterministic pseudo-random edits: accepting hunks S of base->work must equal rejecting
+    /// the other hunks of work, for texts with and without a final newline.
+    #[test]
+    fn accept_subset_equals_reject_of_complement() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for case in 0..200 {
+            let base: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+            let mut work = base.clone();
+            for e in 0..(1 + next(6)) {
+                let at = next(work.len() as u64) as usize;
+                match next(3) {
+                    0 => work[at] = format!("edit {case} {e}"),
+                    1 => work.insert(at, format!("new {case} {e}")),
+                    _ => {
+                        work.remove(at);
+                    }
+                }
+            }
+            let join = |v: &[String], eol: bool| {
+                let mut t = v.join("\n");
+                if eol {
+                    t.push('\n');
+                }
+                t.into_bytes()
+            };
+            let eol = case % 2 == 0;
+            let sides = Sides {
+                base: Some(Content {
+                    bytes: join(&base, eol),
+                    mode: MODE_FILE,
+                }),
+                work: Some(Content {
+                    bytes: join(&work, eol),
+                    mode: MODE_FILE,
+                }),
+            };
+            let (b, w) = (
+                &sides.base.as_ref().unwrap().bytes,
+                &sides.work.as_ref().unwrap().bytes,
+            );
+            let p = file_patch(&sides, "f", "f").unwrap();
+            let n = p.hunks.len();
+            let all: BTreeSet<usize> = (0..n).collect();
+            assert_eq!(&splice(b, w, &p.hunks, &all, true).unwrap(), w);
+            assert_eq!(&splice(b, w, &p.hunks, &BTreeSet::new(), true).unwrap(), b);
+            let chosen: BTreeSet<usize> = (0..n).filter(|_| next(2) == 0).collect();
+            let rest: BTreeSet<usize> = all.difference(&chosen).copied().collect();
+            assert_eq!(
+                splice(b, w, &p.hunks, &chosen, true).unwrap(),
+                splice(w, b, &p.hunks, &rest, false).unwrap(),
+                "case {case}"
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@ use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, ObjectType, Patch, Rep
 use tracing::debug;
 
 use super::create::{open_wt_repo, review_base};
-use super::paths::{self, Content, MODE_EXEC, MODE_FILE, MODE_LINK};
+use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_FILE, MODE_LINK};
 use super::{
     ChangeStatus, FileChange, Hunk, HunkLine, Result, SessionWorktree, WorktreeError, CONTEXT_LINES,
 };
@@ -368,6 +368,20 @@ pub fn pending(wt: &SessionWorktree) -> Result<Vec<FileChange>> {
     out.sort_by(|a, b| a.path.cmp(&b.path));
     debug!(slug = %wt.slug, files = out.len(), "pending computed");
     Ok(out)
+}
+
+/// The pending change of one file (its new path, or the old path of a rename), `None` when it has
+/// none. Cheaper than [`pending`] for refreshing one entry of the review view after an accept.
+pub fn pending_file(wt: &SessionWorktree, path: &str) -> Result<Option<FileChange>> {
+    check_inside(&wt.path, path)?;
+    let repo = open_wt_repo(wt)?;
+    let base = review_base(&repo, wt)?;
+    let tree = repo.find_commit(base)?.tree()?;
+    match find_change(&repo, &tree, &wt.path, path) {
+        Ok(c) => describe(&c, &load_sides(&repo, &tree, &wt.path, &c)?),
+        Err(WorktreeError::NoSuchChange(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Finds the pending change of `path` (new or old path of a rename).

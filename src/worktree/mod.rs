@@ -12,6 +12,7 @@
 //! | [`create`] | new worktree + branch `boo/<slug>` at the user's HEAD; copies configured ignored files |
 //! | [`open`] / [`list`] | find one / all session worktrees of a repository |
 //! | [`pending`] | the reviewable diff: worktree (committed, uncommitted, untracked) vs review base |
+//! | [`pending_file`] | the same for one path (refreshing one entry of the review view) |
 //! | [`accept`] | 3-way apply of a file or some of its hunks to the user's checkout; advances review base |
 //! | [`reject`] | revert a file or some of its hunks in the worktree to the review base |
 //! | [`risk`] / [`stash`] / [`remove`] | what would be lost, keep it on a branch, delete the worktree |
@@ -58,7 +59,7 @@ use thiserror::Error;
 
 pub use apply::{accept, reject};
 pub use create::{create, list, open};
-pub use diff::pending;
+pub use diff::{pending, pending_file};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};
 
