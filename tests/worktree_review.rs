@@ -509,3 +509,37 @@ fn a_lost_review_base_ref_is_restored_from_the_snapshot() {
     assert_eq!(json[0]["status"], "modified");
     assert_eq!(json[0]["hunks"][0]["lines"][0]["origin"], "-");
 }
+
+#[test]
+fn two_sessions_accept_into_the_same_file_and_user_commits_in_between() {
+    let text = numbered(30);
+    let fx = Fixture::new(&[("f.txt", &text)]);
+    let one = fx.create("one");
+    let two = fx.create("two");
+    write(
+        &one.path.join("f.txt"),
+        replace_line(&text, 3, "session one"),
+    );
+    write(
+        &two.path.join("f.txt"),
+        replace_line(&text, 27, "session two"),
+    );
+
+    applied(&worktree::accept(&one, "f.txt", None).unwrap().result);
+    // The user commits what was accepted and moves on; HEAD moves, nothing else changes.
+    git(&fx.repo, &["commit", "-qam", "take session one"]);
+    applied(&worktree::accept(&two, "f.txt", None).unwrap().result);
+    assert_eq!(
+        read_s(&fx.repo.join("f.txt")),
+        replace_line(&replace_line(&text, 3, "session one"), 27, "session two")
+    );
+    assert!(worktree::pending(&one).unwrap().is_empty());
+    assert!(worktree::pending(&two).unwrap().is_empty());
+    let mut slugs: Vec<_> = worktree::list(&fx.repo)
+        .unwrap()
+        .into_iter()
+        .map(|w| w.slug)
+        .collect();
+    slugs.sort();
+    assert_eq!(slugs, vec!["one", "two"]);
+}
