@@ -71,7 +71,7 @@ async fn run(n: usize) -> Figures {
     let cpu0 = cpu_ms(pid);
     let t0 = Instant::now();
     nvim.cmd(&format!("Boo send go [fake:long {n}]")).await.expect("send");
-    wait(&nvim, &format!("chunk-{} ", n - 1), Duration::from_secs(600)).await;
+    wait(&nvim, &format!("chunk-{}", n - 1), Duration::from_secs(600)).await;
     let total = t0.elapsed();
     let cpu = cpu_ms(pid) - cpu0;
     let r = nvim
