@@ -210,7 +210,9 @@ function M.setup_window(win)
   wo.foldlevel = 0
   wo.foldtext = ''
   wo.fillchars = 'fold: ,eob: '
-  wo.conceallevel = 2
+  -- Not 2: with the treesitter markdown highlighter, concealing makes every change of the
+  -- buffer cost time in proportion to its size (measured on 0.11: 0.6 s for 2,000 lines).
+  wo.conceallevel = 0
   wo.cursorline = false
 end
 
