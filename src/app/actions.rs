@@ -48,6 +48,15 @@ impl App {
                     self.ui.notify(format!("boo: {e}"), WARN);
                 }
             }
+            Notify::Diff(a) => self.diff(a).await,
+            Notify::Accept(a) => self.review_act(super::review::ActKind::Accept, a).await,
+            Notify::Reject(a) => self.review_act(super::review::ActKind::Reject, a).await,
+            Notify::ReviewClosed(a) => self.review_closed(a),
+            Notify::SessionPick(a) => self.session_pick(a).await,
+            Notify::SessionSwitch(a) => self.session_switch(a).await,
+            Notify::SessionNew(a) => self.session_new(a).await,
+            Notify::SessionRename(a) => self.session_rename(a).await,
+            Notify::SessionDelete(a) => self.session_delete(a).await,
         }
         self.push_status();
     }
@@ -116,7 +125,7 @@ impl App {
         }
     }
 
-    async fn show(&mut self, cwd: Option<&str>) {
+    pub(super) async fn show(&mut self, cwd: Option<&str>) {
         let session = match self.ensure_session(cwd).await {
             Ok(s) => s,
             Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),

@@ -95,7 +95,7 @@ impl App {
         Ok(session.id)
     }
 
-    async fn load_session(
+    pub(super) async fn load_session(
         &mut self,
         id: SessionId,
         repo_root: &Path,
@@ -173,7 +173,7 @@ impl App {
         Ok(())
     }
 
-    fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
+    pub(super) fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
         let root = self
             .config
             .worktree_dir
@@ -219,8 +219,10 @@ impl App {
                     self.start_turn(w.chat, w.text, w.creator, Some(w.seq))
                         .await;
                 }
+                self.review_session_ready(ready.session, true);
             }
             Err(e) => {
+                self.review_session_ready(ready.session, false);
                 let msg = format!("cannot create the session's worktree: {e}");
                 self.ui.notify(format!("boo: {msg}"), 4);
                 for w in waiting {
@@ -318,7 +320,7 @@ pub(super) fn stored_kind(kind: PaneKind, mods: Option<&str>) -> StoredPaneKind 
     }
 }
 
-fn new_state(id: SessionId, repo_root: &Path, title: &str) -> SessionState {
+pub(super) fn new_state(id: SessionId, repo_root: &Path, title: &str) -> SessionState {
     SessionState {
         id,
         repo_root: repo_root.to_path_buf(),

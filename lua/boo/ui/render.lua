@@ -31,6 +31,10 @@ H.handlers = {
   end,
   status = function(op) M.status = op.status end,
   permission = function(op) require('boo.ui.permission').prompt(op) end,
+  review = function(op) require('boo.ui.review').show(op) end,
+  review_close = function(op) require('boo.ui.review').close(op) end,
+  reload = function(op) require('boo.ui.review').reload(op) end,
+  select = function(op) require('boo.ui.review').select(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
