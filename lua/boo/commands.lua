@@ -12,13 +12,13 @@ end
 --- `:Boo session [new {title}|rename {title}|delete]`; no argument picks a session.
 function H.session(args)
   local sub, title = args[1], vim.trim(table.concat(vim.list_slice(args, 2), ' '))
-  if sub == nil then return boo()._action('session_pick') end
-  if sub == 'new' then return boo()._action('session_new', { title = title ~= '' and title or nil }) end
+  if sub == nil then return require('boo')._action('session_pick') end
+  if sub == 'new' then return require('boo')._action('session_new', { title = title ~= '' and title or nil }) end
   if sub == 'rename' then
     if title == '' then return util.notify('give the new title: :Boo session rename {title}', vim.log.levels.WARN) end
-    return boo()._action('session_rename', { title = title })
+    return require('boo')._action('session_rename', { title = title })
   end
-  if sub == 'delete' then return boo()._action('session_delete') end
+  if sub == 'delete' then return require('boo')._action('session_delete') end
   util.notify(("unknown :Boo session subcommand '%s' (new, rename or delete)"):format(sub), vim.log.levels.ERROR)
 end
 

@@ -25,7 +25,11 @@ H.handlers = {
   tabs = function(op) require('boo.ui.pane').tabs(op) end,
   pane_close = function(op) require('boo.ui.pane').close(op) end,
   input_clear = function(op) require('boo.ui.chat').clear_input(op.chat) end,
-  notify = function(op) require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO) end,
+  notify = function(op)
+    -- Rust's messages already start with "boo: ".
+    local raw = type(op.msg) == 'string' and vim.startswith(op.msg, 'boo: ')
+    require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO, { raw = raw })
+  end,
   autocmd = function(op)
     vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false })
   end,
