@@ -549,3 +549,39 @@ async fn diff_outside_a_repo_in_an_empty_repo_and_in_a_bare_repo_says_so_once() 
         nvim.quit().await;
     }
 }
+
+#[tokio::test]
+async fn gd_in_the_chat_opens_the_review_in_its_own_tab() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    std::fs::write(env.wt.join("README.md"), "# sample\nmore\n").expect("write");
+    // Close the review from start(), then open the float and press gd in its transcript.
+    nvim.lua("for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.api.nvim_buf_get_name(b):find('^boo://review/') then vim.api.nvim_buf_delete(b, { force = true }) end end")
+        .await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.wait_for(
+        "the float",
+        "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.bo[vim.api.nvim_win_get_buf(w)].filetype == 'boo' then vim.api.nvim_set_current_win(w) return true end end end)()",
+        WAIT,
+    )
+    .await;
+    nvim.lua("vim.api.nvim_feedkeys('gd', 'mx', false)").await;
+    wait_review(nvim, "the review from gd", "M README.md  +1 -0").await;
+    let cur = nvim
+        .lua("return { name = vim.api.nvim_buf_get_name(0), float = vim.api.nvim_win_get_config(0).relative ~= '' }")
+        .await;
+    assert!(
+        cur["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("boo://review/"),
+        "{cur}"
+    );
+    assert_eq!(cur["float"], false, "{cur}");
+    // q closes it; the buffer goes away and the backend stops refreshing it.
+    nvim.lua("vim.api.nvim_feedkeys('q', 'mx', false)").await;
+    assert!(review_lines(nvim).await.is_empty());
+    let msgs = nvim.messages().await;
+    assert!(!msgs.contains("Error"), "{msgs}");
+    env.nvim.quit().await;
+}

@@ -714,6 +714,96 @@ mod tests {
     use super::*;
     use crate::worktree::HunkLine;
 
+    struct NoFrontend;
+
+    #[async_trait::async_trait]
+    impl crate::ui::Frontend for NoFrontend {
+        async fn apply(&self, _batch: Json) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "git {args:?}");
+    }
+
+    /// The lead's turn-done handler calls `refresh_pending`: the diff is recomputed off the
+    /// loop, saved, counted, announced, and an open review view is redrawn (not opened).
+    #[tokio::test]
+    async fn refresh_pending_saves_counts_announces_and_redraws_an_open_view() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        git(&repo, &["init", "-q"]);
+        std::fs::write(repo.join("a.txt"), "one\n").expect("write");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "init"]);
+        let wt = worktree::create(
+            &repo,
+            &tmp.path().join("wts/s-1"),
+            "s-1",
+            &Default::default(),
+        )
+        .expect("worktree");
+        std::fs::write(wt.path.join("a.txt"), "two\n").expect("write");
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut app = App::new(std::sync::Arc::new(NoFrontend), tx);
+        let store = app.store().await;
+        let s = store
+            .create_session(&wt.repo_root.display().to_string(), "t")
+            .await
+            .expect("session");
+        app.ws.sessions.insert(
+            s.id,
+            super::super::workspace::SessionState {
+                id: s.id,
+                repo_root: wt.repo_root.clone(),
+                title: "t".into(),
+                dir: Some(wt.path.clone()),
+                worktree_id: None,
+                chats: Vec::new(),
+                last_chat: None,
+            },
+        );
+        app.review.views.insert(s.id);
+        app.refresh_pending(s.id, "opencode");
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        app.handle(ev).await;
+
+        assert_eq!(app.review.pending_count(s.id), Some(1));
+        let rows = store.list_pending_changes(s.id).await.expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].agent, "opencode");
+        assert_eq!(rows[0].change.path, "a.txt");
+        assert_eq!(rows[0].change.status, "modified");
+        let batch = app.ui.frame().expect("ops");
+        let ops = batch["ops"].as_array().expect("ops");
+        let view = ops.iter().find(|o| o["op"] == "review").expect("review op");
+        assert_eq!(view["open"], false);
+        assert_eq!(view["files"][0]["path"], "a.txt");
+        assert_eq!(
+            view["files"][0]["hunks"][0]["lines"],
+            json!(["-one", "+two"])
+        );
+        assert!(ops
+            .iter()
+            .any(|o| o["op"] == "autocmd" && o["pattern"] == "BooChangesPending"));
+    }
+
     fn hunk(lines: &[(char, &str)]) -> Hunk {
         Hunk {
             index: 0,
