@@ -585,3 +585,50 @@ async fn gd_in_the_chat_opens_the_review_in_its_own_tab() {
     assert!(!msgs.contains("Error"), "{msgs}");
     env.nvim.quit().await;
 }
+
+/// Keys pressed faster than the view refreshes act on what the user saw, never on whatever
+/// hunk now has the same position.
+#[tokio::test]
+async fn a_stale_view_never_accepts_the_wrong_hunk() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    let changed = edit_lines(&long_file(), &[(2, "TOP CHANGE"), (19, "BOTTOM CHANGE")]);
+    std::fs::write(env.wt.join("src/long.txt"), &changed).expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the two hunks", "+BOTTOM CHANGE").await;
+    // ga twice on the first hunk before any refresh can arrive.
+    nvim.lua(
+        "for _, w in ipairs(vim.api.nvim_list_wins()) do
+           local b = vim.api.nvim_win_get_buf(w)
+           if vim.api.nvim_buf_get_name(b):find('^boo://review/') then
+             vim.api.nvim_set_current_win(w)
+             local lines = vim.api.nvim_buf_get_lines(b, 0, -1, false)
+             for i, l in ipairs(lines) do
+               if l == '+TOP CHANGE' then
+                 vim.api.nvim_win_set_cursor(w, { i, 0 })
+                 vim.api.nvim_feedkeys('ga', 'mx', false)
+                 vim.api.nvim_feedkeys('ga', 'mx', false)
+               end
+             end
+           end
+         end",
+    )
+    .await;
+    let expected = edit_lines(&long_file(), &[(2, "TOP CHANGE")]);
+    wait_file(
+        nvim,
+        "only the top hunk applied",
+        &env.repo.join("src/long.txt"),
+        &expected,
+    )
+    .await;
+    wait_message(nvim, "the second press reported", "no longer pending").await;
+    wait_review_without(nvim, "the top hunk gone", "TOP CHANGE").await;
+    wait_review(nvim, "the bottom hunk still pending", "+BOTTOM CHANGE").await;
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("src/long.txt")).expect("read"),
+        expected,
+        "the bottom hunk must not be accepted by the second press"
+    );
+    env.nvim.quit().await;
+}

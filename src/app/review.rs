@@ -379,7 +379,7 @@ fn act(
                         Some(i) if !i.is_empty() => Some(i),
                         _ => {
                             messages.push((
-                                format!("boo: the hunk in {} changed since the review was drawn; look again and retry", f.path),
+                                format!("boo: that hunk of {} is no longer pending as shown; the review was refreshed", f.path),
                                 WARN,
                             ));
                             continue;
@@ -480,6 +480,20 @@ fn act(
 impl App {
     /// Queues a job; it runs when the one before has finished.
     pub(super) fn review_job(&mut self, job: Job) {
+        // A refresh already waiting for the same session covers this one (turns can end in
+        // bursts).
+        if let Job::Pending {
+            target,
+            open: false,
+        } = &job
+        {
+            let queued = self.review.jobs.iter().any(
+                |j| matches!(j, Job::Pending { target: t, .. } if t.session == target.session),
+            );
+            if queued {
+                return;
+            }
+        }
         self.review.jobs.push_back(job);
         self.review_next();
     }

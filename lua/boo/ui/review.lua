@@ -86,11 +86,13 @@ function H.build(data)
     return f.path
   end
   for _, f in ipairs(files) do
-    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', { path = f.path })
+    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
+    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', { path = f.path, old_path = old })
   end
   for _, f in ipairs(files) do
     add('')
-    add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path })
+    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
+    add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path, old_path = old })
     if f.binary then add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path }) end
     for _, h in ipairs(f.hunks or {}) do
       local first = add(h.header, 'BooDiffHunk', { path = f.path, hunk = h.id, new_line = h.new_start })
@@ -118,9 +120,11 @@ end
 
 function H.buffer(session)
   local name = ('boo://review/%d'):format(session)
-  local buf = vim.fn.bufnr(name)
-  if buf ~= -1 and vim.api.nvim_buf_is_valid(buf) then return buf end
-  buf = vim.api.nvim_create_buf(false, true)
+  -- Exact name match (bufnr() would also take a partial match such as boo://review/12).
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b) == name then return b end
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
   vim.api.nvim_buf_set_name(buf, name)
   vim.bo[buf].buftype = 'nofile'
   vim.bo[buf].bufhidden = 'wipe'
@@ -263,7 +267,8 @@ function H.side_by_side(session)
   if not t then return util.notify('put the cursor on a file of the review', vim.log.levels.WARN) end
   local data = view.data
   local theirs = data.worktree .. '/' .. t.path
-  local ours = data.repo_root .. '/' .. t.path
+  -- A renamed file still has its old name in the checkout.
+  local ours = data.repo_root .. '/' .. (t.old_path or t.path)
   vim.cmd('tabnew')
   if vim.fn.filereadable(theirs) == 1 then
     vim.cmd('edit ' .. vim.fn.fnameescape(theirs))
