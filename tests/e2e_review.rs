@@ -319,6 +319,17 @@ async fn accepting_one_hunk_keeps_the_other_pending_and_never_offers_it_again() 
         "accepted hunk offered again: {lines:?}"
     );
     assert!(lines.iter().any(|l| l == "+TOP CHANGE"), "{lines:?}");
+    // The new review base is recorded in the store.
+    let db = env._tmp.path().join("boo.db");
+    let (base, review_base): (String, String) = rusqlite::Connection::open(&db)
+        .expect("db")
+        .query_row("SELECT base_commit, review_base FROM worktrees", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("row");
+    assert_ne!(base, review_base, "review base advanced");
+    let parent = repo::git(&env.repo, &["rev-parse", &format!("{review_base}^")]);
+    assert_eq!(parent.trim(), base);
     // The worktree still has both (accept never touches it); the user's file only the bottom.
     assert_eq!(
         std::fs::read_to_string(env.wt.join("src/long.txt")).expect("read"),

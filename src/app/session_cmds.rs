@@ -224,6 +224,8 @@ impl App {
     ) {
         let risk = match result {
             Ok(r) => r,
+            // The worktree was deleted by hand: nothing on disk is left to lose.
+            Err(_) if !target.dir.exists() => worktree::Risk::default(),
             Err(e) => {
                 return self.ui.notify(
                     format!("boo: cannot check the session's worktree: {e}"),
