@@ -26,8 +26,13 @@ async fn start() -> Env {
         .prefix("boo-sessions-")
         .tempdir()
         .expect("tmp");
+    repo::sample(&tmp.path().join("project"));
+    start_in(tmp).await
+}
+
+/// Like `start`, in an existing temp dir (its repository and database), e.g. after a restart.
+async fn start_in(tmp: tempfile::TempDir) -> Env {
     let repo_dir = tmp.path().join("project");
-    repo::sample(&repo_dir);
     let db = tmp.path().join("boo.db");
     let nvim = Nvim::start_with(NvimOptions {
         cwd: Some(repo_dir.clone()),
@@ -283,5 +288,45 @@ async fn deleting_a_clean_session_asks_nothing() {
     nvim.cmd("Boo").await.expect(":Boo");
     let again = wait_worktree(nvim, None).await;
     assert!(PathBuf::from(again["worktree"].as_str().expect("wt")).is_dir());
+    env.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn the_picker_reopens_a_session_not_loaded_since_a_restart() {
+    let env = start().await;
+    let first = info(&env.nvim).await;
+    env.nvim.cmd("Boo session new later").await.expect("new");
+    let second = wait_worktree(&env.nvim, Some(&first)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Env {
+        nvim, _tmp: tmp, ..
+    } = env;
+    nvim.quit().await;
+
+    // After a restart :Boo reopens the last active session; the other one is only in the store.
+    let env = start_in(tmp).await;
+    let nvim = &env.nvim;
+    assert_eq!(info(nvim).await["session"], second["session"]);
+    nvim.lua_with("_G.pick = ...", vec![first["title"].clone()])
+        .await;
+    nvim.cmd("Boo session").await.expect("pick");
+    nvim.wait_for(
+        "the first session current, with its worktree",
+        &format!(
+            "(function() local i = require('boo.rpc').request('review_info', {{}}) return i.session == {} and i.worktree == {} end)()",
+            first["session"], first["worktree"]
+        ),
+        WAIT,
+    )
+    .await;
+    nvim.wait_for(
+        "its chat in the float",
+        &format!(
+            "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(w)):find('^boo://{}/%d+$') then return true end end end)()",
+            first["session"]
+        ),
+        WAIT,
+    )
+    .await;
     env.nvim.quit().await;
 }
