@@ -155,13 +155,7 @@ pub fn hunk_ids(path: &str, hunks: &[Hunk]) -> Vec<String> {
 }
 
 /// The review view's data for Lua: files with their hunks (lines prefixed with their origin).
-pub fn view_json(
-    target: &Target,
-    title: &str,
-    files: &[FileChange],
-    open: bool,
-    notice: Option<&str>,
-) -> Json {
+pub fn view_json(target: &Target, title: &str, files: &[FileChange], open: bool) -> Json {
     let files: Vec<Json> = files
         .iter()
         .map(|f| {
@@ -203,7 +197,6 @@ pub fn view_json(
         "repo_root": target.repo_root.display().to_string(),
         "worktree": target.dir.display().to_string(),
         "files": files,
-        "notice": notice,
     })
 }
 
@@ -714,8 +707,7 @@ impl App {
                 .get(&session)
                 .map(|s| s.title.clone())
                 .unwrap_or_default();
-            self.ui
-                .review(view_json(&target, &title, &files, open, None));
+            self.ui.review(view_json(&target, &title, &files, open));
             if open {
                 self.review.views.insert(session);
             }
