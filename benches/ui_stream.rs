@@ -29,7 +29,10 @@ fn cpu_ms(pid: u64) -> f64 {
     let after = stat.rsplit(')').next().unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields after the command: state is [0]; utime is field 14 overall = [11], stime [12].
-    let ticks: f64 = [11, 12].iter().filter_map(|i| f.get(*i)?.parse::<f64>().ok()).sum();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| f.get(*i)?.parse::<f64>().ok())
+        .sum();
     let hz = 100.0; // USER_HZ on Linux
     ticks * 1000.0 / hz
 }
@@ -37,7 +40,10 @@ fn cpu_ms(pid: u64) -> f64 {
 async fn run(n: usize) -> Figures {
     let model = FakeModel::start();
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let dir = tempfile::Builder::new().prefix("boo-bench-").tempdir().expect("tmp");
+    let dir = tempfile::Builder::new()
+        .prefix("boo-bench-")
+        .tempdir()
+        .expect("tmp");
     let project = repo::sample(&dir.path().join("project"));
     let nvim = Nvim::start_with(NvimOptions {
         cwd: Some(project),
@@ -53,7 +59,11 @@ async fn run(n: usize) -> Figures {
     // Warm up: start opencode and the session outside the measurement.
     nvim.cmd("Boo send warm up").await.expect("send");
     wait(&nvim, "Echo: warm up", Duration::from_secs(60)).await;
-    let pid = nvim.lua("return vim.fn.getpid()").await.as_u64().expect("pid");
+    let pid = nvim
+        .lua("return vim.fn.getpid()")
+        .await
+        .as_u64()
+        .expect("pid");
     nvim.lua(
         "_G.boo_lag = {}
          local last = vim.uv.hrtime()
@@ -70,7 +80,9 @@ async fn run(n: usize) -> Figures {
     .await;
     let cpu0 = cpu_ms(pid);
     let t0 = Instant::now();
-    nvim.cmd(&format!("Boo send go [fake:long {n}]")).await.expect("send");
+    nvim.cmd(&format!("Boo send go [fake:long {n}]"))
+        .await
+        .expect("send");
     wait(&nvim, &format!("chunk-{}", n - 1), Duration::from_secs(600)).await;
     let total = t0.elapsed();
     let cpu = cpu_ms(pid) - cpu0;
@@ -123,14 +135,23 @@ async fn wait(nvim: &Nvim, needle: &str, timeout: Duration) {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if args.is_empty() { vec![5_000, 20_000] } else { args };
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if args.is_empty() {
+        vec![5_000, 20_000]
+    } else {
+        args
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    println!("chunks  total_s  lag_p99_ms  lag_max_ms  nvim_cpu_ms/1k  batches  chunks/batch  lines");
+    println!(
+        "chunks  total_s  lag_p99_ms  lag_max_ms  nvim_cpu_ms/1k  batches  chunks/batch  lines"
+    );
     let mut per_1k = Vec::new();
     for n in sizes {
         let f = rt.block_on(run(n));
@@ -149,6 +170,9 @@ fn main() {
         );
     }
     if per_1k.len() >= 2 {
-        println!("cpu per chunk, last / first: {:.2}", per_1k[per_1k.len() - 1] / per_1k[0].max(0.001));
+        println!(
+            "cpu per chunk, last / first: {:.2}",
+            per_1k[per_1k.len() - 1] / per_1k[0].max(0.001)
+        );
     }
 }

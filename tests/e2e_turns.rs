@@ -268,8 +268,14 @@ async fn ask_sends_the_selection_with_path_and_lines_and_queues_while_busy() {
     let w = world().await;
     w.nvim.cmd("edit src/main.py").await.expect("edit");
     // No Boo window open: the session and chat are resolved (or created) for the repository.
-    w.nvim.cmd("1,2Boo ask what does this do?").await.expect("ask");
-    w.nvim.cmd("Boo send second prompt").await.expect("queued send");
+    w.nvim
+        .cmd("1,2Boo ask what does this do?")
+        .await
+        .expect("ask");
+    w.nvim
+        .cmd("Boo send second prompt")
+        .await
+        .expect("queued send");
     w.nvim.cmd("Boo").await.expect(":Boo");
     let text = wait_transcript(&w, "the answer to the second prompt", "Echo: second prompt").await;
     assert!(text.contains("From `src/main.py` lines 1-2"), "{text}");
@@ -282,7 +288,11 @@ async fn ask_sends_the_selection_with_path_and_lines_and_queues_while_busy() {
         .expect("the ask reached the model");
     assert!(asked.contains("return 'hello ' + name"), "{asked}");
     // The second prompt ran after the first, in order, in the same chat.
-    let order: Vec<_> = reqs.iter().filter_map(|r| r.last_user_text.clone()).filter(|t| !t.is_empty()).collect();
+    let order: Vec<_> = reqs
+        .iter()
+        .filter_map(|r| r.last_user_text.clone())
+        .filter(|t| !t.is_empty())
+        .collect();
     let a = order.iter().position(|t| t.contains("what does this do?"));
     let b = order.iter().position(|t| t.contains("second prompt"));
     assert!(a < b, "{order:?}");

@@ -174,6 +174,24 @@ impl Agents {
         Ok(())
     }
 
+    /// Forgets a chat (its session was deleted): queued prompts are dropped, its stream ends.
+    pub fn close_chat(&mut self, chat: ChatId) {
+        self.permissions.retain(|_, p| p.chat != chat);
+        self.turns.remove(&chat);
+        if let Some(d) = self.dispatcher.clone() {
+            tokio::spawn(async move {
+                let dropped = d.close_chat(chat).await;
+                if !dropped.is_empty() {
+                    tracing::info!(
+                        chat,
+                        dropped = dropped.len(),
+                        "queued prompts dropped with their chat"
+                    );
+                }
+            });
+        }
+    }
+
     pub fn note_permission(&mut self, p: PermissionInfo) {
         self.permissions.insert(p.id.clone(), p);
     }

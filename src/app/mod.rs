@@ -5,6 +5,8 @@
 mod actions;
 mod agents;
 pub mod config;
+mod review;
+mod session_cmds;
 mod sessions;
 pub mod workspace;
 
@@ -39,6 +41,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// Review and session-worktree work finished (pending diff, accept/reject, risk, removal).
+    Review(review::ReviewEvent),
 }
 
 pub struct App {
@@ -54,6 +58,7 @@ pub struct App {
     waiting: sessions::Waiting,
     /// The user item of each turn (task id -> chat, seq), to mark it started or failed.
     turn_items: std::collections::HashMap<crate::model::TaskId, (crate::model::ChatId, usize)>,
+    review: review::ReviewState,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -113,6 +118,7 @@ impl App {
             frame_in_flight: false,
             waiting: sessions::Waiting::default(),
             turn_items: Default::default(),
+            review: Default::default(),
         }
     }
 
@@ -131,6 +137,7 @@ impl App {
             }
             Event::SessionReady(r) => self.session_ready(r).await,
             Event::Notice { msg, level } => self.ui.notify(msg, level),
+            Event::Review(r) => self.review_event(r).await,
         }
     }
 
@@ -160,6 +167,7 @@ impl App {
                 Ok(Json::Array(list))
             }
             Request::Permissions => Ok(self.agents.permissions_json()),
+            Request::ReviewInfo(_) => Ok(self.review_info()),
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
             }
@@ -230,7 +238,11 @@ impl App {
         let c = chat.and_then(|c| self.ws.chats.get(&c));
         let pending = c
             .and_then(|c| self.ws.sessions.get(&c.session))
-            .map_or(0, |s| self.agents.pending_changes(s.id));
+            .map_or(0, |s| {
+                self.review
+                    .pending_count(s.id)
+                    .unwrap_or(self.agents.pending_changes(s.id))
+            });
         let status = json!({
             "session": c.map(|c| c.session),
             "chat": c.map(|c| c.id),

@@ -559,7 +559,12 @@ mod tests {
     #[test]
     fn a_status_change_alone_resends_decorations_and_is_saved() {
         let mut l = ChatLayout::new();
-        l.push(ItemKind::User, None, "q".into(), json!({"status": "queued"}));
+        l.push(
+            ItemKind::User,
+            None,
+            "q".into(),
+            json!({"status": "queued"}),
+        );
         l.flush();
         l.take_unsaved(1);
         l.set(0, "q".into(), json!({}));

@@ -179,6 +179,32 @@ impl Ui {
         self.late_ops.push(o);
     }
 
+    /// The review view of a session (see `app::review`); `view` carries `open` and the files.
+    pub fn review(&mut self, view: Json) {
+        self.late_ops.push(op("review", &view));
+    }
+
+    /// Closes a session's review view, if open.
+    pub fn review_close(&mut self, session: crate::model::SessionId) {
+        self.late_ops
+            .push(json!({"op": "review_close", "session": session}));
+    }
+
+    /// Reloads the open, unmodified buffers of these files (absolute paths).
+    pub fn reload(&mut self, paths: Vec<String>) {
+        if !paths.is_empty() {
+            self.late_ops.push(json!({"op": "reload", "paths": paths}));
+        }
+    }
+
+    /// Asks the user to choose (`vim.ui.select` of `[{label, value}]`); the chosen `value` comes
+    /// back as notification `method` with `args` plus `field = value`.
+    pub fn select(&mut self, prompt: &str, items: Json, method: &str, args: Json, field: &str) {
+        self.late_ops
+            .push(json!({"op": "select", "prompt": prompt, "items": items,
+                                   "method": method, "args": args, "field": field}));
+    }
+
     /// Ensures Lua has a chat's buffers (needed before a pane can show it).
     pub fn ensure_created(&mut self, chat: ChatId) {
         if let Some(c) = self.chats.get_mut(&chat) {

@@ -17,8 +17,16 @@ M.chats = {}
 ---@type table<integer, integer> transcript or input buffer -> chat id
 M.by_buf = {}
 
+--- The buffer with exactly this name (`bufnr()` would also match a longer name).
+function H.find(name)
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b) == name then return b end
+  end
+  return -1
+end
+
 function H.scratch(name, ft)
-  local buf = vim.fn.bufnr(name)
+  local buf = H.find(name)
   if buf == -1 or not vim.api.nvim_buf_is_valid(buf) then
     buf = vim.api.nvim_create_buf(false, true)
     pcall(vim.api.nvim_buf_set_name, buf, name)

@@ -25,12 +25,20 @@ H.handlers = {
   tabs = function(op) require('boo.ui.pane').tabs(op) end,
   pane_close = function(op) require('boo.ui.pane').close(op) end,
   input_clear = function(op) require('boo.ui.chat').clear_input(op.chat) end,
-  notify = function(op) require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO) end,
+  notify = function(op)
+    -- Rust's messages already start with "boo: ".
+    local raw = type(op.msg) == 'string' and vim.startswith(op.msg, 'boo: ')
+    require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO, { raw = raw })
+  end,
   autocmd = function(op)
     vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false })
   end,
   status = function(op) M.status = op.status end,
   permission = function(op) require('boo.ui.permission').prompt(op) end,
+  review = function(op) require('boo.ui.review').show(op) end,
+  review_close = function(op) require('boo.ui.review').close(op) end,
+  reload = function(op) require('boo.ui.review').reload(op) end,
+  select = function(op) require('boo.ui.review').select(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
