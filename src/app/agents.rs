@@ -17,7 +17,7 @@ use super::Event;
 use crate::agent::opencode::{OpencodeBackend, OpencodeConfig};
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
 use crate::dispatch::Dispatcher;
-use crate::model::{ChatId, SessionId, TaskId};
+use crate::model::{ChatId, TaskId};
 
 /// A permission request waiting for the user.
 #[derive(Clone, Debug, Serialize)]
@@ -48,7 +48,6 @@ pub struct Agents {
     /// and turns of a chat run in order.
     turns: HashMap<ChatId, VecDeque<TaskId>>,
     permissions: BTreeMap<String, PermissionInfo>,
-    pending_changes: HashMap<SessionId, usize>,
 }
 
 impl Agents {
@@ -59,7 +58,6 @@ impl Agents {
             dispatcher: None,
             turns: HashMap::new(),
             permissions: BTreeMap::new(),
-            pending_changes: HashMap::new(),
         }
     }
 
@@ -206,14 +204,6 @@ impl Agents {
 
     pub fn permission_count(&self) -> usize {
         self.permissions.len()
-    }
-
-    pub fn set_pending_changes(&mut self, session: SessionId, files: usize) {
-        self.pending_changes.insert(session, files);
-    }
-
-    pub fn pending_changes(&self, session: SessionId) -> usize {
-        self.pending_changes.get(&session).copied().unwrap_or(0)
     }
 
     /// Ends the agent processes (the opencode server with its process group).

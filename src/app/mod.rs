@@ -232,25 +232,22 @@ impl App {
         });
     }
 
-    /// Pushes the statusline state of the current chat.
+    /// Pushes the statusline state of the current chat (and its session).
     fn push_status(&mut self) {
         let chat = self.ws.target_chat(None, None);
         let c = chat.and_then(|c| self.ws.chats.get(&c));
-        let pending = c
-            .and_then(|c| self.ws.sessions.get(&c.session))
-            .map_or(0, |s| {
-                self.review
-                    .pending_count(s.id)
-                    .unwrap_or(self.agents.pending_changes(s.id))
-            });
+        let session = c.map(|c| c.session).or(self.ws.current_session);
+        let s = session.and_then(|s| self.ws.sessions.get(&s));
+        let pending = s.and_then(|s| self.review.pending_count(s.id)).unwrap_or(0);
         let status = json!({
-            "session": c.map(|c| c.session),
+            "session": session,
             "chat": c.map(|c| c.id),
             "agent": c.map(|c| c.agent.clone()),
             "model": c.and_then(|c| c.model.clone()),
             "busy": c.is_some_and(|c| c.busy()),
             "pending_changes": pending,
             "permissions": self.agents.permission_count(),
+            "dir": s.and_then(|s| s.dir.as_ref()).map(|d| d.display().to_string()),
         });
         self.ui.status(status);
     }
