@@ -298,3 +298,50 @@ async fn ask_sends_the_selection_with_path_and_lines_and_queues_while_busy() {
     assert!(a < b, "{order:?}");
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn an_agent_write_lands_in_the_worktree_only_until_accepted() {
+    let w = world().await;
+    w.nvim.lua("_G.boo_pending = {}; vim.api.nvim_create_autocmd('User', { pattern = 'BooChangesPending', callback = function(ev) table.insert(_G.boo_pending, ev.data) end })").await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send make notes [fake:write notes.txt written by the agent]")
+        .await
+        .expect("send");
+    wait_transcript(&w, "the tool's end", "Tool finished").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    let dir = w.nvim.lua("return require('boo').status().dir").await;
+    let worktree = PathBuf::from(dir.as_str().expect("session dir"));
+    let project = w.dir.join("project");
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("notes.txt")).expect("written in the worktree"),
+        "written by the agent"
+    );
+    assert!(
+        !project.join("notes.txt").exists(),
+        "the user's checkout is untouched"
+    );
+    // The turn's end recomputed the pending diff and announced it.
+    w.nvim
+        .wait_for("BooChangesPending with notes.txt", "(function() for _, d in ipairs(_G.boo_pending) do if vim.tbl_contains(d.files or {}, 'notes.txt') then return true end end end)()", WAIT)
+        .await;
+    assert_eq!(
+        w.nvim
+            .lua("return require('boo').status().pending_changes")
+            .await,
+        1
+    );
+    w.nvim.cmd("Boo accept notes.txt").await.expect("accept");
+    let p = project.join("notes.txt");
+    let start = std::time::Instant::now();
+    while !p.exists() && start.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&p).expect("accepted"),
+        "written by the agent"
+    );
+    w.nvim.quit().await;
+}
