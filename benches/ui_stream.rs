@@ -3,6 +3,9 @@
 //! Neovim main-loop lag (a 5 ms repeating timer inside Neovim: p99 and max lateness), Neovim CPU
 //! time per 1,000 chunks, and the render batches (RPC calls) sent into Neovim.
 //!
+//! `apply_ms_*` is the time Neovim spent inside the plugin's render apply (our own cost); the lag
+//! also includes whatever else delays Neovim's loop, such as a busy machine.
+//!
 //! Run: `cargo bench --bench ui_stream` (optionally `-- 5000 20000`).
 
 use std::time::{Duration, Instant};
@@ -21,6 +24,8 @@ struct Figures {
     cpu_ms: f64,
     batches: u64,
     lines: u64,
+    apply_total_ms: f64,
+    apply_max_ms: f64,
 }
 
 /// utime + stime of a process in milliseconds.
@@ -74,7 +79,7 @@ async fn run(n: usize) -> Figures {
            last = now
          end)
          local s = require('boo.ui.render').stats
-         s.batches, s.ops = 0, 0
+         s.batches, s.ops, s.apply_ms_total, s.apply_ms_max = 0, 0, 0, 0
          _G.boo_lines0 = 0",
     )
     .await;
@@ -96,7 +101,8 @@ async fn run(n: usize) -> Figures {
              for _, b in ipairs(vim.api.nvim_list_bufs()) do
                if vim.bo[b].filetype == 'boo' then lines = lines + vim.api.nvim_buf_line_count(b) end
              end
-             return { p99 = p99, max = lag[#lag] or 0, batches = require('boo.ui.render').stats.batches, lines = lines }",
+             local st = require('boo.ui.render').stats
+             return { p99 = p99, max = lag[#lag] or 0, batches = st.batches, lines = lines, at = st.apply_ms_total, am = st.apply_ms_max }",
         )
         .await;
     nvim.quit().await;
@@ -108,6 +114,8 @@ async fn run(n: usize) -> Figures {
         cpu_ms: cpu,
         batches: r["batches"].as_u64().unwrap_or(0),
         lines: r["lines"].as_u64().unwrap_or(0),
+        apply_total_ms: r["at"].as_f64().unwrap_or(0.0),
+        apply_max_ms: r["am"].as_f64().unwrap_or(0.0),
     }
 }
 
@@ -158,7 +166,7 @@ fn main() {
         let cpu_1k = f.cpu_ms / (f.chunks as f64 / 1000.0);
         per_1k.push(cpu_1k);
         println!(
-            "{:>6}  {:>7.2}  {:>10.2}  {:>10.2}  {:>14.1}  {:>7}  {:>12.1}  {:>5}",
+            "{:>6}  {:>7.2}  {:>10.2}  {:>10.2}  {:>14.1}  {:>7}  {:>12.1}  {:>5}  {:>14.2}  {:>12.2}",
             f.chunks,
             f.total.as_secs_f64(),
             f.lag_p99_ms,
@@ -166,7 +174,9 @@ fn main() {
             cpu_1k,
             f.batches,
             f.chunks as f64 / f.batches.max(1) as f64,
-            f.lines
+            f.lines,
+            f.apply_total_ms,
+            f.apply_max_ms
         );
     }
     if per_1k.len() >= 2 {

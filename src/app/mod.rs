@@ -88,7 +88,7 @@ pub async fn run() -> Result<(), AppError> {
                 tracing::info!("SIGTERM");
                 break Ok(());
             }
-            Some(ev) = events_rx.recv() => app.handle(ev).await,
+            Some(ev) = events_rx.recv() => app.handle_guarded(ev).await,
             _ = sleep_until(due) => app.frame(),
         }
         app.schedule_frame();
@@ -120,6 +120,23 @@ impl App {
             turn_items: Default::default(),
             review: Default::default(),
         }
+    }
+
+    /// Handles one event; a panic in it is logged and reported, and the loop goes on (the panic
+    /// hook has already written the details to the log).
+    async fn handle_guarded(&mut self, ev: Event) {
+        use futures::FutureExt;
+        let what = format!("{ev:?}").chars().take(120).collect::<String>();
+        let r = std::panic::AssertUnwindSafe(self.handle(ev))
+            .catch_unwind()
+            .await;
+        if r.is_err() {
+            tracing::error!("internal error while handling {what}");
+            self.ui
+                .notify("boo: internal error (details in :Boo log)", 4);
+        }
+        // Cheap, and sent only when it changed: statuslines stay right whatever happened.
+        self.push_status();
     }
 
     async fn handle(&mut self, ev: Event) {
@@ -259,6 +276,7 @@ impl App {
                 let _ = store.put_item(item);
             }
             let _ = store.flush().await;
+            let _ = store.close().await;
         }
     }
 }

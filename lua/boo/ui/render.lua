@@ -15,7 +15,7 @@ M.status = {
 }
 
 --- Counters for tests and benchmarks.
-M.stats = { batches = 0, ops = 0 }
+M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0 }
 
 H.handlers = {
   chat = function(op) require('boo.ui.chat').ensure(op) end,
@@ -44,6 +44,7 @@ H.handlers = {
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
 --- skipped, the rest of the batch still applies.
 function M.apply(batch)
+  local t0 = vim.uv.hrtime()
   M.stats.batches = M.stats.batches + 1
   for _, op in ipairs(batch.ops or {}) do
     M.stats.ops = M.stats.ops + 1
@@ -55,6 +56,9 @@ function M.apply(batch)
       require('boo.log').warn('unknown render op ' .. tostring(op.op))
     end
   end
+  local ms = (vim.uv.hrtime() - t0) / 1e6
+  M.stats.apply_ms_total = M.stats.apply_ms_total + ms
+  if ms > M.stats.apply_ms_max then M.stats.apply_ms_max = ms end
 end
 
 return M
