@@ -26,6 +26,8 @@ struct Figures {
     lines: u64,
     apply_total_ms: f64,
     apply_max_ms: f64,
+    idle_p99_ms: f64,
+    idle_max_ms: f64,
 }
 
 /// utime + stime of a process in milliseconds.
@@ -83,6 +85,16 @@ async fn run(n: usize) -> Figures {
          _G.boo_lines0 = 0",
     )
     .await;
+    // The same timer for a second with nothing streaming: the machine's own noise floor.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let idle = nvim
+        .lua(
+            "local lag = vim.deepcopy(_G.boo_lag)
+             table.sort(lag)
+             _G.boo_lag = {}
+             return { p99 = lag[math.max(1, math.floor(#lag * 0.99))] or 0, max = lag[#lag] or 0 }",
+        )
+        .await;
     let cpu0 = cpu_ms(pid);
     let t0 = Instant::now();
     nvim.cmd(&format!("Boo send go [fake:long {n}]"))
@@ -116,6 +128,8 @@ async fn run(n: usize) -> Figures {
         lines: r["lines"].as_u64().unwrap_or(0),
         apply_total_ms: r["at"].as_f64().unwrap_or(0.0),
         apply_max_ms: r["am"].as_f64().unwrap_or(0.0),
+        idle_p99_ms: idle["p99"].as_f64().unwrap_or(0.0),
+        idle_max_ms: idle["max"].as_f64().unwrap_or(0.0),
     }
 }
 
@@ -166,7 +180,7 @@ fn main() {
         let cpu_1k = f.cpu_ms / (f.chunks as f64 / 1000.0);
         per_1k.push(cpu_1k);
         println!(
-            "{:>6}  {:>7.2}  {:>10.2}  {:>10.2}  {:>14.1}  {:>7}  {:>12.1}  {:>5}  {:>14.2}  {:>12.2}",
+            "{:>6}  {:>7.2}  {:>10.2}  {:>10.2}  {:>14.1}  {:>7}  {:>12.1}  {:>5}  {:>14.2}  {:>12.2}  {:>7.2}/{:.2}",
             f.chunks,
             f.total.as_secs_f64(),
             f.lag_p99_ms,
@@ -176,7 +190,9 @@ fn main() {
             f.chunks as f64 / f.batches.max(1) as f64,
             f.lines,
             f.apply_total_ms,
-            f.apply_max_ms
+            f.apply_max_ms,
+            f.idle_p99_ms,
+            f.idle_max_ms
         );
     }
     if per_1k.len() >= 2 {

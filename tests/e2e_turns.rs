@@ -157,7 +157,21 @@ async fn send_streams_the_answer_with_folded_reasoning() {
         .as_deref()
         .unwrap_or_default()
         .contains("hello there")));
+    // Quitting Neovim ends boocoder, and boocoder ends the opencode server it started.
+    let log = w.nvim.log();
+    let pid: u32 = log
+        .lines()
+        .find(|l| l.contains("opencode serve started"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no server pid in the log:\n{log}"));
+    assert!(boo_testkit::nvim::pid_alive(pid));
     w.nvim.quit().await;
+    assert!(
+        boo_testkit::nvim::wait_pid_gone(pid, Duration::from_secs(15)).await,
+        "opencode serve {pid} left running after :qa"
+    );
 }
 
 #[tokio::test]
