@@ -1,0 +1,175 @@
+//! Time to open the review view of a big change, through the whole product: a repository of
+//! 20,000 files, a session made by `:Boo` (its worktree checked out by the engine), 500 files
+//! changed in the worktree, then `:Boo diff` until the review buffer lists them. Also prints
+//! Neovim's main-loop lag (a 5 ms timer) while the diff computes: it runs off Neovim's loop.
+//!
+//! Run: `cargo bench --bench review_open`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boo_testkit::nvim::{Nvim, NvimOptions};
+use serde_json::json;
+
+const FILES: usize = 20_000;
+const CHANGED: usize = 500;
+
+fn path_of(i: usize) -> String {
+    format!("src/m{:02}/d{:03}/file{i:05}.txt", i % 20, i % 400)
+}
+
+fn content_of(i: usize) -> String {
+    (0..30)
+        .map(|l| format!("file {i} line {l}: some text to diff\n"))
+        .collect()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdout(Stdio::null())
+        .status()
+        .expect("git");
+    assert!(st.success(), "git {args:?}");
+}
+
+/// A checked-out repository of FILES files in one commit (fast-import, then checkout).
+fn generate(repo: &Path) {
+    std::fs::create_dir_all(repo).expect("mkdir");
+    git(repo, &["init", "-q", "-b", "main"]);
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(repo)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("fast-import");
+    {
+        let mut w = std::io::BufWriter::new(child.stdin.take().expect("stdin"));
+        let out: std::io::Result<()> = (|| {
+            write!(w, "commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\ndata 9\ngenerated\n")?;
+            for i in 0..FILES {
+                let c = content_of(i);
+                write!(w, "M 100644 inline {}\ndata {}\n{c}\n", path_of(i), c.len())?;
+            }
+            w.flush()
+        })();
+        out.expect("write fast-import stream");
+    }
+    assert!(child.wait().expect("wait").success());
+    git(repo, &["checkout", "-q", "-f", "main"]);
+}
+
+async fn main_async() {
+    let tmp = tempfile::Builder::new()
+        .prefix("boo-review-bench-")
+        .tempdir()
+        .expect("tmp");
+    let repo = tmp.path().join("repo");
+    let t = Instant::now();
+    generate(&repo);
+    println!(
+        "generate {FILES} files (checked out):   {:8.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(repo.clone()),
+        config: json!({
+            "backend": { "cmd": env!("CARGO_BIN_EXE_boocoder"), "log_level": "info" },
+            "store": { "path": tmp.path().join("boo.db").display().to_string() },
+            "worktree": { "dir": tmp.path().join("wt").display().to_string() },
+        }),
+        ..Default::default()
+    })
+    .await;
+    let t = Instant::now();
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.wait_for(
+        "the session worktree",
+        "require('boo').status().dir ~= nil",
+        Duration::from_secs(300),
+    )
+    .await;
+    println!(
+        "session worktree ready (:Boo):         {:8.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let dir = nvim.lua("return require('boo').status().dir").await;
+    let wt = Path::new(dir.as_str().expect("dir")).to_path_buf();
+    std::thread::sleep(Duration::from_millis(1100));
+    for k in 0..CHANGED {
+        let i = k * (FILES / CHANGED);
+        let edited = content_of(i)
+            .replacen("line 0:", "line zero:", 1)
+            .replace("line 29: some", "line 29: other");
+        std::fs::write(wt.join(path_of(i)), edited).expect("edit");
+    }
+    nvim.lua(
+        "_G.boo_lag = {}
+         local last = vim.uv.hrtime()
+         _G.boo_lag_timer = vim.uv.new_timer()
+         _G.boo_lag_timer:start(5, 5, function()
+           local now = vim.uv.hrtime()
+           table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
+           last = now
+         end)",
+    )
+    .await;
+    let t = Instant::now();
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    let listed = format!(
+        "(function() for _, b in ipairs(vim.api.nvim_list_bufs()) do
+           if vim.api.nvim_buf_get_name(b):find('boo://review/', 1, true) then
+             local n = 0
+             for _, l in ipairs(vim.api.nvim_buf_get_lines(b, 0, {lim}, false)) do if l:find('file%d+%.txt') then n = n + 1 end end
+             return n >= {CHANGED}
+           end
+         end end)()",
+        lim = CHANGED + 50
+    );
+    let start = Instant::now();
+    loop {
+        if nvim.lua(&format!("return {listed}")).await == true {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "review view never listed the files\n{}",
+            nvim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = t.elapsed();
+    let lag = nvim
+        .lua("_G.boo_lag_timer:stop(); local l = _G.boo_lag; table.sort(l); return { p99 = l[math.max(1, math.floor(#l * 0.99))] or 0, max = l[#l] or 0 }")
+        .await;
+    let lines = nvim.lua("for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.api.nvim_buf_get_name(b):find('boo://review/', 1, true) then return vim.api.nvim_buf_line_count(b) end end").await;
+    println!(
+        "open review of {CHANGED} files (:Boo diff): {:8.0} ms  ({lines} lines)",
+        open.as_secs_f64() * 1e3
+    );
+    println!(
+        "Neovim loop lag meanwhile: p99 {:.1} ms, max {:.1} ms",
+        lag["p99"].as_f64().unwrap_or(0.0),
+        lag["max"].as_f64().unwrap_or(0.0)
+    );
+    nvim.quit().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(main_async());
+}
