@@ -326,6 +326,17 @@ fn killed_boocoder_leaves_no_opencode_serve() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn child");
+    // Whatever happens below, the child does not outlive the test.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) of our own child process.
+            unsafe {
+                libc::kill(self.0 as i32, libc::SIGKILL);
+            }
+        }
+    }
+    let _guard = KillOnDrop(child.id());
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -360,10 +371,15 @@ fn killed_boocoder_leaves_no_opencode_serve() {
         if left.is_empty() {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "opencode serve left behind: {left:?}"
-        );
+        if Instant::now() >= deadline {
+            for p in &left {
+                // SAFETY: kill(2) of the leftover server, so a failed run cleans up.
+                unsafe {
+                    libc::kill(*p as i32, libc::SIGKILL);
+                }
+            }
+            panic!("opencode serve left behind: {left:?}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
