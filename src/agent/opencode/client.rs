@@ -190,6 +190,20 @@ impl Client {
         }
     }
 
+    /// `DELETE /session/{id}`.
+    pub async fn delete_session(&self, id: &str, dir: &Path) -> Result<(), AgentError> {
+        self.send(
+            "delete session",
+            self.req(
+                reqwest::Method::DELETE,
+                &format!("/session/{id}"),
+                Some(dir),
+            ),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `POST /session/{id}/prompt_async`.
     pub async fn prompt_async(
         &self,

@@ -72,6 +72,8 @@ pub struct Actor {
     pub permissions: PermissionMap,
     pub timings: Timings,
     pub translator: Translator,
+    /// Counts live session streams (for `OpencodeBackend::live_streams`).
+    pub live: Arc<std::sync::atomic::AtomicUsize>,
     turn: Option<Turn>,
     errors: u32,
 }
@@ -89,8 +91,10 @@ impl Actor {
         events: mpsc::UnboundedSender<AgentEvent>,
         permissions: PermissionMap,
         timings: Timings,
+        live: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Actor {
         Actor {
+            live,
             chat,
             translator: Translator::new(session_id.clone()),
             session_id,
@@ -120,6 +124,16 @@ impl Actor {
     pub async fn run(
         mut self,
         mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        ready: oneshot::Sender<Result<(), AgentError>>,
+    ) {
+        self.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.run_inner(&mut cmds, ready).await;
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn run_inner(
+        &mut self,
+        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
         ready: oneshot::Sender<Result<(), AgentError>>,
     ) {
         let mut stream: Option<ByteStream> = match self.connect().await {
