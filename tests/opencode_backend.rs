@@ -295,3 +295,88 @@ async fn abort_model_error_and_watchdog_end_turns_clearly() {
         .contains(&"Echo: after watchdog".to_string()));
     h.backend.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_sessions_are_replaced_and_closed_chats_end_their_stream() {
+    let mut h = Harness::new();
+    let dir = h.dir();
+    h.dispatcher.send(h.req(1, &dir, "one"));
+    assert_eq!(h.done(1, T).await, TurnOutcome::Done);
+    let first = h.binding(1).expect("bound");
+
+    // A caller restarted (no live session) with a binding whose session was deleted: new one.
+    h.dispatcher.close_chat(1).await;
+    let server = h.backend.server().await.expect("server");
+    server
+        .client()
+        .delete_session(&first.external_id, &dir)
+        .await
+        .expect("delete");
+    let mut req = h.req(1, &dir, "two");
+    req.binding = Some(first.clone());
+    h.dispatcher.send(req);
+    assert_eq!(h.done(1, T).await, TurnOutcome::Done);
+    let second = h.binding(1).expect("bound");
+    assert_ne!(second.external_id, first.external_id);
+    assert_eq!(second.config_hash, first.config_hash);
+
+    // A binding that still exists and fits is reused after a restart of the caller.
+    h.dispatcher.close_chat(1).await;
+    let binds = |h: &Harness| {
+        h.log
+            .iter()
+            .filter(|e| matches!(e, AgentEvent::SessionBound { .. }))
+            .count()
+    };
+    let before = binds(&h);
+    let mut req = h.req(1, &dir, "three");
+    req.binding = Some(second.clone());
+    h.dispatcher.send(req);
+    assert_eq!(h.done(1, T).await, TurnOutcome::Done);
+    assert_eq!(binds(&h), before);
+    assert_eq!(
+        h.backend.session_of(1).as_deref(),
+        Some(second.external_id.as_str())
+    );
+
+    // Another model: the config fingerprint changes, so a new session.
+    let mut req = h.req(1, &dir, "four");
+    req.binding = Some(second.clone());
+    req.model = Some("fake/fake-model".into());
+    h.dispatcher.send(req);
+    assert_eq!(h.done(1, T).await, TurnOutcome::Done);
+    let third = h.binding(1).expect("bound");
+    assert_ne!(third.external_id, second.external_id);
+    assert_ne!(third.config_hash, second.config_hash);
+    let models: Vec<_> = h
+        .model
+        .chat_requests()
+        .into_iter()
+        .map(|r| r.model)
+        .collect();
+    assert!(
+        models.iter().all(|m| m.as_deref() == Some("fake-model")),
+        "{models:?}"
+    );
+
+    // Closing chats ends their streams; nothing stays parked.
+    h.dispatcher.send(h.req(2, &dir, "other chat"));
+    assert_eq!(h.done(2, T).await, TurnOutcome::Done);
+    assert_eq!(h.backend.live_streams(), 2);
+    h.dispatcher.close_chat(1).await;
+    wait_for(|| h.backend.live_streams() == 1).await;
+    assert_eq!(h.backend.session_of(1), None);
+    h.backend.shutdown().await;
+    wait_for(|| h.backend.live_streams() == 0).await;
+}
+
+async fn wait_for(mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

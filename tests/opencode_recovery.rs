@@ -15,7 +15,7 @@ use boocoder::agent::{AgentBackend, AgentEvent, TurnOutcome};
 use boocoder::model::{ItemChange, ItemKind};
 use opencode_support::{opencode_pids_with, rest_parts, Harness, T};
 use parking_lot::Mutex;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -66,11 +66,13 @@ async fn server_killed_mid_turn_fails_clearly_and_the_next_prompt_restarts_it() 
     h.backend.shutdown().await;
 }
 
-/// A TCP proxy whose connections can all be cut at once.
+/// A TCP proxy whose connections can all be cut at once, and whose event streams can be
+/// muted (bytes from the server dropped while the connection stays open).
 struct Proxy {
     port: u16,
     conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     first_lines: Arc<Mutex<Vec<String>>>,
+    mute: Arc<std::sync::atomic::AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -80,29 +82,62 @@ impl Proxy {
         let port = listener.local_addr().expect("addr").port();
         let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let first_lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (c2, f2) = (conns.clone(), first_lines.clone());
+        let mute: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (c2, f2, m2) = (conns.clone(), first_lines.clone(), mute.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((mut down, _)) = listener.accept().await {
+            while let Ok((down, _)) = listener.accept().await {
                 let upstream = upstream.clone();
-                let f3 = f2.clone();
+                let (f3, m3) = (f2.clone(), m2.clone());
                 let task = tokio::spawn(async move {
-                    let Ok(mut up) = TcpStream::connect(&upstream).await else {
+                    let Ok(up) = TcpStream::connect(&upstream).await else {
                         return;
                     };
-                    let mut buf = vec![0u8; 4096];
-                    let Ok(n) = down.read(&mut buf).await else {
-                        return;
+                    let (mut dr, mut dw) = down.into_split();
+                    let (mut ur, mut uw) = up.into_split();
+                    // Connections are pooled: a connection carries an event stream once an
+                    // event request went over it.
+                    let is_event = std::sync::atomic::AtomicBool::new(false);
+                    let pass_next = std::sync::atomic::AtomicBool::new(false);
+                    let c2s = async {
+                        let mut b = vec![0u8; 16384];
+                        loop {
+                            let n = match dr.read(&mut b).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let text = String::from_utf8_lossy(&b[..n]);
+                            if let Some(line) = text.lines().find(|l| l.starts_with("GET /event")) {
+                                f3.lock().push(line.to_string());
+                                is_event.store(true, std::sync::atomic::Ordering::SeqCst);
+                                pass_next.store(true, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            if uw.write_all(&b[..n]).await.is_err() {
+                                break;
+                            }
+                        }
                     };
-                    let head = String::from_utf8_lossy(&buf[..n]);
-                    f3.lock()
-                        .push(head.lines().next().unwrap_or_default().to_string());
-                    if tokio::io::AsyncWriteExt::write_all(&mut up, &buf[..n])
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    let s2c = async {
+                        let mut b = vec![0u8; 16384];
+                        loop {
+                            let n = match ur.read(&mut b).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let muted = is_event.load(std::sync::atomic::Ordering::SeqCst)
+                                && m3.load(std::sync::atomic::Ordering::SeqCst)
+                                && !pass_next.swap(false, std::sync::atomic::Ordering::SeqCst);
+                            if muted {
+                                continue;
+                            }
+                            if dw.write_all(&b[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = c2s => {}
+                        _ = s2c => {}
                     }
-                    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
                 });
                 c2.lock().push(task);
             }
@@ -111,6 +146,7 @@ impl Proxy {
             port,
             conns,
             first_lines,
+            mute,
             accept,
         }
     }
@@ -119,6 +155,10 @@ impl Proxy {
         for t in self.conns.lock().drain(..) {
             t.abort();
         }
+    }
+
+    fn set_mute(&self, on: bool) {
+        self.mute.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn event_connections(&self) -> usize {
@@ -382,4 +422,69 @@ fn killed_boocoder_leaves_no_opencode_serve() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_event_stream_falls_back_to_polling() {
+    let model = FakeModel::start();
+    let sb = Sandbox::start(&model);
+    let proxy = Proxy::start(sb.url().trim_start_matches("http://").to_string()).await;
+    let cfg = boocoder::agent::opencode::OpencodeConfig {
+        attach_url: Some(format!("http://127.0.0.1:{}", proxy.port)),
+        attach_password: Some(sb.password().to_string()),
+        poll_after: Duration::from_secs(1),
+        ..opencode_support::config(&sb.env)
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let backend = OpencodeBackend::new(cfg, tx);
+    let dir = sb.project_dir().to_path_buf();
+    let req = |text: &str| boocoder::agent::TurnRequest {
+        chat: 3,
+        directory: dir.clone(),
+        text: text.into(),
+        model: None,
+        agent: None,
+        binding: None,
+    };
+    let mut transcript = opencode_support::Transcript::default();
+    let mut session = None;
+    let mut appends = 0;
+    for (text, mute) in [("warm up", false), ("nobody hears [fake:slow 30]", true)] {
+        proxy.set_mute(mute);
+        appends = 0;
+        backend.start_turn(req(text)).await.expect("start");
+        let outcome = tokio::time::timeout(T, async {
+            loop {
+                match rx.recv().await.expect("channel") {
+                    AgentEvent::Item { change, .. } => {
+                        appends += usize::from(matches!(change, ItemChange::Append { .. }));
+                        transcript.apply(&change);
+                    }
+                    AgentEvent::SessionBound { external_id, .. } => session = Some(external_id),
+                    AgentEvent::TurnDone { outcome, .. } => return outcome,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("turn did not end");
+        assert_eq!(outcome, TurnOutcome::Done, "{text}");
+    }
+    // Nothing arrived over SSE for the second turn (no deltas, all from REST polls), yet the
+    // transcript is complete.
+    assert_eq!(appends, 0);
+    assert_eq!(proxy.event_connections(), 1);
+    let rest = backend
+        .server()
+        .await
+        .expect("server")
+        .client()
+        .messages(&session.expect("bound"), &dir)
+        .await
+        .expect("messages");
+    assert_eq!(transcript.parts(), rest_parts(&rest));
+    assert!(transcript
+        .texts(ItemKind::Text)
+        .contains(&"Echo: nobody hears".to_string()));
+    backend.shutdown().await;
 }
