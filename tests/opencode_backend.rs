@@ -34,6 +34,10 @@ async fn plain_turn_yields_reasoning_and_text_once_and_reuses_the_session() {
         .any(|e| matches!(e, AgentEvent::TurnStarted { chat: 1 })));
     let binding = h.binding(1).expect("SessionBound reported");
     assert!(binding.external_id.starts_with("ses_"));
+    assert!(h
+        .log
+        .iter()
+        .any(|e| matches!(e, AgentEvent::Title { chat: 1, title } if title == boo_testkit::fake_model::TITLE)));
     let steps = tr.of_kind(ItemKind::Info);
     assert_eq!(steps.len(), 1, "{steps:?}");
     assert_eq!(steps[0].2["tokens"]["output"], json!(5));
@@ -293,6 +297,26 @@ async fn abort_model_error_and_watchdog_end_turns_clearly() {
         .transcript(3)
         .texts(ItemKind::Text)
         .contains(&"Echo: after watchdog".to_string()));
+
+    // A turn waiting for the user's permission is not the agent stalling: no watchdog.
+    h.dispatcher
+        .send(h.req(4, &dir, "[fake:bash echo patience]"));
+    let asked = h
+        .until(T, |e| matches!(e, AgentEvent::PermissionAsked { .. }))
+        .await;
+    let AgentEvent::PermissionAsked { request, .. } = asked else {
+        unreachable!()
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(7), h.done(4, T)).await;
+    assert!(
+        waited.is_err(),
+        "turn ended while waiting for the user: {waited:?}"
+    );
+    h.backend
+        .reply_permission(&request.id, PermissionReply::Once)
+        .await
+        .expect("reply");
+    assert_eq!(h.done(4, T).await, TurnOutcome::Done);
     h.backend.shutdown().await;
 }
 

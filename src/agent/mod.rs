@@ -157,6 +157,8 @@ pub enum AgentEvent {
         external_id: String,
         config_hash: String,
     },
+    /// The agent titled the chat's session (opencode's title generator).
+    Title { chat: ChatId, title: String },
     /// The agent is retrying (e.g. provider unreachable); informational.
     Retrying { chat: ChatId, message: String },
     /// A problem of the server, not of one turn.

@@ -98,7 +98,8 @@ impl Client {
                     .and_then(Value::as_str)
                     .map(str::to_string)
             })
-            .unwrap_or_else(|| body.chars().take(200).collect());
+            .unwrap_or_else(|| body.chars().take(200).collect())
+            .replace(['\n', '\r'], " ");
         Err(AgentError::Http {
             what: what.to_string(),
             status: status.as_u16(),

@@ -380,6 +380,10 @@ impl Actor {
                         request,
                     });
                 }
+                Output::Title(title) => self.emit(AgentEvent::Title {
+                    chat: self.chat,
+                    title,
+                }),
                 Output::PermissionReplied { id, reply } => {
                     self.permissions.lock().remove(&id);
                     self.emit(AgentEvent::PermissionReplied {
@@ -439,8 +443,18 @@ impl Actor {
     }
 
     async fn on_tick(&mut self) {
-        let Some(t) = self.turn.as_ref() else { return };
+        let waiting_for_user = self
+            .permissions
+            .lock()
+            .values()
+            .any(|(p, _)| p.chat == self.chat);
+        let Some(t) = self.turn.as_mut() else { return };
         let now = Instant::now();
+        if waiting_for_user && t.abort_sent.is_none() {
+            // The turn waits for the user, not for the agent: no watchdog, no polling.
+            t.last_activity = now;
+            return;
+        }
         // opencode did not confirm an abort: settle it anyway.
         if t.abort_sent
             .is_some_and(|s| now.duration_since(s) > self.timings.abort_grace)
