@@ -62,6 +62,19 @@ async fn plain_turn_yields_reasoning_and_text_once_and_reuses_the_session() {
         h.transcript(1).texts(ItemKind::Text),
         vec!["Echo: hello plain", "Echo: second"]
     );
+
+    // A write tool call creates the file in the session's directory.
+    h.dispatcher
+        .send(h.req(1, &dir, "[fake:write notes.txt hello world]"));
+    assert_eq!(h.done(1, T).await, TurnOutcome::Done);
+    let tools = h.transcript(1).of_kind(ItemKind::Tool);
+    assert_eq!(tools.len(), 1, "{tools:?}");
+    assert_eq!(tools[0].2["tool"], json!("write"));
+    assert_eq!(tools[0].2["status"], json!("completed"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).expect("written file"),
+        "hello world"
+    );
     h.backend.shutdown().await;
 }
 
