@@ -113,11 +113,20 @@ impl Actor {
         let _ = self.events.send(ev);
     }
 
-    async fn connect(&self) -> Result<ByteStream, AgentError> {
+    /// Subscribes to the directory's events and waits for the first bytes (`server.connected`),
+    /// so the subscription is live on the server before anything relies on it.
+    async fn connect(&self) -> Result<(ByteStream, bytes::Bytes), AgentError> {
+        let timeout = || AgentError::Unreachable("event stream: timed out".into());
         let s = tokio::time::timeout(Duration::from_secs(5), self.client.events(&self.directory))
             .await
-            .map_err(|_| AgentError::Unreachable("event stream: timed out".into()))??;
-        Ok(s.boxed())
+            .map_err(|_| timeout())??;
+        let mut s = s.boxed();
+        match tokio::time::timeout(Duration::from_secs(5), s.next()).await {
+            Ok(Some(Ok(first))) => Ok((s, first)),
+            Ok(Some(Err(e))) => Err(AgentError::Unreachable(format!("event stream: {e}"))),
+            Ok(None) => Err(AgentError::Unreachable("event stream: closed".into())),
+            Err(_) => Err(timeout()),
+        }
     }
 
     /// Runs until closed. `ready` gets the result of the first subscription.
@@ -136,9 +145,11 @@ impl Actor {
         cmds: &mut mpsc::UnboundedReceiver<Cmd>,
         ready: oneshot::Sender<Result<(), AgentError>>,
     ) {
+        let mut parser = SseParser::new();
+        let mut datas: Vec<String> = Vec::new();
         let mut stream: Option<ByteStream> = match self.connect().await {
-            Ok(s) => {
-                let _ = ready.send(Ok(()));
+            Ok((s, first)) => {
+                parser.push(&first, &mut datas);
                 Some(s)
             }
             Err(e) => {
@@ -148,8 +159,10 @@ impl Actor {
         };
         // Pick up what the session already holds (a reused session), without events.
         self.resync(false).await;
-        let mut parser = SseParser::new();
-        let mut datas: Vec<String> = Vec::new();
+        let _ = ready.send(Ok(()));
+        for d in std::mem::take(&mut datas) {
+            self.on_data(&d).await;
+        }
         let mut reconnect_at: Option<Instant> = None;
         let mut disconnected_since: Option<Instant> = None;
         let mut backoff = Duration::from_millis(100);
@@ -159,15 +172,19 @@ impl Actor {
         loop {
             if stream.is_none() && reconnect_at.is_some_and(|t| Instant::now() >= t) {
                 match self.connect().await {
-                    Ok(s) => {
+                    Ok((s, first)) => {
                         tracing::info!(session = %self.session_id, "event stream reconnected");
                         stream = Some(s);
                         parser.reset();
+                        parser.push(&first, &mut datas);
                         reconnect_at = None;
                         disconnected_since = None;
                         backoff = Duration::from_millis(100);
                         // SSE has no replay: re-sync what we missed.
                         self.resync(true).await;
+                        for d in std::mem::take(&mut datas) {
+                            self.on_data(&d).await;
+                        }
                     }
                     Err(e) => {
                         tracing::debug!(session = %self.session_id, "reconnect failed: {e}");
