@@ -258,6 +258,10 @@ async fn abort_model_error_and_watchdog_end_turns_clearly() {
         c.poll_after = Duration::from_secs(1);
     });
     let dir = h.dir();
+    // The first prompt in a directory waits seconds for opencode to load its plugins, with no
+    // session event meanwhile: warm up, so the short watchdog measures the model only.
+    h.dispatcher.send(h.req(9, &dir, "warm up"));
+    assert_eq!(h.done(9, T).await, TurnOutcome::Done);
 
     // Abort.
     h.dispatcher.send(h.req(1, &dir, "[fake:stall 120]"));

@@ -41,11 +41,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, username: &str, password: Option<String>) -> Client {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+            .pool_idle_timeout(Duration::from_secs(30));
+        let local = ["://127.0.0.1", "://localhost", "://[::1]"]
+            .iter()
+            .any(|h| base.contains(h));
+        if local {
+            // A local server is never reached through the user's HTTP proxy.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().unwrap_or_default();
         Client {
             http,
             base: base.trim_end_matches('/').to_string(),

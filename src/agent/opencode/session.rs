@@ -311,6 +311,17 @@ impl Actor {
         };
         let mut outs = Vec::new();
         if !self.translator.on_event(&ev, &mut outs) {
+            // The instance loading its plugins (first prompt in a directory) can take seconds
+            // without a session event: that is progress too, for the watchdog.
+            let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
+            if matches!(
+                ty,
+                "plugin.added" | "catalog.updated" | "reference.updated" | "integration.updated"
+            ) {
+                if let Some(t) = self.turn.as_mut() {
+                    t.last_activity = Instant::now();
+                }
+            }
             return;
         }
         if let Some(t) = self.turn.as_mut() {
