@@ -157,8 +157,9 @@ impl Actor {
                 return;
             }
         };
-        // Pick up what the session already holds (a reused session), without events.
-        self.resync(false).await;
+        // Pick up what the session already holds (a reused session, maybe with a permission
+        // request still pending from before a restart), without events.
+        self.resync(true).await;
         let _ = ready.send(Ok(()));
         for d in std::mem::take(&mut datas) {
             self.on_data(&d).await;
