@@ -76,6 +76,9 @@ pub struct Actor {
     pub live: Arc<std::sync::atomic::AtomicUsize>,
     turn: Option<Turn>,
     errors: u32,
+    /// A turn was given up (watchdog, lost connection, unconfirmed abort) without opencode
+    /// saying it is idle: its late events must not settle the next turn.
+    abandoned: bool,
 }
 
 type ByteStream = BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>;
@@ -106,6 +109,7 @@ impl Actor {
             timings,
             turn: None,
             errors: 0,
+            abandoned: false,
         }
     }
 
@@ -247,6 +251,7 @@ impl Actor {
                                 "lost the connection to the opencode server".into(),
                             ), false)
                             .await;
+                            self.abandoned = true;
                         }
                     }
                     self.on_tick().await;
@@ -265,6 +270,20 @@ impl Actor {
     ) -> Result<(), AgentError> {
         if self.turn.is_some() {
             return Err(AgentError::Busy(self.chat));
+        }
+        if self.abandoned {
+            // Let the given-up turn end on the server first (bounded).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline
+                && self
+                    .client
+                    .is_busy(&self.session_id, &self.directory)
+                    .await
+                    .unwrap_or(false)
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            self.abandoned = false;
         }
         let now = Instant::now();
         self.turn = Some(Turn {
@@ -364,6 +383,10 @@ impl Actor {
                     }
                 }
                 Output::Idle => {
+                    if self.turn.is_none() {
+                        // A given-up turn has ended on the server.
+                        self.abandoned = false;
+                    }
                     if let Some(t) = self.turn.as_mut() {
                         if t.saw_busy {
                             settle = Some(outcome_of(t));
@@ -489,6 +512,7 @@ impl Actor {
             .is_some_and(|s| now.duration_since(s) > self.timings.abort_grace)
         {
             self.settle(TurnOutcome::Aborted, true).await;
+            self.abandoned = true;
             return;
         }
         let hint = t
@@ -530,6 +554,7 @@ impl Actor {
                 false,
             )
             .await;
+            self.abandoned = true;
         }
     }
 
