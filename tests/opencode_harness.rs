@@ -102,3 +102,60 @@ async fn fake_model_streams_through_real_opencode() {
     assert_eq!(chats[0].model.as_deref(), Some("fake-model"));
     assert_eq!(chats[0].last_user_text.as_deref(), Some("hello harness"));
 }
+
+/// Records the SSE stream of a long answer (`[fake:long 4000]`) from the real server into
+/// `tests/data/opencode_long_stream.sse` for the `events` benchmark. Run on purpose:
+/// `BOO_RECORD=1 cargo test --test opencode_harness record_long_stream -- --ignored`.
+/// The sandbox's temp path is replaced by `/home/user/project` in the recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn record_long_stream() {
+    if std::env::var_os("BOO_RECORD").is_none() {
+        return;
+    }
+    let model = FakeModel::start();
+    let sb = Sandbox::start(&model);
+    let http = reqwest::Client::new();
+    let dir = sb.project_dir().to_string_lossy().into_owned();
+    let auth = |r: reqwest::RequestBuilder| r.basic_auth(sb.username(), Some(sb.password()));
+    let session: Value = auth(http.post(format!("{}/session", sb.url())))
+        .query(&[("directory", &dir)])
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("create session")
+        .json()
+        .await
+        .expect("session json");
+    let sid = session["id"].as_str().expect("id").to_string();
+    let mut body = auth(http.get(format!("{}/event", sb.url())))
+        .query(&[("directory", &dir)])
+        .send()
+        .await
+        .expect("subscribe")
+        .bytes_stream();
+    auth(http.post(format!("{}/session/{sid}/prompt_async", sb.url())))
+        .query(&[("directory", &dir)])
+        .json(&json!({"parts":[{"type":"text","text":"long [fake:long 4000]"}]}))
+        .send()
+        .await
+        .expect("prompt");
+    let mut raw = Vec::new();
+    let idle = format!("\"type\":\"session.idle\",\"properties\":{{\"sessionID\":\"{sid}\"");
+    timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = body.next().await {
+            raw.extend_from_slice(&chunk.expect("chunk"));
+            if String::from_utf8_lossy(&raw).contains(&idle) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("no session.idle");
+    let text = String::from_utf8_lossy(&raw).replace(&dir, "/home/user/project");
+    let root = sb.env.root().to_string_lossy().into_owned();
+    let text = text.replace(&root, "/home/user");
+    let out = boo_testkit::tools::repo_root().join("tests/data/opencode_long_stream.sse");
+    std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&out, text).expect("write recording");
+}

@@ -4,6 +4,17 @@
 //! A backend does not use the database: the caller passes what it knows about a chat (its
 //! agent session binding) with each prompt and persists what the backend reports back
 //! ([`AgentEvent::SessionBound`], [`AgentEvent::Item`], [`AgentEvent::TurnDone`]).
+//!
+//! Wiring (see `tests/opencode_*.rs`): make an `mpsc::unbounded_channel`, give its sender to
+//! [`opencode::OpencodeBackend::new`], and put a [`crate::dispatch::Dispatcher`] in front
+//! (it takes the receiver and forwards every event to the app's channel, adding the per-chat
+//! queue). Send prompts with `Dispatcher::send`; answer permissions, abort, close and shut
+//! down through the backend (`Dispatcher::close_chat` also drops the chat's queue).
+//!
+//! Transcript items are keyed by the agent's part id: `Upsert` replaces or inserts, `Append`
+//! extends. The user's prompt comes back from opencode as a `User` item keyed by its own part
+//! id, so the caller need not insert one itself (or must key its own differently). Turn
+//! failures, tool states, permission requests and step usage are items too.
 
 pub mod opencode;
 
@@ -157,6 +168,8 @@ pub enum AgentEvent {
         external_id: String,
         config_hash: String,
     },
+    /// The agent titled the chat's session (opencode's title generator).
+    Title { chat: ChatId, title: String },
     /// The agent is retrying (e.g. provider unreachable); informational.
     Retrying { chat: ChatId, message: String },
     /// A problem of the server, not of one turn.

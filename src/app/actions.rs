@@ -401,6 +401,7 @@ impl App {
                     tracing::warn!(chat, "agent session not saved: {e}");
                 }
             }
+            AgentEvent::Title { chat, title } => self.agent_title(chat, title).await,
             AgentEvent::Retrying { chat, message } => {
                 tracing::info!(chat, "agent retrying: {message}");
                 self.ui
@@ -409,6 +410,30 @@ impl App {
             AgentEvent::ServerError(msg) => self.ui.notify(format!("boo: opencode: {msg}"), ERROR),
         }
         self.push_status();
+    }
+
+    /// The agent named the conversation: the tab takes that name unless the user gave one.
+    async fn agent_title(&mut self, chat: ChatId, title: String) {
+        let title = title.trim().chars().take(40).collect::<String>();
+        let Some(c) = self.ws.chats.get_mut(&chat) else {
+            return;
+        };
+        let default_name =
+            c.title.starts_with("chat ") && c.title[5..].chars().all(|ch| ch.is_ascii_digit());
+        if title.is_empty() || !default_name {
+            return;
+        }
+        c.title = title.clone();
+        self.ui.set_title(chat, title.clone());
+        let store = self.store().await;
+        let update = crate::store::ChatUpdate {
+            title: Some(title),
+            ..Default::default()
+        };
+        if let Err(e) = store.update_chat(chat, update).await {
+            tracing::warn!(chat, "chat title not saved: {e}");
+        }
+        self.refresh_tabs(chat);
     }
 
     /// Sets the meta (status) of a turn's user item, keeping its text.

@@ -10,7 +10,7 @@
 //! | `[fake:slow MS]` | the default answer, with MS milliseconds between chunks |
 //! | `[fake:write PATH CONTENT]` | a `write` tool call (`filePath` PATH, `content` CONTENT; the rest of the marker) |
 //! | `[fake:bash CMD]` | a `bash` tool call running CMD (default `echo hi`) |
-//! | `[fake:long N]` | N text chunks `chunk-<i> ` sent as fast as possible |
+//! | `[fake:long N]` / `[fake:long N MS]` | N text chunks `chunk-<i> `, as fast as possible or MS ms apart |
 //! | `[fake:stall]` / `[fake:stall SECS]` | a few text chunks, then silence for SECS (default 3600) with the connection open |
 //! | `[fake:error]` | HTTP 400 with an OpenAI-style error JSON; message [`ERROR_MESSAGE`] |
 //!
@@ -348,7 +348,7 @@ enum Scenario {
     Plain { prompt: String, delay_ms: u64 },
     Write { path: String, content: String },
     Bash { command: String },
-    Long { n: usize },
+    Long { n: usize, delay_ms: u64 },
     Stall { secs: u64 },
     Error,
 }
@@ -406,9 +406,13 @@ fn scenario(rec: &RequestRecord, body: &Value) -> Scenario {
                 args
             },
         },
-        "long" => Scenario::Long {
-            n: args.parse().unwrap_or(1000),
-        },
+        "long" => {
+            let mut it = args.split_whitespace();
+            Scenario::Long {
+                n: it.next().and_then(|a| a.parse().ok()).unwrap_or(1000),
+                delay_ms: it.next().and_then(|a| a.parse().ok()).unwrap_or(0),
+            }
+        }
         "stall" => Scenario::Stall {
             secs: args.parse().unwrap_or(3600),
         },
@@ -565,12 +569,15 @@ async fn chat(sock: &mut TcpStream, body: &Value, rec: &RequestRecord) -> std::i
             )
             .await
         }
-        Scenario::Long { n } => {
+        Scenario::Long { n, delay_ms } => {
             for i in 0..n {
                 // A line break every 10 chunks, like real prose (about 90 characters a line).
                 let sep = if i % 10 == 9 { "\n" } else { " " };
                 sse.chunk(json!({ "content": format!("chunk-{i}{sep}") }), None)
                     .await?;
+                if delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
             }
             sse.finish("stop").await
         }

@@ -41,11 +41,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, username: &str, password: Option<String>) -> Client {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+            .pool_idle_timeout(Duration::from_secs(30));
+        let local = ["://127.0.0.1", "://localhost", "://[::1]"]
+            .iter()
+            .any(|h| base.contains(h));
+        if local {
+            // A local server is never reached through the user's HTTP proxy.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().unwrap_or_default();
         Client {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -98,7 +104,8 @@ impl Client {
                     .and_then(Value::as_str)
                     .map(str::to_string)
             })
-            .unwrap_or_else(|| body.chars().take(200).collect());
+            .unwrap_or_else(|| body.chars().take(200).collect())
+            .replace(['\n', '\r'], " ");
         Err(AgentError::Http {
             what: what.to_string(),
             status: status.as_u16(),
@@ -188,6 +195,20 @@ impl Client {
             Err(AgentError::Http { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `DELETE /session/{id}`.
+    pub async fn delete_session(&self, id: &str, dir: &Path) -> Result<(), AgentError> {
+        self.send(
+            "delete session",
+            self.req(
+                reqwest::Method::DELETE,
+                &format!("/session/{id}"),
+                Some(dir),
+            ),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `POST /session/{id}/prompt_async`.

@@ -103,6 +103,7 @@ struct Inner {
     chats: Mutex<HashMap<ChatId, ChatSession>>,
     permissions: PermissionMap,
     shut: std::sync::atomic::AtomicBool,
+    live: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The opencode implementation of [`AgentBackend`]. Cheap to clone.
@@ -122,6 +123,7 @@ impl OpencodeBackend {
                 chats: Mutex::new(HashMap::new()),
                 permissions: Arc::new(Mutex::new(HashMap::new())),
                 shut: std::sync::atomic::AtomicBool::new(false),
+                live: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             }),
         }
     }
@@ -176,6 +178,11 @@ impl OpencodeBackend {
                 Err(e)
             }
         }
+    }
+
+    /// Number of session streams (SSE subscriptions with their task) running now.
+    pub fn live_streams(&self) -> usize {
+        self.inner.live.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The opencode session a chat is bound to right now, if live.
@@ -260,6 +267,7 @@ impl OpencodeBackend {
             self.inner.events.clone(),
             self.inner.permissions.clone(),
             self.timings(),
+            self.inner.live.clone(),
         );
         tokio::spawn(actor.run(rx, ready_tx));
         match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {

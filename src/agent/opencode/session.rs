@@ -72,8 +72,13 @@ pub struct Actor {
     pub permissions: PermissionMap,
     pub timings: Timings,
     pub translator: Translator,
+    /// Counts live session streams (for `OpencodeBackend::live_streams`).
+    pub live: Arc<std::sync::atomic::AtomicUsize>,
     turn: Option<Turn>,
     errors: u32,
+    /// A turn was given up (watchdog, lost connection, unconfirmed abort) without opencode
+    /// saying it is idle: its late events must not settle the next turn.
+    abandoned: bool,
 }
 
 type ByteStream = BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>;
@@ -89,8 +94,10 @@ impl Actor {
         events: mpsc::UnboundedSender<AgentEvent>,
         permissions: PermissionMap,
         timings: Timings,
+        live: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Actor {
         Actor {
+            live,
             chat,
             translator: Translator::new(session_id.clone()),
             session_id,
@@ -102,6 +109,7 @@ impl Actor {
             timings,
             turn: None,
             errors: 0,
+            abandoned: false,
         }
     }
 
@@ -109,11 +117,20 @@ impl Actor {
         let _ = self.events.send(ev);
     }
 
-    async fn connect(&self) -> Result<ByteStream, AgentError> {
+    /// Subscribes to the directory's events and waits for the first bytes (`server.connected`),
+    /// so the subscription is live on the server before anything relies on it.
+    async fn connect(&self) -> Result<(ByteStream, bytes::Bytes), AgentError> {
+        let timeout = || AgentError::Unreachable("event stream: timed out".into());
         let s = tokio::time::timeout(Duration::from_secs(5), self.client.events(&self.directory))
             .await
-            .map_err(|_| AgentError::Unreachable("event stream: timed out".into()))??;
-        Ok(s.boxed())
+            .map_err(|_| timeout())??;
+        let mut s = s.boxed();
+        match tokio::time::timeout(Duration::from_secs(5), s.next()).await {
+            Ok(Some(Ok(first))) => Ok((s, first)),
+            Ok(Some(Err(e))) => Err(AgentError::Unreachable(format!("event stream: {e}"))),
+            Ok(None) => Err(AgentError::Unreachable("event stream: closed".into())),
+            Err(_) => Err(timeout()),
+        }
     }
 
     /// Runs until closed. `ready` gets the result of the first subscription.
@@ -122,9 +139,21 @@ impl Actor {
         mut cmds: mpsc::UnboundedReceiver<Cmd>,
         ready: oneshot::Sender<Result<(), AgentError>>,
     ) {
+        self.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.run_inner(&mut cmds, ready).await;
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn run_inner(
+        &mut self,
+        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        ready: oneshot::Sender<Result<(), AgentError>>,
+    ) {
+        let mut parser = SseParser::new();
+        let mut datas: Vec<String> = Vec::new();
         let mut stream: Option<ByteStream> = match self.connect().await {
-            Ok(s) => {
-                let _ = ready.send(Ok(()));
+            Ok((s, first)) => {
+                parser.push(&first, &mut datas);
                 Some(s)
             }
             Err(e) => {
@@ -132,10 +161,13 @@ impl Actor {
                 return;
             }
         };
-        // Pick up what the session already holds (a reused session), without events.
-        self.resync(false).await;
-        let mut parser = SseParser::new();
-        let mut datas: Vec<String> = Vec::new();
+        // Pick up what the session already holds (a reused session, maybe with a permission
+        // request still pending from before a restart), without events.
+        self.resync(true).await;
+        let _ = ready.send(Ok(()));
+        for d in std::mem::take(&mut datas) {
+            self.on_data(&d).await;
+        }
         let mut reconnect_at: Option<Instant> = None;
         let mut disconnected_since: Option<Instant> = None;
         let mut backoff = Duration::from_millis(100);
@@ -145,15 +177,19 @@ impl Actor {
         loop {
             if stream.is_none() && reconnect_at.is_some_and(|t| Instant::now() >= t) {
                 match self.connect().await {
-                    Ok(s) => {
+                    Ok((s, first)) => {
                         tracing::info!(session = %self.session_id, "event stream reconnected");
                         stream = Some(s);
                         parser.reset();
+                        parser.push(&first, &mut datas);
                         reconnect_at = None;
                         disconnected_since = None;
                         backoff = Duration::from_millis(100);
                         // SSE has no replay: re-sync what we missed.
                         self.resync(true).await;
+                        for d in std::mem::take(&mut datas) {
+                            self.on_data(&d).await;
+                        }
                     }
                     Err(e) => {
                         tracing::debug!(session = %self.session_id, "reconnect failed: {e}");
@@ -215,6 +251,7 @@ impl Actor {
                                 "lost the connection to the opencode server".into(),
                             ), false)
                             .await;
+                            self.abandoned = true;
                         }
                     }
                     self.on_tick().await;
@@ -233,6 +270,20 @@ impl Actor {
     ) -> Result<(), AgentError> {
         if self.turn.is_some() {
             return Err(AgentError::Busy(self.chat));
+        }
+        if self.abandoned {
+            // Let the given-up turn end on the server first (bounded).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline
+                && self
+                    .client
+                    .is_busy(&self.session_id, &self.directory)
+                    .await
+                    .unwrap_or(false)
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            self.abandoned = false;
         }
         let now = Instant::now();
         self.turn = Some(Turn {
@@ -280,6 +331,17 @@ impl Actor {
         };
         let mut outs = Vec::new();
         if !self.translator.on_event(&ev, &mut outs) {
+            // The instance loading its plugins (first prompt in a directory) can take seconds
+            // without a session event: that is progress too, for the watchdog.
+            let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
+            if matches!(
+                ty,
+                "plugin.added" | "catalog.updated" | "reference.updated" | "integration.updated"
+            ) {
+                if let Some(t) = self.turn.as_mut() {
+                    t.last_activity = Instant::now();
+                }
+            }
             return;
         }
         if let Some(t) = self.turn.as_mut() {
@@ -321,6 +383,10 @@ impl Actor {
                     }
                 }
                 Output::Idle => {
+                    if self.turn.is_none() {
+                        // A given-up turn has ended on the server.
+                        self.abandoned = false;
+                    }
                     if let Some(t) = self.turn.as_mut() {
                         if t.saw_busy {
                             settle = Some(outcome_of(t));
@@ -366,6 +432,10 @@ impl Actor {
                         request,
                     });
                 }
+                Output::Title(title) => self.emit(AgentEvent::Title {
+                    chat: self.chat,
+                    title,
+                }),
                 Output::PermissionReplied { id, reply } => {
                     self.permissions.lock().remove(&id);
                     self.emit(AgentEvent::PermissionReplied {
@@ -425,13 +495,24 @@ impl Actor {
     }
 
     async fn on_tick(&mut self) {
-        let Some(t) = self.turn.as_ref() else { return };
+        let waiting_for_user = self
+            .permissions
+            .lock()
+            .values()
+            .any(|(p, _)| p.chat == self.chat);
+        let Some(t) = self.turn.as_mut() else { return };
         let now = Instant::now();
+        if waiting_for_user && t.abort_sent.is_none() {
+            // The turn waits for the user, not for the agent: no watchdog, no polling.
+            t.last_activity = now;
+            return;
+        }
         // opencode did not confirm an abort: settle it anyway.
         if t.abort_sent
             .is_some_and(|s| now.duration_since(s) > self.timings.abort_grace)
         {
             self.settle(TurnOutcome::Aborted, true).await;
+            self.abandoned = true;
             return;
         }
         let hint = t
@@ -473,6 +554,7 @@ impl Actor {
                 false,
             )
             .await;
+            self.abandoned = true;
         }
     }
 

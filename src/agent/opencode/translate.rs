@@ -41,6 +41,8 @@ pub enum Output {
         message: String,
     },
     PermissionAsked(PermissionRequest),
+    /// The session got a (new) title from opencode's title generator.
+    Title(String),
     PermissionReplied {
         id: String,
         reply: String,
@@ -67,6 +69,7 @@ pub struct Translator {
     user_msgs: HashMap<String, bool>,
     /// deltas of parts not announced yet
     early: HashMap<String, String>,
+    title: Option<String>,
 }
 
 /// The session id an event is about, if any.
@@ -85,6 +88,7 @@ impl Translator {
             parts: HashMap::new(),
             user_msgs: HashMap::new(),
             early: HashMap::new(),
+            title: None,
         }
     }
 
@@ -135,6 +139,19 @@ impl Translator {
                 }
             }
             "session.idle" => out.push(Output::Idle),
+            "session.updated" | "session.created" => {
+                let title = props
+                    .get("info")
+                    .and_then(|i| i.get("title"))
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty() && !t.starts_with("New session - "));
+                if let Some(t) = title {
+                    if self.title.as_deref() != Some(t) {
+                        self.title = Some(t.to_string());
+                        out.push(Output::Title(t.to_string()));
+                    }
+                }
+            }
             "session.error" => {
                 let err = props.get("error").unwrap_or(&Value::Null);
                 let (name, message) = error_text(err);
@@ -710,6 +727,26 @@ mod tests {
             .count();
         assert_eq!(changes, 6);
         assert_eq!(out.last(), Some(&Output::Idle));
+    }
+
+    #[test]
+    fn titles_reported_once_and_placeholder_skipped() {
+        let mut t = Translator::new(S);
+        let upd = |title: &str| {
+            ev(
+                "session.updated",
+                json!({"sessionID": S, "info": {"id": S, "title": title}}),
+            )
+        };
+        let out = run(
+            &mut t,
+            &[
+                upd("New session - 2026-01-01T00:00:00.000Z"),
+                upd("Fake title"),
+                upd("Fake title"),
+            ],
+        );
+        assert_eq!(out, vec![Output::Title("Fake title".into())]);
     }
 
     #[test]
