@@ -242,7 +242,9 @@ async fn event_stream_cut_mid_turn_ends_equal_to_the_server_transcript() {
         .await
         .expect("messages");
     assert_eq!(transcript.parts(), rest_parts(&rest));
-    let want: String = (0..80).map(|i| format!("chunk-{i} ")).collect();
+    let want: String = (0..80)
+        .map(|i| format!("chunk-{i}{}", if i % 10 == 9 { "\n" } else { " " }))
+        .collect();
     assert_eq!(transcript.texts(ItemKind::Text), vec![want]);
     backend.shutdown().await;
 }
