@@ -263,6 +263,11 @@ impl ExternalBackend {
         self.inner.cfg.kind
     }
 
+    /// The process group of the chat's running turn (its CLI's pid), if any.
+    pub fn process_group(&self, chat: ChatId) -> Option<i32> {
+        self.inner.running.lock().get(&chat).map(|r| r.pgid)
+    }
+
     fn send(&self, e: AgentEvent) {
         let _ = self.inner.events.send(e);
     }

@@ -145,6 +145,8 @@ pub struct ProbeOptions {
     pub router: Option<RouterOptions>,
     /// (kind, command, extra env)
     pub clis: Vec<(CliKind, PathBuf, Vec<(String, String)>)>,
+    /// Where CLIs are looked for (`PATH` of this process when `None`).
+    pub search_path: Option<std::ffi::OsString>,
     pub timeout: Duration,
 }
 
@@ -162,7 +164,7 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
     let clis = futures::future::join_all(
         opts.clis
             .iter()
-            .map(|(k, cmd, env)| probe_cli(*k, cmd, env)),
+            .map(|(k, cmd, env)| probe_cli(*k, cmd, env, opts.search_path.as_deref())),
     );
     let router = async {
         match &opts.router {
@@ -192,8 +194,9 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
     }
 }
 
-/// The absolute path of `cmd`: itself when it names a file, else the first match on `PATH`.
-pub fn find_command(cmd: &Path) -> Option<PathBuf> {
+/// The absolute path of `cmd`: itself when it names a file, else the first match on `path`
+/// (this process's `PATH` when `None`).
+pub fn find_command(cmd: &Path, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -201,20 +204,28 @@ pub fn find_command(cmd: &Path) -> Option<PathBuf> {
     if cmd.components().count() > 1 || cmd.is_absolute() {
         return executable(cmd).then(|| cmd.to_path_buf());
     }
-    let paths = std::env::var_os("PATH")?;
+    let paths = match path {
+        Some(p) => p.to_os_string(),
+        None => std::env::var_os("PATH")?,
+    };
     std::env::split_paths(&paths)
         .map(|d| d.join(cmd))
         .find(|p| executable(p))
 }
 
 /// `cmd --version` (first line), with a timeout.
-pub async fn probe_cli(kind: CliKind, cmd: &Path, env: &[(String, String)]) -> CliProbe {
+pub async fn probe_cli(
+    kind: CliKind,
+    cmd: &Path,
+    env: &[(String, String)],
+    search_path: Option<&std::ffi::OsStr>,
+) -> CliProbe {
     let mut p = CliProbe {
         name: kind.name().to_string(),
         command: cmd.display().to_string(),
         ..Default::default()
     };
-    let Some(path) = find_command(cmd) else {
+    let Some(path) = find_command(cmd, search_path) else {
         p.error = Some(format!("not found ({})", kind.install_hint()));
         return p;
     };
