@@ -49,8 +49,14 @@ M.subcommands = {
   diff = { run = function() boo().diff() end },
   accept = { run = H.pending('accept') },
   reject = { run = H.pending('reject') },
-  agent = { run = H.pending('agent') },
-  model = { run = H.pending('model') },
+  agent = {
+    run = function(args) boo().agent(args[1]) end,
+    complete = function() return require('boo.ui.picker').complete('agent') end,
+  },
+  model = {
+    run = function(args) boo().model(args[1]) end,
+    complete = function() return require('boo.ui.picker').complete('model') end,
+  },
   permissions = { run = function() boo().permissions() end },
   log = { run = function() boo().log() end },
 }

@@ -29,6 +29,18 @@ H.schema = {
     -- Seconds without any event before a running turn is re-synced, then failed.
     watchdog_seconds = { default = 180, types = { 'number' } },
   },
+  -- An OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its models become opencode
+  -- models named "<name>/<model>".
+  router = {
+    -- Base URL of its OpenAI API, e.g. "http://127.0.0.1:8080/v1"; nil = no router.
+    url = { default = nil, types = { 'string', 'nil' } },
+    -- Provider name in opencode (the prefix of its models).
+    name = { default = 'llama-swap', types = { 'string' } },
+    api_key = { default = nil, types = { 'string', 'nil' } },
+  },
+  -- CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = { OPENAI_BASE_URL = '...' } }, ... }.
+  -- `args` replaces the default extra arguments (approval mode); `env` is added to theirs.
+  agents = { default = {}, types = { 'table' } },
   worktree = {
     -- Where session worktrees live; nil = stdpath('data')/boo/worktrees.
     dir = { default = nil, types = { 'string', 'nil' } },
@@ -142,7 +154,20 @@ function M.resolved()
   local data = vim.fn.stdpath('data')
   local oc = c.opencode
   local oc_cmd = vim.fn.exepath(oc.cmd)
+  local agents = {}
+  for name, a in pairs(c.agents or {}) do
+    if type(a) == 'table' then
+      local cmd = a.cmd and vim.fn.exepath(a.cmd) or ''
+      agents[name] = {
+        cmd = cmd ~= '' and cmd or a.cmd,
+        args = a.args,
+        env = a.env and not vim.tbl_isempty(a.env) and a.env or vim.empty_dict(),
+      }
+    end
+  end
   return {
+    router = { url = c.router.url, name = c.router.name, api_key = c.router.api_key },
+    agents = vim.tbl_isempty(agents) and vim.empty_dict() or agents,
     store_path = c.store.path or (data .. '/boo/boo.db'),
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,

@@ -708,3 +708,101 @@ mod tests {
         assert_eq!(router_base("http://h:1/v1/"), "http://h:1/v1");
     }
 }
+
+/// The opencode backend with the model router's models added as a provider: made on the first
+/// turn, after asking the router for its models (so nothing waits at start-up, and a router
+/// that is down only costs its own models).
+pub struct RoutedOpencode {
+    cfg: super::opencode::OpencodeConfig,
+    router: Option<RouterOptions>,
+    events: tokio::sync::mpsc::UnboundedSender<super::AgentEvent>,
+    backend: tokio::sync::OnceCell<super::opencode::OpencodeBackend>,
+}
+
+impl RoutedOpencode {
+    pub fn new(
+        cfg: super::opencode::OpencodeConfig,
+        router: Option<RouterOptions>,
+        events: tokio::sync::mpsc::UnboundedSender<super::AgentEvent>,
+    ) -> RoutedOpencode {
+        RoutedOpencode {
+            cfg,
+            router,
+            events,
+            backend: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn backend(&self) -> &super::opencode::OpencodeBackend {
+        self.backend
+            .get_or_init(|| async {
+                let mut cfg = self.cfg.clone();
+                if let Some(r) = &self.router {
+                    let p = probe_router(r).await;
+                    match &p.error {
+                        None => {
+                            tracing::info!(router = %p.url, models = ?p.models, "router models added to opencode");
+                            cfg.env = with_router(&cfg.env, &p, r.api_key.as_deref());
+                        }
+                        Some(e) => {
+                            tracing::warn!(router = %p.url, "router: {e}");
+                            let _ = self.events.send(super::AgentEvent::ServerError(format!(
+                                "model router {}: {e}; its models are not available to opencode",
+                                p.url
+                            )));
+                        }
+                    }
+                }
+                super::opencode::OpencodeBackend::new(cfg, self.events.clone())
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl super::AgentBackend for RoutedOpencode {
+    fn name(&self) -> &str {
+        "opencode"
+    }
+
+    async fn start_turn(&self, req: super::TurnRequest) -> Result<(), super::AgentError> {
+        self.backend().await.start_turn(req).await
+    }
+
+    async fn abort(&self, chat: crate::model::ChatId) -> Result<(), super::AgentError> {
+        match self.backend.get() {
+            Some(b) => b.abort(chat).await,
+            None => Err(super::AgentError::NotRunning(chat)),
+        }
+    }
+
+    async fn reply_permission(
+        &self,
+        id: &str,
+        reply: super::PermissionReply,
+    ) -> Result<(), super::AgentError> {
+        match self.backend.get() {
+            Some(b) => b.reply_permission(id, reply).await,
+            None => Err(super::AgentError::UnknownPermission(id.to_string())),
+        }
+    }
+
+    async fn pending_permissions(&self) -> Vec<super::PendingPermission> {
+        match self.backend.get() {
+            Some(b) => b.pending_permissions().await,
+            None => Vec::new(),
+        }
+    }
+
+    async fn close_chat(&self, chat: crate::model::ChatId) {
+        if let Some(b) = self.backend.get() {
+            b.close_chat(chat).await
+        }
+    }
+
+    async fn shutdown(&self) {
+        if let Some(b) = self.backend.get() {
+            b.shutdown().await
+        }
+    }
+}

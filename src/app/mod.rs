@@ -3,6 +3,7 @@
 //! or git: such work is spawned and comes back as an event.
 
 mod actions;
+mod agent_cmds;
 mod agents;
 pub mod config;
 mod sessions;
@@ -39,6 +40,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// A probe of agents and models finished.
+    Probe(Box<crate::agent::probe::ProbeReport>),
 }
 
 pub struct App {
@@ -131,6 +134,7 @@ impl App {
             }
             Event::SessionReady(r) => self.session_ready(r).await,
             Event::Notice { msg, level } => self.ui.notify(msg, level),
+            Event::Probe(report) => self.probe_done(*report),
         }
     }
 
@@ -160,6 +164,7 @@ impl App {
                 Ok(Json::Array(list))
             }
             Request::Permissions => Ok(self.agents.permissions_json()),
+            Request::Probe(a) => Ok(self.probe_request(a.refresh)),
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
             }

@@ -80,6 +80,8 @@ pub enum Request {
     Chats(PaneArgs),
     /// Pending permission requests of all sessions.
     Permissions,
+    /// The last probe of agents and models (`refresh`: start a new one).
+    Probe(ProbeArgs),
 }
 
 /// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
@@ -108,6 +110,29 @@ pub enum Notify {
     ClosePane(ChatArgs),
     Reopen(CwdArgs),
     PermissionReply(PermissionReplyArgs),
+    /// `:Boo agent {name}`: the agent of a chat.
+    SetAgent(SetArgs),
+    /// `:Boo model {provider/model}`: the model of a chat (empty: the default).
+    SetModel(SetArgs),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ProbeArgs {
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+/// Sets something of a chat (the given one, else the pane's active one, else the current).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SetArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -177,6 +202,7 @@ impl Request {
             "ping" => Ok(Request::Ping),
             "chats" => Ok(Request::Chats(first_arg(name, args)?)),
             "permissions" => Ok(Request::Permissions),
+            "probe" => Ok(Request::Probe(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
     }
@@ -207,6 +233,8 @@ impl Notify {
             "close_pane" => Notify::ClosePane(first_arg(name, args)?),
             "reopen" => Notify::Reopen(first_arg(name, args)?),
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
+            "set_agent" => Notify::SetAgent(first_arg(name, args)?),
+            "set_model" => Notify::SetModel(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }
