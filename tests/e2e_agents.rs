@@ -114,8 +114,11 @@ async fn wait_status(w: &World, key: &str, value: &str) {
         .await;
 }
 
-/// (status, agent, model, creator, error) of every task, oldest first.
-fn tasks(db: &Path) -> Vec<(String, String, Option<String>, String, Option<String>)> {
+/// (status, agent, model, creator, error) of a task.
+type TaskRow = (String, String, Option<String>, String, Option<String>);
+
+/// Every task, oldest first.
+fn tasks(db: &Path) -> Vec<TaskRow> {
     // Not there yet (the backend opens it on first use): no tasks.
     let Ok(conn) = rusqlite::Connection::open_with_flags(
         db,
@@ -136,11 +139,7 @@ fn tasks(db: &Path) -> Vec<(String, String, Option<String>, String, Option<Strin
     rows.collect::<Result<Vec<_>, _>>().expect("tasks")
 }
 
-async fn wait_tasks(
-    w: &World,
-    what: &str,
-    pred: impl Fn(&[(String, String, Option<String>, String, Option<String>)]) -> bool,
-) -> Vec<(String, String, Option<String>, String, Option<String>)> {
+async fn wait_tasks(w: &World, what: &str, pred: impl Fn(&[TaskRow]) -> bool) -> Vec<TaskRow> {
     let db = w.dir.join("boo.db");
     let deadline = Instant::now() + WAIT;
     loop {

@@ -134,6 +134,9 @@ pub struct RouterOptions {
     pub api_key: Option<String>,
 }
 
+/// A CLI agent to probe: its kind, command and extra environment.
+pub type CliSpec = (CliKind, PathBuf, Vec<(String, String)>);
+
 /// What to probe.
 #[derive(Clone, Debug)]
 pub struct ProbeOptions {
@@ -143,8 +146,7 @@ pub struct ProbeOptions {
     /// Ask this server instead of starting one.
     pub attach: Option<RestTarget>,
     pub router: Option<RouterOptions>,
-    /// (kind, command, extra env)
-    pub clis: Vec<(CliKind, PathBuf, Vec<(String, String)>)>,
+    pub clis: Vec<CliSpec>,
     /// Where CLIs are looked for (`PATH` of this process when `None`).
     pub search_path: Option<std::ffi::OsString>,
     pub timeout: Duration,
@@ -618,97 +620,6 @@ async fn probe_spawned_opencode(
     p
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn providers_agents_and_the_merged_model_list() {
-        let v = json!({
-            "providers": [
-                {"id": "opencode", "name": "opencode", "models": {"big-pickle": {}}},
-                {"id": "fake", "name": "Fake", "models": {"fake-model": {}}}
-            ],
-            "default": {"opencode": "big-pickle", "fake": "fake-model"}
-        });
-        let (providers, default) = parse_providers(&v);
-        assert_eq!(default.as_deref(), Some("fake/fake-model"));
-        let agents = parse_agents(&json!([
-            {"name": "build", "mode": "primary"},
-            {"name": "plan", "mode": "primary"},
-            {"name": "explore", "mode": "subagent"},
-            {"name": "title", "mode": "primary", "hidden": true}
-        ]));
-        let report = ProbeReport {
-            opencode: OpencodeProbe {
-                providers,
-                agents,
-                ..Default::default()
-            },
-            router: Some(RouterProbe {
-                name: "llama-swap".into(),
-                url: "http://127.0.0.1:1/v1".into(),
-                models: vec!["qwen3".into()],
-                error: None,
-            }),
-            cli: vec![
-                CliProbe {
-                    name: "qwen".into(),
-                    path: Some("/bin/qwen".into()),
-                    ..Default::default()
-                },
-                CliProbe {
-                    name: "goose".into(),
-                    error: Some("not found".into()),
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            report.models(),
-            ["fake/fake-model", "llama-swap/qwen3", "opencode/big-pickle"]
-        );
-        assert_eq!(report.agents(), ["opencode", "opencode:plan", "qwen"]);
-    }
-
-    #[test]
-    fn router_provider_merges_into_the_users_inline_config() {
-        let r = RouterProbe {
-            name: "llama-swap".into(),
-            url: "http://127.0.0.1:9/v1".into(),
-            models: vec!["a".into(), "b".into()],
-            error: None,
-        };
-        let merged: Value = serde_json::from_str(&router_config_content(
-            Some(r#"{"model":"x/y","provider":{"x":{"npm":"n"},"llama-swap":{"options":{"apiKey":"k"},"models":{"a":{"name":"mine"}}}}}"#),
-            &r,
-            None,
-        ))
-        .expect("json");
-        assert_eq!(merged["model"], "x/y");
-        assert_eq!(merged["provider"]["x"]["npm"], "n");
-        assert_eq!(merged["provider"]["llama-swap"]["options"]["apiKey"], "k");
-        assert_eq!(
-            merged["provider"]["llama-swap"]["models"]["a"]["name"],
-            "mine"
-        );
-        assert_eq!(merged["provider"]["llama-swap"]["models"]["b"]["name"], "b");
-        let fresh: Value =
-            serde_json::from_str(&router_config_content(None, &r, None)).expect("json");
-        assert_eq!(
-            fresh["provider"]["llama-swap"]["options"]["baseURL"],
-            "http://127.0.0.1:9/v1"
-        );
-        assert_eq!(
-            fresh["provider"]["llama-swap"]["npm"],
-            "@ai-sdk/openai-compatible"
-        );
-        assert_eq!(router_base("http://h:1"), "http://h:1/v1");
-        assert_eq!(router_base("http://h:1/v1/"), "http://h:1/v1");
-    }
-}
-
 /// The opencode backend with the model router's models added as a provider: made on the first
 /// turn, after asking the router for its models (so nothing waits at start-up, and a router
 /// that is down only costs its own models).
@@ -804,5 +715,96 @@ impl super::AgentBackend for RoutedOpencode {
         if let Some(b) = self.backend.get() {
             b.shutdown().await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_agents_and_the_merged_model_list() {
+        let v = json!({
+            "providers": [
+                {"id": "opencode", "name": "opencode", "models": {"big-pickle": {}}},
+                {"id": "fake", "name": "Fake", "models": {"fake-model": {}}}
+            ],
+            "default": {"opencode": "big-pickle", "fake": "fake-model"}
+        });
+        let (providers, default) = parse_providers(&v);
+        assert_eq!(default.as_deref(), Some("fake/fake-model"));
+        let agents = parse_agents(&json!([
+            {"name": "build", "mode": "primary"},
+            {"name": "plan", "mode": "primary"},
+            {"name": "explore", "mode": "subagent"},
+            {"name": "title", "mode": "primary", "hidden": true}
+        ]));
+        let report = ProbeReport {
+            opencode: OpencodeProbe {
+                providers,
+                agents,
+                ..Default::default()
+            },
+            router: Some(RouterProbe {
+                name: "llama-swap".into(),
+                url: "http://127.0.0.1:1/v1".into(),
+                models: vec!["qwen3".into()],
+                error: None,
+            }),
+            cli: vec![
+                CliProbe {
+                    name: "qwen".into(),
+                    path: Some("/bin/qwen".into()),
+                    ..Default::default()
+                },
+                CliProbe {
+                    name: "goose".into(),
+                    error: Some("not found".into()),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            report.models(),
+            ["fake/fake-model", "llama-swap/qwen3", "opencode/big-pickle"]
+        );
+        assert_eq!(report.agents(), ["opencode", "opencode:plan", "qwen"]);
+    }
+
+    #[test]
+    fn router_provider_merges_into_the_users_inline_config() {
+        let r = RouterProbe {
+            name: "llama-swap".into(),
+            url: "http://127.0.0.1:9/v1".into(),
+            models: vec!["a".into(), "b".into()],
+            error: None,
+        };
+        let merged: Value = serde_json::from_str(&router_config_content(
+            Some(r#"{"model":"x/y","provider":{"x":{"npm":"n"},"llama-swap":{"options":{"apiKey":"k"},"models":{"a":{"name":"mine"}}}}}"#),
+            &r,
+            None,
+        ))
+        .expect("json");
+        assert_eq!(merged["model"], "x/y");
+        assert_eq!(merged["provider"]["x"]["npm"], "n");
+        assert_eq!(merged["provider"]["llama-swap"]["options"]["apiKey"], "k");
+        assert_eq!(
+            merged["provider"]["llama-swap"]["models"]["a"]["name"],
+            "mine"
+        );
+        assert_eq!(merged["provider"]["llama-swap"]["models"]["b"]["name"], "b");
+        let fresh: Value =
+            serde_json::from_str(&router_config_content(None, &r, None)).expect("json");
+        assert_eq!(
+            fresh["provider"]["llama-swap"]["options"]["baseURL"],
+            "http://127.0.0.1:9/v1"
+        );
+        assert_eq!(
+            fresh["provider"]["llama-swap"]["npm"],
+            "@ai-sdk/openai-compatible"
+        );
+        assert_eq!(router_base("http://h:1"), "http://h:1/v1");
+        assert_eq!(router_base("http://h:1/v1/"), "http://h:1/v1");
     }
 }
