@@ -271,8 +271,28 @@ async fn a_model_chosen_with_boo_model_is_used_by_the_next_opencode_turn() {
         )
         .await;
     wait_status(&w, "model", "fake/fake-model").await;
+    // :checkhealth shows a fresh probe.
+    let t1 = Instant::now();
+    w.nvim.cmd("checkhealth boo").await.expect(":checkhealth");
+    let health = w
+        .nvim
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let health = health.as_str().unwrap_or_default().to_string();
+    for needle in [
+        "boo: agents and models",
+        "opencode 1.18.33: server starts and answers",
+        "provider fake: fake-model",
+        "provider llama-swap: fake-model",
+        "model router llama-swap",
+        "qwen 0.24.4",
+        "agents: opencode, opencode:plan, qwen",
+    ] {
+        assert!(health.contains(needle), "'{needle}' not in:\n{health}");
+    }
     eprintln!(
-        "first (ask) turn incl. session and opencode start: {first:?}; all: {:?}",
+        "first (ask) turn incl. session and opencode start: {first:?}; checkhealth: {:?}; all: {:?}",
+        t1.elapsed(),
         t0.elapsed()
     );
     w.nvim.quit().await;

@@ -205,3 +205,22 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_names() {
+        assert_eq!(split_agent("opencode"), ("opencode", None));
+        assert_eq!(split_agent("opencode:plan"), ("opencode", Some("plan")));
+        assert_eq!(split_agent("opencode:"), ("opencode", None));
+        assert_eq!(split_agent("qwen"), ("qwen", None));
+        for ok in ["opencode", "opencode:plan", "qwen", "claude", "goose"] {
+            assert!(known_agent(ok), "{ok}");
+        }
+        for bad in ["", "gpt", "qwen:x", "aider"] {
+            assert!(!known_agent(bad), "{bad}");
+        }
+    }
+}
