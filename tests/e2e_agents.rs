@@ -114,8 +114,16 @@ async fn wait_status(w: &World, key: &str, value: &str) {
         .await;
 }
 
-/// (status, agent, model, creator, error) of a task.
-type TaskRow = (String, String, Option<String>, String, Option<String>);
+/// (status, agent, model, creator, error, started, finished) of a task.
+type TaskRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    bool,
+    bool,
+);
 
 /// Every task, oldest first.
 fn tasks(db: &Path) -> Vec<TaskRow> {
@@ -126,14 +134,23 @@ fn tasks(db: &Path) -> Vec<TaskRow> {
     ) else {
         return Vec::new();
     };
-    let Ok(mut st) =
-        conn.prepare("SELECT status, agent, model, creator, error FROM tasks ORDER BY id")
-    else {
+    let Ok(mut st) = conn.prepare(
+        "SELECT status, agent, model, creator, error, started_at IS NOT NULL,
+                finished_at IS NOT NULL FROM tasks ORDER BY id",
+    ) else {
         return Vec::new();
     };
     let rows = st
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })
         .expect("rows");
     rows.collect::<Result<Vec<_>, _>>().expect("tasks")
@@ -375,6 +392,9 @@ async fn a_qwen_chat_streams_aborts_and_a_missing_cli_is_one_clear_message() {
         .as_deref()
         .unwrap_or_default()
         .contains("claude not found"));
+    // Started and finished stamps: the failed one never started.
+    let stamps: Vec<(bool, bool)> = t.iter().map(|x| (x.5, x.6)).collect();
+    assert_eq!(stamps, [(true, true), (true, true), (false, true)]);
     assert!(
         t.iter().all(|x| x.2.is_none()),
         "no opencode model for CLIs: {t:#?}"

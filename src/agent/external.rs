@@ -304,6 +304,26 @@ impl ExternalBackend {
         for (k, v) in &cfg.env {
             cmd.env(k, v);
         }
+        // The CLI dies with boocoder even when boocoder is killed (SIGKILL on parent death;
+        // the forking thread is a runtime worker, which lives as long as the process).
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: runs in the forked child before exec; prctl, getppid and _exit are
+        // async-signal-safe and touch no memory of the parent.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
         tracing::info!(cli = kind.name(), chat = req.chat, ?args, dir = %req.directory.display(), "cli turn");
         match cmd.spawn() {
             Ok(c) => Ok((c, named)),
