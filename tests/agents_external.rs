@@ -57,6 +57,22 @@ fn transcript(events: &[AgentEvent]) -> Vec<(ItemKind, String)> {
     order.iter().filter_map(|p| items.get(p).cloned()).collect()
 }
 
+/// Whether the process group is gone within 10 s (killed members may take a moment to be
+/// reaped).
+async fn group_gone(pgid: i32) -> bool {
+    let t0 = Instant::now();
+    loop {
+        // SAFETY: signal 0 only checks whether the group exists.
+        if unsafe { libc::kill(-pgid, 0) } != 0 {
+            return true;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn done(e: &AgentEvent) -> bool {
     matches!(e, AgentEvent::TurnDone { .. })
 }
@@ -216,15 +232,7 @@ async fn abort_kills_the_process_group() {
     let evs = until(&mut rx, "aborted", done).await;
     assert_eq!(outcome(&evs), TurnOutcome::Aborted, "{evs:#?}");
     // The whole group is gone.
-    let gone = loop {
-        // SAFETY: signal 0 only checks whether the group exists.
-        let r = unsafe { libc::kill(-pgid, 0) };
-        if r != 0 || t0.elapsed() > Duration::from_secs(10) {
-            break r != 0;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(gone, "process group {pgid} still alive");
+    assert!(group_gone(pgid).await, "process group {pgid} still alive");
     assert!(b.process_group(3).is_none());
     eprintln!("abort to TurnDone: {:?}", t0.elapsed());
     assert!(matches!(b.abort(3).await, Err(AgentError::NotRunning(3))));
@@ -374,4 +382,54 @@ async fn recorded_claude_and_goose_outputs_become_the_same_transcript() {
         outcome(&evs),
         TurnOutcome::Failed("qwen: [API Error: 400 fake model refuses: bad request]".into())
     );
+}
+
+#[tokio::test]
+async fn a_silent_cli_is_stopped_by_the_watchdog_and_binary_output_does_not_hang() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = tmp.path().join("bin");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = CliConfig::new(CliKind::Qwen);
+    cfg.command = script(
+        &bin,
+        "silent",
+        "cat >/dev/null; echo 'thinking hard' >&2; sleep 60",
+    );
+    cfg.watchdog = Duration::from_secs(1);
+    let b = ExternalBackend::new(cfg, tx);
+    let t0 = Instant::now();
+    b.start_turn(request(10, tmp.path(), "hi", None))
+        .await
+        .expect("starts");
+    let pgid = b.process_group(10).expect("running");
+    let evs = until(&mut rx, "stopped", done).await;
+    match outcome(&evs) {
+        TurnOutcome::Failed(m) => {
+            assert!(m.contains("printed nothing for 1 s"), "{m}");
+            assert!(m.contains("thinking hard"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(group_gone(pgid).await, "process group {pgid} still alive");
+
+    // Bytes that are not UTF-8 are read past (and reported as unreadable), then the answer.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = CliConfig::new(CliKind::Claude);
+    let rec = recorded("claude_tool.jsonl");
+    cfg.command = script(
+        &bin,
+        "binary",
+        &format!(
+            "cat >/dev/null; printf '\\377\\376 junk\\n'; cat '{}'",
+            rec.display()
+        ),
+    );
+    let b = ExternalBackend::new(cfg, tx);
+    b.start_turn(request(11, tmp.path(), "hi", None))
+        .await
+        .expect("starts");
+    let evs = until(&mut rx, "binary", done).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    assert_eq!(transcript(&evs).len(), 3);
 }

@@ -162,6 +162,7 @@ function M.resolved()
         cmd = cmd ~= '' and cmd or a.cmd,
         args = a.args,
         env = a.env and not vim.tbl_isempty(a.env) and a.env or vim.empty_dict(),
+        watchdog_seconds = a.watchdog_seconds,
       }
     end
   end

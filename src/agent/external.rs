@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 pub use self::stream::{GooseJson, LineParser, Out, StreamJson};
@@ -148,6 +148,9 @@ pub struct CliConfig {
     pub env: Vec<(String, String)>,
     /// Grace between SIGTERM and SIGKILL on abort.
     pub kill_grace: Duration,
+    /// Stop a turn whose CLI printed nothing for this long (default 10 min: tools such as a
+    /// build may be silent for a while).
+    pub watchdog: Duration,
 }
 
 impl CliConfig {
@@ -158,6 +161,7 @@ impl CliConfig {
             args: None,
             env: Vec::new(),
             kill_grace: Duration::from_secs(2),
+            watchdog: Duration::from_secs(600),
         }
     }
 }
@@ -201,11 +205,22 @@ fn unique() -> u64 {
     t * 1000 + N.fetch_add(1, Ordering::Relaxed) % 1000
 }
 
+/// One line (without its end), also when it is not UTF-8; `None` at the end or on a read error.
+async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> Option<String> {
+    buf.clear();
+    match r.read_until(b'\n', buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(String::from_utf8_lossy(buf).trim_end().to_string()),
+    }
+}
+
 /// How a finished process is judged.
 struct Ending {
     status: Option<i32>,
     signaled: bool,
     aborted: bool,
+    /// Stopped by the watchdog after this many seconds without output.
+    stalled: Option<u64>,
     reported: Option<Option<String>>,
     parsed_lines: usize,
     bad_line: Option<String>,
@@ -222,6 +237,11 @@ impl Ending {
         } else {
             format!("; stderr: {}", self.stderr.join(" | "))
         };
+        if let Some(secs) = self.stalled {
+            return TurnOutcome::Failed(format!(
+                "{name} printed nothing for {secs} s and was stopped (agents.{name}.watchdog_seconds){tail}"
+            ));
+        }
         if let Some(Some(msg)) = &self.reported {
             return TurnOutcome::Failed(format!("{name}: {msg}"));
         }
@@ -364,8 +384,9 @@ impl ExternalBackend {
         let err_task = child.stderr.take().map(|err| {
             let tail = stderr_tail.clone();
             tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
+                let mut r = BufReader::new(err);
+                let mut buf = Vec::new();
+                while let Some(l) = read_line(&mut r, &mut buf).await {
                     tracing::debug!(target: "cli", "stderr: {l}");
                     let l = l.trim().to_string();
                     if l.is_empty() {
@@ -384,16 +405,34 @@ impl ExternalBackend {
             status: None,
             signaled: false,
             aborted: false,
+            stalled: None,
             reported: None,
             parsed_lines: 0,
             bad_line: None,
             stderr: Vec::new(),
         };
         let mut session = named.clone();
+        let pgid = child.id().map_or(0, |p| p as i32);
+        let watchdog = self.inner.cfg.watchdog;
         if let Some(out) = child.stdout.take() {
-            let mut lines = BufReader::new(out).lines();
+            let mut r = BufReader::new(out);
+            let mut buf = Vec::new();
             let mut outs = Vec::new();
-            while let Ok(Some(line)) = lines.next_line().await {
+            loop {
+                let line = match tokio::time::timeout(watchdog, read_line(&mut r, &mut buf)).await {
+                    Ok(Some(l)) => l,
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(
+                            chat,
+                            cli = kind.name(),
+                            "no output for {watchdog:?}; stopping it"
+                        );
+                        ending.stalled = Some(watchdog.as_secs());
+                        signal_group(pgid, libc::SIGKILL);
+                        break;
+                    }
+                };
                 let line = line.trim();
                 if line.is_empty() {
                     continue;
@@ -622,6 +661,7 @@ mod tests {
             status: Some(0),
             signaled: false,
             aborted: false,
+            stalled: None,
             reported: Some(None),
             parsed_lines: 3,
             bad_line: None,

@@ -140,6 +140,9 @@ impl Agents {
             }
             cfg.args = a.args.clone();
             cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            if let Some(s) = a.watchdog_seconds.filter(|s| *s > 0) {
+                cfg.watchdog = Duration::from_secs(s);
+            }
         }
         cfg
     }

@@ -54,6 +54,8 @@ pub struct CliAgentConfig {
     /// Extra environment (e.g. `OPENAI_BASE_URL` for qwen).
     #[serde(deserialize_with = "map_or_empty_list")]
     pub env: BTreeMap<String, String>,
+    /// Stop a turn after this long without output (default 600).
+    pub watchdog_seconds: Option<u64>,
 }
 
 /// A map that Lua may send as an empty list (an empty Lua table is ambiguous).
