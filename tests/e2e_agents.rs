@@ -399,6 +399,23 @@ async fn a_qwen_chat_streams_aborts_and_a_missing_cli_is_one_clear_message() {
         t.iter().all(|x| x.2.is_none()),
         "no opencode model for CLIs: {t:#?}"
     );
+    // A CLI chat's model completion offers the router's own model names.
+    w.nvim
+        .lua("return require('boo.ui.picker').probe(true).state")
+        .await;
+    w.nvim
+        .wait_for(
+            "the probe",
+            "require('boo.ui.picker').probe(false).state == 'ready'",
+            WAIT,
+        )
+        .await;
+    let completion = w
+        .nvim
+        .lua("return vim.fn.getcompletion('Boo model ', 'cmdline')")
+        .await;
+    let completion: Vec<String> = serde_json::from_value(completion).expect("list");
+    assert_eq!(completion, ["default", "fake-model"]);
     eprintln!("qwen turn via nvim: {took:?}; abort to idle: {abort_took:?}");
     w.nvim.quit().await;
 }

@@ -50,9 +50,13 @@ impl App {
                 "state": state,
                 "agents": r.agents(),
                 "models": r.models(),
+                // What a CLI agent pointed at the router could use (unprefixed).
+                "cli_models": r.router.as_ref().map(|x| x.models.clone()).unwrap_or_default(),
                 "report": r,
             }),
-            None => json!({"state": state, "agents": ["opencode"], "models": [], "report": null}),
+            None => {
+                json!({"state": state, "agents": ["opencode"], "models": [], "cli_models": [], "report": null})
+            }
         }
     }
 

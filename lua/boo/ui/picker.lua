@@ -34,11 +34,23 @@ function H.when_ready(cb)
   vim.defer_fn(tick, H.poll_ms)
 end
 
+--- Whether the active chat runs opencode (else a CLI agent, whose models are its own).
+function H.opencode_chat()
+  local agent = (require('boo.ui.render').status or {}).agent
+  return type(agent) ~= 'string' or agent == 'opencode' or vim.startswith(agent, 'opencode:')
+end
+
+--- The models offered for the active chat: opencode's (`provider/model`) for opencode chats,
+--- the router's own names for CLI agents.
+function H.models(p)
+  return vim.deepcopy((H.opencode_chat() and p.models or p.cli_models) or {})
+end
+
 --- Opens the picker of `kind` ('agent' or 'model') for the chat of `pane`.
 function M.pick(kind, pane)
   H.when_ready(function(p)
     local status = require('boo.ui.render').status or {}
-    local items = kind == 'agent' and vim.deepcopy(p.agents or {}) or vim.deepcopy(p.models or {})
+    local items = kind == 'agent' and vim.deepcopy(p.agents or {}) or H.models(p)
     if kind == 'model' then table.insert(items, 1, 'default') end
     if #items == 0 then return util.notify(('no %ss found; see :checkhealth boo'):format(kind), vim.log.levels.WARN) end
     local current = kind == 'agent' and status.agent or (status.model or 'default')
@@ -57,7 +69,7 @@ function M.complete(kind)
   local ok, p = pcall(M.probe, false)
   if not ok or type(p) ~= 'table' then return {} end
   if kind == 'agent' then return p.agents or { 'opencode' } end
-  local models = vim.deepcopy(p.models or {})
+  local models = H.models(p)
   table.insert(models, 1, 'default')
   return models
 end
