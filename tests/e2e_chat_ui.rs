@@ -232,3 +232,43 @@ async fn restart_restores_chats_and_transcripts() {
     .await;
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn split_term_and_code_open_in_the_session_worktree() {
+    let (nvim, tmp) = nvim_in_repo(None).await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.wait_for(
+        "the session's worktree",
+        "require('boo').status().dir ~= nil",
+        WAIT,
+    )
+    .await;
+    let dir = nvim.lua("return require('boo').status().dir").await;
+    let dir = dir.as_str().expect("dir").to_string();
+    assert!(
+        dir.starts_with(&tmp.join("worktrees").display().to_string()),
+        "{dir}"
+    );
+    nvim.cmd("Boo split term").await.expect("term");
+    nvim.wait_for("a terminal", "vim.bo.buftype == 'terminal'", WAIT)
+        .await;
+    let cwd = nvim.lua("return vim.fn.getcwd(0)").await;
+    let job_cwd = nvim.lua("local pid = vim.fn.jobpid(vim.bo.channel); return vim.uv.fs_readlink('/proc/' .. pid .. '/cwd')").await;
+    assert_eq!(
+        job_cwd.as_str(),
+        Some(dir.as_str()),
+        "terminal runs in the worktree (window cwd {cwd})"
+    );
+    nvim.cmd("Boo split code").await.expect("code");
+    nvim.wait_for(
+        "the file view",
+        "vim.fn.getcwd(0) ~= nil and vim.w.boo_pane ~= nil and vim.bo.buftype ~= 'terminal'",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        nvim.lua("return vim.fn.getcwd(0)").await.as_str(),
+        Some(dir.as_str())
+    );
+    nvim.quit().await;
+}

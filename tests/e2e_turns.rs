@@ -157,7 +157,21 @@ async fn send_streams_the_answer_with_folded_reasoning() {
         .as_deref()
         .unwrap_or_default()
         .contains("hello there")));
+    // Quitting Neovim ends boocoder, and boocoder ends the opencode server it started.
+    let log = w.nvim.log();
+    let pid: u32 = log
+        .lines()
+        .find(|l| l.contains("opencode serve started"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no server pid in the log:\n{log}"));
+    assert!(boo_testkit::nvim::pid_alive(pid));
     w.nvim.quit().await;
+    assert!(
+        boo_testkit::nvim::wait_pid_gone(pid, Duration::from_secs(15)).await,
+        "opencode serve {pid} left running after :qa"
+    );
 }
 
 #[tokio::test]
@@ -260,5 +274,88 @@ async fn restart_restores_the_streamed_transcript() {
         "same transcript after restart"
     );
     let _ = Path::new(&dir);
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn ask_sends_the_selection_with_path_and_lines_and_queues_while_busy() {
+    let w = world().await;
+    w.nvim.cmd("edit src/main.py").await.expect("edit");
+    // No Boo window open: the session and chat are resolved (or created) for the repository.
+    w.nvim
+        .cmd("1,2Boo ask what does this do?")
+        .await
+        .expect("ask");
+    w.nvim
+        .cmd("Boo send second prompt")
+        .await
+        .expect("queued send");
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    let text = wait_transcript(&w, "the answer to the second prompt", "Echo: second prompt").await;
+    assert!(text.contains("From `src/main.py` lines 1-2"), "{text}");
+    assert!(text.contains("def greet(name):"), "{text}");
+    let reqs = w.model.chat_requests();
+    let asked = reqs
+        .iter()
+        .filter_map(|r| r.last_user_text.clone())
+        .find(|t| t.contains("what does this do?"))
+        .expect("the ask reached the model");
+    assert!(asked.contains("return 'hello ' + name"), "{asked}");
+    // The second prompt ran after the first, in order, in the same chat.
+    let order: Vec<_> = reqs
+        .iter()
+        .filter_map(|r| r.last_user_text.clone())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let a = order.iter().position(|t| t.contains("what does this do?"));
+    let b = order.iter().position(|t| t.contains("second prompt"));
+    assert!(a < b, "{order:?}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn an_agent_write_lands_in_the_worktree_only_until_accepted() {
+    let w = world().await;
+    w.nvim.lua("_G.boo_pending = {}; vim.api.nvim_create_autocmd('User', { pattern = 'BooChangesPending', callback = function(ev) table.insert(_G.boo_pending, ev.data) end })").await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send make notes [fake:write notes.txt written by the agent]")
+        .await
+        .expect("send");
+    wait_transcript(&w, "the tool's end", "Tool finished").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    let dir = w.nvim.lua("return require('boo').status().dir").await;
+    let worktree = PathBuf::from(dir.as_str().expect("session dir"));
+    let project = w.dir.join("project");
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("notes.txt")).expect("written in the worktree"),
+        "written by the agent"
+    );
+    assert!(
+        !project.join("notes.txt").exists(),
+        "the user's checkout is untouched"
+    );
+    // The turn's end recomputed the pending diff and announced it.
+    w.nvim
+        .wait_for("BooChangesPending with notes.txt", "(function() for _, d in ipairs(_G.boo_pending) do if vim.tbl_contains(d.files or {}, 'notes.txt') then return true end end end)()", WAIT)
+        .await;
+    assert_eq!(
+        w.nvim
+            .lua("return require('boo').status().pending_changes")
+            .await,
+        1
+    );
+    w.nvim.cmd("Boo accept notes.txt").await.expect("accept");
+    let p = project.join("notes.txt");
+    let start = std::time::Instant::now();
+    while !p.exists() && start.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&p).expect("accepted"),
+        "written by the agent"
+    );
     w.nvim.quit().await;
 }

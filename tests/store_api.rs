@@ -552,3 +552,42 @@ async fn store_falls_back_to_memory_when_file_is_corrupt() {
     assert!(err.is_none());
     assert!(good.is_persistent());
 }
+
+#[tokio::test]
+async fn store_falls_back_to_memory_when_a_page_is_damaged() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("boo.db");
+    let store = t(Store::open(&path)).await.unwrap();
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    for seq in 0..400 {
+        store.put_item(item(c.id, seq, &"y".repeat(1000))).unwrap();
+    }
+    t(store.close()).await.unwrap();
+    assert!(
+        !dir.path().join("boo.db-wal").exists()
+            || std::fs::metadata(dir.path().join("boo.db-wal"))
+                .unwrap()
+                .len()
+                == 0
+    );
+
+    // Scribble over a page in the middle: the header and schema stay readable.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 20, "{pages} pages");
+    let mid = pages / 2 * 4096;
+    bytes[mid..mid + 4096].fill(0xa5);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (store, err) = t(Store::open_or_memory(&path)).await;
+    let msg = err.expect("damage detected at open").to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("corrupt") || msg.contains("malformed"),
+        "{msg}"
+    );
+    assert!(msg.contains("history will not persist"), "{msg}");
+    assert!(!store.is_persistent());
+    assert!(t(store.create_session("/repo", "x")).await.is_ok());
+}

@@ -73,6 +73,19 @@ fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Everything the child printed until it closed stdout (it has exited, so that is soon).
+fn drain(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    loop {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(line) => out.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return out,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("child stdout not closed: {out:?}"),
+        }
+    }
+}
+
 fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let until = Instant::now() + limit;
     loop {
@@ -178,7 +191,7 @@ fn store_two_processes_hammer_one_file() {
     for (child, rx) in &mut children {
         let status = wait(child, Duration::from_secs(240));
         assert!(status.success(), "writer failed: {status}");
-        let out: Vec<String> = rx.try_iter().collect();
+        let out = drain(rx);
         let field = |key: &str| -> u128 {
             out.iter()
                 .find_map(|l| l.strip_prefix(key))
@@ -298,8 +311,8 @@ fn store_kill_9_mid_stream_keeps_flushed_batches() {
         assert!(!status.success());
         let (chat, flushed) = last.unwrap();
         // What the child printed after our last read was flushed too; count it.
-        let flushed = rx
-            .try_iter()
+        let flushed = drain(&rx)
+            .iter()
             .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
             .fold(flushed, i64::max);
 

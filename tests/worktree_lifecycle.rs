@@ -16,21 +16,17 @@ fn risk_reports_work_and_stash_keeps_it_reachable_after_removal() {
 
     write(&wt.path.join("a.txt"), "agent a\n");
     write(&wt.path.join("new.txt"), "agent new\n");
+    fs::remove_file(wt.path.join("b.txt")).unwrap();
     let r = worktree::risk(&wt).unwrap();
     assert!(r.at_risk());
-    assert_eq!(
-        r.unaccepted,
-        vec!["a.txt".to_string(), "new.txt".to_string()]
-    );
-    assert_eq!(
-        r.uncommitted,
-        vec!["a.txt".to_string(), "new.txt".to_string()]
-    );
+    let expect: Vec<String> = ["a.txt", "b.txt", "new.txt"].map(String::from).to_vec();
+    assert_eq!(r.unaccepted, expect);
+    assert_eq!(r.uncommitted, expect);
     assert!(!r.stashed);
 
     let e = worktree::remove(&wt, RemoveMode::Safe).unwrap_err();
     assert!(matches!(e, WorktreeError::AtRisk(_)), "{e}");
-    assert!(e.to_string().contains("2 unaccepted"), "{e}");
+    assert!(e.to_string().contains("3 unaccepted"), "{e}");
     assert!(wt.path.join("a.txt").exists());
 
     let s = worktree::stash(&wt).unwrap();
@@ -51,6 +47,10 @@ fn risk_reports_work_and_stash_keeps_it_reachable_after_removal() {
     assert_eq!(
         git(&fx.repo, &["show", "boo-stash/risky:new.txt"]),
         "agent new\n"
+    );
+    assert_eq!(
+        git(&fx.repo, &["ls-tree", "--name-only", "boo-stash/risky"]),
+        "a.txt\nnew.txt\n"
     );
     assert_eq!(
         git(&fx.repo, &["rev-parse", "boo-stash/risky"]).trim(),
@@ -253,4 +253,28 @@ fn dirty_user_checkout_does_not_block_creation_or_accept() {
         git(&fx.repo, &["diff", "--cached", "--name-only"]),
         "untracked.txt\n"
     );
+}
+
+#[test]
+fn removing_a_worktree_whose_directory_is_already_gone() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let wt = fx.create("gone");
+    fs::remove_dir_all(&wt.path).unwrap();
+    let out = worktree::remove(&wt, RemoveMode::Safe).unwrap();
+    assert!(!out.branch_kept);
+    assert!(!git(&fx.repo, &["worktree", "list"]).contains("gone"));
+    // The slug can be used again.
+    fx.create("gone");
+}
+
+#[test]
+fn remove_refuses_a_path_that_is_not_the_sessions_worktree() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let mut wt = fx.create("guard");
+    let decoy = fx.tmp.path().join("decoy");
+    write(&decoy.join("keep.txt"), "keep");
+    git(&decoy, &["init", "-q"]); // even a repository of its own is not removed
+    wt.path = decoy.clone();
+    assert!(worktree::remove(&wt, RemoveMode::Force).is_err());
+    assert!(decoy.join("keep.txt").exists());
 }

@@ -160,6 +160,13 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
         git(&fx.repo, &["rev-parse", "refs/boo/hunks/review-base"]).trim(),
         out.review_base
     );
+    assert_eq!(
+        worktree::open(&fx.repo, "hunks").unwrap().review_base,
+        out.review_base
+    );
+    let json = serde_json::to_value(&out).unwrap();
+    assert_eq!(json["result"]["kind"], "applied");
+    assert_eq!(json["result"]["written"][0], "f.txt");
     // Only hunk 1 landed.
     assert_eq!(
         read_s(&fx.repo.join("f.txt")),
@@ -169,6 +176,10 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
     let after = worktree::pending(&wt).unwrap();
     let f = find(&after, "f.txt");
     assert_eq!(f.hunks.len(), 1);
+    assert_eq!(
+        worktree::pending_file(&wt, "f.txt").unwrap().as_ref(),
+        Some(f)
+    );
     assert!(f.patch.contains("+agent 2\n"));
     assert!(!f.patch.contains("agent 28"));
 
@@ -185,6 +196,7 @@ fn accepting_one_hunk_lands_only_that_hunk_and_it_never_reappears() {
     applied(&out.result);
     assert!(worktree::pending(&wt).unwrap().is_empty());
     assert_eq!(read(&fx.repo.join("f.txt")), read(&wt.path.join("f.txt")));
+    assert_eq!(worktree::pending_file(&wt, "f.txt").unwrap(), None);
     // Never committed for the user: HEAD and index as before, the file is just modified.
     assert_eq!(fx.status(), " M f.txt\n");
 }
@@ -381,6 +393,153 @@ fn paths_escaping_the_worktree_or_repo_are_refused() {
         let e = worktree::reject(&wt, bad, None).unwrap_err();
         assert!(matches!(e, WorktreeError::PathOutside(_)), "{bad}: {e}");
     }
+    // A symlinked directory in the user's checkout must not lead an accept outside either.
+    std::os::unix::fs::symlink(&outside, fx.repo.join("out")).unwrap();
+    write(&wt.path.join("out/x.txt"), "agent\n");
+    let e = worktree::accept(&wt, "out/x.txt", None).unwrap_err();
+    assert!(matches!(e, WorktreeError::PathOutside(_)), "{e}");
+    assert!(!outside.join("x.txt").exists());
     assert!(worktree::check_inside(&wt.path, "ok/inside.txt").is_ok());
     assert!(worktree::check_inside(&wt.path, "./a.txt").is_ok());
+}
+
+#[test]
+fn partial_accept_without_final_newline_and_with_user_edit_elsewhere() {
+    let text: String = numbered(20).trim_end().to_string(); // no newline at end of file
+    let fx = Fixture::new(&[("f.txt", &text)]);
+    let wt = fx.create("eof");
+    let agent = format!(
+        "{}\nline 20 by agent",
+        replace_line(&text, 1, "agent 1")
+            .trim_end()
+            .rsplit_once('\n')
+            .unwrap()
+            .0
+    );
+    write(&wt.path.join("f.txt"), &agent);
+    let user = replace_line(&text, 10, "user 10").trim_end().to_string();
+    write(&fx.repo.join("f.txt"), &user);
+
+    let changes = worktree::pending(&wt).unwrap();
+    let f = find(&changes, "f.txt");
+    assert_eq!(f.hunks.len(), 2, "{}", f.patch);
+    assert!(
+        f.patch.contains("\\ No newline at end of file"),
+        "{}",
+        f.patch
+    );
+    // Accept only the last hunk (the one touching the final line without newline).
+    applied(&worktree::accept(&wt, "f.txt", Some(&[1])).unwrap().result);
+    let expect = format!("{}\nline 20 by agent", user.rsplit_once('\n').unwrap().0);
+    assert_eq!(read_s(&fx.repo.join("f.txt")), expect);
+    let left = worktree::pending(&wt).unwrap();
+    assert_eq!(find(&left, "f.txt").hunks.len(), 1);
+    assert!(find(&left, "f.txt").patch.contains("+agent 1"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_are_whole_file_changes_and_never_followed() {
+    let fx = Fixture::new(&[("a.txt", "a\n"), ("target.txt", "t\n")]);
+    let wt = fx.create("links");
+    std::os::unix::fs::symlink("target.txt", wt.path.join("link")).unwrap();
+    std::fs::remove_file(wt.path.join("a.txt")).unwrap();
+    std::os::unix::fs::symlink("target.txt", wt.path.join("a.txt")).unwrap();
+    let changes = worktree::pending(&wt).unwrap();
+    assert_eq!(find(&changes, "a.txt").status, ChangeStatus::Typechange);
+    assert_eq!(find(&changes, "link").new_mode, 0o120000);
+    let e = worktree::accept(&wt, "a.txt", Some(&[0])).unwrap_err();
+    assert!(matches!(e, WorktreeError::WholeFileOnly(_)), "{e}");
+    for p in ["a.txt", "link"] {
+        applied(&worktree::accept(&wt, p, None).unwrap().result);
+        let meta = std::fs::symlink_metadata(fx.repo.join(p)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{p}");
+        assert_eq!(
+            std::fs::read_link(fx.repo.join(p)).unwrap(),
+            std::path::Path::new("target.txt")
+        );
+    }
+    assert_eq!(read_s(&fx.repo.join("target.txt")), "t\n");
+    assert!(worktree::pending(&wt).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_accepts_of_different_files_all_land() {
+    let files: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let fx = Fixture::new(&refs);
+    let wt = fx.create("par");
+    for (p, _) in &files {
+        write(&wt.path.join(p), "agent\n");
+    }
+    std::thread::scope(|s| {
+        for (p, _) in &files {
+            let wt = &wt;
+            s.spawn(move || applied(&worktree::accept(wt, p, None).unwrap().result).len());
+        }
+    });
+    assert!(worktree::pending(&wt).unwrap().is_empty());
+    for (p, _) in &files {
+        assert_eq!(read_s(&fx.repo.join(p)), "agent\n");
+    }
+}
+
+#[test]
+fn a_lost_review_base_ref_is_restored_from_the_snapshot() {
+    let fx = Fixture::new(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
+    let mut wt = fx.create("lost");
+    write(&wt.path.join("a.txt"), "agent a\n");
+    write(&wt.path.join("b.txt"), "agent b\n");
+    let out = worktree::accept(&wt, "a.txt", None).unwrap();
+    wt.review_base = out.review_base.clone();
+    git(&fx.repo, &["update-ref", "-d", "refs/boo/lost/review-base"]);
+    let changes = worktree::pending(&wt).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].path, "b.txt");
+    assert_eq!(
+        git(&fx.repo, &["rev-parse", "refs/boo/lost/review-base"]).trim(),
+        out.review_base
+    );
+    let json = serde_json::to_value(&changes).unwrap();
+    assert_eq!(json[0]["status"], "modified");
+    assert_eq!(json[0]["hunks"][0]["lines"][0]["origin"], "-");
+}
+
+#[test]
+fn two_sessions_accept_into_the_same_file_and_user_commits_in_between() {
+    let text = numbered(30);
+    let fx = Fixture::new(&[("f.txt", &text)]);
+    let one = fx.create("one");
+    let two = fx.create("two");
+    write(
+        &one.path.join("f.txt"),
+        replace_line(&text, 3, "session one"),
+    );
+    write(
+        &two.path.join("f.txt"),
+        replace_line(&text, 27, "session two"),
+    );
+
+    applied(&worktree::accept(&one, "f.txt", None).unwrap().result);
+    // The user commits what was accepted and moves on; HEAD moves, nothing else changes.
+    git(&fx.repo, &["commit", "-qam", "take session one"]);
+    applied(&worktree::accept(&two, "f.txt", None).unwrap().result);
+    assert_eq!(
+        read_s(&fx.repo.join("f.txt")),
+        replace_line(&replace_line(&text, 3, "session one"), 27, "session two")
+    );
+    assert!(worktree::pending(&one).unwrap().is_empty());
+    assert!(worktree::pending(&two).unwrap().is_empty());
+    let mut slugs: Vec<_> = worktree::list(&fx.repo)
+        .unwrap()
+        .into_iter()
+        .map(|w| w.slug)
+        .collect();
+    slugs.sort();
+    assert_eq!(slugs, vec!["one", "two"]);
 }

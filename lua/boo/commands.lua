@@ -9,6 +9,33 @@ function H.pending(name)
   return function() util.notify((":Boo %s is not available yet"):format(name), vim.log.levels.WARN) end
 end
 
+--- `:Boo session [new {title}|rename {title}|delete]`; no argument picks a session.
+function H.session(args)
+  local sub, title = args[1], vim.trim(table.concat(vim.list_slice(args, 2), ' '))
+  if sub == nil then return require('boo')._action('session_pick') end
+  if sub == 'new' then return require('boo')._action('session_new', { title = title ~= '' and title or nil }) end
+  if sub == 'rename' then
+    if title == '' then return util.notify('give the new title: :Boo session rename {title}', vim.log.levels.WARN) end
+    return require('boo')._action('session_rename', { title = title })
+  end
+  if sub == 'delete' then return require('boo')._action('session_delete') end
+  util.notify(("unknown :Boo session subcommand '%s' (new, rename or delete)"):format(sub), vim.log.levels.ERROR)
+end
+
+--- The path argument of accept/reject (paths with spaces arrive as several words).
+function H.path_arg(args)
+  local p = vim.trim(table.concat(args, ' '))
+  return p ~= '' and p or nil
+end
+
+--- Pending paths of the current session for completion; asks only a running backend.
+function H.pending_paths()
+  local rpc = require('boo.rpc')
+  if not rpc.running() then return {} end
+  local info = rpc.request('review_info', { cwd = vim.fn.getcwd() })
+  return type(info) == 'table' and type(info.files) == 'table' and info.files or {}
+end
+
 --- name -> { run = function(args: string[], cmd_opts), complete = function(lead): string[] }
 local function boo() return require('boo') end
 local function act(method, extra)
@@ -43,12 +70,15 @@ M.subcommands = {
   reopen = { run = act('reopen') },
   chats = { run = function() boo().chats() end },
   session = {
-    run = H.pending('session'),
-    complete = function() return { 'new', 'rename', 'delete' } end,
+    run = function(args) H.session(args) end,
+    complete = function(_, words)
+      if #words <= 2 then return { 'new', 'rename', 'delete' } end
+      return {}
+    end,
   },
   diff = { run = function() boo().diff() end },
-  accept = { run = H.pending('accept') },
-  reject = { run = H.pending('reject') },
+  accept = { run = function(args) boo().accept(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
+  reject = { run = function(args) boo().reject(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
   agent = {
     run = function(args) boo().agent(args[1]) end,
     complete = function() return require('boo.ui.picker').complete('agent') end,

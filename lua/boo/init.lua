@@ -62,8 +62,16 @@ function M.abort(opts)
   H.action('abort', { chat = opts.chat, pane = opts.pane or H.pane() })
 end
 
---- Reviews the session's pending changes.
-function M.diff() util.notify(':Boo diff is not available yet', vim.log.levels.WARN) end
+--- Reviews the session's pending changes (opens `boo://review/{session}`).
+function M.diff() H.action('diff') end
+
+--- Accepts all pending changes, or those of `path` (relative to the repository).
+function M.accept(path)
+  H.action('accept', { path = path, modified = require('boo.ui.review').modified_paths() })
+end
+
+--- Rejects (reverts in the session's worktree) all pending changes, or those of `path`.
+function M.reject(path) H.action('reject', { path = path }) end
 
 --- Cheap state for statuslines: what the backend last pushed. Never starts the backend.
 function M.status() return vim.deepcopy(require('boo.ui.render').status) end

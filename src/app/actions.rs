@@ -51,6 +51,15 @@ impl App {
                     self.ui.notify(format!("boo: {e}"), WARN);
                 }
             }
+            Notify::Diff(a) => self.diff(a).await,
+            Notify::Accept(a) => self.review_act(super::review::ActKind::Accept, a).await,
+            Notify::Reject(a) => self.review_act(super::review::ActKind::Reject, a).await,
+            Notify::ReviewClosed(a) => self.review_closed(a),
+            Notify::SessionPick(a) => self.session_pick(a).await,
+            Notify::SessionSwitch(a) => self.session_switch(a).await,
+            Notify::SessionNew(a) => self.session_new(a).await,
+            Notify::SessionRename(a) => self.session_rename(a).await,
+            Notify::SessionDelete(a) => self.session_delete(a).await,
         }
         self.push_status();
     }
@@ -119,7 +128,7 @@ impl App {
         }
     }
 
-    async fn show(&mut self, cwd: Option<&str>) {
+    pub(super) async fn show(&mut self, cwd: Option<&str>) {
         let session = match self.ensure_session(cwd).await {
             Ok(s) => s,
             Err(e) => return self.ui.notify(format!("boo: {e}"), ERROR),
@@ -470,6 +479,11 @@ impl App {
             Outcome::Done => {}
         }
         self.refresh_tabs(chat);
+        // Diff-supersede: the session's pending changes are what the worktree holds now,
+        // stamped with the agent that ran the turn.
+        if let Some(c) = self.ws.chats.get(&chat).cloned() {
+            self.refresh_pending(c.session, &c.agent);
+        }
         let mut data = json!({"chat": chat, "ok": outcome == Outcome::Done});
         if let Some(e) = error {
             data["error"] = Json::from(e);

@@ -25,7 +25,7 @@ use crate::agent::probe::{
 };
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
 use crate::dispatch::Dispatcher;
-use crate::model::{ChatId, SessionId, TaskId};
+use crate::model::{ChatId, TaskId};
 
 /// A permission request waiting for the user.
 #[derive(Clone, Debug, Serialize)]
@@ -80,7 +80,6 @@ pub struct Agents {
     /// and turns of a chat run in order.
     turns: HashMap<ChatId, VecDeque<TaskId>>,
     permissions: BTreeMap<String, PermissionInfo>,
-    pending_changes: HashMap<SessionId, usize>,
 }
 
 impl Agents {
@@ -94,7 +93,6 @@ impl Agents {
             probing: false,
             turns: HashMap::new(),
             permissions: BTreeMap::new(),
-            pending_changes: HashMap::new(),
         }
     }
 
@@ -330,6 +328,26 @@ impl Agents {
         Ok(())
     }
 
+    /// Forgets a chat (its session was deleted): queued prompts are dropped, its stream ends.
+    pub fn close_chat(&mut self, chat: ChatId) {
+        self.permissions.retain(|_, p| p.chat != chat);
+        self.turns.remove(&chat);
+        self.in_flight.remove(&chat);
+        // Every backend the chat may have used (its opencode session, a running CLI).
+        for d in self.dispatchers.values().cloned() {
+            tokio::spawn(async move {
+                let dropped = d.close_chat(chat).await;
+                if !dropped.is_empty() {
+                    tracing::info!(
+                        chat,
+                        dropped = dropped.len(),
+                        "queued prompts dropped with their chat"
+                    );
+                }
+            });
+        }
+    }
+
     pub fn note_permission(&mut self, p: PermissionInfo) {
         self.permissions.insert(p.id.clone(), p);
     }
@@ -344,14 +362,6 @@ impl Agents {
 
     pub fn permission_count(&self) -> usize {
         self.permissions.len()
-    }
-
-    pub fn set_pending_changes(&mut self, session: SessionId, files: usize) {
-        self.pending_changes.insert(session, files);
-    }
-
-    pub fn pending_changes(&self, session: SessionId) -> usize {
-        self.pending_changes.get(&session).copied().unwrap_or(0)
     }
 
     /// Ends the agent processes (the opencode server and running CLIs, with their process

@@ -6,6 +6,8 @@ mod actions;
 mod agent_cmds;
 mod agents;
 pub mod config;
+mod review;
+mod session_cmds;
 mod sessions;
 pub mod workspace;
 
@@ -40,6 +42,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// Review and session-worktree work finished (pending diff, accept/reject, risk, removal).
+    Review(review::ReviewEvent),
     /// A probe of agents and models finished.
     Probe(Box<crate::agent::probe::ProbeReport>),
 }
@@ -57,6 +61,7 @@ pub struct App {
     waiting: sessions::Waiting,
     /// The user item of each turn (task id -> chat, seq), to mark it started or failed.
     turn_items: std::collections::HashMap<crate::model::TaskId, (crate::model::ChatId, usize)>,
+    review: review::ReviewState,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -86,7 +91,7 @@ pub async fn run() -> Result<(), AppError> {
                 tracing::info!("SIGTERM");
                 break Ok(());
             }
-            Some(ev) = events_rx.recv() => app.handle(ev).await,
+            Some(ev) = events_rx.recv() => app.handle_guarded(ev).await,
             _ = sleep_until(due) => app.frame(),
         }
         app.schedule_frame();
@@ -116,7 +121,25 @@ impl App {
             frame_in_flight: false,
             waiting: sessions::Waiting::default(),
             turn_items: Default::default(),
+            review: Default::default(),
         }
+    }
+
+    /// Handles one event; a panic in it is logged and reported, and the loop goes on (the panic
+    /// hook has already written the details to the log).
+    async fn handle_guarded(&mut self, ev: Event) {
+        use futures::FutureExt;
+        let what = format!("{ev:?}").chars().take(120).collect::<String>();
+        let r = std::panic::AssertUnwindSafe(self.handle(ev))
+            .catch_unwind()
+            .await;
+        if r.is_err() {
+            tracing::error!("internal error while handling {what}");
+            self.ui
+                .notify("boo: internal error (details in :Boo log)", 4);
+        }
+        // Cheap, and sent only when it changed: statuslines stay right whatever happened.
+        self.push_status();
     }
 
     async fn handle(&mut self, ev: Event) {
@@ -134,6 +157,7 @@ impl App {
             }
             Event::SessionReady(r) => self.session_ready(r).await,
             Event::Notice { msg, level } => self.ui.notify(msg, level),
+            Event::Review(r) => self.review_event(r).await,
             Event::Probe(report) => self.probe_done(*report),
         }
     }
@@ -164,6 +188,7 @@ impl App {
                 Ok(Json::Array(list))
             }
             Request::Permissions => Ok(self.agents.permissions_json()),
+            Request::ReviewInfo(_) => Ok(self.review_info()),
             Request::Probe(a) => Ok(self.probe_request(a.refresh)),
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
@@ -229,21 +254,22 @@ impl App {
         });
     }
 
-    /// Pushes the statusline state of the current chat.
+    /// Pushes the statusline state of the current chat (and its session).
     fn push_status(&mut self) {
         let chat = self.ws.target_chat(None, None);
         let c = chat.and_then(|c| self.ws.chats.get(&c));
-        let pending = c
-            .and_then(|c| self.ws.sessions.get(&c.session))
-            .map_or(0, |s| self.agents.pending_changes(s.id));
+        let session = c.map(|c| c.session).or(self.ws.current_session);
+        let s = session.and_then(|s| self.ws.sessions.get(&s));
+        let pending = s.and_then(|s| self.review.pending_count(s.id)).unwrap_or(0);
         let status = json!({
-            "session": c.map(|c| c.session),
+            "session": session,
             "chat": c.map(|c| c.id),
             "agent": c.map(|c| c.agent.clone()),
             "model": c.and_then(|c| c.model.clone()),
             "busy": c.is_some_and(|c| c.busy()),
             "pending_changes": pending,
             "permissions": self.agents.permission_count(),
+            "dir": s.and_then(|s| s.dir.as_ref()).map(|d| d.display().to_string()),
         });
         self.ui.status(status);
     }
@@ -255,6 +281,7 @@ impl App {
                 let _ = store.put_item(item);
             }
             let _ = store.flush().await;
+            let _ = store.close().await;
         }
     }
 }

@@ -95,7 +95,7 @@ impl App {
         Ok(session.id)
     }
 
-    async fn load_session(
+    pub(super) async fn load_session(
         &mut self,
         id: SessionId,
         repo_root: &Path,
@@ -173,14 +173,14 @@ impl App {
         Ok(())
     }
 
-    fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
+    pub(super) fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
         let root = self
             .config
             .worktree_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("boo-worktrees"));
         let slug = format!("{}-{session}", slugify(title));
-        let dest = root.join(worktree::repo_dir_name(repo_root)).join(&slug);
+        let parent = root.join(worktree::repo_dir_name(repo_root));
         let repo_root = repo_root.to_path_buf();
         let opts = worktree::CreateOptions {
             copy_files: self.config.copy_ignored.clone(),
@@ -188,8 +188,24 @@ impl App {
         };
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
-            let result =
-                worktree::create(&repo_root, &dest, &slug, &opts).map_err(|e| e.to_string());
+            // Session ids can be reused after a delete, and a deleted session's branch may be
+            // kept (it held work): then the next free `-N` suffix names the new one.
+            let mut n = 1;
+            let result = loop {
+                let name = if n == 1 {
+                    slug.clone()
+                } else {
+                    format!("{slug}-{n}")
+                };
+                match worktree::create(&repo_root, &parent.join(&name), &name, &opts) {
+                    Err(
+                        worktree::WorktreeError::BranchExists(_)
+                        | worktree::WorktreeError::WorktreeExists(_)
+                        | worktree::WorktreeError::DestinationExists(_),
+                    ) if n < 50 => n += 1,
+                    r => break r.map_err(|e| e.to_string()),
+                }
+            };
             let _ = events.send(Event::SessionReady(Ready { session, result }));
         });
     }
@@ -219,8 +235,10 @@ impl App {
                     self.start_turn(w.chat, w.text, w.creator, Some(w.seq))
                         .await;
                 }
+                self.review_session_ready(ready.session, true);
             }
             Err(e) => {
+                self.review_session_ready(ready.session, false);
                 let msg = format!("cannot create the session's worktree: {e}");
                 self.ui.notify(format!("boo: {msg}"), 4);
                 for w in waiting {
@@ -318,7 +336,7 @@ pub(super) fn stored_kind(kind: PaneKind, mods: Option<&str>) -> StoredPaneKind 
     }
 }
 
-fn new_state(id: SessionId, repo_root: &Path, title: &str) -> SessionState {
+pub(super) fn new_state(id: SessionId, repo_root: &Path, title: &str) -> SessionState {
     SessionState {
         id,
         repo_root: repo_root.to_path_buf(),

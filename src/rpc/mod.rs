@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 pub use server::{serve_stdio, Inbound, Nvim, NvimFrontend};
 
 use crate::app::config::Config;
-use crate::model::{ChatId, PaneId};
+use crate::model::{ChatId, PaneId, SessionId};
 
 /// Error codes Lua can switch on; the message is one line for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,6 +80,8 @@ pub enum Request {
     Chats(PaneArgs),
     /// Pending permission requests of all sessions.
     Permissions,
+    /// The current session's worktree and pending paths (completion of `:Boo accept`).
+    ReviewInfo(CwdArgs),
     /// The last probe of agents and models (`refresh`: start a new one).
     Probe(ProbeArgs),
 }
@@ -110,10 +112,61 @@ pub enum Notify {
     ClosePane(ChatArgs),
     Reopen(CwdArgs),
     PermissionReply(PermissionReplyArgs),
+    /// Compute the session's pending diff and open the review view.
+    Diff(ReviewArgs),
+    Accept(ReviewActionArgs),
+    Reject(ReviewActionArgs),
+    /// The review buffer of a session was closed.
+    ReviewClosed(ReviewArgs),
+    /// `:Boo session`: pick one of the repository's sessions.
+    SessionPick(CwdArgs),
+    SessionSwitch(SessionCmdArgs),
+    SessionNew(SessionCmdArgs),
+    SessionRename(SessionCmdArgs),
+    SessionDelete(SessionCmdArgs),
     /// `:Boo agent {name}`: the agent of a chat.
     SetAgent(SetArgs),
     /// `:Boo model {provider/model}`: the model of a chat (empty: the default).
     SetModel(SetArgs),
+}
+
+/// Targets the given session, else the current one (of the cwd's repository).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ReviewArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub session: Option<SessionId>,
+}
+
+/// Accept or reject: everything, one file (`path`), or some of its hunks (`hunks`: the ids the
+/// review view was given).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ReviewActionArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub session: Option<SessionId>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub hunks: Option<Vec<String>>,
+    /// Absolute paths of buffers with unsaved edits (never clobbered by an accept).
+    #[serde(default)]
+    pub modified: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SessionCmdArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub session: Option<SessionId>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The user's answer to a question (`session_delete`: stash, force or cancel).
+    #[serde(default)]
+    pub choice: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -202,6 +255,7 @@ impl Request {
             "ping" => Ok(Request::Ping),
             "chats" => Ok(Request::Chats(first_arg(name, args)?)),
             "permissions" => Ok(Request::Permissions),
+            "review_info" => Ok(Request::ReviewInfo(first_arg(name, args)?)),
             "probe" => Ok(Request::Probe(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
@@ -233,6 +287,15 @@ impl Notify {
             "close_pane" => Notify::ClosePane(first_arg(name, args)?),
             "reopen" => Notify::Reopen(first_arg(name, args)?),
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
+            "diff" => Notify::Diff(first_arg(name, args)?),
+            "accept" => Notify::Accept(first_arg(name, args)?),
+            "reject" => Notify::Reject(first_arg(name, args)?),
+            "review_closed" => Notify::ReviewClosed(first_arg(name, args)?),
+            "session_pick" => Notify::SessionPick(first_arg(name, args)?),
+            "session_switch" => Notify::SessionSwitch(first_arg(name, args)?),
+            "session_new" => Notify::SessionNew(first_arg(name, args)?),
+            "session_rename" => Notify::SessionRename(first_arg(name, args)?),
+            "session_delete" => Notify::SessionDelete(first_arg(name, args)?),
             "set_agent" => Notify::SetAgent(first_arg(name, args)?),
             "set_model" => Notify::SetModel(first_arg(name, args)?),
             _ => return Err(unknown(name)),

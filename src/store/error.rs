@@ -35,6 +35,8 @@ pub enum StoreError {
     },
     #[error("cannot start the store thread: {0}")]
     Thread(std::io::Error),
+    #[error("database file is corrupt: {0}")]
+    Corrupt(String),
     #[error("database file is read-only")]
     ReadOnly,
     /// Another process held the write lock past the busy timeout and every retry.
@@ -60,7 +62,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock; worth retrying.
-    pub(crate) fn is_busy(&self) -> bool {
+    pub(super) fn is_busy(&self) -> bool {
         match self {
             StoreError::Sqlite(e) => is_busy(e),
             _ => false,
@@ -68,7 +70,7 @@ impl StoreError {
     }
 }
 
-pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -76,7 +78,7 @@ pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 /// For row mappers: a column whose text this version cannot read.
-pub(crate) fn bad_column(idx: usize, what: &str, value: &str) -> rusqlite::Error {
+pub(super) fn bad_column(idx: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         idx,
         rusqlite::types::Type::Text,

@@ -40,6 +40,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// How long SQLite waits for another process's lock before reporting busy.
     pub busy_timeout: Duration,
+    /// Files up to this size get a full `PRAGMA quick_check` when opened.
+    pub quick_check_max_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +50,7 @@ impl Default for StoreOptions {
             flush_interval: Duration::from_millis(50),
             max_batch: 512,
             busy_timeout: Duration::from_secs(5),
+            quick_check_max_bytes: 256 << 20,
         }
     }
 }
@@ -174,7 +177,7 @@ impl Store {
     }
 
     /// Runs `f` on the store thread after every earlier message, and awaits its result.
-    pub(crate) async fn call<T: Send + 'static>(
+    async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -187,7 +190,7 @@ impl Store {
 }
 
 /// Unix time in milliseconds, the unit of every `*_at` column.
-pub(crate) fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

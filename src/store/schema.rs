@@ -10,6 +10,9 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::error::StoreError;
 use super::thread::retry_busy;
 
+/// A backfill's self-check: `Err(reason)` when rows were left unconverted.
+pub type Check = fn(&Transaction) -> Result<(), String>;
+
 /// One step of the schema. Plain fn pointers so tests can build their own lists.
 #[derive(Clone, Copy)]
 pub struct Migration {
@@ -18,7 +21,7 @@ pub struct Migration {
     pub name: &'static str,
     pub up: fn(&Transaction) -> rusqlite::Result<()>,
     /// Runs after `up`, inside the same transaction; an `Err` rolls the step back.
-    pub check: Option<fn(&Transaction) -> Result<(), String>>,
+    pub check: Option<Check>,
 }
 
 /// The real schema history. Never edit a released step; append a new one.
@@ -56,7 +59,7 @@ pub fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<u32, StoreEr
     for m in list {
         retry_busy(|| apply(conn, m))?;
     }
-    Ok(retry_busy(|| user_version(conn).map_err(StoreError::from))?)
+    retry_busy(|| user_version(conn).map_err(StoreError::from))
 }
 
 fn apply(conn: &mut Connection, m: &Migration) -> Result<(), StoreError> {

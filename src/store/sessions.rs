@@ -148,7 +148,7 @@ impl Store {
 }
 
 /// `n` rows changed, or the row was not there.
-pub(crate) fn found(n: usize, what: &'static str, id: i64) -> Result<(), StoreError> {
+pub(super) fn found(n: usize, what: &'static str, id: i64) -> Result<(), StoreError> {
     if n == 0 {
         Err(StoreError::NotFound { what, id })
     } else {

@@ -163,19 +163,20 @@ async fn a_held_lock_is_waited_for_then_reported() {
     assert_eq!((stats.flushes, stats.items, stats.failed), (1, 1, 1));
 
     // Held for a while, then released: the retry rides it out.
-    let started = Instant::now();
+    let (locked, is_locked) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
         let tx = other
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
+        locked.send(Instant::now()).unwrap();
         std::thread::sleep(Duration::from_millis(150));
         tx.commit().unwrap();
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = is_locked.recv_timeout(Duration::from_secs(10)).unwrap();
     t(store.create_session("/r", "after the lock"))
         .await
         .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(since.elapsed() >= Duration::from_millis(150));
     holder.join().unwrap();
 }
 
@@ -186,17 +187,20 @@ async fn a_held_lock_is_waited_for_then_reported() {
 async fn the_timer_fires_during_a_steady_stream() {
     let (_dir, store, chat) = setup(opts(Duration::from_millis(1), 1_000_000)).await;
     let busy = store.clone();
+    let (resume, resumed) = std::sync::mpsc::channel::<()>();
     let pause = tokio::spawn(async move {
-        busy.call(|_| {
-            std::thread::sleep(Duration::from_millis(300));
+        busy.call(move |_| {
+            // Holds the thread until the whole backlog is queued behind this call.
+            let _ = resumed.recv_timeout(Duration::from_secs(20));
             Ok(())
         })
         .await
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::task::yield_now().await; // lets the spawned task send its call first
     for n in 0..100_000 {
         store.put_item(item(chat, 0, &n.to_string())).unwrap();
     }
+    resume.send(()).unwrap();
     let stats = t(store.flush_stats()).await.unwrap();
     t(pause).await.unwrap().unwrap();
     assert!(

@@ -18,9 +18,9 @@ use crate::model::{ChatId, TranscriptItem};
 /// (which covers lock waits but not every busy case, e.g. a snapshot gone stale under WAL).
 const BUSY_ATTEMPTS: u32 = 8;
 
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-pub(crate) enum Msg {
+pub(super) enum Msg {
     Put(TranscriptItem),
     Call(Box<dyn FnOnce(&mut Db) + Send>),
     Flush(Reply<()>),
@@ -29,19 +29,19 @@ pub(crate) enum Msg {
     Close(Reply<()>),
 }
 
-pub(crate) enum Target {
+pub(super) enum Target {
     File(PathBuf),
     Memory,
 }
 
 /// The connection as the query modules see it: every write is one `BEGIN IMMEDIATE`
 /// transaction (never a deferred one that upgrades to a write lock and can deadlock).
-pub(crate) struct Db {
+pub(super) struct Db {
     conn: Connection,
 }
 
 impl Db {
-    pub(crate) fn write<T>(
+    pub(super) fn write<T>(
         &mut self,
         mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -55,7 +55,7 @@ impl Db {
     }
 
     /// Reads run in one deferred transaction so a multi-statement read sees one snapshot.
-    pub(crate) fn read<T>(
+    pub(super) fn read<T>(
         &mut self,
         mut f: impl FnMut(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -67,7 +67,7 @@ impl Db {
     }
 }
 
-pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+pub(super) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
     let mut attempt = 1;
     loop {
         match f() {
@@ -87,7 +87,7 @@ pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Res
 
 /// Opens the connection (on this thread), reports readiness, then serves messages until every
 /// handle is dropped or `Close` arrives; pending transcript items are flushed either way.
-pub(crate) fn run(
+pub(super) fn run(
     target: Target,
     opts: StoreOptions,
     rx: Receiver<Msg>,
@@ -147,8 +147,40 @@ fn open_file(path: &Path, opts: &StoreOptions) -> Result<Connection, StoreError>
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    check_integrity(&conn, path, opts)?;
     schema::migrate(&mut conn, schema::MIGRATIONS)?;
     Ok(conn)
+}
+
+/// Finds a damaged file now, while falling back to memory is still clean, rather than at some
+/// later query. `quick_check` reads every page, so a very large file only gets its schema read.
+fn check_integrity(conn: &Connection, path: &Path, opts: &StoreOptions) -> Result<(), StoreError> {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    if size > opts.quick_check_max_bytes {
+        tracing::info!(size, "store: large database, checking its schema only");
+        retry_busy(|| {
+            Ok(
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })?;
+        return Ok(());
+    }
+    let started = Instant::now();
+    let problems: Vec<String> = retry_busy(|| {
+        let mut st = conn.prepare("PRAGMA quick_check")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })?;
+    tracing::debug!(size, took = ?started.elapsed(), "store: quick_check done");
+    match problems.first() {
+        Some(first) if first != "ok" => Err(StoreError::Corrupt(format!(
+            "{first} ({} problems)",
+            problems.len()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn open_memory() -> Result<Connection, StoreError> {
@@ -212,9 +244,11 @@ impl Worker {
                 }
                 Ok(Msg::Close(reply)) => {
                     let res = self.flush();
-                    // Closed before the reply, so nothing sent after `close()` returns is
-                    // silently accepted.
+                    // Intake and connection are closed before the reply: nothing sent after
+                    // `close()` returns is silently accepted, and the file is complete (WAL
+                    // checkpointed when we were its last user) by the time the caller goes on.
                     drop(rx);
+                    drop(self);
                     let _ = reply.send(res);
                     return;
                 }

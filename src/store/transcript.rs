@@ -28,7 +28,7 @@ fn row(r: &Row) -> rusqlite::Result<TranscriptItem> {
 
 /// Upserts every item. An item whose chat is gone (deleted while it sat in the buffer) is
 /// dropped alone; it must not sink the rest of the batch.
-pub(crate) fn write_batch<'a>(
+pub(super) fn write_batch<'a>(
     tx: &Transaction,
     items: impl Iterator<Item = &'a TranscriptItem>,
 ) -> Result<(), StoreError> {

@@ -193,7 +193,7 @@ pub struct FlushStats {
 impl FlushStats {
     const RECENT: usize = 4096;
 
-    pub(crate) fn record(&mut self, items: usize, took: std::time::Duration) {
+    pub(super) fn record(&mut self, items: usize, took: std::time::Duration) {
         self.flushes += 1;
         self.items += items as u64;
         if self.recent_micros.len() == Self::RECENT {

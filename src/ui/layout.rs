@@ -244,12 +244,15 @@ impl ChatLayout {
             .zip(&lines)
             .position(|(a, b)| a != b)
             .unwrap_or(it.lines.len().min(lines.len()));
+        let status_changed = status_of(it.kind, &meta) != old_status;
+        if status_changed || lines.len() != it.lines.len() {
+            self.decor_dirty = true;
+        }
         if first_diff == it.lines.len() && first_diff == lines.len() && it.content == content {
+            // Same lines (a status shown only as decoration, say): nothing to redraw but that.
+            it.unsaved |= it.meta != meta;
             it.meta = meta;
             return;
-        }
-        if lines.len() != it.lines.len() || status_of(it.kind, &meta) != old_status {
-            self.decor_dirty = true;
         }
         it.dirty_from = Some(it.dirty_from.map_or(first_diff, |d| d.min(first_diff)));
         it.content = content;
@@ -551,6 +554,24 @@ mod tests {
         apply(&mut buf, &l.flush().1);
         assert_eq!(buf, vec!["x", "y", ""]);
         assert_eq!(buf, l.all_lines());
+    }
+
+    #[test]
+    fn a_status_change_alone_resends_decorations_and_is_saved() {
+        let mut l = ChatLayout::new();
+        l.push(
+            ItemKind::User,
+            None,
+            "q".into(),
+            json!({"status": "queued"}),
+        );
+        l.flush();
+        l.take_unsaved(1);
+        l.set(0, "q".into(), json!({}));
+        let (decor, ops) = l.flush();
+        assert!(ops.is_empty());
+        assert_eq!(decor.expect("decor")[0].status, None);
+        assert_eq!(l.take_unsaved(1).len(), 1);
     }
 
     #[test]

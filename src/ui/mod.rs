@@ -64,6 +64,7 @@ pub struct Ui {
     ops: Vec<Json>,
     /// Ops that must run after the content of this frame (showing a pane moves its cursor).
     late_ops: Vec<Json>,
+    last_status: Option<Json>,
 }
 
 impl Ui {
@@ -161,7 +162,16 @@ impl Ui {
             .push(json!({"op": "autocmd", "pattern": pattern, "data": data}));
     }
 
-    pub fn status(&mut self, status: Json) {
+    /// The statusline state; sent only when it changed. Null fields are left out, so Lua sees
+    /// `nil` (a JSON null would arrive as the truthy `vim.NIL`).
+    pub fn status(&mut self, mut status: Json) {
+        if let Some(m) = status.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
+        if self.last_status.as_ref() == Some(&status) {
+            return;
+        }
+        self.last_status = Some(status.clone());
         self.late_ops
             .push(json!({"op": "status", "status": status}));
     }
@@ -177,6 +187,32 @@ impl Ui {
             m.insert("op".into(), Json::from("permission"));
         }
         self.late_ops.push(o);
+    }
+
+    /// The review view of a session (see `app::review`); `view` carries `open` and the files.
+    pub fn review(&mut self, view: Json) {
+        self.late_ops.push(op("review", &view));
+    }
+
+    /// Closes a session's review view, if open.
+    pub fn review_close(&mut self, session: crate::model::SessionId) {
+        self.late_ops
+            .push(json!({"op": "review_close", "session": session}));
+    }
+
+    /// Reloads the open, unmodified buffers of these files (absolute paths).
+    pub fn reload(&mut self, paths: Vec<String>) {
+        if !paths.is_empty() {
+            self.late_ops.push(json!({"op": "reload", "paths": paths}));
+        }
+    }
+
+    /// Asks the user to choose (`vim.ui.select` of `[{label, value}]`); the chosen `value` comes
+    /// back as notification `method` with `args` plus `field = value`.
+    pub fn select(&mut self, prompt: &str, items: Json, method: &str, args: Json, field: &str) {
+        self.late_ops
+            .push(json!({"op": "select", "prompt": prompt, "items": items,
+                                   "method": method, "args": args, "field": field}));
     }
 
     /// Ensures Lua has a chat's buffers (needed before a pane can show it).
@@ -273,6 +309,18 @@ mod tests {
             .iter()
             .any(|o| o["op"] == "lines" && o["lines"][0] == "hi"));
         assert!(ui.frame().is_none(), "nothing changed since");
+    }
+
+    #[test]
+    fn status_drops_nulls_and_is_sent_only_when_it_changes() {
+        let mut ui = Ui::new();
+        ui.status(json!({"busy": false, "chat": null}));
+        let b = ui.frame().expect("first status");
+        assert_eq!(b["ops"][0]["status"], json!({"busy": false}));
+        ui.status(json!({"busy": false, "chat": null}));
+        assert!(ui.frame().is_none(), "unchanged");
+        ui.status(json!({"busy": true}));
+        assert!(ui.frame().is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! worktree).
 
 use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
 
 use git2::{
     build::TreeUpdateBuilder, ErrorCode, FileMode, IndexEntry, IndexTime, MergeFileOptions, Oid,
@@ -16,6 +17,15 @@ use super::{
     AcceptOutcome, AcceptResult, ChangeStatus, Hunk, RejectOutcome, Result, SessionWorktree,
     WorktreeError,
 };
+
+/// Accepts and rejects run one at a time in this process: each reads the review base, writes
+/// files and moves the ref, and interleaving two would make the second fail half-way.
+static APPLY_LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    // A panic while holding the lock leaves no state behind that the lock protects.
+    APPLY_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What part of a file's change an accept/reject covers.
 enum Selection {
@@ -78,11 +88,11 @@ fn splice(
     let mismatch =
         || WorktreeError::Git("patch does not match the file; refresh the review".into());
     // A zero-length range starts *after* line `start` (unified diff convention).
-    let begin = |start: u32, len: u32| {
+    let begin = |start: u32, len: u32| -> Result<usize> {
         if len == 0 {
-            start as usize
+            Ok(start as usize)
         } else {
-            start as usize - 1
+            (start as usize).checked_sub(1).ok_or_else(mismatch)
         }
     };
     let mut out = Vec::with_capacity(from.len().max(to.len()));
@@ -93,7 +103,7 @@ fn splice(
         } else {
             (h.new_start, h.new_lines, h.old_start, h.old_lines)
         };
-        let (fb, tb) = (begin(fs, fnum), begin(ts, tnum));
+        let (fb, tb) = (begin(fs, fnum)?, begin(ts, tnum)?);
         let (fe, te) = (fb + fnum as usize, tb + tnum as usize);
         let keep = fl.get(pos..fb).ok_or_else(mismatch)?;
         keep.iter().for_each(|l| out.extend_from_slice(l));
@@ -227,11 +237,12 @@ fn file_mode(mode: u32) -> FileMode {
 /// touched. Binary files, symlinks and type changes can only be accepted whole.
 pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
     check_inside(&wt.path, path)?;
+    let _guard = lock();
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let rb_commit = repo.find_commit(rb)?;
     let tree = rb_commit.tree()?;
-    let c = find_change(&repo, &tree, path)?;
+    let c = find_change(&repo, &tree, &wt.path, path)?;
     let user_new = check_inside(&wt.repo_root, &c.new_path)?;
     let user_old = check_inside(&wt.repo_root, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
@@ -368,10 +379,11 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
 /// returns to its review-base content for those parts, so the agent sees it gone next turn.
 pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<RejectOutcome> {
     check_inside(&wt.path, path)?;
+    let _guard = lock();
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let tree = repo.find_commit(rb)?.tree()?;
-    let c = find_change(&repo, &tree, path)?;
+    let c = find_change(&repo, &tree, &wt.path, path)?;
     let wt_new = check_inside(&wt.path, &c.new_path)?;
     let wt_old = check_inside(&wt.path, &c.old_path)?;
     let sides = load_sides(&repo, &tree, &wt.path, &c)?;
@@ -410,6 +422,7 @@ pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use super::super::paths::MODE_FILE;
     use super::*;
 
     fn hunk(index: usize, os: u32, ol: u32, ns: u32, nl: u32) -> Hunk {
@@ -452,5 +465,66 @@ mod tests {
         let hs = [hunk(0, 9, 1, 9, 1)];
         let all: BTreeSet<usize> = [0].into();
         assert!(splice(b"a\n", b"b\n", &hs, &all, true).is_err());
+    }
+
+    /// Deterministic pseudo-random edits: accepting hunks S of base->work must equal rejecting
+    /// the other hunks of work, for texts with and without a final newline.
+    #[test]
+    fn accept_subset_equals_reject_of_complement() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for case in 0..200 {
+            let base: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+            let mut work = base.clone();
+            for e in 0..(1 + next(6)) {
+                let at = next(work.len() as u64) as usize;
+                match next(3) {
+                    0 => work[at] = format!("edit {case} {e}"),
+                    1 => work.insert(at, format!("new {case} {e}")),
+                    _ => {
+                        work.remove(at);
+                    }
+                }
+            }
+            let join = |v: &[String], eol: bool| {
+                let mut t = v.join("\n");
+                if eol {
+                    t.push('\n');
+                }
+                t.into_bytes()
+            };
+            let eol = case % 2 == 0;
+            let sides = Sides {
+                base: Some(Content {
+                    bytes: join(&base, eol),
+                    mode: MODE_FILE,
+                }),
+                work: Some(Content {
+                    bytes: join(&work, eol),
+                    mode: MODE_FILE,
+                }),
+            };
+            let (b, w) = (
+                &sides.base.as_ref().unwrap().bytes,
+                &sides.work.as_ref().unwrap().bytes,
+            );
+            let p = file_patch(&sides, "f", "f").unwrap();
+            let n = p.hunks.len();
+            let all: BTreeSet<usize> = (0..n).collect();
+            assert_eq!(&splice(b, w, &p.hunks, &all, true).unwrap(), w);
+            assert_eq!(&splice(b, w, &p.hunks, &BTreeSet::new(), true).unwrap(), b);
+            let chosen: BTreeSet<usize> = (0..n).filter(|_| next(2) == 0).collect();
+            let rest: BTreeSet<usize> = all.difference(&chosen).copied().collect();
+            assert_eq!(
+                splice(b, w, &p.hunks, &chosen, true).unwrap(),
+                splice(w, b, &p.hunks, &rest, false).unwrap(),
+                "case {case}"
+            );
+        }
     }
 }

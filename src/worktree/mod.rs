@@ -12,6 +12,7 @@
 //! | [`create`] | new worktree + branch `boo/<slug>` at the user's HEAD; copies configured ignored files |
 //! | [`open`] / [`list`] | find one / all session worktrees of a repository |
 //! | [`pending`] | the reviewable diff: worktree (committed, uncommitted, untracked) vs review base |
+//! | [`pending_file`] | the same for one path (refreshing one entry of the review view) |
 //! | [`accept`] | 3-way apply of a file or some of its hunks to the user's checkout; advances review base |
 //! | [`reject`] | revert a file or some of its hunks in the worktree to the review base |
 //! | [`risk`] / [`stash`] / [`remove`] | what would be lost, keep it on a branch, delete the worktree |
@@ -28,6 +29,16 @@
 //! of the diff and is never offered again, whatever the agent does later. The ref is the truth;
 //! [`SessionWorktree::review_base`] is a snapshot returned for the caller's database, and the ref is
 //! re-created from it if it went missing.
+//!
+//! # What this module keeps in git
+//!
+//! * branch `boo/<slug>`: the worktree's branch (the agent may commit on it);
+//! * `refs/boo/<slug>/base`: `base_commit`; `refs/boo/<slug>/review-base`: see above;
+//! * branch `boo-stash/<slug>`: written by [`stash`], so `git branch` shows kept work;
+//! * libgit2 worktree metadata named `<slug>`.
+//!
+//! [`remove`] deletes the `refs/boo/<slug>/*` refs, and the branch when nothing was at risk.
+//! The user's index and HEAD are never written; accepting only writes working files.
 //!
 //! # Hunk indices
 //!
@@ -49,7 +60,7 @@ use thiserror::Error;
 
 pub use apply::{accept, reject};
 pub use create::{create, list, open};
-pub use diff::pending;
+pub use diff::{pending, pending_file};
 pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};

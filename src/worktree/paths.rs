@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Result, WorktreeError};
 
@@ -157,7 +158,10 @@ pub(crate) fn write(path: &Path, content: &Content) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.boo-{}.tmp", std::process::id()));
+    // Unique per process and call, so concurrent writes never share a temp file.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.boo-{}-{seq}.tmp", std::process::id()));
     let result = write_tmp(&tmp, path, content)
         .and_then(|()| fs::rename(&tmp, path).map_err(|e| WorktreeError::io(path, e)));
     if result.is_err() {

@@ -567,7 +567,9 @@ async fn chat(sock: &mut TcpStream, body: &Value, rec: &RequestRecord) -> std::i
         }
         Scenario::Long { n } => {
             for i in 0..n {
-                sse.chunk(json!({ "content": format!("chunk-{i} ") }), None)
+                // A line break every 10 chunks, like real prose (about 90 characters a line).
+                let sep = if i % 10 == 9 { "\n" } else { " " };
+                sse.chunk(json!({ "content": format!("chunk-{i}{sep}") }), None)
                     .await?;
             }
             sse.finish("stop").await

@@ -15,7 +15,7 @@ M.status = {
 }
 
 --- Counters for tests and benchmarks.
-M.stats = { batches = 0, ops = 0 }
+M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0 }
 
 H.handlers = {
   chat = function(op) require('boo.ui.chat').ensure(op) end,
@@ -25,17 +25,26 @@ H.handlers = {
   tabs = function(op) require('boo.ui.pane').tabs(op) end,
   pane_close = function(op) require('boo.ui.pane').close(op) end,
   input_clear = function(op) require('boo.ui.chat').clear_input(op.chat) end,
-  notify = function(op) require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO) end,
+  notify = function(op)
+    -- Rust's messages already start with "boo: ".
+    local raw = type(op.msg) == 'string' and vim.startswith(op.msg, 'boo: ')
+    require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO, { raw = raw })
+  end,
   autocmd = function(op)
     vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false })
   end,
   status = function(op) M.status = op.status end,
   permission = function(op) require('boo.ui.permission').prompt(op) end,
+  review = function(op) require('boo.ui.review').show(op) end,
+  review_close = function(op) require('boo.ui.review').close(op) end,
+  reload = function(op) require('boo.ui.review').reload(op) end,
+  select = function(op) require('boo.ui.review').select(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
 --- skipped, the rest of the batch still applies.
 function M.apply(batch)
+  local t0 = vim.uv.hrtime()
   M.stats.batches = M.stats.batches + 1
   for _, op in ipairs(batch.ops or {}) do
     M.stats.ops = M.stats.ops + 1
@@ -47,6 +56,9 @@ function M.apply(batch)
       require('boo.log').warn('unknown render op ' .. tostring(op.op))
     end
   end
+  local ms = (vim.uv.hrtime() - t0) / 1e6
+  M.stats.apply_ms_total = M.stats.apply_ms_total + ms
+  if ms > M.stats.apply_ms_max then M.stats.apply_ms_max = ms end
 end
 
 return M

@@ -1,0 +1,335 @@
+--- The review view `boo://review/{session}`: a file list and the hunks of the session's pending
+--- changes, diff-highlighted, with keys to accept/reject a hunk or a file. Rust sends the data
+--- (`review` op) and decides what changed; this module builds the text model and the keys.
+local util = require('boo.util')
+
+local M = {}
+local H = {}
+
+M.ns = vim.api.nvim_create_namespace('boo.review')
+
+--- Highlight groups (`default = true`: colorschemes and users can override them).
+M.groups = {
+  BooDiffAdd = 'DiffAdd',
+  BooDiffDelete = 'DiffDelete',
+  BooDiffHunk = 'Special',
+  BooDiffFile = 'Title',
+  BooDiffStatus = 'Identifier',
+  BooDiffAdded = 'Added',
+  BooDiffRemoved = 'Removed',
+  BooReviewHint = 'Comment',
+}
+
+---@class boo.ReviewView
+---@field buf integer
+---@field data table the last `review` op
+---@field map table<integer, {path: string, hunk?: string, new_line?: integer}> line -> target
+---@field hunk_lines integer[] first line of every hunk, ascending
+
+---@type table<integer, boo.ReviewView> session -> view
+M.views = {}
+
+function H.hl_apply()
+  for name, link in pairs(M.groups) do
+    vim.api.nvim_set_hl(0, name, { link = link, default = true })
+  end
+end
+
+function H.setup()
+  if H.did_setup then return end
+  H.did_setup = true
+  H.hl_apply()
+  vim.api.nvim_create_autocmd('ColorScheme', {
+    group = vim.api.nvim_create_augroup('boo.review.hl', { clear = true }),
+    callback = H.hl_apply,
+  })
+end
+
+local STATUS = { added = 'A', modified = 'M', deleted = 'D', renamed = 'R', typechange = 'T' }
+
+--- Absolute, resolved paths of buffers with unsaved edits (an accept never clobbers them).
+function M.modified_paths()
+  local out = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified and vim.bo[b].buftype == '' then
+      local name = vim.api.nvim_buf_get_name(b)
+      if name ~= '' then table.insert(out, vim.fn.resolve(vim.fn.fnamemodify(name, ':p'))) end
+    end
+  end
+  return out
+end
+
+--- Builds the text model: lines, highlights and the line -> target map.
+function H.build(data)
+  local lines, hls, map, hunk_lines = {}, {}, {}, {}
+  local function add(text, group, target, line_group)
+    table.insert(lines, text)
+    local n = #lines
+    if group then table.insert(hls, { n, group, line_group }) end
+    if target then map[n] = target end
+    return n
+  end
+  local files = data.files or {}
+  local adds, dels = 0, 0
+  for _, f in ipairs(files) do
+    adds, dels = adds + (f.additions or 0), dels + (f.deletions or 0)
+  end
+  add(('Review: %s — %d file(s), +%d -%d'):format(data.title or '', #files, adds, dels), 'BooDiffFile')
+  add('ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close', 'BooReviewHint')
+  add('')
+  if #files == 0 then
+    add('No pending changes.', 'BooReviewHint')
+    return lines, hls, map, hunk_lines
+  end
+  local function name_of(f)
+    if f.old_path and f.old_path ~= vim.NIL and f.old_path ~= f.path then return f.old_path .. ' -> ' .. f.path end
+    return f.path
+  end
+  for _, f in ipairs(files) do
+    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
+    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', { path = f.path, old_path = old })
+  end
+  for _, f in ipairs(files) do
+    add('')
+    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
+    add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path, old_path = old })
+    if f.binary then add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path }) end
+    for _, h in ipairs(f.hunks or {}) do
+      local first = add(h.header, 'BooDiffHunk', { path = f.path, hunk = h.id, new_line = h.new_start })
+      table.insert(hunk_lines, first)
+      local new_line = h.new_start
+      for _, l in ipairs(h.lines or {}) do
+        local c = l:sub(1, 1)
+        local target = { path = f.path, hunk = h.id, new_line = new_line }
+        if c == '+' then
+          add(l, 'BooDiffAdded', target, 'BooDiffAdd')
+          new_line = new_line + 1
+        elseif c == '-' then
+          add(l, 'BooDiffRemoved', target, 'BooDiffDelete')
+        elseif c == ' ' then
+          add(l, nil, target)
+          new_line = new_line + 1
+        else
+          add(l, 'BooReviewHint', target)
+        end
+      end
+    end
+  end
+  return lines, hls, map, hunk_lines
+end
+
+function H.buffer(session)
+  local name = ('boo://review/%d'):format(session)
+  -- Exact name match (bufnr() would also take a partial match such as boo://review/12).
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b) == name then return b end
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_name(buf, name)
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].bufhidden = 'wipe'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].filetype = 'boo_review'
+  H.keys(buf, session)
+  vim.api.nvim_create_autocmd('BufWipeout', {
+    buffer = buf,
+    once = true,
+    callback = function()
+      M.views[session] = nil
+      if require('boo.rpc').running() then require('boo.rpc').notify('review_closed', { session = session }) end
+    end,
+  })
+  return buf
+end
+
+function H.render(view)
+  local lines, hls, map, hunk_lines = H.build(view.data)
+  local buf = view.buf
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
+  vim.api.nvim_buf_clear_namespace(buf, M.ns, 0, -1)
+  for _, h in ipairs(hls) do
+    local row, group, line_group = h[1] - 1, h[2], h[3]
+    local text = lines[h[1]]
+    vim.api.nvim_buf_set_extmark(buf, M.ns, row, 0, {
+      end_col = #text,
+      hl_group = group,
+      line_hl_group = line_group,
+      priority = 100,
+    })
+  end
+  view.map, view.hunk_lines = map, hunk_lines
+  -- Windows showing the view keep their line (clamped): after an action the next hunk is there.
+  local count = #lines
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    local row = vim.api.nvim_win_get_cursor(win)[1]
+    pcall(vim.api.nvim_win_set_cursor, win, { math.min(row, count), 0 })
+  end
+end
+
+--- Render op `review`: {session, title, open, repo_root, worktree, files}.
+function M.show(op)
+  H.setup()
+  local view = M.views[op.session]
+  if view and not vim.api.nvim_buf_is_valid(view.buf) then view = nil end
+  if not view and not op.open then
+    -- Rust thinks a view is open but it is gone: say so, it stops sending.
+    require('boo.rpc').notify('review_closed', { session = op.session })
+    return
+  end
+  if not view then
+    view = { buf = H.buffer(op.session) }
+    M.views[op.session] = view
+  end
+  view.data = op
+  H.render(view)
+  if op.open then
+    local wins = vim.fn.win_findbuf(view.buf)
+    if #wins > 0 then
+      vim.api.nvim_set_current_win(wins[1])
+    else
+      -- From a floating chat, the review opens in a tab of its own (full width for hunks).
+      vim.cmd('tab sbuffer ' .. view.buf)
+    end
+    local first = view.hunk_lines[1]
+    if first then pcall(vim.api.nvim_win_set_cursor, 0, { first, 0 }) end
+  end
+end
+
+--- Render op `review_close`: {session}.
+function M.close(op)
+  local view = M.views[op.session]
+  M.views[op.session] = nil
+  if view and vim.api.nvim_buf_is_valid(view.buf) then pcall(vim.api.nvim_buf_delete, view.buf, { force = true }) end
+end
+
+--- Render op `reload`: {paths}; clean buffers of these files re-read them, modified ones are
+--- left alone.
+function M.reload(op)
+  local wanted = {}
+  for _, p in ipairs(op.paths or {}) do
+    wanted[vim.fn.resolve(p)] = true
+  end
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == '' and not vim.bo[b].modified then
+      local name = vim.api.nvim_buf_get_name(b)
+      if name ~= '' and wanted[vim.fn.resolve(vim.fn.fnamemodify(name, ':p'))] and vim.fn.filereadable(name) == 1 then
+        pcall(vim.api.nvim_buf_call, b, function() vim.cmd('silent! edit') end)
+      end
+    end
+  end
+end
+
+--- The target under the cursor of a review buffer.
+function H.target(session)
+  local view = M.views[session]
+  if not view or not view.map then return nil end
+  return view.map[vim.fn.line('.')], view
+end
+
+function H.act(session, method, whole_file)
+  local t = H.target(session)
+  if not t then
+    return util.notify('put the cursor on a file or a hunk of the review', vim.log.levels.WARN)
+  end
+  if not whole_file and not t.hunk then
+    return util.notify('put the cursor on a hunk (gA/gR act on the whole file)', vim.log.levels.WARN)
+  end
+  local args = { session = session, path = t.path, hunks = (not whole_file) and { t.hunk } or nil }
+  if method == 'accept' then args.modified = M.modified_paths() end
+  local ok, err = require('boo.rpc').notify(method, args)
+  if not ok then util.notify(err, vim.log.levels.ERROR) end
+end
+
+function H.jump(session, dir)
+  local view = M.views[session]
+  if not view or not view.hunk_lines then return end
+  local cur = vim.fn.line('.')
+  local list = view.hunk_lines
+  if dir > 0 then
+    for _, l in ipairs(list) do
+      if l > cur then return vim.api.nvim_win_set_cursor(0, { l, 0 }) end
+    end
+  else
+    for i = #list, 1, -1 do
+      if list[i] < cur then return vim.api.nvim_win_set_cursor(0, { list[i], 0 }) end
+    end
+  end
+end
+
+--- `<CR>`: the file side by side in diff mode, the session's version (left) against the user's
+--- checkout (right), in a new tab.
+function H.side_by_side(session)
+  local t, view = H.target(session)
+  if not t then return util.notify('put the cursor on a file of the review', vim.log.levels.WARN) end
+  local data = view.data
+  local theirs = data.worktree .. '/' .. t.path
+  -- A renamed file still has its old name in the checkout.
+  local ours = data.repo_root .. '/' .. (t.old_path or t.path)
+  vim.cmd('tabnew')
+  if vim.fn.filereadable(theirs) == 1 then
+    vim.cmd('edit ' .. vim.fn.fnameescape(theirs))
+  else
+    vim.bo.buftype = 'nofile'
+    vim.bo.bufhidden = 'wipe'
+  end
+  local left = vim.api.nvim_get_current_win()
+  vim.cmd('diffthis')
+  vim.cmd('rightbelow vsplit')
+  if vim.fn.filereadable(ours) == 1 then
+    vim.cmd('edit ' .. vim.fn.fnameescape(ours))
+  else
+    vim.cmd('enew')
+    vim.bo.buftype = 'nofile'
+    vim.bo.bufhidden = 'wipe'
+  end
+  vim.cmd('diffthis')
+  vim.w.boo_review_side = 'checkout'
+  vim.w[left].boo_review_side = 'session'
+  if t.new_line then pcall(vim.api.nvim_win_set_cursor, left, { t.new_line, 0 }) end
+  vim.api.nvim_set_current_win(left)
+end
+
+function H.close_view()
+  if #vim.api.nvim_list_wins() > 1 then
+    vim.cmd('close')
+  else
+    vim.cmd('bwipeout')
+  end
+end
+
+function H.keys(buf, session)
+  local function map(lhs, fn, desc)
+    vim.keymap.set('n', lhs, fn, { buffer = buf, nowait = true, silent = true, desc = 'boo review: ' .. desc })
+  end
+  map('ga', function() H.act(session, 'accept', false) end, 'accept hunk')
+  map('gr', function() H.act(session, 'reject', false) end, 'reject hunk')
+  map('gA', function() H.act(session, 'accept', true) end, 'accept file')
+  map('gR', function() H.act(session, 'reject', true) end, 'reject file')
+  map(']c', function() H.jump(session, 1) end, 'next hunk')
+  map('[c', function() H.jump(session, -1) end, 'previous hunk')
+  map('<CR>', function() H.side_by_side(session) end, 'side by side')
+  map('q', H.close_view, 'close')
+end
+
+--- Render op `select`: {prompt, items = {{label, value}}, method, args, field}. The choice goes
+--- back as notification `method` with `args[field] = value`. Scheduled: the batch never waits.
+function M.select(op)
+  vim.schedule(function()
+    vim.ui.select(op.items or {}, {
+      prompt = op.prompt,
+      format_item = function(it) return it.label end,
+    }, function(choice)
+      if not choice then return end
+      local args = type(op.args) == 'table' and op.args or {}
+      args[op.field or 'choice'] = choice.value
+      local ok, err = require('boo.rpc').notify(op.method, args)
+      if not ok then util.notify(err, vim.log.levels.ERROR) end
+    end)
+  end)
+end
+
+return M

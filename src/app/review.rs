@@ -1,0 +1,863 @@
+//! The review of a session's pending changes: computing the diff, the review view's data,
+//! accept/reject of files and hunks, and reloading the user's buffers afterwards.
+//!
+//! All git work runs in `spawn_blocking`, one job at a time (`ReviewState::jobs`), and comes back
+//! as `Event::Review`. Serial jobs keep hunk references honest: the view names hunks by a
+//! content fingerprint (`hunk_id`), and each job maps them to the engine's indices against a
+//! freshly computed diff, so a stale view can never accept the wrong hunk.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value as Json};
+
+use super::{App, Event};
+use crate::model::{SessionId, WorktreeId};
+use crate::rpc::{ReviewActionArgs, ReviewArgs};
+use crate::store::PendingChange;
+use crate::worktree::{self, AcceptResult, FileChange, Hunk, SessionWorktree};
+
+/// `vim.log.levels`
+const INFO: u8 = 2;
+const WARN: u8 = 3;
+const ERROR: u8 = 4;
+
+/// Where a job works: a session's worktree and the user's checkout.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub session: SessionId,
+    pub repo_root: PathBuf,
+    pub dir: PathBuf,
+    pub worktree_id: Option<WorktreeId>,
+    /// Who the pending changes are stamped with in the store.
+    pub agent: String,
+}
+
+impl Target {
+    /// The worktree's slug is the last component of its directory (see `create_worktree`).
+    fn open(&self) -> Result<SessionWorktree, String> {
+        let slug = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("bad worktree directory {}", self.dir.display()))?;
+        worktree::open(&self.repo_root, &slug).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActKind {
+    Accept,
+    Reject,
+}
+
+/// Git work for the review and the session commands, run off the loop one at a time.
+#[derive(Debug)]
+pub enum Job {
+    Pending {
+        target: Target,
+        open: bool,
+    },
+    Act {
+        target: Target,
+        kind: ActKind,
+        path: Option<String>,
+        hunks: Option<Vec<String>>,
+        modified: Vec<String>,
+    },
+    /// What deleting a session would lose.
+    Risk {
+        target: Target,
+        title: String,
+    },
+    /// Removes a session's worktree (`mode` decides about work at risk).
+    Remove {
+        target: Target,
+        title: String,
+        mode: worktree::RemoveMode,
+    },
+}
+
+/// Results of jobs.
+#[derive(Debug)]
+pub enum ReviewEvent {
+    Pending {
+        target: Target,
+        open: bool,
+        /// Lines for the user (accept/reject reports), with their levels.
+        messages: Vec<(String, u8)>,
+        /// Absolute paths of files written, whose clean buffers reload.
+        reload: Vec<String>,
+        /// The review base after accepts, for the store.
+        review_base: Option<String>,
+        result: Result<Vec<FileChange>, String>,
+    },
+    Risk {
+        target: Target,
+        title: String,
+        result: Result<worktree::Risk, String>,
+    },
+    Removed {
+        target: Target,
+        title: String,
+        result: Result<worktree::RemoveOutcome, String>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct ReviewState {
+    jobs: VecDeque<Job>,
+    running: bool,
+    /// Sessions whose review view is open in Neovim.
+    views: HashSet<SessionId>,
+    /// Pending paths per session, as last computed.
+    pending: HashMap<SessionId, Vec<String>>,
+    /// Sessions whose `:Boo diff` waits for the worktree to be created.
+    after_ready: HashSet<SessionId>,
+}
+
+impl ReviewState {
+    pub fn pending_count(&self, session: SessionId) -> Option<usize> {
+        self.pending.get(&session).map(Vec::len)
+    }
+
+    pub fn has_view(&self, session: SessionId) -> bool {
+        self.views.contains(&session)
+    }
+
+    pub fn forget(&mut self, session: SessionId) {
+        self.views.remove(&session);
+        self.pending.remove(&session);
+        self.after_ready.remove(&session);
+    }
+}
+
+/// A hunk's id in the view: a fingerprint of its changed lines (plus the occurrence number when
+/// a file has identical hunks), stable while the hunk itself does not change.
+pub fn hunk_ids(path: &str, hunks: &[Hunk]) -> Vec<String> {
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    hunks
+        .iter()
+        .map(|h| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            path.hash(&mut hasher);
+            for l in h.lines.iter().filter(|l| l.origin != ' ') {
+                l.origin.hash(&mut hasher);
+                l.content.hash(&mut hasher);
+            }
+            let fp = hasher.finish();
+            let n = seen.entry(fp).or_insert(0);
+            *n += 1;
+            format!("{fp:016x}-{n}")
+        })
+        .collect()
+}
+
+/// The review view's data for Lua: files with their hunks (lines prefixed with their origin).
+pub fn view_json(target: &Target, title: &str, files: &[FileChange], open: bool) -> Json {
+    let files: Vec<Json> = files
+        .iter()
+        .map(|f| {
+            let ids = hunk_ids(&f.path, &f.hunks);
+            let hunks: Vec<Json> = f
+                .hunks
+                .iter()
+                .zip(ids)
+                .map(|(h, id)| {
+                    let lines: Vec<String> = h
+                        .lines
+                        .iter()
+                        .map(|l| {
+                            let text = l.content.trim_end_matches(['\n', '\r']);
+                            match l.origin {
+                                '+' | '-' | ' ' => format!("{}{}", l.origin, text),
+                                _ => "\\ No newline at end of file".to_string(),
+                            }
+                        })
+                        .collect();
+                    json!({"id": id, "header": h.header, "new_start": h.new_start, "lines": lines})
+                })
+                .collect();
+            json!({
+                "path": f.path,
+                "old_path": f.old_path,
+                "status": serde_json::to_value(f.status).unwrap_or(Json::Null),
+                "additions": f.additions,
+                "deletions": f.deletions,
+                "binary": f.binary,
+                "hunks": hunks,
+            })
+        })
+        .collect();
+    json!({
+        "session": target.session,
+        "title": title,
+        "open": open,
+        "repo_root": target.repo_root.display().to_string(),
+        "worktree": target.dir.display().to_string(),
+        "files": files,
+    })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// A path given by the user: relative to the repository (absolute ones inside it are made
+/// relative), then checked to stay inside it.
+fn user_path(repo_root: &Path, dir: &Path, p: &str) -> Result<String, String> {
+    let mut rel = p.trim().to_string();
+    let abs = Path::new(&rel);
+    if abs.is_absolute() {
+        let strip = |root: &Path| {
+            abs.strip_prefix(root)
+                .ok()
+                .map(|r| r.to_path_buf())
+                .or_else(|| {
+                    let c = std::fs::canonicalize(root).ok()?;
+                    abs.strip_prefix(c).ok().map(|r| r.to_path_buf())
+                })
+        };
+        match strip(repo_root).or_else(|| strip(dir)) {
+            Some(r) => rel = r.to_string_lossy().replace('\\', "/"),
+            None => return Err(worktree::WorktreeError::PathOutside(rel).to_string()),
+        }
+    }
+    let rel = rel.trim_start_matches("./").to_string();
+    worktree::check_inside(repo_root, &rel).map_err(|e| e.to_string())?;
+    Ok(rel)
+}
+
+/// Both the literal and the resolved form of each path, for comparing buffer names with files.
+fn path_set(paths: &[String]) -> HashSet<PathBuf> {
+    let mut out = HashSet::new();
+    for p in paths {
+        let p = PathBuf::from(p);
+        if let Ok(c) = std::fs::canonicalize(&p) {
+            out.insert(c);
+        }
+        out.insert(p);
+    }
+    out
+}
+
+fn in_set(set: &HashSet<PathBuf>, p: &Path) -> bool {
+    set.contains(p) || std::fs::canonicalize(p).is_ok_and(|c| set.contains(&c))
+}
+
+impl Job {
+    fn run(self) -> ReviewEvent {
+        match self {
+            Job::Pending { target, open } => {
+                let result = target
+                    .open()
+                    .and_then(|wt| worktree::pending(&wt).map_err(|e| e.to_string()));
+                ReviewEvent::Pending {
+                    target,
+                    open,
+                    messages: Vec::new(),
+                    reload: Vec::new(),
+                    review_base: None,
+                    result,
+                }
+            }
+            Job::Act {
+                target,
+                kind,
+                path,
+                hunks,
+                modified,
+            } => act(target, kind, path, hunks, modified),
+            Job::Risk { target, title } => {
+                let result = target
+                    .open()
+                    .and_then(|wt| worktree::risk(&wt).map_err(|e| e.to_string()));
+                ReviewEvent::Risk {
+                    target,
+                    title,
+                    result,
+                }
+            }
+            Job::Remove {
+                target,
+                title,
+                mode,
+            } => {
+                let result = match target.open() {
+                    Ok(wt) => worktree::remove(&wt, mode).map_err(|e| e.to_string()),
+                    // Gone already (deleted by hand): nothing left to remove.
+                    Err(_) if !target.dir.exists() => Ok(worktree::RemoveOutcome {
+                        stash: None,
+                        branch_kept: true,
+                    }),
+                    Err(e) => Err(e),
+                };
+                ReviewEvent::Removed {
+                    target,
+                    title,
+                    result,
+                }
+            }
+        }
+    }
+}
+
+/// Accepts or rejects, then recomputes the pending diff (in the same job, so the view that
+/// follows matches what happened).
+fn act(
+    target: Target,
+    kind: ActKind,
+    path: Option<String>,
+    hunk_refs: Option<Vec<String>>,
+    modified: Vec<String>,
+) -> ReviewEvent {
+    let mut messages = Vec::new();
+    let mut reload = Vec::new();
+    let mut review_base = None;
+    let wt = match target.open() {
+        Ok(wt) => wt,
+        Err(e) => {
+            return ReviewEvent::Pending {
+                target,
+                open: false,
+                messages,
+                reload,
+                review_base,
+                result: Err(e),
+            }
+        }
+    };
+    let result = (|| -> Result<Vec<FileChange>, String> {
+        let files = worktree::pending(&wt).map_err(|e| e.to_string())?;
+        let chosen: Vec<&FileChange> = match &path {
+            Some(p) => {
+                let found = user_path(&wt.repo_root, &wt.path, p).and_then(|rel| {
+                    files
+                        .iter()
+                        .find(|f| f.path == rel || f.old_path.as_deref() == Some(rel.as_str()))
+                        .ok_or_else(|| format!("no pending change for {rel}"))
+                });
+                match found {
+                    Ok(f) => vec![f],
+                    Err(e) => {
+                        messages.push((format!("boo: {}", first_line(&e)), WARN));
+                        Vec::new()
+                    }
+                }
+            }
+            None => {
+                if files.is_empty() {
+                    messages.push(("boo: no pending changes".to_string(), INFO));
+                }
+                files.iter().collect()
+            }
+        };
+        let modified = path_set(&modified);
+        let verb = match kind {
+            ActKind::Accept => "accepted",
+            ActKind::Reject => "rejected",
+        };
+        let mut done = Vec::new();
+        for f in chosen {
+            let indices = match &hunk_refs {
+                None => None,
+                Some(refs) => {
+                    let ids = hunk_ids(&f.path, &f.hunks);
+                    let idx: Option<Vec<usize>> = refs
+                        .iter()
+                        .map(|r| ids.iter().position(|i| i == r))
+                        .collect();
+                    match idx {
+                        Some(i) if !i.is_empty() => Some(i),
+                        _ => {
+                            messages.push((
+                                format!("boo: that hunk of {} is no longer pending as shown; the review was refreshed", f.path),
+                                WARN,
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match kind {
+                ActKind::Accept => {
+                    let mut user_files = vec![wt.repo_root.join(&f.path)];
+                    if let Some(old) = &f.old_path {
+                        user_files.push(wt.repo_root.join(old));
+                    }
+                    if let Some(edited) = user_files.iter().find(|p| in_set(&modified, p)) {
+                        let rel = edited.strip_prefix(&wt.repo_root).unwrap_or(edited);
+                        messages.push((
+                            format!(
+                                "boo: save or discard your edits to {} first (not accepted)",
+                                rel.display()
+                            ),
+                            WARN,
+                        ));
+                        continue;
+                    }
+                    match worktree::accept(&wt, &f.path, indices.as_deref()) {
+                        Ok(out) => {
+                            review_base = Some(out.review_base);
+                            match out.result {
+                                AcceptResult::Applied { written } => {
+                                    reload.extend(
+                                        written
+                                            .iter()
+                                            .map(|w| wt.repo_root.join(w).display().to_string()),
+                                    );
+                                    done.push(f.path.clone());
+                                }
+                                AcceptResult::Conflict { path, reason, .. } => {
+                                    messages.push((
+                                        format!(
+                                            "boo: conflict in {path}: {}; your file was left as it was",
+                                            first_line(&reason)
+                                        ),
+                                        WARN,
+                                    ));
+                                }
+                            }
+                        }
+                        Err(e) => messages.push((
+                            format!(
+                                "boo: cannot accept {}: {}",
+                                f.path,
+                                first_line(&e.to_string())
+                            ),
+                            ERROR,
+                        )),
+                    }
+                }
+                ActKind::Reject => match worktree::reject(&wt, &f.path, indices.as_deref()) {
+                    Ok(out) => {
+                        reload.extend(
+                            out.reverted
+                                .iter()
+                                .map(|w| wt.path.join(w).display().to_string()),
+                        );
+                        done.push(f.path.clone());
+                    }
+                    Err(e) => messages.push((
+                        format!(
+                            "boo: cannot reject {}: {}",
+                            f.path,
+                            first_line(&e.to_string())
+                        ),
+                        ERROR,
+                    )),
+                },
+            }
+        }
+        if !done.is_empty() {
+            let what = match (&hunk_refs, done.as_slice()) {
+                (Some(h), [one]) => format!("{} hunk(s) of {one}", h.len()),
+                (None, [one]) => one.clone(),
+                (_, many) => format!("{} files", many.len()),
+            };
+            messages.push((format!("boo: {verb} {what}"), INFO));
+        }
+        worktree::pending(&wt).map_err(|e| e.to_string())
+    })();
+    ReviewEvent::Pending {
+        target,
+        open: false,
+        messages,
+        reload,
+        review_base,
+        result,
+    }
+}
+
+impl App {
+    /// Queues a job; it runs when the one before has finished.
+    pub(super) fn review_job(&mut self, job: Job) {
+        // A refresh already waiting for the same session covers this one (turns can end in
+        // bursts).
+        if let Job::Pending {
+            target,
+            open: false,
+        } = &job
+        {
+            let queued = self.review.jobs.iter().any(
+                |j| matches!(j, Job::Pending { target: t, .. } if t.session == target.session),
+            );
+            if queued {
+                return;
+            }
+        }
+        self.review.jobs.push_back(job);
+        self.review_next();
+    }
+
+    fn review_next(&mut self) {
+        if self.review.running {
+            return;
+        }
+        let Some(job) = self.review.jobs.pop_front() else {
+            return;
+        };
+        self.review.running = true;
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let ev = job.run();
+            let _ = events.send(Event::Review(ev));
+        });
+    }
+
+    /// The session a review action is for, with its worktree; `Ok(None)` when its worktree is
+    /// still being made (the caller is told when it is ready or failed).
+    pub(super) async fn review_target(
+        &mut self,
+        session: Option<SessionId>,
+        cwd: Option<&str>,
+    ) -> Result<Option<Target>, String> {
+        let id = match session.filter(|s| self.ws.sessions.contains_key(s)) {
+            Some(s) => s,
+            None => self.ensure_session(cwd).await?,
+        };
+        Ok(self.target_of(id))
+    }
+
+    pub(super) fn target_of(&self, session: SessionId) -> Option<Target> {
+        let s = self.ws.sessions.get(&session)?;
+        let dir = s.dir.clone()?;
+        let agent = s
+            .chats
+            .iter()
+            .filter_map(|c| self.ws.chats.get(c))
+            .map(|c| c.agent.clone())
+            .next()
+            .unwrap_or_else(|| super::sessions::DEFAULT_AGENT.to_string());
+        Some(Target {
+            session,
+            repo_root: s.repo_root.clone(),
+            dir,
+            worktree_id: s.worktree_id,
+            agent,
+        })
+    }
+
+    /// Recomputes a session's pending diff (after every turn: diff-supersede); an open review
+    /// view of the session refreshes.
+    pub(super) fn refresh_pending(&mut self, session: SessionId, agent: &str) {
+        let Some(mut target) = self.target_of(session) else {
+            return;
+        };
+        target.agent = agent.to_string();
+        self.review_job(Job::Pending {
+            target,
+            open: false,
+        });
+    }
+
+    /// `:Boo diff`.
+    pub(super) async fn diff(&mut self, a: ReviewArgs) {
+        match self.review_target(a.session, a.cwd.as_deref()).await {
+            Ok(Some(target)) => self.review_job(Job::Pending { target, open: true }),
+            Ok(None) => {
+                if let Some(s) = self.ws.current_session {
+                    self.review.after_ready.insert(s);
+                }
+            }
+            Err(e) => self.ui.notify(format!("boo: {}", first_line(&e)), ERROR),
+        }
+    }
+
+    /// A session's worktree is ready (or failed, which was reported): a waiting `:Boo diff` runs.
+    pub(super) fn review_session_ready(&mut self, session: SessionId, ok: bool) {
+        if self.review.after_ready.remove(&session) && ok {
+            if let Some(target) = self.target_of(session) {
+                self.review_job(Job::Pending { target, open: true });
+            }
+        }
+    }
+
+    /// `:Boo accept` / `:Boo reject` and the review view's keys.
+    pub(super) async fn review_act(&mut self, kind: ActKind, a: ReviewActionArgs) {
+        match self.review_target(a.session, a.cwd.as_deref()).await {
+            Ok(Some(target)) => self.review_job(Job::Act {
+                target,
+                kind,
+                path: a.path.filter(|p| !p.trim().is_empty()),
+                hunks: a.hunks.filter(|h| !h.is_empty()),
+                modified: a.modified,
+            }),
+            Ok(None) => self.ui.notify("boo: no pending changes", INFO),
+            Err(e) => self.ui.notify(format!("boo: {}", first_line(&e)), ERROR),
+        }
+    }
+
+    pub(super) fn review_closed(&mut self, a: ReviewArgs) {
+        if let Some(s) = a.session {
+            self.review.views.remove(&s);
+        }
+    }
+
+    /// Fast query: the current session's worktree and pending paths, from memory.
+    pub(super) fn review_info(&self) -> Json {
+        let Some(s) = self
+            .ws
+            .current_session
+            .and_then(|s| self.ws.sessions.get(&s))
+        else {
+            return json!({"files": []});
+        };
+        json!({
+            "session": s.id,
+            "title": s.title,
+            "repo_root": s.repo_root.display().to_string(),
+            "worktree": s.dir.as_ref().map(|d| d.display().to_string()),
+            "files": self.review.pending.get(&s.id).cloned().unwrap_or_default(),
+        })
+    }
+
+    pub(super) async fn review_event(&mut self, ev: ReviewEvent) {
+        self.review.running = false;
+        match ev {
+            ReviewEvent::Pending {
+                target,
+                open,
+                messages,
+                reload,
+                review_base,
+                result,
+            } => {
+                self.pending_done(target, open, review_base, result).await;
+                for (m, level) in messages {
+                    self.ui.notify(m, level);
+                }
+                self.ui.reload(reload);
+            }
+            ReviewEvent::Risk {
+                target,
+                title,
+                result,
+            } => self.delete_risk_done(target, title, result).await,
+            ReviewEvent::Removed {
+                target,
+                title,
+                result,
+            } => self.removed_done(target, title, result).await,
+        }
+        self.push_status();
+        self.review_next();
+    }
+
+    async fn pending_done(
+        &mut self,
+        target: Target,
+        open: bool,
+        review_base: Option<String>,
+        result: Result<Vec<FileChange>, String>,
+    ) {
+        let session = target.session;
+        let store = self.store().await;
+        if let (Some(rb), Some(id)) = (&review_base, target.worktree_id) {
+            if let Err(e) = store.set_review_base(id, rb).await {
+                tracing::warn!("review base not saved: {e}");
+            }
+        }
+        let files = match result {
+            Ok(f) => f,
+            Err(e) => {
+                return self.ui.notify(
+                    format!(
+                        "boo: cannot compute the pending changes: {}",
+                        first_line(&e)
+                    ),
+                    ERROR,
+                )
+            }
+        };
+        if !self.ws.sessions.contains_key(&session) {
+            return; // deleted meanwhile
+        }
+        let rows: Vec<PendingChange> = files
+            .iter()
+            .map(|f| PendingChange {
+                path: f.path.clone(),
+                status: serde_json::to_value(f.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                additions: f.additions as i64,
+                deletions: f.deletions as i64,
+                patch: f.patch.clone(),
+            })
+            .collect();
+        if let Err(e) = store
+            .replace_pending_changes(session, &target.agent, rows)
+            .await
+        {
+            tracing::warn!("pending changes not saved: {e}");
+        }
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        self.review.pending.insert(session, paths.clone());
+        self.ui.autocmd(
+            "BooChangesPending",
+            json!({"session": session, "files": paths}),
+        );
+        if open || self.review.views.contains(&session) {
+            let title = self
+                .ws
+                .sessions
+                .get(&session)
+                .map(|s| s.title.clone())
+                .unwrap_or_default();
+            self.ui.review(view_json(&target, &title, &files, open));
+            if open {
+                self.review.views.insert(session);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worktree::HunkLine;
+
+    struct NoFrontend;
+
+    #[async_trait::async_trait]
+    impl crate::ui::Frontend for NoFrontend {
+        async fn apply(&self, _batch: Json) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "git {args:?}");
+    }
+
+    /// The lead's turn-done handler calls `refresh_pending`: the diff is recomputed off the
+    /// loop, saved, counted, announced, and an open review view is redrawn (not opened).
+    #[tokio::test]
+    async fn refresh_pending_saves_counts_announces_and_redraws_an_open_view() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        git(&repo, &["init", "-q"]);
+        std::fs::write(repo.join("a.txt"), "one\n").expect("write");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "init"]);
+        let wt = worktree::create(
+            &repo,
+            &tmp.path().join("wts/s-1"),
+            "s-1",
+            &Default::default(),
+        )
+        .expect("worktree");
+        std::fs::write(wt.path.join("a.txt"), "two\n").expect("write");
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut app = App::new(std::sync::Arc::new(NoFrontend), tx);
+        let store = app.store().await;
+        let s = store
+            .create_session(&wt.repo_root.display().to_string(), "t")
+            .await
+            .expect("session");
+        app.ws.sessions.insert(
+            s.id,
+            super::super::workspace::SessionState {
+                id: s.id,
+                repo_root: wt.repo_root.clone(),
+                title: "t".into(),
+                dir: Some(wt.path.clone()),
+                worktree_id: None,
+                chats: Vec::new(),
+                last_chat: None,
+            },
+        );
+        app.review.views.insert(s.id);
+        app.refresh_pending(s.id, "opencode");
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        app.handle(ev).await;
+
+        assert_eq!(app.review.pending_count(s.id), Some(1));
+        let rows = store.list_pending_changes(s.id).await.expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].agent, "opencode");
+        assert_eq!(rows[0].change.path, "a.txt");
+        assert_eq!(rows[0].change.status, "modified");
+        let batch = app.ui.frame().expect("ops");
+        let ops = batch["ops"].as_array().expect("ops");
+        let view = ops.iter().find(|o| o["op"] == "review").expect("review op");
+        assert_eq!(view["open"], false);
+        assert_eq!(view["files"][0]["path"], "a.txt");
+        assert_eq!(
+            view["files"][0]["hunks"][0]["lines"],
+            json!(["-one", "+two"])
+        );
+        assert!(ops
+            .iter()
+            .any(|o| o["op"] == "autocmd" && o["pattern"] == "BooChangesPending"));
+    }
+
+    fn hunk(lines: &[(char, &str)]) -> Hunk {
+        Hunk {
+            index: 0,
+            header: "@@".into(),
+            old_start: 1,
+            old_lines: 1,
+            new_start: 1,
+            new_lines: 1,
+            lines: lines
+                .iter()
+                .map(|(o, c)| HunkLine {
+                    origin: *o,
+                    old_lineno: None,
+                    new_lineno: None,
+                    content: c.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn hunk_ids_ignore_context_and_tell_identical_hunks_apart() {
+        let a = hunk(&[(' ', "ctx\n"), ('+', "new\n")]);
+        let b = hunk(&[(' ', "other ctx\n"), ('+', "new\n")]);
+        let c = hunk(&[('-', "old\n")]);
+        let ids = hunk_ids("f", &[a.clone(), c.clone(), b]);
+        assert_ne!(ids[0], ids[1]);
+        assert_ne!(
+            ids[0], ids[2],
+            "same change twice: told apart by occurrence"
+        );
+        // After the first hunk is gone, the second keeps its id.
+        assert_eq!(hunk_ids("f", &[c])[0], ids[1]);
+        assert_ne!(hunk_ids("g", &[a])[0], ids[0], "ids differ between files");
+    }
+
+    #[test]
+    fn user_paths_are_made_relative_and_checked() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path().join("repo");
+        std::fs::create_dir_all(root.join("src")).expect("mkdir");
+        let wt = tmp.path().join("wt");
+        assert_eq!(
+            user_path(&root, &wt, "./src/a.rs").as_deref(),
+            Ok("src/a.rs")
+        );
+        let abs = root.join("src/a.rs").display().to_string();
+        assert_eq!(user_path(&root, &wt, &abs).as_deref(), Ok("src/a.rs"));
+        assert!(user_path(&root, &wt, "../x").is_err());
+        assert!(user_path(&root, &wt, "/etc/passwd").is_err());
+    }
+}
