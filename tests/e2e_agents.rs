@@ -27,6 +27,11 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(None).await
+}
+
+/// `claude`: the command of the claude agent (a missing one by default).
+async fn world_with(claude: Option<PathBuf>) -> World {
     let model = FakeModel::start();
     let router = FakeModel::start();
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
@@ -57,7 +62,9 @@ async fn world() -> World {
                         "HOME": qwen_home.display().to_string(),
                     },
                 },
-                "claude": { "cmd": dir.join("no-such-claude").display().to_string() },
+                "claude": {
+                    "cmd": claude.unwrap_or_else(|| dir.join("no-such-claude")).display().to_string(),
+                },
             },
         }),
     })
@@ -417,5 +424,66 @@ async fn a_qwen_chat_streams_aborts_and_a_missing_cli_is_one_clear_message() {
     let completion: Vec<String> = serde_json::from_value(completion).expect("list");
     assert_eq!(completion, ["default", "fake-model"]);
     eprintln!("qwen turn via nvim: {took:?}; abort to idle: {abort_took:?}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn a_cli_agents_edits_become_the_pending_diff_stamped_with_the_agent() {
+    // A claude stand-in: writes a file where it runs (the session's worktree), then answers
+    // with the recorded output of the documented format.
+    let bin = tempfile::tempdir().expect("tmp");
+    let claude = agents_support::script(
+        bin.path(),
+        "claude",
+        &format!(
+            "cat >/dev/null; echo 'from claude' > claude-was-here.txt; cat '{}'",
+            agents_support::recorded("claude_tool.jsonl").display()
+        ),
+    );
+    let w = world_with(Some(claude)).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo agent claude").await.expect(":Boo agent");
+    wait_status(&w, "agent", "claude").await;
+    w.nvim.cmd("Boo send list the files").await.expect("send");
+    let text = wait_transcript(&w, "the answer", "There are two entries").await;
+    wait_idle(&w).await;
+    assert!(
+        text.contains("⚙ Bash: ls (completed)") && text.contains("$ ls"),
+        "{text}"
+    );
+    // The checkout is untouched; the worktree has the file; the pending diff names claude.
+    assert!(!w.dir.join("project/claude-was-here.txt").exists());
+    let db = w.dir.join("boo.db");
+    let deadline = Instant::now() + WAIT;
+    let rows = loop {
+        let rows: Vec<(String, String)> =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()
+                .and_then(|c| {
+                    let mut st = c
+                        .prepare("SELECT agent, path FROM pending_changes ORDER BY path")
+                        .ok()?;
+                    let rows = st
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .ok()?
+                        .collect::<Result<Vec<_>, _>>()
+                        .ok()?;
+                    Some(rows)
+                })
+                .unwrap_or_default();
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        rows,
+        [("claude".to_string(), "claude-was-here.txt".to_string())]
+    );
+    let pending = w
+        .nvim
+        .lua("return require('boo').status().pending_changes")
+        .await;
+    assert_eq!(pending, 1, "{pending}");
     w.nvim.quit().await;
 }

@@ -79,6 +79,7 @@ fn tool_change(
     } else {
         format!("{name}: {summary}")
     };
+    let summary = Value::from(summary);
     let (output, error) = if status == "error" {
         (Value::Null, output.clone())
     } else {
@@ -93,6 +94,7 @@ fn tool_change(
             "call_id": call_id,
             "status": status,
             "title": Value::Null,
+            "summary": summary,
             "input": input,
             "output": output,
             "error": error,
