@@ -116,6 +116,41 @@ function H.merge(base, user, schema, prefix, errors)
   end
 end
 
+--- `agents`: known CLI agents with known keys; a bad entry is reported and dropped.
+H.agent_keys = {
+  cmd = { 'string', 'nil' },
+  args = { 'table', 'nil' },
+  env = { 'table', 'nil' },
+  watchdog_seconds = { 'number', 'nil' },
+}
+function H.check_agents(cfg, errors)
+  cfg.agents = vim.deepcopy(cfg.agents or {}) -- never edit the caller's table
+  for name, a in pairs(cfg.agents) do
+    local path = 'agents.' .. tostring(name)
+    if name ~= 'qwen' and name ~= 'claude' and name ~= 'goose' then
+      table.insert(errors, ("unknown agent '%s' (known: claude, goose, qwen)"):format(path))
+      cfg.agents[name] = nil
+    elseif type(a) ~= 'table' then
+      table.insert(errors, ('%s must be a table, got %s'):format(path, type(a)))
+      cfg.agents[name] = nil
+    else
+      for k, v in pairs(a) do
+        local types = H.agent_keys[k]
+        if not types then
+          table.insert(errors, ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k)))
+          a[k] = nil
+        else
+          local err = H.check_leaf(path .. '.' .. k, v, { types = types })
+          if err then
+            table.insert(errors, err)
+            a[k] = nil
+          end
+        end
+      end
+    end
+  end
+end
+
 M.current = nil ---@type table|nil built on first use, so `vim.g.boo` alone is enough
 
 --- Builds the config from defaults, `vim.g.boo` and `opts`. Bad keys are reported in one
@@ -126,6 +161,7 @@ function M.build(opts)
   local errors = {}
   if vim.g.boo ~= nil then H.merge(cfg, vim.g.boo, H.schema, '', errors) end
   if opts ~= nil then H.merge(cfg, opts, H.schema, '', errors) end
+  H.check_agents(cfg, errors)
   local err = #errors > 0 and ('boo: config: ' .. table.concat(errors, '; ')) or nil
   return cfg, err
 end
