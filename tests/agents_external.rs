@@ -433,3 +433,71 @@ async fn a_silent_cli_is_stopped_by_the_watchdog_and_binary_output_does_not_hang
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
     assert_eq!(transcript(&evs).len(), 3);
 }
+
+/// Whether a process runs (a zombie does not count).
+fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| state != 'Z'),
+        Err(_) => false,
+    }
+}
+
+/// The child side of `a_cli_dies_with_a_killed_boocoder`: starts a CLI turn that never ends.
+#[tokio::test]
+#[ignore = "run as a child process by a_cli_dies_with_a_killed_boocoder"]
+async fn child_runs_a_cli_turn_forever() {
+    let Some(dir) = std::env::var_os("BOO_TEST_CHILD_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let pid_file = dir.join("cli.pid");
+    let cmd = script(
+        &dir.join("bin"),
+        "qwen",
+        &format!("echo $$ > '{}'; exec sleep 600", pid_file.display()),
+    );
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let mut cfg = CliConfig::new(CliKind::Qwen);
+    cfg.command = cmd;
+    let b = ExternalBackend::new(cfg, tx);
+    b.start_turn(request(12, &dir, "hi", None))
+        .await
+        .expect("starts");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test]
+async fn a_cli_dies_with_a_killed_boocoder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child_runs_a_cli_turn_forever", "--ignored"])
+        .env("BOO_TEST_CHILD_DIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child");
+    let pid_file = tmp.path().join("cli.pid");
+    let deadline = Instant::now() + WAIT;
+    let pid: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the CLI never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(running(pid));
+    // SIGKILL: no chance to clean up; the parent-death signal must do it.
+    child.kill().expect("kill the child");
+    let _ = child.wait();
+    let t0 = Instant::now();
+    while running(pid) && t0.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!running(pid), "the CLI {pid} outlived its parent");
+}

@@ -560,6 +560,7 @@ async fn probe_spawned_opencode(
     }
     c.env("OPENCODE_SERVER_PASSWORD", &password);
     c.env_remove("OPENCODE_SERVER_USERNAME");
+    super::external::die_with_parent(&mut c);
     let mut child = match c.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
