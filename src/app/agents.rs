@@ -96,8 +96,14 @@ impl Agents {
         }
     }
 
+    /// New settings: CLI agents use them from their next turn (an idle CLI backend is made
+    /// anew), the next probe looks again; the opencode server keeps running as it is.
     pub fn configure(&mut self, config: &Config) {
         self.config = config.clone();
+        self.probe = None;
+        let busy: std::collections::HashSet<String> = self.in_flight.values().cloned().collect();
+        self.dispatchers
+            .retain(|name, _| name == "opencode" || busy.contains(name));
     }
 
     /// The opencode server's settings from the config.
