@@ -340,7 +340,8 @@ impl Agents {
         self.turns.remove(&chat);
         self.in_flight.remove(&chat);
         // Every backend the chat may have used (its opencode session, a running CLI).
-        for d in self.dispatchers.values().cloned() {
+        for d in self.dispatchers.values() {
+            let d = d.clone();
             tokio::spawn(async move {
                 let dropped = d.close_chat(chat).await;
                 if !dropped.is_empty() {
