@@ -79,8 +79,14 @@ M.subcommands = {
   diff = { run = function() boo().diff() end },
   accept = { run = function(args) boo().accept(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
   reject = { run = function(args) boo().reject(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
-  agent = { run = H.pending('agent') },
-  model = { run = H.pending('model') },
+  agent = {
+    run = function(args) boo().agent(args[1]) end,
+    complete = function() return require('boo.ui.picker').complete('agent') end,
+  },
+  model = {
+    run = function(args) boo().model(args[1]) end,
+    complete = function() return require('boo.ui.picker').complete('model') end,
+  },
   permissions = { run = function() boo().permissions() end },
   log = { run = function() boo().log() end },
 }

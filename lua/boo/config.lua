@@ -29,6 +29,18 @@ H.schema = {
     -- Seconds without any event before a running turn is re-synced, then failed.
     watchdog_seconds = { default = 180, types = { 'number' } },
   },
+  -- An OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its models become opencode
+  -- models named "<name>/<model>".
+  router = {
+    -- Base URL of its OpenAI API, e.g. "http://127.0.0.1:8080/v1"; nil = no router.
+    url = { default = nil, types = { 'string', 'nil' } },
+    -- Provider name in opencode (the prefix of its models).
+    name = { default = 'llama-swap', types = { 'string' } },
+    api_key = { default = nil, types = { 'string', 'nil' } },
+  },
+  -- CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = { OPENAI_BASE_URL = '...' } }, ... }.
+  -- `args` replaces the default extra arguments (approval mode); `env` is added to theirs.
+  agents = { default = {}, types = { 'table' } },
   worktree = {
     -- Where session worktrees live; nil = stdpath('data')/boo/worktrees.
     dir = { default = nil, types = { 'string', 'nil' } },
@@ -104,6 +116,41 @@ function H.merge(base, user, schema, prefix, errors)
   end
 end
 
+--- `agents`: known CLI agents with known keys; a bad entry is reported and dropped.
+H.agent_keys = {
+  cmd = { 'string', 'nil' },
+  args = { 'table', 'nil' },
+  env = { 'table', 'nil' },
+  watchdog_seconds = { 'number', 'nil' },
+}
+function H.check_agents(cfg, errors)
+  cfg.agents = vim.deepcopy(cfg.agents or {}) -- never edit the caller's table
+  for name, a in pairs(cfg.agents) do
+    local path = 'agents.' .. tostring(name)
+    if name ~= 'qwen' and name ~= 'claude' and name ~= 'goose' then
+      table.insert(errors, ("unknown agent '%s' (known: claude, goose, qwen)"):format(path))
+      cfg.agents[name] = nil
+    elseif type(a) ~= 'table' then
+      table.insert(errors, ('%s must be a table, got %s'):format(path, type(a)))
+      cfg.agents[name] = nil
+    else
+      for k, v in pairs(a) do
+        local types = H.agent_keys[k]
+        if not types then
+          table.insert(errors, ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k)))
+          a[k] = nil
+        else
+          local err = H.check_leaf(path .. '.' .. k, v, { types = types })
+          if err then
+            table.insert(errors, err)
+            a[k] = nil
+          end
+        end
+      end
+    end
+  end
+end
+
 M.current = nil ---@type table|nil built on first use, so `vim.g.boo` alone is enough
 
 --- Builds the config from defaults, `vim.g.boo` and `opts`. Bad keys are reported in one
@@ -114,6 +161,7 @@ function M.build(opts)
   local errors = {}
   if vim.g.boo ~= nil then H.merge(cfg, vim.g.boo, H.schema, '', errors) end
   if opts ~= nil then H.merge(cfg, opts, H.schema, '', errors) end
+  H.check_agents(cfg, errors)
   local err = #errors > 0 and ('boo: config: ' .. table.concat(errors, '; ')) or nil
   return cfg, err
 end
@@ -142,7 +190,21 @@ function M.resolved()
   local data = vim.fn.stdpath('data')
   local oc = c.opencode
   local oc_cmd = vim.fn.exepath(oc.cmd)
+  local agents = {}
+  for name, a in pairs(c.agents or {}) do
+    if type(a) == 'table' then
+      local cmd = a.cmd and vim.fn.exepath(a.cmd) or ''
+      agents[name] = {
+        cmd = cmd ~= '' and cmd or a.cmd,
+        args = a.args,
+        env = a.env and not vim.tbl_isempty(a.env) and a.env or vim.empty_dict(),
+        watchdog_seconds = a.watchdog_seconds,
+      }
+    end
+  end
   return {
+    router = { url = c.router.url, name = c.router.name, api_key = c.router.api_key },
+    agents = vim.tbl_isempty(agents) and vim.empty_dict() or agents,
     store_path = c.store.path or (data .. '/boo/boo.db'),
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,

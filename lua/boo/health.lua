@@ -62,6 +62,65 @@ function M.check()
   else
     health.error(("opencode not found ('%s'); install it (npm i -g opencode-ai) or set opencode.cmd"):format(oc))
   end
+
+  M.check_probe(health, rpc)
+end
+
+--- The backend's probe of agents and models (a fresh one; waits for it up to a minute).
+function M.check_probe(health, rpc)
+  health.start('boo: agents and models')
+  if not rpc.running() then
+    return health.warn('the backend is not running; agents and models were not probed')
+  end
+  local p, err = rpc.request('probe', { refresh = true })
+  local deadline = vim.uv.now() + 60000
+  while p and p.state ~= 'ready' and vim.uv.now() < deadline do
+    vim.wait(200)
+    p, err = rpc.request('probe', { refresh = false })
+  end
+  if not p then return health.error('probe failed: ' .. tostring(err)) end
+  if p.state ~= 'ready' or type(p.report) ~= 'table' then
+    return health.warn('the probe did not finish within 60 s; see :Boo log')
+  end
+  local r = p.report
+  local oc = r.opencode or {}
+  if oc.error and oc.error ~= vim.NIL then
+    health.error(('opencode (%s): %s'):format(oc.source or '?', oc.error))
+  else
+    health.ok(('opencode %s: server starts and answers'):format(oc.version or '?'))
+  end
+  local agents = {}
+  for _, a in ipairs(oc.agents or {}) do
+    if a.mode ~= 'subagent' then table.insert(agents, a.name) end
+  end
+  if #agents > 0 then health.info('opencode agents: ' .. table.concat(agents, ', ')) end
+  for _, pr in ipairs(oc.providers or {}) do
+    health.info(('provider %s: %s'):format(pr.id, table.concat(pr.models or {}, ', ')))
+  end
+  if oc.default_model and oc.default_model ~= vim.NIL then
+    health.info('opencode default model: ' .. oc.default_model)
+  end
+  local router = r.router
+  if router and router ~= vim.NIL then
+    if router.error and router.error ~= vim.NIL then
+      health.warn(('model router %s (%s): %s'):format(router.name, router.url, router.error))
+    else
+      health.ok(('model router %s (%s): %s'):format(router.name, router.url, table.concat(router.models or {}, ', ')))
+    end
+  end
+  for _, c in ipairs(r.cli or {}) do
+    if c.error and c.error ~= vim.NIL then
+      if c.path and c.path ~= vim.NIL then
+        health.warn(('%s at %s: %s'):format(c.name, c.path, c.error))
+      else
+        health.info(('%s: %s'):format(c.name, c.error))
+      end
+    else
+      health.ok(('%s %s (%s)'):format(c.name, c.version or '?', c.path))
+    end
+  end
+  health.info(('agents: %s; %d models (probe took %d ms)'):format(
+    table.concat(p.agents or {}, ', '), #(p.models or {}), r.took_ms or 0))
 end
 
 return M

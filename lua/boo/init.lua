@@ -91,6 +91,22 @@ function M.chats()
   end)
 end
 
+--- Sets the active chat's agent (`opencode`, `opencode:plan`, `qwen`, `claude`, `goose`);
+--- without a name, picks one from what the probe found.
+function M.agent(name, opts)
+  opts = opts or {}
+  if name == nil or name == '' then return require('boo.ui.picker').pick('agent', opts.pane or H.pane()) end
+  H.action('set_agent', { name = name, chat = opts.chat, pane = opts.pane or H.pane() })
+end
+
+--- Sets the active chat's model (`provider/model`, or `default`); without one, picks one.
+--- It applies from the chat's next turn.
+function M.model(name, opts)
+  opts = opts or {}
+  if name == nil or name == '' then return require('boo.ui.picker').pick('model', opts.pane or H.pane()) end
+  H.action('set_model', { name = name, chat = opts.chat, pane = opts.pane or H.pane() })
+end
+
 --- Lists pending permission requests of all sessions and answers the chosen one.
 function M.permissions()
   local list, err = require('boo.rpc').request('permissions')

@@ -1,5 +1,6 @@
 //! Agent backends: the [`AgentBackend`] trait, the events a backend reports, and the opencode
-//! implementation ([`opencode::OpencodeBackend`]). CLI agents will implement the same trait.
+//! implementation ([`opencode::OpencodeBackend`]); CLI agents ([`external::ExternalBackend`])
+//! implement the same trait. [`probe`] finds out which agents and models are available.
 //!
 //! A backend does not use the database: the caller passes what it knows about a chat (its
 //! agent session binding) with each prompt and persists what the backend reports back
@@ -16,7 +17,9 @@
 //! id, so the caller need not insert one itself (or must key its own differently). Turn
 //! failures, tool states, permission requests and step usage are items too.
 
+pub mod external;
 pub mod opencode;
+pub mod probe;
 
 use std::path::PathBuf;
 
@@ -53,6 +56,9 @@ pub enum AgentError {
     NotRunning(ChatId),
     #[error("the agent backend is shut down")]
     Shutdown,
+    /// A CLI agent (qwen, claude, goose) could not run; the message names it and says why.
+    #[error("{0}")]
+    Cli(String),
 }
 
 /// The user's answer to a permission request.

@@ -44,6 +44,8 @@ impl App {
                 self.pane_closed(pane, true).await
             }
             Notify::Reopen(a) => self.reopen(a.cwd.as_deref()).await,
+            Notify::SetAgent(a) => self.set_agent(a).await,
+            Notify::SetModel(a) => self.set_model(a).await,
             Notify::PermissionReply(a) => {
                 if let Err(e) = self.agents.reply_permission(&a.id, &a.reply) {
                     self.ui.notify(format!("boo: {e}"), WARN);
@@ -271,10 +273,7 @@ impl App {
             return;
         };
         let store = self.store().await;
-        let model = c
-            .model
-            .clone()
-            .or_else(|| self.config.opencode.model.clone());
+        let model = self.turn_model(&c);
         let task = store
             .create_task(NewTask {
                 chat_id: chat,
@@ -317,6 +316,7 @@ impl App {
             text,
             model,
             binding,
+            agent: c.agent.clone(),
         });
     }
 
@@ -480,8 +480,16 @@ impl App {
         }
         match &outcome {
             Outcome::Failed(m) => {
-                self.ui
-                    .push(chat, ItemKind::Error, None, m.clone(), json!({}));
+                // A turn that did not start already has its error item (from the dispatcher).
+                let shown = self.ui.layout(chat).is_some_and(|l| {
+                    let last = l.len().checked_sub(1);
+                    last.and_then(|i| l.kind(i)) == Some(ItemKind::Error)
+                        && last.and_then(|i| l.content(i)) == Some(m.as_str())
+                });
+                if !shown {
+                    self.ui
+                        .push(chat, ItemKind::Error, None, m.clone(), json!({}));
+                }
                 self.ui.notify(format!("boo: turn failed: {m}"), ERROR);
             }
             Outcome::Aborted => {

@@ -1,7 +1,11 @@
-//! The app's side of the agent backends: owns the dispatcher (per-chat turn queue in front of
-//! the opencode backend), correlates backend events with our task rows, and keeps what the UI
-//! lists (pending permissions, pending-change counts). Backend events reach the loop as
-//! `Event::Agent`; failures of calls made for the user come back as `Event::Notice`.
+//! The app's side of the agent backends: owns one dispatcher (per-chat turn queue) per backend
+//! (opencode, and each CLI agent), routes a chat's turn to the backend of its agent, correlates
+//! backend events with our task rows, and keeps what the UI lists (pending permissions,
+//! pending-change counts, the last probe). Backend events reach the loop as `Event::Agent`;
+//! failures of calls made for the user come back as `Event::Notice`.
+//!
+//! Agent names: `opencode` (its default agent), `opencode:<agent>` (another opencode agent,
+//! e.g. `opencode:plan`), and the CLI agents `qwen`, `claude`, `goose`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -14,7 +18,11 @@ use tokio::sync::mpsc;
 
 use super::config::Config;
 use super::Event;
-use crate::agent::opencode::{OpencodeBackend, OpencodeConfig};
+use crate::agent::external::{CliConfig, CliKind, ExternalBackend};
+use crate::agent::opencode::OpencodeConfig;
+use crate::agent::probe::{
+    self, ProbeOptions, ProbeReport, RestTarget, RoutedOpencode, RouterOptions,
+};
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
 use crate::dispatch::Dispatcher;
 use crate::model::{ChatId, TaskId};
@@ -38,12 +46,36 @@ pub struct Turn {
     pub text: String,
     pub model: Option<String>,
     pub binding: Option<SessionBinding>,
+    /// The chat's agent (`opencode`, `opencode:plan`, `qwen`...).
+    pub agent: String,
+}
+
+/// The backend of an agent name and, for opencode, its own agent: `opencode:plan` ->
+/// (`opencode`, `plan`).
+pub fn split_agent(agent: &str) -> (&str, Option<&str>) {
+    match agent.split_once(':') {
+        Some((b, a)) if !a.is_empty() => (b, Some(a)),
+        Some((b, _)) => (b, None),
+        None => (agent, None),
+    }
+}
+
+/// Whether `agent` names something boo can run (it may still be missing on this machine).
+pub fn known_agent(agent: &str) -> bool {
+    let (backend, sub) = split_agent(agent);
+    backend == "opencode" || (sub.is_none() && CliKind::parse(backend).is_some())
 }
 
 pub struct Agents {
     events: mpsc::UnboundedSender<Event>,
     config: Config,
-    dispatcher: Option<Dispatcher>,
+    /// One per backend name (`opencode`, `qwen`...), made on first use.
+    dispatchers: HashMap<String, Dispatcher>,
+    /// The backend of each chat's turns in flight (for abort).
+    in_flight: HashMap<ChatId, String>,
+    /// The last probe, and whether one runs now.
+    pub probe: Option<ProbeReport>,
+    pub probing: bool,
     /// Task ids of each chat's turns, oldest (running) first: backend events name the chat,
     /// and turns of a chat run in order.
     turns: HashMap<ChatId, VecDeque<TaskId>>,
@@ -55,21 +87,27 @@ impl Agents {
         Agents {
             events,
             config: Config::default(),
-            dispatcher: None,
+            dispatchers: HashMap::new(),
+            in_flight: HashMap::new(),
+            probe: None,
+            probing: false,
             turns: HashMap::new(),
             permissions: BTreeMap::new(),
         }
     }
 
+    /// New settings: CLI agents use them from their next turn (an idle CLI backend is made
+    /// anew), the next probe looks again; the opencode server keeps running as it is.
     pub fn configure(&mut self, config: &Config) {
         self.config = config.clone();
+        self.probe = None;
+        let busy: std::collections::HashSet<String> = self.in_flight.values().cloned().collect();
+        self.dispatchers
+            .retain(|name, _| name == "opencode" || busy.contains(name));
     }
 
-    /// The dispatcher, made on first use (the opencode server itself starts on the first turn).
-    fn dispatcher(&mut self) -> Dispatcher {
-        if let Some(d) = &self.dispatcher {
-            return d.clone();
-        }
+    /// The opencode server's settings from the config.
+    fn opencode_config(&self) -> OpencodeConfig {
         let oc = &self.config.opencode;
         let mut cfg = OpencodeConfig::default();
         if let Some(cmd) = oc.cmd.as_deref().filter(|c| !c.is_empty()) {
@@ -80,10 +118,113 @@ impl Agents {
         if let Some(s) = oc.watchdog_seconds.filter(|s| *s > 0) {
             cfg.watchdog = Duration::from_secs(s);
         }
+        cfg
+    }
+
+    fn router_options(&self) -> Option<RouterOptions> {
+        let r = &self.config.router;
+        let url = r.url.clone().filter(|u| !u.trim().is_empty())?;
+        Some(RouterOptions {
+            name: r
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| probe::DEFAULT_ROUTER_NAME.to_string()),
+            url,
+            api_key: r.api_key.clone(),
+        })
+    }
+
+    /// How to run a CLI agent, from `agents.<name>` of the config.
+    fn cli_config(&self, kind: CliKind) -> CliConfig {
+        let mut cfg = CliConfig::new(kind);
+        if let Some(a) = self.config.agents.get(kind.name()) {
+            if let Some(cmd) = a.cmd.as_deref().filter(|c| !c.is_empty()) {
+                cfg.command = PathBuf::from(cmd);
+            }
+            cfg.args = a.args.clone();
+            cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            if let Some(s) = a.watchdog_seconds.filter(|s| *s > 0) {
+                cfg.watchdog = Duration::from_secs(s);
+            }
+        }
+        cfg
+    }
+
+    /// What the probe looks at: the same commands and settings the backends use.
+    pub fn probe_options(&self) -> ProbeOptions {
+        let oc = self.opencode_config();
+        let attach = oc.attach_url.clone().map(|url| RestTarget {
+            url,
+            username: oc
+                .attach_username
+                .clone()
+                .unwrap_or_else(|| "opencode".into()),
+            password: oc.attach_password.clone(),
+        });
+        ProbeOptions {
+            opencode_command: oc.command.clone(),
+            opencode_env: oc.env.clone(),
+            attach,
+            router: self.router_options(),
+            clis: CliKind::ALL
+                .iter()
+                .map(|k| {
+                    let c = self.cli_config(*k);
+                    (*k, c.command, c.env)
+                })
+                .collect(),
+            search_path: None,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Starts a probe in the background unless one runs; its report comes back as
+    /// `Event::Probe`.
+    pub fn start_probe(&mut self) {
+        if self.probing {
+            return;
+        }
+        self.probing = true;
+        let opts = self.probe_options();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let report = probe::run(opts).await;
+            tracing::info!(
+                took_ms = report.took_ms,
+                models = report.models().len(),
+                "probe done"
+            );
+            let _ = events.send(Event::Probe(Box::new(report)));
+        });
+    }
+
+    /// The dispatcher of a backend (`opencode`, `qwen`...), made on first use (the opencode
+    /// server itself starts on the first turn).
+    fn dispatcher(&mut self, backend: &str) -> Result<Dispatcher, String> {
+        if let Some(d) = self.dispatchers.get(backend) {
+            return Ok(d.clone());
+        }
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
-        let backend: Arc<dyn AgentBackend> = Arc::new(OpencodeBackend::new(cfg, backend_tx));
+        let (b, default_model): (Arc<dyn AgentBackend>, Option<String>) = if backend == "opencode" {
+            let cfg = self.opencode_config();
+            (
+                Arc::new(RoutedOpencode::new(cfg, self.router_options(), backend_tx)),
+                self.config.opencode.model.clone(),
+            )
+        } else {
+            let kind = CliKind::parse(backend).ok_or_else(|| {
+                format!(
+                    "unknown agent '{backend}' (opencode, opencode:<agent>, qwen, claude or goose)"
+                )
+            })?;
+            (
+                Arc::new(ExternalBackend::new(self.cli_config(kind), backend_tx)),
+                None,
+            )
+        };
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-        let d = Dispatcher::new(backend, backend_rx, out_tx, oc.model.clone());
+        let d = Dispatcher::new(b, backend_rx, out_tx, default_model);
         let events = self.events.clone();
         tokio::spawn(async move {
             while let Some(e) = out_rx.recv().await {
@@ -92,8 +233,8 @@ impl Agents {
                 }
             }
         });
-        self.dispatcher = Some(d.clone());
-        d
+        self.dispatchers.insert(backend.to_string(), d.clone());
+        Ok(d)
     }
 
     /// Starts (or queues) a turn; everything after comes back as events.
@@ -103,13 +244,27 @@ impl Agents {
             .entry(turn.chat)
             .or_default()
             .push_back(turn.task);
-        let d = self.dispatcher();
+        let (backend, sub) = split_agent(&turn.agent);
+        let d = match self.dispatcher(backend) {
+            Ok(d) => d,
+            Err(e) => {
+                // Reported like a turn that did not start: an error item and TurnDone.
+                let _ = self
+                    .events
+                    .send(Event::Agent(crate::agent::AgentEvent::TurnDone {
+                        chat: turn.chat,
+                        outcome: crate::agent::TurnOutcome::Failed(e),
+                    }));
+                return;
+            }
+        };
+        self.in_flight.insert(turn.chat, backend.to_string());
         d.send(TurnRequest {
             chat: turn.chat,
             directory: turn.dir,
             text: turn.text,
             model: turn.model,
-            agent: None,
+            agent: sub.map(str::to_string),
             binding: turn.binding,
         });
     }
@@ -130,12 +285,18 @@ impl Agents {
         let t = q.pop_front();
         if q.is_empty() {
             self.turns.remove(&chat);
+            self.in_flight.remove(&chat);
         }
         t
     }
 
     pub fn abort(&mut self, chat: ChatId) {
-        let Some(d) = self.dispatcher.clone() else {
+        let Some(d) = self
+            .in_flight
+            .get(&chat)
+            .and_then(|b| self.dispatchers.get(b))
+            .cloned()
+        else {
             return;
         };
         let events = self.events.clone();
@@ -153,7 +314,8 @@ impl Agents {
         let reply = PermissionReply::parse(reply).ok_or_else(|| {
             format!("unknown permission reply '{reply}' (once, always or reject)")
         })?;
-        let Some(d) = self.dispatcher.clone() else {
+        // Only opencode asks for permissions.
+        let Some(d) = self.dispatchers.get("opencode").cloned() else {
             return Err(format!("no pending permission request {id}"));
         };
         if self.permissions.remove(id).is_none() {
@@ -176,7 +338,10 @@ impl Agents {
     pub fn close_chat(&mut self, chat: ChatId) {
         self.permissions.retain(|_, p| p.chat != chat);
         self.turns.remove(&chat);
-        if let Some(d) = self.dispatcher.clone() {
+        self.in_flight.remove(&chat);
+        // Every backend the chat may have used (its opencode session, a running CLI).
+        for d in self.dispatchers.values() {
+            let d = d.clone();
             tokio::spawn(async move {
                 let dropped = d.close_chat(chat).await;
                 if !dropped.is_empty() {
@@ -206,15 +371,16 @@ impl Agents {
         self.permissions.len()
     }
 
-    /// Ends the agent processes (the opencode server with its process group).
+    /// Ends the agent processes (the opencode server and running CLIs, with their process
+    /// groups).
     pub async fn shutdown(&mut self) {
-        if let Some(d) = self.dispatcher.take() {
+        for (name, d) in self.dispatchers.drain() {
             let backend = d.backend().clone();
             if tokio::time::timeout(Duration::from_secs(5), backend.shutdown())
                 .await
                 .is_err()
             {
-                tracing::warn!("agent backend did not stop within 5 s");
+                tracing::warn!("agent backend {name} did not stop within 5 s");
             }
         }
     }

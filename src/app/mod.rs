@@ -3,6 +3,7 @@
 //! or git: such work is spawned and comes back as an event.
 
 mod actions;
+mod agent_cmds;
 mod agents;
 pub mod config;
 mod review;
@@ -43,6 +44,8 @@ pub enum Event {
     SessionReady(sessions::Ready),
     /// Review and session-worktree work finished (pending diff, accept/reject, risk, removal).
     Review(review::ReviewEvent),
+    /// A probe of agents and models finished.
+    Probe(Box<crate::agent::probe::ProbeReport>),
 }
 
 pub struct App {
@@ -155,6 +158,7 @@ impl App {
             Event::SessionReady(r) => self.session_ready(r).await,
             Event::Notice { msg, level } => self.ui.notify(msg, level),
             Event::Review(r) => self.review_event(r).await,
+            Event::Probe(report) => self.probe_done(*report),
         }
     }
 
@@ -185,6 +189,7 @@ impl App {
             }
             Request::Permissions => Ok(self.agents.permissions_json()),
             Request::ReviewInfo(_) => Ok(self.review_info()),
+            Request::Probe(a) => Ok(self.probe_request(a.refresh)),
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
             }

@@ -82,6 +82,8 @@ pub enum Request {
     Permissions,
     /// The current session's worktree and pending paths (completion of `:Boo accept`).
     ReviewInfo(CwdArgs),
+    /// The last probe of agents and models (`refresh`: start a new one).
+    Probe(ProbeArgs),
 }
 
 /// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
@@ -122,6 +124,10 @@ pub enum Notify {
     SessionNew(SessionCmdArgs),
     SessionRename(SessionCmdArgs),
     SessionDelete(SessionCmdArgs),
+    /// `:Boo agent {name}`: the agent of a chat.
+    SetAgent(SetArgs),
+    /// `:Boo model {provider/model}`: the model of a chat (empty: the default).
+    SetModel(SetArgs),
 }
 
 /// Targets the given session, else the current one (of the cwd's repository).
@@ -161,6 +167,25 @@ pub struct SessionCmdArgs {
     /// The user's answer to a question (`session_delete`: stash, force or cancel).
     #[serde(default)]
     pub choice: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ProbeArgs {
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+/// Sets something of a chat (the given one, else the pane's active one, else the current).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SetArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -231,6 +256,7 @@ impl Request {
             "chats" => Ok(Request::Chats(first_arg(name, args)?)),
             "permissions" => Ok(Request::Permissions),
             "review_info" => Ok(Request::ReviewInfo(first_arg(name, args)?)),
+            "probe" => Ok(Request::Probe(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
     }
@@ -270,6 +296,8 @@ impl Notify {
             "session_new" => Notify::SessionNew(first_arg(name, args)?),
             "session_rename" => Notify::SessionRename(first_arg(name, args)?),
             "session_delete" => Notify::SessionDelete(first_arg(name, args)?),
+            "set_agent" => Notify::SetAgent(first_arg(name, args)?),
+            "set_model" => Notify::SetModel(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

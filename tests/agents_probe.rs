@@ -1,0 +1,160 @@
+//! The probe against the real opencode (with the scripted model configured), a second scripted
+//! model acting as an OpenAI-compatible router, and CLI agents placed on a PATH by the test.
+
+mod agents_support;
+
+use std::time::{Duration, Instant};
+
+use agents_support::*;
+use boo_testkit::fake_model::FakeModel;
+use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
+use boocoder::agent::external::CliKind;
+use boocoder::agent::probe::{self, ProbeOptions, RouterOptions};
+
+#[tokio::test]
+async fn probe_lists_opencode_models_router_models_and_cli_agents() {
+    let model = FakeModel::start();
+    let router = FakeModel::start();
+    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = tmp.path().join("bin");
+    script(&bin, "qwen", "echo '0.24.4-test'");
+    script(&bin, "claude", "echo 'broken install' >&2; exit 2");
+    let opts = ProbeOptions {
+        opencode_command: boo_testkit::tools::opencode(),
+        opencode_env: env.vars().to_vec(),
+        attach: None,
+        router: Some(RouterOptions {
+            name: "llama-swap".into(),
+            // Without `/v1`: it is added.
+            url: format!("http://127.0.0.1:{}", router.port()),
+            api_key: None,
+        }),
+        clis: CliKind::ALL
+            .iter()
+            .map(|k| (*k, std::path::PathBuf::from(k.name()), Vec::new()))
+            .collect(),
+        search_path: Some(bin.clone().into_os_string()),
+        timeout: Duration::from_secs(60),
+    };
+    let t0 = Instant::now();
+    let report = probe::run(opts).await;
+    let took = t0.elapsed();
+    assert_eq!(report.opencode.error, None, "{report:#?}");
+    assert_eq!(report.opencode.version.as_deref(), Some("1.18.33"));
+    let models = report.models();
+    assert!(
+        models.contains(&"fake/fake-model".to_string()),
+        "{models:?}"
+    );
+    assert!(
+        models.contains(&"llama-swap/fake-model".to_string()),
+        "{models:?}"
+    );
+    // The router's models are opencode models: the server lists the router as a provider.
+    let provider = report
+        .opencode
+        .providers
+        .iter()
+        .find(|p| p.id == "llama-swap")
+        .unwrap_or_else(|| panic!("opencode knows the router: {report:#?}"));
+    assert_eq!(provider.models, ["fake-model"]);
+    let router = report.router.as_ref().expect("router probed");
+    assert_eq!(
+        router.url,
+        format!("http://127.0.0.1:{}/v1", provider_port(&router.url))
+    );
+    assert_eq!(router.error, None);
+    // opencode's agents: build (the default) and plan; hidden ones are left out.
+    let names: Vec<&str> = report
+        .opencode
+        .agents
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"build") && names.contains(&"plan"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"title"), "{names:?}");
+    // CLIs: qwen found with its version, claude found but broken, goose missing.
+    let cli = |n: &str| {
+        report
+            .cli
+            .iter()
+            .find(|c| c.name == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} probed"))
+    };
+    assert_eq!(cli("qwen").version.as_deref(), Some("0.24.4-test"));
+    assert_eq!(
+        cli("qwen").path,
+        Some(bin.join("qwen").display().to_string())
+    );
+    assert!(
+        cli("claude")
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("broken install")),
+        "{:?}",
+        cli("claude")
+    );
+    assert!(cli("goose").path.is_none());
+    assert!(cli("goose")
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("not found")));
+    let agents = report.agents();
+    assert_eq!(agents, ["opencode", "opencode:plan", "qwen"]);
+    eprintln!("probe took {took:?} (report says {} ms)", report.took_ms);
+}
+
+fn provider_port(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches("/v1").parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn probe_reports_an_unreachable_router_and_a_missing_opencode() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let opts = ProbeOptions {
+        opencode_command: tmp.path().join("no-opencode"),
+        opencode_env: Vec::new(),
+        attach: None,
+        router: Some(RouterOptions {
+            name: "lab".into(),
+            url: format!("http://127.0.0.1:{port}/v1"),
+            api_key: Some("k".into()),
+        }),
+        clis: Vec::new(),
+        search_path: None,
+        timeout: Duration::from_secs(5),
+    };
+    let report = probe::run(opts).await;
+    let router = report.router.clone().expect("router");
+    assert!(
+        router
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("unreachable")),
+        "{router:?}"
+    );
+    assert!(router.models.is_empty());
+    assert!(
+        report
+            .opencode
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("opencode not found")),
+        "{:?}",
+        report.opencode
+    );
+    assert_eq!(report.agents(), ["opencode"]);
+}
