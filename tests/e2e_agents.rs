@@ -79,29 +79,12 @@ async fn world_with(claude: Option<PathBuf>) -> World {
     }
 }
 
-/// The text of the transcript buffer of the visible chat.
 async fn transcript(nvim: &Nvim) -> String {
-    nvim.lua(
-        "for _, w in ipairs(vim.api.nvim_list_wins()) do
-           local b = vim.api.nvim_win_get_buf(w)
-           if vim.bo[b].filetype == 'boo' then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') end
-         end
-         return ''",
-    )
-    .await
-    .as_str()
-    .unwrap_or_default()
-    .to_string()
+    nvim.transcript().await
 }
 
 async fn wait_transcript(w: &World, what: &str, needle: &str) -> String {
-    let code = format!(
-        "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do local b = vim.api.nvim_win_get_buf(wi)
-           if vim.bo[b].filetype == 'boo' and table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n'):find({}, 1, true) then return true end end end)()",
-        Value::from(needle)
-    );
-    w.nvim.wait_for(what, &code, WAIT).await;
-    transcript(&w.nvim).await
+    w.nvim.wait_transcript(what, needle, WAIT).await
 }
 
 async fn wait_idle(w: &World) {

@@ -187,28 +187,7 @@ pub struct ExternalBackend {
 /// Lines of stderr kept for error messages.
 const STDERR_TAIL: usize = 12;
 
-/// Makes the child die with boocoder even when boocoder is killed (SIGKILL on parent death).
-/// The forking thread is a runtime worker, which lives as long as the process.
-pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs in the forked child before exec; prctl, getppid and _exit are
-    // async-signal-safe and touch no memory of the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
+pub(crate) use super::process::die_with_parent;
 
 fn signal_group(pgid: i32, sig: i32) {
     if pgid > 0 {

@@ -20,6 +20,7 @@
 pub mod external;
 pub mod opencode;
 pub mod probe;
+mod process;
 
 use std::path::PathBuf;
 

@@ -144,7 +144,7 @@ impl App {
 
     async fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Rpc(Inbound::Notify(n)) => self.notify(n).await,
+            Event::Rpc(Inbound::Notify(n)) => self.notify(*n).await,
             Event::Rpc(Inbound::Request(req, reply)) => {
                 let _ = reply.send(self.request(req));
             }

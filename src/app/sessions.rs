@@ -184,7 +184,6 @@ impl App {
         let repo_root = repo_root.to_path_buf();
         let opts = worktree::CreateOptions {
             copy_files: self.config.copy_ignored.clone(),
-            ..Default::default()
         };
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {

@@ -20,7 +20,8 @@ pub type Nvim = Neovim<Compat<tokio::fs::File>>;
 /// What the RPC layer hands to the app loop.
 #[derive(Debug)]
 pub enum Inbound {
-    Notify(Notify),
+    // Boxed: notifications carry the configuration, much larger than a request.
+    Notify(Box<Notify>),
     Request(Request, oneshot::Sender<Result<Json, RpcError>>),
 }
 
@@ -60,7 +61,7 @@ impl Handler for RpcHandler {
         let args: Vec<_> = args.iter().map(to_json).collect();
         match Notify::decode(&name, &args) {
             Ok(n) => {
-                let _ = self.tx.send(Inbound::Notify(n));
+                let _ = self.tx.send(Inbound::Notify(Box::new(n)));
             }
             Err(e) => tracing::warn!(method = %name, "notification dropped: {e}"),
         }

@@ -186,6 +186,32 @@ impl Nvim {
         );
     }
 
+    /// The text of the transcript (filetype `boo`) shown in a window, or "".
+    pub async fn transcript(&self) -> String {
+        self.lua(
+            "for _, w in ipairs(vim.api.nvim_list_wins()) do
+               local b = vim.api.nvim_win_get_buf(w)
+               if vim.bo[b].filetype == 'boo' then return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n') end
+             end
+             return ''",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits until a shown transcript contains `needle`; returns the transcript.
+    pub async fn wait_transcript(&self, what: &str, needle: &str, timeout: Duration) -> String {
+        let code = format!(
+            "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do local b = vim.api.nvim_win_get_buf(wi)
+               if vim.bo[b].filetype == 'boo' and table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n'):find({}, 1, true) then return true end end end)()",
+            Json::from(needle)
+        );
+        self.wait_for(what, &code, timeout).await;
+        self.transcript().await
+    }
+
     /// Quits Neovim with `:qa!` and waits for the process to end.
     pub async fn quit(mut self) {
         // The channel drops while the command runs, so its result is an error by design.

@@ -160,25 +160,7 @@ impl Server {
         }
         cmd.env("OPENCODE_SERVER_PASSWORD", &password);
         cmd.env_remove("OPENCODE_SERVER_USERNAME");
-        // SAFETY: the closure runs in the forked child before exec and calls only
-        // async-signal-safe functions (prctl, getppid, _exit).
-        let parent = std::process::id() as libc::pid_t;
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                );
-                if libc::getppid() != parent {
-                    // The parent died between fork and prctl.
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        crate::agent::process::die_with_parent_std(&mut cmd);
         let (tx, rx) = oneshot::channel();
         spawner()
             .send(SpawnJob { cmd, reply: tx })
