@@ -126,14 +126,29 @@ async fn missing_binary_lists_every_path_tried() {
 }
 
 #[tokio::test]
-async fn sigkill_then_next_call_restarts_backend() {
-    let nvim = Nvim::start().await;
+async fn sigkill_then_next_boo_restarts_backend() {
+    // In a git repository, so that :Boo has a session to show.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let project = boo_testkit::repo::sample(&tmp.path().join("p"));
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(project),
+        ..Default::default()
+    })
+    .await;
     let first = hello(&nvim).await["pid"].as_u64().expect("pid") as u32;
     // SAFETY: kill(2) has no memory effects; the pid is our own child's child.
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
     nvim.wait_for(
         "the plugin to notice the exit",
         "not require('boo.rpc').running()",
+        WAIT,
+    )
+    .await;
+    // The next :Boo restarts the backend and works: the float opens.
+    nvim.cmd("Boo").await.expect(":Boo after the crash");
+    nvim.wait_for(
+        "the float after the restart",
+        "(function() local n = 0 for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.w[w].boo_pane then n = n + 1 end end return n == 2 end)()",
         WAIT,
     )
     .await;
