@@ -48,6 +48,22 @@ pub enum Event {
     Probe(Box<crate::agent::probe::ProbeReport>),
 }
 
+impl Event {
+    /// A short name for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            Event::Rpc(Inbound::Notify(_)) => "rpc notification",
+            Event::Rpc(Inbound::Request(..)) => "rpc request",
+            Event::Agent(_) => "agent event",
+            Event::Notice { .. } => "notice",
+            Event::FrameApplied(_) => "frame applied",
+            Event::SessionReady(_) => "session ready",
+            Event::Review(_) => "review result",
+            Event::Probe(_) => "probe report",
+        }
+    }
+}
+
 pub struct App {
     ui: Ui,
     frontend: Arc<dyn Frontend>,
@@ -129,7 +145,9 @@ impl App {
     /// hook has already written the details to the log).
     async fn handle_guarded(&mut self, ev: Event) {
         use futures::FutureExt;
-        let what = format!("{ev:?}").chars().take(120).collect::<String>();
+        // Only the kind: formatting a whole event (a streamed part's text) would cost work in
+        // proportion to the answer on every delta, for a message needed only after a panic.
+        let what = ev.kind();
         let r = std::panic::AssertUnwindSafe(self.handle(ev))
             .catch_unwind()
             .await;
