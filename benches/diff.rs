@@ -104,12 +104,31 @@ fn main() {
         ms(t.elapsed())
     );
 
+    // Side by side, in the same run: git's own command, then boo's creation.
+    let t = Instant::now();
+    let plain = tmp.path().join("plain");
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "plain",
+            plain.to_str().unwrap(),
+            "HEAD",
+        ],
+    );
+    let git_add = t.elapsed();
+    println!("git worktree add:                {:8.1} ms", ms(git_add));
     let t = Instant::now();
     let dest = tmp.path().join("worktrees").join("bench");
     let wt = worktree::create(&repo, &dest, "bench", &CreateOptions::default()).unwrap();
+    let ours = t.elapsed();
+    println!("worktree::create:                {:8.1} ms", ms(ours));
     println!(
-        "worktree::create:                {:8.1} ms",
-        ms(t.elapsed())
+        "ratio create / git worktree add: {:8.2}",
+        ours.as_secs_f64() / git_add.as_secs_f64()
     );
 
     // The agent edits later than the checkout, as in real use (keeps index entries non-racy).

@@ -53,3 +53,41 @@ pub fn sample(dir: &Path) -> PathBuf {
         ],
     )
 }
+
+/// Every entry of the working tree below `dir` (`.git` left out) with its kind, content and
+/// permission bits, sorted: equal digests mean byte-for-byte the same files and modes.
+pub fn tree_digest(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).expect("metadata");
+            let rel = p
+                .strip_prefix(dir)
+                .expect("below dir")
+                .display()
+                .to_string();
+            let mode = m.permissions().mode();
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).expect("read_link");
+                out.push(format!("{rel} link -> {}", t.display()));
+            } else if m.is_dir() {
+                out.push(format!("{rel}/ dir {mode:o}"));
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).expect("read");
+                out.push(format!(
+                    "{rel} file {mode:o} {:?}",
+                    String::from_utf8_lossy(&bytes)
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

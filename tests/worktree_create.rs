@@ -1,0 +1,102 @@
+//! Creating a session worktree through git's own `worktree add` (fast) gives the same result as
+//! the libgit2 path, and a failed creation leaves nothing behind.
+
+mod worktree_support;
+
+use std::process::Command;
+
+use boo_testkit::repo::tree_digest;
+use boocoder::worktree::{self, CreateOptions};
+use worktree_support::*;
+
+#[test]
+fn git_and_libgit2_creation_give_the_same_worktree() {
+    let fx = Fixture::new(&[
+        ("a.txt", "a\n"),
+        ("src/x.sh", "#!/bin/sh\n"),
+        (".gitignore", ".env\n"),
+    ]);
+    set_exec(&fx.repo.join("src/x.sh"), true);
+    git(&fx.repo, &["add", "-A"]);
+    git(&fx.repo, &["commit", "-q", "-m", "exec"]);
+    write(&fx.repo.join(".env"), "SECRET=1\n");
+    let opts = CreateOptions {
+        copy_files: vec![".env".into()],
+    };
+    // Named after its directory: git's command. Another name: libgit2 (git cannot name it).
+    let fast = worktree::create(&fx.repo, &fx.dest("s1"), "s1", &opts).unwrap();
+    let other = fx.tmp.path().join("elsewhere");
+    let slow = worktree::create(&fx.repo, &other, "s2", &opts).unwrap();
+    assert_eq!(tree_digest(&fast.path), tree_digest(&slow.path));
+    assert!(is_exec(&fast.path.join("src/x.sh")));
+    assert_eq!(read_s(&fast.path.join(".env")), "SECRET=1\n");
+    for (wt, slug) in [(&fast, "s1"), (&slow, "s2")] {
+        assert_eq!(wt.branch, format!("boo/{slug}"));
+        assert_eq!(
+            git(&wt.path, &["symbolic-ref", "HEAD"]).trim(),
+            format!("refs/heads/boo/{slug}")
+        );
+        for r in ["base", "review-base"] {
+            assert_eq!(
+                git(&fx.repo, &["rev-parse", &format!("refs/boo/{slug}/{r}")]).trim(),
+                fx.head()
+            );
+        }
+        assert_eq!(git(&wt.path, &["status", "--porcelain"]), "");
+        assert!(worktree::pending(wt).unwrap().is_empty());
+        assert_eq!(worktree::open(&fx.repo, slug).unwrap(), *wt);
+    }
+    // The user's hooks never run on creation.
+    let hook = fx.repo.join(".git/hooks/post-checkout");
+    write(&hook, "#!/bin/sh\ntouch \"$PWD/hook-ran\"\n");
+    set_exec(&hook, true);
+    let wt = worktree::create(&fx.repo, &fx.dest("s3"), "s3", &opts).unwrap();
+    assert!(!wt.path.join("hook-ran").exists());
+}
+
+#[test]
+fn a_failed_creation_leaves_no_branch_directory_or_metadata() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let parent = fx.tmp.path().join("locked");
+    std::fs::create_dir_all(&parent).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    let lock = |on: bool| {
+        if root {
+            let flag = if on { "+i" } else { "-i" };
+            assert!(Command::new("chattr")
+                .arg(flag)
+                .arg(&parent)
+                .status()
+                .is_ok_and(|s| s.success()));
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if on { 0o555 } else { 0o755 };
+            std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    lock(true);
+    let err = worktree::create(
+        &fx.repo,
+        &parent.join("s1"),
+        "s1",
+        &CreateOptions::default(),
+    );
+    lock(false);
+    assert!(err.is_err());
+    assert_eq!(git(&fx.repo, &["branch", "--list", "boo/*"]), "");
+    assert_eq!(
+        git(&fx.repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert!(!parent.join("s1").exists());
+    // And a retry works.
+    worktree::create(
+        &fx.repo,
+        &parent.join("s1"),
+        "s1",
+        &CreateOptions::default(),
+    )
+    .unwrap();
+}
