@@ -241,3 +241,51 @@ async fn help_tags_build_without_errors() {
     }
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn silent_backend_errors_within_five_seconds_and_neovim_stays_responsive() {
+    // `sleep 60` never answers hello; extra_args off so it is run exactly as given.
+    let nvim = Nvim::start_with(NvimOptions {
+        config: json!({ "backend": { "cmd": ["sleep", "60"], "extra_args": false } }),
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = nvim
+        .lua("local r, err = require('boo.rpc').request('ping'); return err")
+        .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}: {err}");
+    let msg = err.as_str().unwrap_or_default();
+    assert!(msg.contains("did not answer within"), "{msg}");
+    assert!(msg.contains("sleep 60"), "names the command: {msg}");
+    assert!(
+        !msg.contains("cargo build"),
+        "a custom cmd is not ours to rebuild: {msg}"
+    );
+    // Neovim answers at once afterwards.
+    let quick = std::time::Instant::now();
+    assert_eq!(nvim.lua("return 1 + 1").await, 2);
+    assert!(quick.elapsed() < Duration::from_secs(1));
+    nvim.quit().await;
+}
+
+#[tokio::test]
+async fn failing_backend_cmd_shows_command_status_and_stderr() {
+    // A custom command that fails: the message names it (with the `--log FILE` boo appends).
+    let nvim = Nvim::start_with(NvimOptions {
+        config: json!({ "backend": { "cmd": ["sh", "-c", "echo first >&2; echo 'it broke' >&2; exit 3", "sh"] } }),
+        ..Default::default()
+    })
+    .await;
+    let err = nvim
+        .lua("local r, err = require('boo.rpc').request('ping'); return err")
+        .await;
+    let msg = err.as_str().unwrap_or_default();
+    assert!(msg.contains("failed to start"), "{msg}");
+    assert!(msg.contains("exit status 3"), "{msg}");
+    assert!(msg.contains("it broke"), "stderr tail: {msg}");
+    assert!(msg.contains("--log "), "the full command that ran: {msg}");
+    assert!(!msg.contains("cargo build"), "{msg}");
+    nvim.quit().await;
+}

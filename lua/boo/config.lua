@@ -9,6 +9,8 @@ H.schema = {
   backend = {
     -- Command to run instead of the built binary: a path or a list (program + args).
     cmd = { default = nil, types = { 'string', 'table', 'nil' } },
+    -- boo appends `--log FILE` to the command; false runs `cmd` exactly as given.
+    extra_args = { default = true, types = { 'boolean' } },
     -- Log file of the backend; nil = stdpath('log')/boo.log.
     log_file = { default = nil, types = { 'string', 'nil' } },
     -- Log level of the backend (error, warn, info, debug, trace).
