@@ -289,3 +289,57 @@ async fn failing_backend_cmd_shows_command_status_and_stderr() {
     assert!(!msg.contains("cargo build"), "{msg}");
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn bad_config_values_are_named_in_one_message_and_the_database_stays_on_disk() {
+    let nvim = Nvim::start_with(NvimOptions {
+        env: vec![("BOO_T_DIR".into(), "sub".into())],
+        ..Default::default()
+    })
+    .await;
+    nvim.lua("require('boo').setup({ opencode = { watchdog_seconds = 1.5 }, agents = { qwen = { env = { X = 1 }, watchdog_seconds = -1 } }, worktree = { copy_ignored = { 1 } }, store = { path = '' }, ui = { float = { width = 0 } } })")
+        .await;
+    let msgs = nvim.messages().await;
+    let lines: Vec<_> = msgs
+        .lines()
+        .filter(|l| l.contains("boo: config:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one message: {msgs}");
+    for key in [
+        "opencode.watchdog_seconds",
+        "agents.qwen.env",
+        "agents.qwen.watchdog_seconds",
+        "worktree.copy_ignored",
+        "store.path",
+        "ui.float.width",
+    ] {
+        assert!(lines[0].contains(key), "{key} not named: {msgs}");
+    }
+    // The backend starts with a database file on disk, not an in-memory one.
+    assert_eq!(
+        nvim.lua("return require('boo.rpc').request('ping')").await,
+        "pong"
+    );
+    let db = nvim.dir().join("data/boo/boo.db");
+    let mut found = false;
+    for _ in 0..100 {
+        if db.exists() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "no database at {}: {}", db.display(), nvim.log());
+    let msgs = nvim.messages().await;
+    assert_eq!(msgs.matches("boo: config:").count(), 1, "{msgs}");
+    // Paths: `~` and `$VARS` expanded and made absolute.
+    nvim.lua("require('boo').setup({ store = { path = '~/x.db' }, worktree = { dir = '$BOO_T_DIR/wt' } })")
+        .await;
+    let home = nvim.dir().join("home/x.db").display().to_string();
+    let wt = nvim.dir().join("work/sub/wt").display().to_string();
+    let got = nvim
+        .lua("local r = require('boo.config').resolved(); return { r.store_path, r.worktree_dir }")
+        .await;
+    assert_eq!(got, json!([home, wt]));
+    nvim.quit().await;
+}
