@@ -343,3 +343,26 @@ async fn bad_config_values_are_named_in_one_message_and_the_database_stays_on_di
     assert_eq!(got, json!([home, wt]));
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn a_password_over_plain_http_to_another_host_is_warned_about() {
+    let nvim = Nvim::start().await;
+    let warn = nvim
+        .lua("local c = require('boo.config'); local function w(url) return c.warning({ opencode = { url = url, password = 'pw' } }) or '' end; return { w('http://10.0.0.5:4096'), w('https://10.0.0.5:4096'), w('http://127.0.0.1:4096'), w('http://[::1]:4096'), w('http://u@lab.example:80/') }")
+        .await;
+    let w: Vec<&str> = warn
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default())
+        .collect();
+    assert!(w[0].contains("plain http to 10.0.0.5"), "{w:?}");
+    assert_eq!(&w[1..4], ["", "", ""], "{w:?}");
+    assert!(w[4].contains("lab.example"), "{w:?}");
+    nvim.lua(
+        "require('boo').setup({ opencode = { url = 'http://10.0.0.5:4096', password = 'pw' } })",
+    )
+    .await;
+    assert!(nvim.messages().await.contains("plain http"));
+    nvim.quit().await;
+}

@@ -198,6 +198,19 @@ function M.build(opts)
   return cfg, err
 end
 
+--- A warning when `opencode.password` would cross the network unencrypted: plain http to a
+--- host that is not this machine.
+function M.warning(cfg)
+  local oc = cfg.opencode
+  if not (oc.url and oc.password) then return nil end
+  local authority = oc.url:match('^http://([^/?#]*)') -- https is fine
+  if not authority then return nil end
+  authority = authority:gsub('^.*@', '')
+  local host = authority:match('^%[([^%]]*)%]') or authority:gsub(':%d*$', '')
+  if host == 'localhost' or host == '::1' or host:match('^127%.') then return nil end
+  return ('boo: opencode.password would be sent over plain http to %s; use https or an SSH tunnel'):format(host)
+end
+
 --- Applies a new config; returns the error message (already reported) or nil.
 function M.set(opts)
   local cfg, err = M.build(opts)
@@ -206,6 +219,8 @@ function M.set(opts)
   local ok, rpc = pcall(require, 'boo.rpc')
   if ok and rpc.running() then rpc.configure() end
   if err then require('boo.util').notify(err, vim.log.levels.ERROR, { raw = true }) end
+  local warn = M.warning(cfg)
+  if warn then require('boo.util').notify(warn, vim.log.levels.WARN, { raw = true }) end
   return err
 end
 
