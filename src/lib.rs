@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod app;
+pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod logging;

@@ -42,7 +42,11 @@ fn parse_args() -> Result<Option<Args>, AppError> {
             }
         }
     }
-    let log = log.unwrap_or_else(|| std::env::temp_dir().join("boo.log"));
+    let Some(log) = log.or_else(boocoder::logging::default_log_path) else {
+        return Err(AppError::Usage(format!(
+            "no --log FILE and no per-user directory (XDG_STATE_HOME, HOME, XDG_RUNTIME_DIR); {USAGE}"
+        )));
+    };
     Ok(Some(Args { log }))
 }
 

@@ -241,3 +241,128 @@ async fn help_tags_build_without_errors() {
     }
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn silent_backend_errors_within_five_seconds_and_neovim_stays_responsive() {
+    // `sleep 60` never answers hello; extra_args off so it is run exactly as given.
+    let nvim = Nvim::start_with(NvimOptions {
+        config: json!({ "backend": { "cmd": ["sleep", "60"], "extra_args": false } }),
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = nvim
+        .lua("local r, err = require('boo.rpc').request('ping'); return err")
+        .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}: {err}");
+    let msg = err.as_str().unwrap_or_default();
+    assert!(msg.contains("did not answer within"), "{msg}");
+    assert!(msg.contains("sleep 60"), "names the command: {msg}");
+    assert!(
+        !msg.contains("cargo build"),
+        "a custom cmd is not ours to rebuild: {msg}"
+    );
+    // Neovim answers at once afterwards.
+    let quick = std::time::Instant::now();
+    assert_eq!(nvim.lua("return 1 + 1").await, 2);
+    assert!(quick.elapsed() < Duration::from_secs(1));
+    nvim.quit().await;
+}
+
+#[tokio::test]
+async fn failing_backend_cmd_shows_command_status_and_stderr() {
+    // A custom command that fails: the message names it (with the `--log FILE` boo appends).
+    let nvim = Nvim::start_with(NvimOptions {
+        config: json!({ "backend": { "cmd": ["sh", "-c", "echo first >&2; echo 'it broke' >&2; exit 3", "sh"] } }),
+        ..Default::default()
+    })
+    .await;
+    let err = nvim
+        .lua("local r, err = require('boo.rpc').request('ping'); return err")
+        .await;
+    let msg = err.as_str().unwrap_or_default();
+    assert!(msg.contains("failed to start"), "{msg}");
+    assert!(msg.contains("exit status 3"), "{msg}");
+    assert!(msg.contains("it broke"), "stderr tail: {msg}");
+    assert!(msg.contains("--log "), "the full command that ran: {msg}");
+    assert!(!msg.contains("cargo build"), "{msg}");
+    nvim.quit().await;
+}
+
+#[tokio::test]
+async fn bad_config_values_are_named_in_one_message_and_the_database_stays_on_disk() {
+    let nvim = Nvim::start_with(NvimOptions {
+        env: vec![("BOO_T_DIR".into(), "sub".into())],
+        ..Default::default()
+    })
+    .await;
+    nvim.lua("require('boo').setup({ opencode = { watchdog_seconds = 1.5 }, agents = { qwen = { env = { X = 1 }, watchdog_seconds = -1 } }, worktree = { copy_ignored = { 1 } }, store = { path = '' }, ui = { float = { width = 0 } } })")
+        .await;
+    let msgs = nvim.messages().await;
+    let lines: Vec<_> = msgs
+        .lines()
+        .filter(|l| l.contains("boo: config:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one message: {msgs}");
+    for key in [
+        "opencode.watchdog_seconds",
+        "agents.qwen.env",
+        "agents.qwen.watchdog_seconds",
+        "worktree.copy_ignored",
+        "store.path",
+        "ui.float.width",
+    ] {
+        assert!(lines[0].contains(key), "{key} not named: {msgs}");
+    }
+    // The backend starts with a database file on disk, not an in-memory one.
+    assert_eq!(
+        nvim.lua("return require('boo.rpc').request('ping')").await,
+        "pong"
+    );
+    let db = nvim.dir().join("data/boo/boo.db");
+    let mut found = false;
+    for _ in 0..100 {
+        if db.exists() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "no database at {}: {}", db.display(), nvim.log());
+    let msgs = nvim.messages().await;
+    assert_eq!(msgs.matches("boo: config:").count(), 1, "{msgs}");
+    // Paths: `~` and `$VARS` expanded and made absolute.
+    nvim.lua("require('boo').setup({ store = { path = '~/x.db' }, worktree = { dir = '$BOO_T_DIR/wt' } })")
+        .await;
+    let home = nvim.dir().join("home/x.db").display().to_string();
+    let wt = nvim.dir().join("work/sub/wt").display().to_string();
+    let got = nvim
+        .lua("local r = require('boo.config').resolved(); return { r.store_path, r.worktree_dir }")
+        .await;
+    assert_eq!(got, json!([home, wt]));
+    nvim.quit().await;
+}
+
+#[tokio::test]
+async fn a_password_over_plain_http_to_another_host_is_warned_about() {
+    let nvim = Nvim::start().await;
+    let warn = nvim
+        .lua("local c = require('boo.config'); local function w(url) return c.warning({ opencode = { url = url, password = 'pw' } }) or '' end; return { w('http://10.0.0.5:4096'), w('https://10.0.0.5:4096'), w('http://127.0.0.1:4096'), w('http://[::1]:4096'), w('http://u@lab.example:80/') }")
+        .await;
+    let w: Vec<&str> = warn
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default())
+        .collect();
+    assert!(w[0].contains("plain http to 10.0.0.5"), "{w:?}");
+    assert_eq!(&w[1..4], ["", "", ""], "{w:?}");
+    assert!(w[4].contains("lab.example"), "{w:?}");
+    nvim.lua(
+        "require('boo').setup({ opencode = { url = 'http://10.0.0.5:4096', password = 'pw' } })",
+    )
+    .await;
+    assert!(nvim.messages().await.contains("plain http"));
+    nvim.quit().await;
+}

@@ -9,14 +9,16 @@ H.schema = {
   backend = {
     -- Command to run instead of the built binary: a path or a list (program + args).
     cmd = { default = nil, types = { 'string', 'table', 'nil' } },
+    -- boo appends `--log FILE` to the command; false runs `cmd` exactly as given.
+    extra_args = { default = true, types = { 'boolean' } },
     -- Log file of the backend; nil = stdpath('log')/boo.log.
-    log_file = { default = nil, types = { 'string', 'nil' } },
+    log_file = { default = nil, types = { 'string', 'nil' }, path = true },
     -- Log level of the backend (error, warn, info, debug, trace).
     log_level = { default = 'info', types = { 'string' } },
   },
   store = {
     -- SQLite database; nil = stdpath('data')/boo/boo.db.
-    path = { default = nil, types = { 'string', 'nil' } },
+    path = { default = nil, types = { 'string', 'nil' }, path = true },
   },
   opencode = {
     -- The opencode executable (found on PATH by default).
@@ -27,7 +29,7 @@ H.schema = {
     -- Default model as "provider/model"; nil = opencode's own default.
     model = { default = nil, types = { 'string', 'nil' } },
     -- Seconds without any event before a running turn is re-synced, then failed.
-    watchdog_seconds = { default = 180, types = { 'number' } },
+    watchdog_seconds = { default = 180, types = { 'number' }, check = 'positive_int' },
   },
   -- An OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its models become opencode
   -- models named "<name>/<model>".
@@ -43,14 +45,14 @@ H.schema = {
   agents = { default = {}, types = { 'table' } },
   worktree = {
     -- Where session worktrees live; nil = stdpath('data')/boo/worktrees.
-    dir = { default = nil, types = { 'string', 'nil' } },
+    dir = { default = nil, types = { 'string', 'nil' }, path = true },
     -- Ignored files copied into a new worktree (e.g. secrets the build needs).
-    copy_ignored = { default = { '.env' }, types = { 'table' } },
+    copy_ignored = { default = { '.env' }, types = { 'table' }, check = 'string_list' },
   },
   ui = {
     float = {
-      width = { default = 0.8, types = { 'number' } },
-      height = { default = 0.8, types = { 'number' } },
+      width = { default = 0.8, types = { 'number' }, check = 'positive' },
+      height = { default = 0.8, types = { 'number' }, check = 'positive' },
       border = { default = 'rounded', types = { 'string', 'table' } },
     },
   },
@@ -82,12 +84,42 @@ function H.defaults(schema)
   return out
 end
 
---- Checks one value against a leaf's types; returns an error message or nil.
+--- Checks by meaning, after the type: each returns what the value must be, or nil when fine.
+H.checks = {
+  positive = function(v) return not (v > 0) and 'a positive number' or nil end,
+  positive_int = function(v)
+    return not (v > 0 and v == math.floor(v) and v < 2 ^ 53) and 'a positive whole number' or nil
+  end,
+  string_list = function(v)
+    if not vim.islist(v) then return 'a list of strings' end
+    for _, x in ipairs(v) do
+      if type(x) ~= 'string' then return 'a list of strings' end
+    end
+  end,
+  string_map = function(v)
+    for k, x in pairs(v) do
+      if type(k) ~= 'string' or type(x) ~= 'string' then return 'a table of string = string' end
+    end
+  end,
+}
+
+--- `~` and `$VARS` expanded, made absolute (against the cwd of the moment).
+function H.expand_path(p) return vim.fn.fnamemodify(vim.fs.normalize(p), ':p') end
+
+--- Checks one value against a leaf's types and meaning; returns an error message or nil, and
+--- the value to keep (a path expanded).
 function H.check_leaf(path, value, node)
   local ok, err = pcall(vim.validate, { [path] = { value, node.types } })
-  if ok then return nil end
   -- vim.validate's message names the key and the expected types; drop any source position.
-  return (tostring(err):gsub('^.-:%d+: ', ''))
+  if not ok then return (tostring(err):gsub('^.-:%d+: ', '')) end
+  if value == nil or value == vim.NIL then return nil, value end
+  local must = node.check and H.checks[node.check](value)
+  if must then return ('%s must be %s, got %s'):format(path, must, vim.inspect(value, { newline = ' ', indent = '' })) end
+  if node.path then
+    if vim.trim(value) == '' then return ('%s must be a non-empty path'):format(path) end
+    value = H.expand_path(value)
+  end
+  return nil, value
 end
 
 --- Merges `user` into `base` following the schema; collects one message per bad key.
@@ -104,11 +136,11 @@ function H.merge(base, user, schema, prefix, errors)
       table.sort(known)
       table.insert(errors, ("unknown key '%s' (known: %s)"):format(path, table.concat(known, ', ')))
     elseif H.is_leaf(node) then
-      local err = H.check_leaf(path, v, node)
+      local err, val = H.check_leaf(path, v, node)
       if err then
         table.insert(errors, err)
       else
-        base[k] = v
+        base[k] = val
       end
     else
       H.merge(base[k], v, node, path, errors)
@@ -118,10 +150,10 @@ end
 
 --- `agents`: known CLI agents with known keys; a bad entry is reported and dropped.
 H.agent_keys = {
-  cmd = { 'string', 'nil' },
-  args = { 'table', 'nil' },
-  env = { 'table', 'nil' },
-  watchdog_seconds = { 'number', 'nil' },
+  cmd = { types = { 'string', 'nil' } },
+  args = { types = { 'table', 'nil' }, check = 'string_list' },
+  env = { types = { 'table', 'nil' }, check = 'string_map' },
+  watchdog_seconds = { types = { 'number', 'nil' }, check = 'positive_int' },
 }
 function H.check_agents(cfg, errors)
   cfg.agents = vim.deepcopy(cfg.agents or {}) -- never edit the caller's table
@@ -135,12 +167,12 @@ function H.check_agents(cfg, errors)
       cfg.agents[name] = nil
     else
       for k, v in pairs(a) do
-        local types = H.agent_keys[k]
-        if not types then
+        local node = H.agent_keys[k]
+        if not node then
           table.insert(errors, ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k)))
           a[k] = nil
         else
-          local err = H.check_leaf(path .. '.' .. k, v, { types = types })
+          local err = H.check_leaf(path .. '.' .. k, v, node)
           if err then
             table.insert(errors, err)
             a[k] = nil
@@ -166,6 +198,19 @@ function M.build(opts)
   return cfg, err
 end
 
+--- A warning when `opencode.password` would cross the network unencrypted: plain http to a
+--- host that is not this machine.
+function M.warning(cfg)
+  local oc = cfg.opencode
+  if not (oc.url and oc.password) then return nil end
+  local authority = oc.url:match('^http://([^/?#]*)') -- https is fine
+  if not authority then return nil end
+  authority = authority:gsub('^.*@', '')
+  local host = authority:match('^%[([^%]]*)%]') or authority:gsub(':%d*$', '')
+  if host == 'localhost' or host == '::1' or host:match('^127%.') then return nil end
+  return ('boo: opencode.password would be sent over plain http to %s; use https or an SSH tunnel'):format(host)
+end
+
 --- Applies a new config; returns the error message (already reported) or nil.
 function M.set(opts)
   local cfg, err = M.build(opts)
@@ -174,6 +219,8 @@ function M.set(opts)
   local ok, rpc = pcall(require, 'boo.rpc')
   if ok and rpc.running() then rpc.configure() end
   if err then require('boo.util').notify(err, vim.log.levels.ERROR, { raw = true }) end
+  local warn = M.warning(cfg)
+  if warn then require('boo.util').notify(warn, vim.log.levels.WARN, { raw = true }) end
   return err
 end
 

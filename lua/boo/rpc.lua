@@ -120,6 +120,87 @@ function H.on_exit(chan, code, signal)
   vim.api.nvim_exec_autocmds('User', { pattern = 'BooBackendExit', data = { code = code, signal = signal } })
 end
 
+H.HANDSHAKE_MS = 4500 -- the error is shown within 5 s
+H.STDERR_LINES = 5
+
+--- The arguments boo adds to the command (`backend.extra_args = false` turns them off).
+function H.extra_args()
+  if require('boo.config').get().backend.extra_args == false then return {} end
+  local log = M.log_file()
+  vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p')
+  return { '--log', log }
+end
+
+--- Why a start failed: the command, its exit status, the tail of its stderr, and a rebuild hint
+--- only when the failing program is the built binary (a custom backend.cmd is the user's own).
+function H.start_error(cmd, what, status, stderr)
+  local parts = { ('backend %s: `%s`'):format(what, table.concat(cmd, ' ')) }
+  if status then table.insert(parts, status) end
+  local lines = vim.tbl_filter(function(l) return l ~= '' end, stderr)
+  if #lines > 0 then
+    table.insert(parts, 'stderr: ' .. table.concat(vim.list_slice(lines, math.max(1, #lines - H.STDERR_LINES + 1)), ' | '))
+  end
+  if not require('boo.config').get().backend.cmd then
+    table.insert(parts, ('rebuild with cargo build --release (in %s)'):format(util.root()))
+  end
+  return table.concat(parts, '; ')
+end
+
+--- Starts `cmd` and says hello with a deadline, so a backend that never answers cannot freeze
+--- Neovim: a libuv timer (it runs while rpcrequest waits) kills the process after 4.5 s, which
+--- ends the wait. Returns the channel and the hello reply, or nil and a message.
+---@return integer|nil chan, table|string info_or_err
+function H.start(cmd)
+  cmd = vim.list_extend(vim.deepcopy(cmd), H.extra_args())
+  local stderr = {}
+  local env = { BOO_LOG = require('boo.config').get().backend.log_level }
+  local ok, chan = pcall(vim.fn.jobstart, cmd, {
+    rpc = true,
+    env = env,
+    on_stderr = function(_, data)
+      for _, l in ipairs(data or {}) do
+        table.insert(stderr, l)
+      end
+      if #stderr > 50 then stderr = vim.list_slice(stderr, #stderr - 50) end
+    end,
+    on_exit = function(id, code, _) H.on_exit(id, code, code >= 128 and code - 128 or 0) end,
+  })
+  if not ok or chan <= 0 then
+    return nil, H.start_error(cmd, 'cannot start', nil, { ok and tostring(chan) or tostring(chan) })
+  end
+  local pid = vim.fn.jobpid(chan)
+  local timed_out = false
+  local timer = vim.uv.new_timer()
+  timer:start(H.HANDSHAKE_MS, 0, function()
+    timed_out = true
+    vim.uv.kill(pid, 'sigkill')
+  end)
+  local hok, info = pcall(vim.rpcrequest, chan, 'hello', { protocol = M.PROTOCOL })
+  timer:stop()
+  timer:close()
+  if not hok then
+    local code = vim.fn.jobwait({ chan }, 1000)[1]
+    pcall(vim.fn.jobstop, chan)
+    if timed_out then
+      return nil,
+        H.start_error(cmd, ('did not answer within %.1f s (killed)'):format(H.HANDSHAKE_MS / 1000), nil, stderr)
+    end
+    local status = code >= 0 and ('exit status %d'):format(code) or 'still running'
+    return nil, H.start_error(cmd, 'failed to start', status, stderr)
+  end
+  if type(info) ~= 'table' or info.protocol ~= M.PROTOCOL then
+    pcall(vim.fn.jobstop, chan)
+    return nil,
+      ('backend `%s` speaks protocol %s, the plugin needs %d (an older binary?): rebuild with cargo build --release (in %s)'):format(
+        cmd[1],
+        type(info) == 'table' and tostring(info.protocol) or '?',
+        M.PROTOCOL,
+        util.root()
+      )
+  end
+  return chan, info
+end
+
 --- Starts the backend if it is not running. Returns the channel, or nil and a message.
 ---@return integer|nil chan, string|nil err
 function M.ensure()
@@ -133,30 +214,8 @@ function M.ensure()
   end
   local cmd, err = M.find()
   if not cmd then return nil, err end
-  local log = M.log_file()
-  vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p')
-  vim.list_extend(cmd, { '--log', log })
-  local env = { BOO_LOG = require('boo.config').get().backend.log_level }
-  local ok, chan = pcall(vim.fn.jobstart, cmd, {
-    rpc = true,
-    env = env,
-    on_exit = function(id, code, _) H.on_exit(id, code, code >= 128 and code - 128 or 0) end,
-  })
-  if not ok or chan <= 0 then return nil, ('cannot start %s: %s'):format(cmd[1], ok and chan or 'error') end
-  local hok, info = pcall(vim.rpcrequest, chan, 'hello', { protocol = M.PROTOCOL })
-  if not hok then
-    pcall(vim.fn.jobstop, chan)
-    return nil, ('backend %s did not answer hello: %s; rebuild with cargo build --release'):format(cmd[1], tostring(info))
-  end
-  if type(info) ~= 'table' or info.protocol ~= M.PROTOCOL then
-    pcall(vim.fn.jobstop, chan)
-    return nil,
-      ('backend speaks protocol %s, the plugin needs %d: rebuild with cargo build --release (in %s)'):format(
-        type(info) == 'table' and tostring(info.protocol) or '?',
-        M.PROTOCOL,
-        util.root()
-      )
-  end
+  local chan, info = H.start(cmd)
+  if not chan then return nil, info end
   H.chan, H.info = chan, info
   -- Views of a previous backend process name panes it no longer knows.
   require('boo.ui').reset()

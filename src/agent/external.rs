@@ -327,7 +327,8 @@ impl ExternalBackend {
             cmd.env(k, v);
         }
         die_with_parent(&mut cmd);
-        tracing::info!(cli = kind.name(), chat = req.chat, ?args, dir = %req.directory.display(), "cli turn");
+        // Arguments and env may carry keys and the prompt: only their count is logged.
+        tracing::info!(cli = kind.name(), chat = req.chat, args = args.len(), dir = %req.directory.display(), "cli turn");
         match cmd.spawn() {
             Ok(c) => Ok((c, named)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AgentError::Cli(format!(

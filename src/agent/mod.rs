@@ -18,6 +18,8 @@
 //! failures, tool states, permission requests and step usage are items too.
 
 pub mod external;
+#[cfg(test)]
+mod fuzz;
 pub mod opencode;
 pub mod probe;
 mod process;

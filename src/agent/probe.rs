@@ -653,14 +653,15 @@ impl RoutedOpencode {
                     let p = probe_router(r).await;
                     match &p.error {
                         None => {
-                            tracing::info!(router = %p.url, models = ?p.models, "router models added to opencode");
+                            let url = crate::logging::redact_urls(&p.url);
+                            tracing::info!(router = %url, models = ?p.models, "router models added to opencode");
                             cfg.env = with_router(&cfg.env, &p, r.api_key.as_deref());
                         }
                         Some(e) => {
-                            tracing::warn!(router = %p.url, "router: {e}");
+                            let (url, e) = (crate::logging::redact_urls(&p.url), crate::logging::redact_urls(e));
+                            tracing::warn!(router = %url, "router: {e}");
                             let _ = self.events.send(super::AgentEvent::ServerError(format!(
-                                "model router {}: {e}; its models are not available to opencode",
-                                p.url
+                                "model router {url}: {e}; its models are not available to opencode"
                             )));
                         }
                     }

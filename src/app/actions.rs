@@ -21,6 +21,10 @@ impl App {
         match n {
             Notify::Log { message } => tracing::info!(target: "lua", "{message}"),
             Notify::Configure(cfg) => {
+                if !cfg.problems.is_empty() {
+                    let msg = format!("boo: config: {}", cfg.problems.join("; "));
+                    self.ui.notify(msg, ERROR);
+                }
                 self.config = cfg;
                 self.agents.configure(&self.config);
                 // Open the store now, so a bad path is reported at start, not at first prompt.

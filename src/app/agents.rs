@@ -16,7 +16,6 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
-use super::config::Config;
 use super::Event;
 use crate::agent::external::{CliConfig, CliKind, ExternalBackend};
 use crate::agent::opencode::OpencodeConfig;
@@ -24,6 +23,7 @@ use crate::agent::probe::{
     self, ProbeOptions, ProbeReport, RestTarget, RoutedOpencode, RouterOptions,
 };
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
+use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::model::{ChatId, TaskId};
 

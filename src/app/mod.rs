@@ -5,7 +5,6 @@
 mod actions;
 mod agent_cmds;
 mod agents;
-pub mod config;
 mod review;
 mod session_cmds;
 mod sessions;
@@ -18,11 +17,11 @@ use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::error::AppError;
 use crate::rpc::{ErrorCode, Inbound, NvimFrontend, Request, RpcError};
 use crate::store::Store;
 use crate::ui::{Frontend, Ui};
-use config::Config;
 use workspace::Workspace;
 
 /// Frame period: deltas are coalesced for this long before one apply.

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 pub use server::{serve_stdio, Inbound, Nvim, NvimFrontend};
 
-use crate::app::config::Config;
+use crate::config::Config;
 use crate::model::{ChatId, PaneId, SessionId};
 
 /// Error codes Lua can switch on; the message is one line for the user.
@@ -273,7 +273,7 @@ impl Notify {
                 let a: LogArgs = first_arg(name, args)?;
                 Notify::Log { message: a.message }
             }
-            "configure" => Notify::Configure(first_arg(name, args)?),
+            "configure" => Notify::Configure(Config::decode(args.first())),
             "show" => Notify::Show(first_arg(name, args)?),
             "send" => Notify::Send(first_arg(name, args)?),
             "abort" => Notify::Abort(first_arg(name, args)?),

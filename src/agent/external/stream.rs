@@ -595,3 +595,45 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+    use crate::agent::fuzz::{for_seeds, mutate, mutate_line, random_value};
+
+    const FIXTURES: &[&str] = &[
+        include_str!("../../../tests/data/cli/claude_tool.jsonl"),
+        include_str!("../../../tests/data/cli/qwen_error.jsonl"),
+        include_str!("../../../tests/data/cli/qwen_text.jsonl"),
+        include_str!("../../../tests/data/cli/qwen_tool.jsonl"),
+        include_str!("../../../tests/data/cli/goose_error.jsonl"),
+        include_str!("../../../tests/data/cli/goose_tool.jsonl"),
+    ];
+
+    #[test]
+    fn mutated_truncated_and_garbage_lines_do_not_panic() {
+        let lines: Vec<&str> = FIXTURES.iter().flat_map(|f| f.lines()).collect();
+        assert!(lines.len() > 20, "{}", lines.len());
+        for_seeds(400, |rng| {
+            let mut parsers: Vec<Box<dyn LineParser>> = vec![
+                Box::new(StreamJson::new("p")),
+                Box::new(GooseJson::new("p")),
+            ];
+            let mut out = Vec::new();
+            for l in &lines {
+                let line = match rng.below(6) {
+                    0 => mutate_line(l, rng),
+                    1 | 2 => match serde_json::from_str::<Value>(l) {
+                        Ok(v) => mutate(&v, rng).to_string(),
+                        Err(_) => l.to_string(),
+                    },
+                    3 if rng.chance(10) => random_value(rng, 0).to_string(),
+                    _ => l.to_string(),
+                };
+                for p in parsers.iter_mut() {
+                    let _ = p.line(&line, &mut out);
+                }
+            }
+        });
+    }
+}

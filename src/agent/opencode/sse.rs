@@ -152,3 +152,53 @@ mod tests {
         assert_eq!(out, vec!["y".to_string()]);
     }
 }
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+    use crate::agent::fuzz::{for_seeds, Rng};
+
+    const STREAM: &[u8] = include_bytes!("../../../tests/data/opencode_long_stream.sse");
+
+    fn parse_in_chunks(bytes: &[u8], rng: &mut Rng) -> Vec<String> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = 1 + rng.below(rest.len().min(300));
+            p.push(&rest[..n], &mut out);
+            rest = &rest[n..];
+        }
+        out
+    }
+
+    #[test]
+    fn random_chunking_gives_the_same_events() {
+        let mut whole = Vec::new();
+        SseParser::new().push(STREAM, &mut whole);
+        assert!(whole.len() > 4000, "{}", whole.len());
+        for_seeds(30, |rng| assert_eq!(parse_in_chunks(STREAM, rng), whole));
+    }
+
+    #[test]
+    fn garbage_truncated_and_corrupted_streams_do_not_panic() {
+        for_seeds(100, |rng| {
+            let mut bytes = STREAM[..rng.below(STREAM.len())].to_vec();
+            for _ in 0..rng.below(50) {
+                let i = rng.below(bytes.len().max(1));
+                if i < bytes.len() {
+                    bytes[i] = [b'\r', b'\n', b':', 0xff, 0xc3, rng.next() as u8][rng.below(6)];
+                }
+            }
+            let garbage: Vec<u8> = (0..rng.below(2000)).map(|_| rng.next() as u8).collect();
+            bytes.extend(garbage);
+            let mut p = SseParser::new();
+            let mut out = Vec::new();
+            parse_in_chunks(&bytes, rng);
+            p.push(&bytes, &mut out);
+            p.reset();
+            p.push(b"data: {}\n\n", &mut out);
+            assert_eq!(out.last().map(String::as_str), Some("{}"));
+        });
+    }
+}

@@ -1020,3 +1020,86 @@ mod tests {
         assert_eq!(out[4], Output::StatusIdle);
     }
 }
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+    use crate::agent::fuzz::{for_seeds, mutate, random_value};
+    use crate::agent::opencode::sse::SseParser;
+
+    const STREAM: &[u8] = include_bytes!("../../../tests/data/opencode_long_stream.sse");
+    const S: &str = "ses_df43ad399ffe1ebhZtyeuOkK8d";
+
+    /// The recorded stream plus the kinds of events it lacks (tools, permissions, errors).
+    fn events() -> Vec<Value> {
+        let mut data = Vec::new();
+        SseParser::new().push(STREAM, &mut data);
+        let mut evs: Vec<Value> = data
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .filter(|e: &Value| e["type"] != "message.part.delta" || e.to_string().len() % 20 == 0)
+            .collect();
+        let tool = |status: &str| {
+            json!({"type": "message.part.updated", "properties": {"sessionID": S, "part": {
+                "id": "prt_tool", "messageID": "msg_t", "sessionID": S, "type": "tool",
+                "tool": "bash", "callID": "call_1",
+                "state": {"status": status, "input": {"command": "ls\nrm"}, "output": "é",
+                          "error": "boom", "title": "t", "time": {"start": 1, "end": 2}}}}})
+        };
+        evs.extend([
+            tool("pending"),
+            tool("running"),
+            tool("completed"),
+            tool("error"),
+            json!({"type": "message.part.updated", "properties": {"sessionID": S, "part": {
+                "id": "prt_r", "messageID": "msg_t", "sessionID": S, "type": "reasoning",
+                "text": "<dcp-message-id>x</dcp-", "time": {"start": 1}}}}),
+            json!({"type": "message.part.updated", "properties": {"sessionID": S, "part": {
+                "id": "prt_s", "messageID": "msg_t", "sessionID": S, "type": "step-finish",
+                "reason": "stop", "cost": 0.5, "tokens": {"input": 1, "output": 2}}}}),
+            json!({"type": "permission.asked", "properties": {"id": "per_1", "sessionID": S,
+                "permission": "bash", "patterns": ["ls *"], "metadata": {}, "always": ["*"],
+                "tool": {"messageID": "msg_t", "callID": "call_1"}}}),
+            json!({"type": "permission.replied", "properties": {"sessionID": S,
+                "requestID": "per_1", "reply": "once"}}),
+            json!({"type": "session.error", "properties": {"sessionID": S,
+                "error": {"name": "APIError", "data": {"message": "bad"}}}}),
+            json!({"type": "session.status", "properties": {"sessionID": S,
+                "status": {"type": "retry", "message": "later", "attempt": 2}}}),
+        ]);
+        evs
+    }
+
+    #[test]
+    fn mutated_events_rest_lists_and_permissions_do_not_panic() {
+        let evs = events();
+        assert!(evs.len() > 50, "{}", evs.len());
+        for_seeds(400, |rng| {
+            let mut t = Translator::new(S);
+            let mut out = Vec::new();
+            for e in &evs {
+                let e = if rng.chance(4) {
+                    mutate(e, rng)
+                } else {
+                    e.clone()
+                };
+                if let Some(req) = parse_permission(&e["properties"]) {
+                    t.note_permission(&req, &mut out);
+                }
+                let _ = event_session(e.get("properties").unwrap_or(&Value::Null));
+                t.on_event(&e, &mut out);
+                if rng.chance(50) {
+                    t.on_event(&random_value(rng, 0), &mut out);
+                }
+            }
+            let parts: Vec<Value> = evs
+                .iter()
+                .filter_map(|e| e["properties"].get("part").cloned())
+                .collect();
+            let messages = json!([{"info": {"id": "msg_t", "role": "assistant", "sessionID": S},
+                                   "parts": parts}]);
+            t.resync(&mutate(&messages, rng), &mut out);
+            t.resync(&random_value(rng, 0), &mut out);
+        });
+    }
+}

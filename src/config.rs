@@ -1,0 +1,233 @@
+//! The configuration Lua sends after `hello` (paths already resolved against stdpath()).
+//! A leaf module: `rpc/` decodes it, `app/` uses it.
+//!
+//! Decoded key by key ([`Config::decode`]): one bad value is reported by its name and left at
+//! its default, instead of failing the whole message (which once meant an in-memory database
+//! and `/tmp` worktrees).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OpencodeConfig {
+    pub cmd: Option<String>,
+    pub url: Option<String>,
+    pub password: Option<String>,
+    /// "provider/model"; None = opencode's own default.
+    pub model: Option<String>,
+    pub watchdog_seconds: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// SQLite database file.
+    pub store_path: Option<PathBuf>,
+    /// Root folder of session worktrees.
+    pub worktree_dir: Option<PathBuf>,
+    /// Ignored files copied into a new worktree.
+    pub copy_ignored: Vec<String>,
+    pub opencode: OpencodeConfig,
+    pub router: RouterConfig,
+    /// CLI agents by name (`qwen`, `claude`, `goose`).
+    #[serde(deserialize_with = "map_or_empty_list")]
+    pub agents: BTreeMap<String, CliAgentConfig>,
+    /// Keys that did not decode, each as "key: why" (reported to the user).
+    #[serde(skip)]
+    pub problems: Vec<String>,
+}
+
+/// Decodes `obj[key]` into `slot`; a bad value is recorded by its dotted name and left alone.
+fn field<T: DeserializeOwned>(
+    obj: &Value,
+    key: &str,
+    prefix: &str,
+    slot: &mut T,
+    problems: &mut Vec<String>,
+) {
+    let Some(v) = obj.get(key) else { return };
+    if v.is_null() {
+        return;
+    }
+    match serde_json::from_value(v.clone()) {
+        Ok(x) => *slot = x,
+        Err(e) => problems.push(format!("{prefix}{key}: {e}")),
+    }
+}
+
+impl Config {
+    /// Decodes the `configure` argument key by key; see the module comment.
+    pub fn decode(v: Option<&Value>) -> Config {
+        let mut c = Config::default();
+        let p = &mut c.problems;
+        let v = match v {
+            None | Some(Value::Null) => return c,
+            Some(Value::Array(a)) if a.is_empty() => return c,
+            Some(v) if !v.is_object() => {
+                p.push(format!("configure: expected a table, got {v}"));
+                return c;
+            }
+            Some(v) => v,
+        };
+        field(v, "store_path", "", &mut c.store_path, p);
+        field(v, "worktree_dir", "", &mut c.worktree_dir, p);
+        field(v, "copy_ignored", "", &mut c.copy_ignored, p);
+        for (name, path) in [
+            ("store_path", &c.store_path),
+            ("worktree_dir", &c.worktree_dir),
+        ] {
+            if let Some(path) = path {
+                if !path.is_absolute() {
+                    p.push(format!(
+                        "{name}: must be an absolute path, got '{}'",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if let Some(o) = v.get("opencode") {
+            let oc = &mut c.opencode;
+            field(o, "cmd", "opencode.", &mut oc.cmd, p);
+            field(o, "url", "opencode.", &mut oc.url, p);
+            field(o, "password", "opencode.", &mut oc.password, p);
+            field(o, "model", "opencode.", &mut oc.model, p);
+            field(
+                o,
+                "watchdog_seconds",
+                "opencode.",
+                &mut oc.watchdog_seconds,
+                p,
+            );
+        }
+        if let Some(r) = v.get("router") {
+            field(r, "url", "router.", &mut c.router.url, p);
+            field(r, "name", "router.", &mut c.router.name, p);
+            field(r, "api_key", "router.", &mut c.router.api_key, p);
+        }
+        if let Some(agents) = v.get("agents") {
+            match (agents.as_object(), agents.as_array()) {
+                (Some(m), _) => {
+                    for (name, a) in m {
+                        let prefix = format!("agents.{name}.");
+                        let mut ac = CliAgentConfig::default();
+                        field(a, "cmd", &prefix, &mut ac.cmd, p);
+                        field(a, "args", &prefix, &mut ac.args, p);
+                        if let Some(env) = a.get("env") {
+                            match map_or_empty_list::<_, String>(env.clone()) {
+                                Ok(m) => ac.env = m,
+                                Err(e) => p.push(format!("{prefix}env: {e}")),
+                            }
+                        }
+                        field(a, "watchdog_seconds", &prefix, &mut ac.watchdog_seconds, p);
+                        c.agents.insert(name.clone(), ac);
+                    }
+                }
+                // An empty Lua table arrives as an empty list.
+                (None, Some(l)) if l.is_empty() => {}
+                _ => p.push(format!("agents: expected a table of names, got {agents}")),
+            }
+        }
+        c
+    }
+}
+
+/// An OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its models become opencode
+/// models under the provider `name` (`llama-swap` by default).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RouterConfig {
+    /// Base URL of its OpenAI API (`http://127.0.0.1:8080/v1`; `/v1` is added when missing).
+    pub url: Option<String>,
+    pub name: Option<String>,
+    pub api_key: Option<String>,
+}
+
+/// How to run one CLI agent (`agents.qwen`, `agents.claude`, `agents.goose`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CliAgentConfig {
+    /// The command; its name on `PATH` by default.
+    pub cmd: Option<String>,
+    /// Replaces the default extra arguments (approval mode and the like).
+    pub args: Option<Vec<String>>,
+    /// Extra environment (e.g. `OPENAI_BASE_URL` for qwen).
+    #[serde(deserialize_with = "map_or_empty_list")]
+    pub env: BTreeMap<String, String>,
+    /// Stop a turn after this long without output (default 600).
+    pub watchdog_seconds: Option<u64>,
+}
+
+/// A map that Lua may send as an empty list (an empty Lua table is ambiguous).
+pub(crate) fn map_or_empty_list<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: serde::de::DeserializeOwned,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<V> {
+        Map(BTreeMap<String, V>),
+        List(Vec<serde_json::Value>),
+    }
+    match Either::<V>::deserialize(d)? {
+        Either::Map(m) => Ok(m),
+        Either::List(l) if l.is_empty() => Ok(BTreeMap::new()),
+        Either::List(_) => Err(serde::de::Error::custom("expected a table of names")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_and_router_decode_also_from_empty_lua_tables() {
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "router": {"url": "http://h:1/v1", "name": "lab"},
+            "agents": {"qwen": {"cmd": "/opt/qwen", "args": ["--yolo"], "env": []}, "goose": []},
+        }))
+        .expect("decodes");
+        assert_eq!(c.router.name.as_deref(), Some("lab"));
+        let q = &c.agents["qwen"];
+        assert_eq!(q.cmd.as_deref(), Some("/opt/qwen"));
+        assert!(q.env.is_empty());
+        let c: Config = serde_json::from_value(serde_json::json!({"agents": []})).expect("decodes");
+        assert!(c.agents.is_empty());
+        let c = Config::decode(Some(
+            &serde_json::json!({"agents": {"goose": []}, "router": {"name": "lab"}}),
+        ));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.router.name.as_deref(), Some("lab"));
+        assert!(c.agents.contains_key("goose"));
+    }
+
+    #[test]
+    fn one_bad_value_is_named_and_the_rest_still_applies() {
+        let c = Config::decode(Some(&serde_json::json!({
+            "store_path": "/data/boo.db",
+            "worktree_dir": "rel/wt",
+            "copy_ignored": [1],
+            "opencode": {"watchdog_seconds": 1.5, "cmd": "/bin/oc"},
+            "agents": {"qwen": {"env": {"X": 1}, "watchdog_seconds": -1, "cmd": "/q"}},
+        })));
+        assert_eq!(c.store_path, Some(PathBuf::from("/data/boo.db")));
+        assert_eq!(c.opencode.cmd.as_deref(), Some("/bin/oc"));
+        assert_eq!(c.agents["qwen"].cmd.as_deref(), Some("/q"));
+        let all = c.problems.join("\n");
+        for key in [
+            "copy_ignored:",
+            "opencode.watchdog_seconds:",
+            "agents.qwen.env:",
+            "agents.qwen.watchdog_seconds:",
+            "worktree_dir: must be an absolute path",
+        ] {
+            assert!(all.contains(key), "{key} missing from {all}");
+        }
+        assert_eq!(c.problems.len(), 5, "{all}");
+    }
+}
