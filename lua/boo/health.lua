@@ -63,7 +63,32 @@ function M.check()
     health.error(("opencode not found ('%s'); install it (npm i -g opencode-ai) or set opencode.cmd"):format(oc))
   end
 
+  M.check_safety(health, cfg)
   M.check_probe(health, rpc)
+end
+
+--- What keeps the agent inside its worktree, and what does not (issue: containment).
+function M.check_safety(health, cfg)
+  health.start('boo: containment')
+  local url = cfg.opencode.url
+  if url then
+    health.warn('opencode.url: an attached server runs with its own permissions; boo cannot add containment')
+    local host = url:match('^http://([^/:]+)')
+    local loopback = host == '127.0.0.1' or host == 'localhost' or host == '[::1]'
+    if cfg.opencode.password and host and not loopback then
+      health.warn(('opencode.password is sent in clear over http to %s: use https or an SSH tunnel'):format(host))
+    end
+  else
+    health.ok(
+      'opencode: file tools and bash commands naming a directory outside the worktree are denied (permission.external_directory = deny, unless your opencode config sets it)'
+    )
+  end
+  health.info(
+    'not contained: paths a command computes at run time (cd $(...), scripts), network access, and CLI agents (qwen, claude, goose) beyond their own approval modes'
+  )
+  health.info(
+    "processes: agent servers die with boocoder (PR_SET_PDEATHSIG); tools that start their own session (setsid) can outlive a kill -9 of boocoder"
+  )
 end
 
 --- The backend's probe of agents and models (a fresh one; waits for it up to a minute).

@@ -158,6 +158,14 @@ impl Server {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        let user = spec
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "OPENCODE_CONFIG_CONTENT")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("OPENCODE_CONFIG_CONTENT").ok());
+        cmd.env("OPENCODE_CONFIG_CONTENT", contained_config(user.as_deref()));
         cmd.env("OPENCODE_SERVER_PASSWORD", &password);
         cmd.env_remove("OPENCODE_SERVER_USERNAME");
         crate::agent::process::die_with_parent_std(&mut cmd);
@@ -296,6 +304,28 @@ fn read_output(
 }
 
 /// A random password (hex) from the OS.
+/// The inline config with opencode's own containment turned on: its `external_directory`
+/// permission (asked for any file tool path, and any directory a bash command names, outside
+/// the session's directory) is denied unless the user's config already sets it. Commands can
+/// still reach outside through paths opencode's parser does not see (`cd $(...)`, scripts).
+pub fn contained_config(user: Option<&str>) -> String {
+    let mut cfg = user
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let Some(o) = cfg.as_object_mut() {
+        let perm = o
+            .entry("permission")
+            .or_insert_with(|| serde_json::json!({}));
+        // A single string is the user's rule for every permission: keep it.
+        if let Some(p) = perm.as_object_mut() {
+            p.entry("external_directory")
+                .or_insert_with(|| serde_json::json!("deny"));
+        }
+    }
+    cfg.to_string()
+}
+
 pub fn random_password() -> String {
     let mut b = [0u8; 24];
     if getrandom::getrandom(&mut b).is_err() {
@@ -311,4 +341,28 @@ pub fn random_password() -> String {
 /// The default command: `opencode` from `PATH`.
 pub fn default_command() -> PathBuf {
     Path::new("opencode").to_path_buf()
+}
+
+#[cfg(test)]
+mod containment_tests {
+    use super::contained_config;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn external_directory_is_denied_unless_the_user_chose() {
+        let c: Value = serde_json::from_str(&contained_config(None)).expect("json");
+        assert_eq!(c["permission"]["external_directory"], "deny");
+        let user = r#"{"model":"a/b","permission":{"bash":"ask"}}"#;
+        let c: Value = serde_json::from_str(&contained_config(Some(user))).expect("json");
+        assert_eq!(
+            c["permission"],
+            json!({"bash": "ask", "external_directory": "deny"})
+        );
+        assert_eq!(c["model"], "a/b");
+        let user = r#"{"permission":{"external_directory":"ask"}}"#;
+        let c: Value = serde_json::from_str(&contained_config(Some(user))).expect("json");
+        assert_eq!(c["permission"]["external_directory"], "ask");
+        let c: Value = serde_json::from_str(&contained_config(Some("not json"))).expect("json");
+        assert_eq!(c["permission"]["external_directory"], "deny");
+    }
 }
