@@ -183,17 +183,6 @@ function H.check_agents(cfg, errors)
   end
 end
 
---- A password over plain http to another machine can be read on the way: say so (it is still
---- used, the user may have a reason such as a trusted network).
-function H.check_password_transport(cfg, errors)
-  local url, pw = cfg.opencode.url, cfg.opencode.password
-  local authority = type(url) == 'string' and url:match('^http://([^/]+)') or nil
-  local host = authority and (authority:match('^%[(.-)%]') or authority:gsub(':%d*$', ''))
-  if not (pw and host) then return end
-  if host == '127.0.0.1' or host == 'localhost' or host == '::1' then return end
-  table.insert(errors, ('opencode.password would be sent in clear over http to %s: use https or an SSH tunnel'):format(host))
-end
-
 M.current = nil ---@type table|nil built on first use, so `vim.g.boo` alone is enough
 
 --- Builds the config from defaults, `vim.g.boo` and `opts`. Bad keys are reported in one
@@ -205,7 +194,6 @@ function M.build(opts)
   if vim.g.boo ~= nil then H.merge(cfg, vim.g.boo, H.schema, '', errors) end
   if opts ~= nil then H.merge(cfg, opts, H.schema, '', errors) end
   H.check_agents(cfg, errors)
-  H.check_password_transport(cfg, errors)
   local err = #errors > 0 and ('boo: config: ' .. table.concat(errors, '; ')) or nil
   return cfg, err
 end

@@ -73,11 +73,8 @@ function M.check_safety(health, cfg)
   local url = cfg.opencode.url
   if url then
     health.warn('opencode.url: an attached server runs with its own permissions; boo cannot add containment')
-    local host = url:match('^http://([^/:]+)')
-    local loopback = host == '127.0.0.1' or host == 'localhost' or host == '[::1]'
-    if cfg.opencode.password and host and not loopback then
-      health.warn(('opencode.password is sent in clear over http to %s: use https or an SSH tunnel'):format(host))
-    end
+    local warn = require('boo.config').warning(cfg)
+    if warn then health.warn(warn) end
   else
     health.ok(
       'opencode: file tools and bash commands naming a directory outside the worktree are denied (permission.external_directory = deny, unless your opencode config sets it)'

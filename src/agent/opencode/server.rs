@@ -303,7 +303,6 @@ fn read_output(
     }
 }
 
-/// A random password (hex) from the OS.
 /// The inline config with opencode's own containment turned on: its `external_directory`
 /// permission (asked for any file tool path, and any directory a bash command names, outside
 /// the session's directory) is denied unless the user's config already sets it. Commands can
@@ -326,6 +325,7 @@ pub fn contained_config(user: Option<&str>) -> String {
     cfg.to_string()
 }
 
+/// A random password (hex) from the OS.
 pub fn random_password() -> String {
     let mut b = [0u8; 24];
     if getrandom::getrandom(&mut b).is_err() {
