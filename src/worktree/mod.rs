@@ -52,13 +52,14 @@ mod diff;
 mod discover;
 mod paths;
 mod risk;
+mod txn;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use apply::{accept, reject};
+pub use apply::{accept, accept_all, reject, reject_all, Pick};
 pub use create::{create, list, open};
 pub use diff::{pending, pending_file};
 pub use discover::discover;
@@ -247,6 +248,14 @@ pub enum WorktreeError {
     NotFound(String),
     #[error("path {0:?} is not inside the worktree/repository")]
     PathOutside(String),
+    #[error("{path}: refused, {link} is a symbolic link (no writes beyond a symlink)")]
+    BeyondSymlink { path: String, link: String },
+    /// A check before the first write failed; nothing was written.
+    #[error("{path}: {reason}; nothing was written")]
+    Refused { path: String, reason: String },
+    /// A write failed half-way; what was already written was restored.
+    #[error("{cause}; nothing was changed (the files already written were restored)")]
+    RolledBack { cause: String },
     #[error("no pending change for {0}")]
     NoSuchChange(String),
     #[error("{0} is binary or a symlink/type change: accept or reject the whole file")]

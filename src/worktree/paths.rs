@@ -54,9 +54,12 @@ pub fn repo_dir_name(repo_root: &Path) -> String {
 }
 
 /// Checks that `rel` (a `/`-separated relative path from the agent or the user) stays inside
-/// `root` and returns `root/rel`. Rejects empty and absolute paths, `..`, `.git` components and
-/// existing parent directories that are symlinks leading out of `root`. The last component is not
-/// followed (a tracked symlink is handled as a link, never written through).
+/// `root` and returns `root/rel`: the one check every write into a checkout or worktree goes
+/// through (accept, reject, copied ignored files; ACP/CLI file writes later). Rejects empty and
+/// absolute paths, `..`, `.git` components, and any existing parent directory that is a symlink,
+/// wherever it points: like git, which refuses paths "beyond a symbolic link" (a symlink
+/// `foo -> .git` accepted earlier must not make `foo/hooks/pre-commit` writable). The last
+/// component is not followed (a tracked symlink is handled as a link, never written through).
 pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     let outside = || WorktreeError::PathOutside(rel.to_string());
     if rel.is_empty() || rel.contains('\0') || rel.contains('\\') {
@@ -74,16 +77,15 @@ pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     if parts.is_empty() {
         return Err(outside());
     }
-    let canonical_root = fs::canonicalize(root).map_err(|e| WorktreeError::io(root, e))?;
     let mut cur = root.to_path_buf();
     for part in &parts[..parts.len() - 1] {
         cur.push(part);
         match fs::symlink_metadata(&cur) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::canonicalize(&cur).map_err(|_| outside())?;
-                if !target.starts_with(&canonical_root) {
-                    return Err(outside());
-                }
+                return Err(WorktreeError::BeyondSymlink {
+                    path: rel.to_string(),
+                    link: git_path(cur.strip_prefix(root).unwrap_or(&cur)),
+                });
             }
             Ok(_) => {}
             Err(_) => break, // does not exist yet: nothing below can be a symlink
@@ -183,14 +185,14 @@ fn write_tmp(tmp: &Path, path: &Path, content: &Content) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn make_symlink(target: &[u8], at: &Path) -> Result<()> {
+pub(crate) fn make_symlink(target: &[u8], at: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), at)
         .map_err(|e| WorktreeError::io(at, e))
 }
 
 #[cfg(not(unix))]
-fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
+pub(crate) fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
     Err(WorktreeError::Io {
         path: at.display().to_string(),
         message: "symlinks are not supported on this platform".into(),
@@ -198,7 +200,7 @@ fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
+pub(crate) fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let base = match fs::symlink_metadata(existing) {
         Ok(m) if m.is_file() => m.permissions().mode() & 0o777,
@@ -217,24 +219,7 @@ fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> {
-    Ok(())
-}
-
-/// Deletes a file (or symlink) and then its parent directories that became empty, up to `root`.
-pub(crate) fn delete(root: &Path, path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(WorktreeError::io(path, e)),
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
-            break; // not empty (or not ours): stop, like git does
-        }
-        dir = d.parent();
-    }
+pub(crate) fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
