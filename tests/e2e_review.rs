@@ -421,7 +421,7 @@ async fn a_conflicting_user_edit_is_reported_and_the_file_left_alone() {
         .lines()
         .find(|l| l.contains("conflict in src/long.txt"))
         .expect("line");
-    assert!(line.contains("left as it was"), "{line}");
+    assert!(line.contains("nothing was accepted"), "{line}");
     assert_eq!(
         std::fs::read(env.repo.join("src/long.txt")).expect("read"),
         before,

@@ -16,7 +16,9 @@
 //! | [`accept`] | 3-way apply of a file or some of its hunks to the user's checkout; advances review base |
 //! | [`reject`] | revert a file or some of its hunks in the worktree to the review base |
 //! | [`risk`] / [`stash`] / [`remove`] | what would be lost, keep it on a branch, delete the worktree |
-//! | [`check_inside`] | validate a relative path from the agent/user against a root |
+//! | [`accept_all`] / [`reject_all`] | the same for several files as one transaction (all or nothing) |
+//! | [`review::act`] | a user's accept/reject request (hunk ids, paths, unsaved buffers) -> one line |
+//! | [`check_inside`] | the path check of every write: inside the root, nothing beyond a symlink |
 //!
 //! # Review base
 //!
@@ -51,6 +53,7 @@ mod create;
 mod diff;
 mod discover;
 mod paths;
+pub mod review;
 mod risk;
 mod txn;
 

@@ -116,7 +116,14 @@ pub(crate) fn check_slug(slug: &str) -> Result<()> {
 pub(crate) fn read(path: &Path) -> Result<Option<Content>> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A file where a parent directory should be is a file/directory clash the caller
+        // reports; the path itself does not exist.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(WorktreeError::io(path, e)),
     };
     if meta.file_type().is_symlink() {
