@@ -9,6 +9,9 @@ use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::repo;
 use serde_json::{json, Value};
 
+#[path = "worktree_support/mod.rs"]
+mod worktree_support;
+
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Twenty numbered lines: edits at both ends make two separate hunks.
@@ -641,5 +644,37 @@ async fn a_stale_view_never_accepts_the_wrong_hunk() {
         expected,
         "the bottom hunk must not be accepted by the second press"
     );
+    env.nvim.quit().await;
+}
+
+/// `:Boo accept` of everything where the second file cannot land (a file of the user's is in
+/// the way of the agent's directory): nothing is written, one line names the cause.
+#[tokio::test]
+async fn accept_all_is_all_or_nothing_and_names_the_cause() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    let changed = edit_lines(&long_file(), &[(3, "agent's line three")]);
+    std::fs::write(env.wt.join("src/long.txt"), &changed).expect("write");
+    std::fs::create_dir_all(env.wt.join("zz")).expect("mkdir");
+    std::fs::write(env.wt.join("zz/new.txt"), "new\n").expect("write");
+    std::fs::write(env.repo.join("zz"), "my notes\n").expect("write");
+    let before = worktree_support::digest(&env.repo);
+    nvim.cmd("Boo accept").await.expect("accept");
+    let msgs = wait_message(nvim, "the refusal", "nothing was written").await;
+    let line = msgs
+        .lines()
+        .find(|l| l.contains("nothing was written"))
+        .expect("line");
+    assert!(
+        line.contains("zz is a file in the way of a directory"),
+        "{line}"
+    );
+    assert_eq!(
+        worktree_support::digest(&env.repo),
+        before,
+        "checkout untouched"
+    );
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the first file still pending", "+agent's line three").await;
     env.nvim.quit().await;
 }
