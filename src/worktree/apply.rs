@@ -396,10 +396,14 @@ pub fn accept_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<AcceptOutcome>
     let mut update = TreeUpdateBuilder::new();
     for p in &plans {
         if p.renamed || p.target.is_none() {
-            update.remove(p.old_path.as_str());
+            update.remove(paths::os_path(&p.old_path));
         }
         if let Some(t) = &p.target {
-            update.upsert(p.new_path.as_str(), repo.blob(&t.bytes)?, file_mode(t.mode));
+            update.upsert(
+                paths::os_path(&p.new_path),
+                repo.blob(&t.bytes)?,
+                file_mode(t.mode),
+            );
         }
     }
     let new_tree = repo.find_tree(update.create_updated(&repo, &tree)?)?;

@@ -58,10 +58,10 @@ pub(crate) fn list_changes(
     let (mut added, mut deleted) = (Vec::new(), Vec::new());
     for path in candidate_paths(repo, tree, only)? {
         let base = tree
-            .get_path(Path::new(&path))
+            .get_path(&paths::os_path(&path))
             .ok()
             .filter(|e| e.kind() == Some(ObjectType::Blob));
-        let work_is_link = match std::fs::symlink_metadata(wt_root.join(&path)) {
+        let work_is_link = match std::fs::symlink_metadata(wt_root.join(paths::os_path(&path))) {
             Ok(m) if m.file_type().is_symlink() => Some(true),
             Ok(m) if m.is_file() => Some(false),
             _ => None,
@@ -107,7 +107,7 @@ fn candidate_paths(
             .include_untracked(untracked)
             .recurse_untracked_dirs(untracked);
         if let Some(p) = only {
-            o.pathspec(p).disable_pathspec_match(true);
+            o.pathspec(paths::os_path(p)).disable_pathspec_match(true);
         }
         o
     };
@@ -144,7 +144,7 @@ fn pair_renames(
         .ignore_submodules(true)
         .disable_pathspec_match(true);
     for c in added.iter().chain(deleted.iter()) {
-        opts.pathspec(&c.new_path);
+        opts.pathspec(paths::os_path(&c.new_path));
     }
     let mut diff = repo.diff_tree_to_workdir(Some(tree), Some(&mut opts))?;
     let mut find = DiffFindOptions::new();
@@ -182,7 +182,7 @@ pub(crate) fn load_sides(
     let base = if c.status == ChangeStatus::Added {
         None
     } else {
-        match tree.get_path(Path::new(&c.old_path)) {
+        match tree.get_path(&paths::os_path(&c.old_path)) {
             Ok(entry) => {
                 let blob = repo.find_blob(entry.id())?;
                 Some(Content {
@@ -196,7 +196,7 @@ pub(crate) fn load_sides(
     let work = if c.status == ChangeStatus::Deleted {
         None
     } else {
-        paths::read(&wt_root.join(&c.new_path))?
+        paths::read(&wt_root.join(paths::os_path(&c.new_path)))?
     };
     Ok(Sides { base, work })
 }

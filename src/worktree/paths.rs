@@ -62,10 +62,15 @@ pub fn repo_dir_name(repo_root: &Path) -> String {
 /// component is not followed (a tracked symlink is handled as a link, never written through).
 pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     let outside = || WorktreeError::PathOutside(rel.to_string());
-    if rel.is_empty() || rel.contains('\0') || rel.contains('\\') {
+    if rel.is_empty() || rel.contains('\0') {
         return Err(outside());
     }
-    let rel_path = Path::new(rel);
+    // Backslashes (real or escaped) stay refused: a path separator on some systems.
+    let Some(bytes) = raw(rel).filter(|b| !b.contains(&b'\\')) else {
+        return Err(outside());
+    };
+    let rel_buf = bytes_path(bytes);
+    let rel_path = rel_buf.as_path();
     let mut parts = Vec::new();
     for c in rel_path.components() {
         match c {
@@ -230,9 +235,66 @@ pub(crate) fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> 
     Ok(())
 }
 
-/// A git path (bytes, `/`-separated) as the String used in the API.
+/// A git path (bytes, `/`-separated) as the String used in the API. Bytes that are not UTF-8
+/// are written `\xNN` (a backslash never starts a real name here: [`check_inside`] refuses
+/// it), so every file is reviewable, shown escaped, and [`raw`] gives the bytes back.
 pub(crate) fn git_path(p: &Path) -> String {
-    p.to_string_lossy().replace('\\', "/")
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_encoded_bytes().utf8_chunks() {
+        // A real backslash is escaped too, so that `\xNN` in the result is never ambiguous.
+        out.push_str(&chunk.valid().replace('\\', "\\x5c"));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The bytes of an API path (see [`git_path`]); `None` for a backslash that is not one of its
+/// escapes.
+pub(crate) fn raw(rel: &str) -> Option<Vec<u8>> {
+    let b = rel.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let hex = b.get(i + 1..i + 4).filter(|h| h[0] == b'x')?;
+            let v = std::str::from_utf8(&hex[1..]).ok()?;
+            let byte = u8::from_str_radix(v, 16).ok()?;
+            // Only escapes `git_path` makes: a byte that is not valid UTF-8, or a backslash.
+            if byte < 0x80 && byte != b'\\' {
+                return None;
+            }
+            out.push(byte);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// An API path as a filesystem path relative to a root (lossless for non-UTF-8 names).
+pub(crate) fn os_path(rel: &str) -> PathBuf {
+    let bytes = raw(rel).unwrap_or_else(|| rel.as_bytes().to_vec());
+    bytes_path(bytes)
+}
+
+/// Raw git path bytes (as libgit2 gives them) as a path.
+pub(crate) fn os_path_bytes(b: &[u8]) -> PathBuf {
+    bytes_path(b.to_vec())
+}
+
+#[cfg(unix)]
+fn bytes_path(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -247,6 +309,23 @@ mod tests {
         for bad in ["", "-a", ".a", "a..b", "a/b", "a b", "x.lock", "a.", "ü"] {
             assert!(check_slug(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn non_utf8_names_round_trip_and_backslashes_stay_refused() {
+        let raw_name = bytes_path(b"dir/caf\xe9 \\xe9.txt".to_vec());
+        let shown = git_path(&raw_name);
+        assert_eq!(shown, "dir/caf\\xe9 \\x5cxe9.txt");
+        assert_eq!(os_path(&shown), raw_name);
+        assert!(check_inside(Path::new("/r"), "a\\b").is_err());
+        assert!(
+            check_inside(Path::new("/r"), "a\\x41").is_err(),
+            "ASCII escapes are not ours"
+        );
+        assert_eq!(
+            check_inside(Path::new("/r"), "caf\\xe9").unwrap(),
+            Path::new("/r").join(bytes_path(b"caf\xe9".to_vec()))
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn risk(wt: &SessionWorktree) -> Result<Risk> {
         .statuses(Some(&mut opts))?
         .iter()
         .filter(|e| !e.status().is_ignored())
-        .filter_map(|e| e.path().map(str::to_string))
+        .map(|e| super::paths::git_path(&super::paths::os_path_bytes(e.path_bytes())))
         .collect();
     let stashed = match stash_tip(&repo, &wt.slug) {
         Some(tip) => repo.find_commit(tip)?.tree_id() == snapshot_tree(&repo)?,
