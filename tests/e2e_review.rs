@@ -678,3 +678,37 @@ async fn accept_all_is_all_or_nothing_and_names_the_cause() {
     wait_review(nvim, "the first file still pending", "+agent's line three").await;
     env.nvim.quit().await;
 }
+
+/// A file name with a newline and one that is not UTF-8 render in the review (escaped) and
+/// `gA` on them accepts the real files.
+#[cfg(unix)]
+#[tokio::test]
+async fn odd_file_names_render_escaped_and_accept() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = start().await;
+    let nvim = &env.nvim;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(env.wt.join("two\nlines.txt"), "agent nl\n").expect("write");
+    std::fs::write(env.wt.join(latin1), "agent latin1\n").expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the newline name", "A two\\nlines.txt").await;
+    wait_review(nvim, "the non-UTF-8 name", "A caf\\xe9.txt").await;
+    press_on(nvim, "A two\\nlines.txt", 2, "gA").await;
+    wait_file(
+        nvim,
+        "the newline file accepted",
+        &env.repo.join("two\nlines.txt"),
+        "agent nl\n",
+    )
+    .await;
+    wait_review_without(nvim, "the newline file gone", "two\\nlines").await;
+    press_on(nvim, "A caf\\xe9.txt", 2, "gA").await;
+    wait_file(
+        nvim,
+        "the non-UTF-8 file accepted",
+        &env.repo.join(latin1),
+        "agent latin1\n",
+    )
+    .await;
+    env.nvim.quit().await;
+}

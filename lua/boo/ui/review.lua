@@ -59,11 +59,18 @@ function M.modified_paths()
   return out
 end
 
+--- How a control character is shown in the review view.
+function H.escape_char(c)
+  if c == '\n' then return '\\n' end
+  return ('\\x%02x'):format(c:byte())
+end
+
 --- Builds the text model: lines, highlights and the line -> target map.
 function H.build(data)
   local lines, hls, map, hunk_lines = {}, {}, {}, {}
   local function add(text, group, target, line_group)
-    table.insert(lines, text)
+    -- A buffer line cannot hold a newline (file names may): control characters are shown escaped.
+    table.insert(lines, (text:gsub('[%z\1-\8\10-\31\127]', H.escape_char)))
     local n = #lines
     if group then table.insert(hls, { n, group, line_group }) end
     if target then map[n] = target end
