@@ -287,3 +287,51 @@ fn chown_tree(root: &Path, uid: u32) {
         }
     }
 }
+
+/// Scratch files live in the git dir, never in the checkout; what a killed process left there
+/// is swept by the next transaction.
+#[test]
+fn scratch_files_stay_in_the_git_dir_and_stale_ones_are_swept() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let wt = fx.create("sweep");
+    let scratch = fx.repo.join(".git/boo-tmp");
+    // pid 0x7fffffff never runs: left by a killed boocoder.
+    write(&scratch.join("2147483647-3.tmp"), "half a write");
+    write(&wt.path.join("a.txt"), "agent a\n");
+    write(&wt.path.join("new/b.txt"), "agent b\n");
+    let report = accept_everything(&wt);
+    assert_eq!(report.message.0, "boo: accepted 2 files", "{report:?}");
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+    let names: Vec<String> = digest(&fx.repo)
+        .into_iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a.txt", "new", "new/b.txt"]);
+}
+
+/// Copied ignored files (`worktree.copy_ignored`) never go through a symlinked directory, even
+/// one pointing inside the repository.
+#[cfg(unix)]
+#[test]
+fn copied_files_are_not_read_or_written_beyond_a_symlink() {
+    let fx = Fixture::new(&[
+        ("a.txt", "a\n"),
+        ("sub/keep.txt", "k\n"),
+        (".gitignore", ".env\n"),
+    ]);
+    std::os::unix::fs::symlink("sub", fx.repo.join("conf")).unwrap();
+    git(&fx.repo, &["add", "conf"]);
+    git(&fx.repo, &["commit", "-qm", "link"]);
+    write(&fx.repo.join("sub/.env"), "SECRET=1\n");
+    write(&fx.repo.join(".env"), "OK=1\n");
+    let opts = worktree::CreateOptions {
+        copy_files: vec!["conf/.env".into(), ".env".into()],
+    };
+    let wt = worktree::create(&fx.repo, &fx.dest("copy"), "copy", &opts).unwrap();
+    assert!(wt.path.join("conf").is_symlink());
+    assert!(
+        !wt.path.join("sub/.env").exists(),
+        "written through conf -> sub"
+    );
+    assert_eq!(read_s(&wt.path.join(".env")), "OK=1\n");
+}

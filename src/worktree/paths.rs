@@ -4,9 +4,7 @@
 //! symlink is its target text. Symlinks are never followed when reading or writing.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Result, WorktreeError};
 
@@ -158,42 +156,6 @@ fn is_exec(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_exec(_meta: &fs::Metadata) -> bool {
     false
-}
-
-/// Writes `content` at `path` atomically (temp file + rename in the same directory), creating
-/// parent directories. An existing symlink at `path` is replaced, never followed. Keeps the
-/// existing file's permission bits apart from the executable bit.
-pub(crate) fn write(path: &Path, content: &Content) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| WorktreeError::PathOutside(path.display().to_string()))?;
-    fs::create_dir_all(dir).map_err(|e| WorktreeError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per process and call, so concurrent writes never share a temp file.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.boo-{}-{seq}.tmp", std::process::id()));
-    let result = write_tmp(&tmp, path, content)
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| WorktreeError::io(path, e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_tmp(tmp: &Path, path: &Path, content: &Content) -> Result<()> {
-    let _ = fs::remove_file(tmp);
-    if content.is_link() {
-        return make_symlink(&content.bytes, tmp);
-    }
-    let mut f = fs::File::create(tmp).map_err(|e| WorktreeError::io(tmp, e))?;
-    f.write_all(&content.bytes)
-        .map_err(|e| WorktreeError::io(tmp, e))?;
-    f.sync_all().ok(); // best effort: the rename below is what makes it visible
-    set_mode(tmp, path, content.mode)
 }
 
 #[cfg(unix)]
