@@ -335,3 +335,62 @@ fn copied_files_are_not_read_or_written_beyond_a_symlink() {
     );
     assert_eq!(read_s(&wt.path.join(".env")), "OK=1\n");
 }
+
+/// Deleting a session is all or nothing too: when a step fails (the worktree's directory
+/// cannot be moved, or its refs cannot be deleted), the worktree, its files, its refs and its
+/// git metadata are all still there and the message names the cause. Runs unprivileged.
+#[cfg(unix)]
+#[test]
+fn a_failed_delete_leaves_a_working_session() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = "a_failed_delete_leaves_a_working_session";
+    if std::env::var(ROLE).as_deref() == Ok("rm") {
+        drop_root();
+        let repo = std::env::var(REPO).unwrap();
+        let wt = worktree::list(Path::new(&repo)).unwrap().remove(0);
+        let e = worktree::remove(&wt, worktree::RemoveMode::Force).unwrap_err();
+        println!("REPORT {e}");
+        return;
+    }
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let wt = fx.create("rm");
+    write(&wt.path.join("a.txt"), "agent a\n");
+    write(&wt.path.join("new.txt"), "agent new\n");
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
+        chown_tree(fx.tmp.path(), 65534);
+    }
+    let ro = |p: &Path, on: bool| {
+        let mode = if on { 0o555 } else { 0o755 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let check = |blocked: &Path, cause: &str| {
+        let before = digest(&wt.path);
+        let refs = git(&fx.repo, &["for-each-ref", "refs/boo", "refs/heads"]);
+        ro(blocked, true);
+        let report = report_of(&run_child(name, "rm", &fx.repo));
+        ro(blocked, false);
+        assert!(report.contains(cause), "{report}");
+        assert_eq!(digest(&wt.path), before);
+        assert_eq!(
+            git(&fx.repo, &["for-each-ref", "refs/boo", "refs/heads"]),
+            refs
+        );
+        assert!(git(&fx.repo, &["worktree", "list"]).contains("[boo/rm]"));
+        assert!(git(&wt.path, &["status", "--porcelain"]).contains("new.txt"));
+    };
+    // The worktree cannot be moved aside: nothing happens.
+    check(
+        wt.path.parent().unwrap(),
+        "cannot remove the worktree (Permission denied",
+    );
+    // Moved aside, but a ref cannot be deleted: moved back, refs restored.
+    check(&fx.repo.join(".git/refs/boo/rm"), "nothing was changed");
+    // Unblocked, the same removal goes through.
+    if as_root {
+        chown_tree(fx.tmp.path(), 0);
+    }
+    worktree::remove(&wt, worktree::RemoveMode::Force).unwrap();
+    assert!(!wt.path.exists());
+    assert!(worktree::list(&fx.repo).unwrap().is_empty());
+}
