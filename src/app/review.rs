@@ -161,6 +161,7 @@ pub fn view_json(target: &Target, title: &str, files: &[FileChange], open: bool)
                 "additions": f.additions,
                 "deletions": f.deletions,
                 "binary": f.binary,
+                "large": f.large,
                 "hunks": hunks,
             })
         })

@@ -11,7 +11,7 @@ use git2::{
 use tracing::{info, warn};
 
 use super::create::{open_user_repo, open_wt_repo, review_base, review_base_ref};
-use super::diff::{file_patch, find_change, load_sides, RawChange, Sides};
+use super::diff::{file_patch, find_change, is_large, load_sides, RawChange, Sides};
 use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_LINK};
 use super::txn::{self, Op, Txn};
 use super::{
@@ -46,6 +46,9 @@ fn resolve(c: &RawChange, sides: &Sides, hunks: Option<&[usize]>) -> Result<Sele
     }
     let is_link = |s: &Option<Content>| s.as_ref().is_some_and(Content::is_link);
     if c.status == ChangeStatus::Typechange || is_link(&sides.base) || is_link(&sides.work) {
+        return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
+    }
+    if is_large(sides) {
         return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
     }
     let patch = file_patch(sides, &c.old_path, &c.new_path)?;

@@ -64,7 +64,7 @@ use thiserror::Error;
 
 pub use apply::{accept, accept_all, reject, reject_all, Pick};
 pub use create::{create, list, open};
-pub use diff::{pending, pending_file};
+pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};
@@ -145,6 +145,8 @@ pub struct FileChange {
     pub additions: usize,
     pub deletions: usize,
     pub binary: bool,
+    /// Over [`LARGE_FILE`]: its contents were not read; no hunks, accept or reject it whole.
+    pub large: bool,
     /// git file modes (octal values such as 0o100644); 0 when the side does not exist.
     pub old_mode: u32,
     pub new_mode: u32,
@@ -261,7 +263,7 @@ pub enum WorktreeError {
     RolledBack { cause: String },
     #[error("no pending change for {0}")]
     NoSuchChange(String),
-    #[error("{0} is binary or a symlink/type change: accept or reject the whole file")]
+    #[error("{0} is binary, large or a symlink/type change: accept or reject the whole file")]
     WholeFileOnly(String),
     #[error("{path} has {count} hunk(s); hunk {index} does not exist (refresh the review)")]
     HunkOutOfRange {

@@ -143,8 +143,17 @@ pub(crate) fn read(path: &Path) -> Result<Option<Content>> {
     let bytes = fs::read(path).map_err(|e| WorktreeError::io(path, e))?;
     Ok(Some(Content {
         bytes,
-        mode: if is_exec(&meta) { MODE_EXEC } else { MODE_FILE },
+        mode: mode_of(&meta),
     }))
+}
+
+/// The git mode of a regular file.
+pub(crate) fn mode_of(meta: &fs::Metadata) -> u32 {
+    if is_exec(meta) {
+        MODE_EXEC
+    } else {
+        MODE_FILE
+    }
 }
 
 #[cfg(unix)]

@@ -100,7 +100,11 @@ function H.build(data)
     add('')
     local old = (f.old_path ~= vim.NIL and f.old_path) or nil
     add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path, old_path = old })
-    if f.binary then add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path }) end
+    if f.large then
+      add('  (large file, not shown: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+    elseif f.binary then
+      add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+    end
     for _, h in ipairs(f.hunks or {}) do
       local first = add(h.header, 'BooDiffHunk', { path = f.path, hunk = h.id, new_line = h.new_start })
       table.insert(hunk_lines, first)
