@@ -712,3 +712,50 @@ async fn odd_file_names_render_escaped_and_accept() {
     .await;
     env.nvim.quit().await;
 }
+
+/// Over a thousand changed files: the view lists them all without hunks, `<Tab>` loads one
+/// file's hunks, which can then be accepted.
+#[tokio::test]
+async fn many_files_are_listed_and_hunks_load_per_file() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    for i in 0..1100 {
+        let dir = env.wt.join(format!("gen/d{:02}", i % 50));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("f{i:04}.txt")), format!("generated {i}\n"))
+            .expect("write");
+    }
+    let changed = edit_lines(&long_file(), &[(4, "agent's line four")]);
+    std::fs::write(env.wt.join("src/long.txt"), &changed).expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the list of files", "1101 file(s)").await;
+    wait_review(nvim, "the lazy hint", "(<Tab> shows its hunks)").await;
+    let lines = review_lines(nvim).await;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with('+') || l.starts_with("@@")),
+        "no hunks before they are asked for"
+    );
+    assert!(
+        lines.iter().any(|l| l == "A gen/d07/f1057.txt  +1 -0"),
+        "listed"
+    );
+    press_on(nvim, "M src/long.txt", 2, "<Tab>").await;
+    wait_review(nvim, "the file's hunks loaded", "+agent's line four").await;
+    let lines = review_lines(nvim).await;
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with('+')).count(),
+        1,
+        "only that file's hunks"
+    );
+    press_on(nvim, "+agent's line four", 1, "ga").await;
+    wait_file(
+        nvim,
+        "the hunk accepted",
+        &env.repo.join("src/long.txt"),
+        &changed,
+    )
+    .await;
+    env.nvim.quit().await;
+}

@@ -55,6 +55,11 @@ pub enum Job {
         target: Target,
         open: bool,
     },
+    /// The hunks of one file, for a lazy view.
+    File {
+        target: Target,
+        path: String,
+    },
     Act {
         target: Target,
         kind: ActKind,
@@ -89,6 +94,11 @@ pub enum ReviewEvent {
         review_base: Option<String>,
         result: Result<Vec<FileChange>, String>,
     },
+    File {
+        target: Target,
+        path: String,
+        result: Result<Option<FileChange>, String>,
+    },
     Risk {
         target: Target,
         title: String,
@@ -111,6 +121,8 @@ pub struct ReviewState {
     pending: HashMap<SessionId, Vec<String>>,
     /// Sessions whose `:Boo diff` waits for the worktree to be created.
     after_ready: HashSet<SessionId>,
+    /// Files whose hunks a lazy view loaded (kept across refreshes).
+    expanded: HashMap<SessionId, HashSet<String>>,
 }
 
 impl ReviewState {
@@ -126,50 +138,70 @@ impl ReviewState {
         self.views.remove(&session);
         self.pending.remove(&session);
         self.after_ready.remove(&session);
+        self.expanded.remove(&session);
     }
 }
 
-/// The review view's data for Lua: files with their hunks (lines prefixed with their origin).
-pub fn view_json(target: &Target, title: &str, files: &[FileChange], open: bool) -> Json {
+/// With more changed files than this, the view lists them and loads hunks per file on demand
+/// (`<Tab>` on a file): Lua never holds the hunks of thousands of files at once.
+pub const LAZY_FILES: usize = 1000;
+
+/// One file of the review view for Lua; `with_hunks` false leaves its hunks out (`lazy`).
+fn file_json(f: &FileChange, with_hunks: bool) -> Json {
+    let hunks: Vec<Json> = if with_hunks {
+        f.hunks
+            .iter()
+            .zip(hunk_ids(&f.path, &f.hunks))
+            .map(|(h, id)| {
+                let lines: Vec<String> = h
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let text = l.content.trim_end_matches(['\n', '\r']);
+                        match l.origin {
+                            '+' | '-' | ' ' => format!("{}{}", l.origin, text),
+                            _ => "\\ No newline at end of file".to_string(),
+                        }
+                    })
+                    .collect();
+                json!({"id": id, "header": h.header, "new_start": h.new_start, "lines": lines})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({
+        "path": f.path,
+        "old_path": f.old_path,
+        "status": serde_json::to_value(f.status).unwrap_or(Json::Null),
+        "additions": f.additions,
+        "deletions": f.deletions,
+        "binary": f.binary,
+        "large": f.large,
+        "lazy": !with_hunks && !f.hunks.is_empty(),
+        "hunks": hunks,
+    })
+}
+
+/// The review view's data for Lua: files with their hunks (lines prefixed with their origin);
+/// over [`LAZY_FILES`] files only those in `expanded` carry hunks.
+pub fn view_json(
+    target: &Target,
+    title: &str,
+    files: &[FileChange],
+    open: bool,
+    expanded: Option<&HashSet<String>>,
+) -> Json {
+    let lazy = files.len() > LAZY_FILES;
     let files: Vec<Json> = files
         .iter()
-        .map(|f| {
-            let ids = hunk_ids(&f.path, &f.hunks);
-            let hunks: Vec<Json> = f
-                .hunks
-                .iter()
-                .zip(ids)
-                .map(|(h, id)| {
-                    let lines: Vec<String> = h
-                        .lines
-                        .iter()
-                        .map(|l| {
-                            let text = l.content.trim_end_matches(['\n', '\r']);
-                            match l.origin {
-                                '+' | '-' | ' ' => format!("{}{}", l.origin, text),
-                                _ => "\\ No newline at end of file".to_string(),
-                            }
-                        })
-                        .collect();
-                    json!({"id": id, "header": h.header, "new_start": h.new_start, "lines": lines})
-                })
-                .collect();
-            json!({
-                "path": f.path,
-                "old_path": f.old_path,
-                "status": serde_json::to_value(f.status).unwrap_or(Json::Null),
-                "additions": f.additions,
-                "deletions": f.deletions,
-                "binary": f.binary,
-                "large": f.large,
-                "hunks": hunks,
-            })
-        })
+        .map(|f| file_json(f, !lazy || expanded.is_some_and(|e| e.contains(&f.path))))
         .collect();
     json!({
         "session": target.session,
         "title": title,
         "open": open,
+        "lazy": lazy,
         "repo_root": target.repo_root.display().to_string(),
         "worktree": target.dir.display().to_string(),
         "files": files,
@@ -193,6 +225,16 @@ impl Job {
                     messages: Vec::new(),
                     reload: Vec::new(),
                     review_base: None,
+                    result,
+                }
+            }
+            Job::File { target, path } => {
+                let result = target
+                    .open()
+                    .and_then(|wt| worktree::pending_file(&wt, &path).map_err(|e| e.to_string()));
+                ReviewEvent::File {
+                    target,
+                    path,
                     result,
                 }
             }
@@ -363,10 +405,13 @@ impl App {
         });
     }
 
-    /// `:Boo diff`.
+    /// `:Boo diff`; with `path`, the hunks of that file for a lazy view.
     pub(super) async fn diff(&mut self, a: ReviewArgs) {
         match self.review_target(a.session, a.cwd.as_deref()).await {
-            Ok(Some(target)) => self.review_job(Job::Pending { target, open: true }),
+            Ok(Some(target)) => match a.path {
+                Some(path) => self.review_job(Job::File { target, path }),
+                None => self.review_job(Job::Pending { target, open: true }),
+            },
             Ok(None) => {
                 if let Some(s) = self.ws.current_session {
                     self.review.after_ready.insert(s);
@@ -441,6 +486,25 @@ impl App {
                 }
                 self.ui.reload(reload);
             }
+            ReviewEvent::File {
+                target,
+                path,
+                result,
+            } => match result {
+                Ok(Some(f)) => {
+                    self.review
+                        .expanded
+                        .entry(target.session)
+                        .or_default()
+                        .insert(path);
+                    self.ui
+                        .review(json!({"session": target.session, "file": file_json(&f, true)}));
+                }
+                Ok(None) => self
+                    .ui
+                    .notify(format!("boo: no pending change for {path}"), WARN),
+                Err(e) => self.ui.notify(format!("boo: {}", first_line(&e)), ERROR),
+            },
             ReviewEvent::Risk {
                 target,
                 title,
@@ -517,7 +581,9 @@ impl App {
                 .get(&session)
                 .map(|s| s.title.clone())
                 .unwrap_or_default();
-            self.ui.review(view_json(&target, &title, &files, open));
+            let expanded = self.review.expanded.get(&session);
+            self.ui
+                .review(view_json(&target, &title, &files, open, expanded));
             if open {
                 self.review.views.insert(session);
             }
