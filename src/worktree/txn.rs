@@ -256,11 +256,21 @@ impl Txn {
         Ok(())
     }
 
+    /// Where a scratch file for a target in `dir` goes: the scratch directory when a rename
+    /// can get from there to `dir`, else `dir` itself under a hidden name.
+    fn scratch_for(&self, dir: &Path, suffix: &str) -> PathBuf {
+        if same_fs(&self.scratch, dir) {
+            self.scratch.join(scratch_name(suffix))
+        } else {
+            dir.join(format!(".boo-{}", scratch_name(suffix)))
+        }
+    }
+
     fn backup(&mut self, path: &Path) -> Result<bool> {
         if fs::symlink_metadata(path).is_err() {
             return Ok(false);
         }
-        let backup = self.scratch.join(scratch_name("bak"));
+        let backup = self.scratch_for(path.parent().unwrap_or(&self.root), "bak");
         fs::hard_link(path, &backup).map_err(|e| WorktreeError::io(path, e))?;
         self.undo.push(Undo::Restore {
             path: path.to_path_buf(),
@@ -283,11 +293,7 @@ impl Txn {
             fs::create_dir(&m).map_err(|e| WorktreeError::io(&m, e))?;
             self.undo.push(Undo::Dir(m));
         }
-        let tmp = if same_fs(&self.scratch, dir) {
-            self.scratch.join(scratch_name("tmp"))
-        } else {
-            dir.join(format!(".boo-{}", scratch_name("tmp")))
-        };
+        let tmp = self.scratch_for(dir, "tmp");
         let r = stage(&tmp, path, content);
         if let Err(e) = r {
             let _ = fs::remove_file(&tmp);
