@@ -3,6 +3,9 @@
 //! changed in the worktree, then `:Boo diff` until the review buffer lists them. Also prints
 //! Neovim's main-loop lag (a 5 ms timer) while the diff computes: it runs off Neovim's loop.
 //!
+//! Then the large work of issue 12 on top: a 50 MB file and 2,000 new small files (2,501 pending
+//! in all): time to open, Neovim's lag, and boocoder's resident memory (now and peak).
+//!
 //! Run: `cargo bench --bench review_open`.
 
 use std::io::Write;
@@ -15,6 +18,9 @@ use serde_json::json;
 
 const FILES: usize = 20_000;
 const CHANGED: usize = 500;
+/// The large-work scenario (issue 12): one file this big and SMALL new files.
+const BIG_BYTES: usize = 50 * 1024 * 1024;
+const SMALL: usize = 2_000;
 
 fn path_of(i: usize) -> String {
     format!("src/m{:02}/d{:03}/file{i:05}.txt", i % 20, i % 400)
@@ -161,6 +167,81 @@ async fn main_async() {
         "Neovim loop lag meanwhile: p99 {:.1} ms, max {:.1} ms",
         lag["p99"].as_f64().unwrap_or(0.0),
         lag["max"].as_f64().unwrap_or(0.0)
+    );
+
+    // Large work: a 50 MB file and 2,000 small new files on top of the above (over 1,000 files:
+    // the view lists them and loads hunks per file on demand).
+    let big: String =
+        "a line of a very large generated file, fifty megabytes of it\n".repeat(BIG_BYTES / 62 + 1);
+    std::fs::write(wt.join("big.txt"), &big).expect("big file");
+    drop(big);
+    for i in 0..SMALL {
+        let d = wt.join(format!("new/d{:02}", i % 40));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(
+            d.join(format!("n{i:04}.txt")),
+            format!("new small file {i}\n"),
+        )
+        .expect("small file");
+    }
+    nvim.lua(
+        "_G.boo_lag = {}
+         local last = vim.uv.hrtime()
+         _G.boo_lag_timer:start(5, 5, function()
+           local now = vim.uv.hrtime()
+           table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
+           last = now
+         end)",
+    )
+    .await;
+    let t = Instant::now();
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    let shown = "(function() for _, b in ipairs(vim.api.nvim_list_bufs()) do
+           if vim.api.nvim_buf_get_name(b):find('boo://review/', 1, true) then
+             for _, l in ipairs(vim.api.nvim_buf_get_lines(b, 0, 3, false)) do
+               if l:find(' 2501 file') then return true end
+             end
+           end
+         end end)()";
+    let start = Instant::now();
+    while nvim.lua(&format!("return {shown}")).await != true {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "review view never listed the large work\n{}",
+            nvim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = t.elapsed();
+    let lag = nvim
+        .lua("_G.boo_lag_timer:stop(); local l = _G.boo_lag; table.sort(l); return { p99 = l[math.max(1, math.floor(#l * 0.99))] or 0, max = l[#l] or 0 }")
+        .await;
+    let pid = nvim
+        .lua("return vim.fn.jobpid(require('boo.rpc').ensure())")
+        .await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.as_i64().unwrap_or(0)))
+        .unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "open review of 50 MB file + {SMALL} new + {CHANGED} edited: {:8.0} ms",
+        open.as_secs_f64() * 1e3
+    );
+    println!(
+        "Neovim loop lag meanwhile: p99 {:.1} ms, max {:.1} ms",
+        lag["p99"].as_f64().unwrap_or(0.0),
+        lag["max"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "boocoder RSS now {:.0} MB, peak {:.0} MB",
+        kb("VmRSS:") / 1024.0,
+        kb("VmHWM:") / 1024.0
     );
     nvim.quit().await;
 }

@@ -9,6 +9,9 @@ use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::repo;
 use serde_json::{json, Value};
 
+#[path = "worktree_support/mod.rs"]
+mod worktree_support;
+
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Twenty numbered lines: edits at both ends make two separate hunks.
@@ -421,7 +424,7 @@ async fn a_conflicting_user_edit_is_reported_and_the_file_left_alone() {
         .lines()
         .find(|l| l.contains("conflict in src/long.txt"))
         .expect("line");
-    assert!(line.contains("left as it was"), "{line}");
+    assert!(line.contains("nothing was accepted"), "{line}");
     assert_eq!(
         std::fs::read(env.repo.join("src/long.txt")).expect("read"),
         before,
@@ -641,5 +644,118 @@ async fn a_stale_view_never_accepts_the_wrong_hunk() {
         expected,
         "the bottom hunk must not be accepted by the second press"
     );
+    env.nvim.quit().await;
+}
+
+/// `:Boo accept` of everything where the second file cannot land (a file of the user's is in
+/// the way of the agent's directory): nothing is written, one line names the cause.
+#[tokio::test]
+async fn accept_all_is_all_or_nothing_and_names_the_cause() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    let changed = edit_lines(&long_file(), &[(3, "agent's line three")]);
+    std::fs::write(env.wt.join("src/long.txt"), &changed).expect("write");
+    std::fs::create_dir_all(env.wt.join("zz")).expect("mkdir");
+    std::fs::write(env.wt.join("zz/new.txt"), "new\n").expect("write");
+    std::fs::write(env.repo.join("zz"), "my notes\n").expect("write");
+    let before = worktree_support::digest(&env.repo);
+    nvim.cmd("Boo accept").await.expect("accept");
+    let msgs = wait_message(nvim, "the refusal", "nothing was written").await;
+    let line = msgs
+        .lines()
+        .find(|l| l.contains("nothing was written"))
+        .expect("line");
+    assert!(
+        line.contains("zz is a file in the way of a directory"),
+        "{line}"
+    );
+    assert_eq!(
+        worktree_support::digest(&env.repo),
+        before,
+        "checkout untouched"
+    );
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the first file still pending", "+agent's line three").await;
+    env.nvim.quit().await;
+}
+
+/// A file name with a newline and one that is not UTF-8 render in the review (escaped) and
+/// `gA` on them accepts the real files.
+#[cfg(unix)]
+#[tokio::test]
+async fn odd_file_names_render_escaped_and_accept() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = start().await;
+    let nvim = &env.nvim;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(env.wt.join("two\nlines.txt"), "agent nl\n").expect("write");
+    std::fs::write(env.wt.join(latin1), "agent latin1\n").expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the newline name", "A two\\nlines.txt").await;
+    wait_review(nvim, "the non-UTF-8 name", "A caf\\xe9.txt").await;
+    press_on(nvim, "A two\\nlines.txt", 2, "gA").await;
+    wait_file(
+        nvim,
+        "the newline file accepted",
+        &env.repo.join("two\nlines.txt"),
+        "agent nl\n",
+    )
+    .await;
+    wait_review_without(nvim, "the newline file gone", "two\\nlines").await;
+    press_on(nvim, "A caf\\xe9.txt", 2, "gA").await;
+    wait_file(
+        nvim,
+        "the non-UTF-8 file accepted",
+        &env.repo.join(latin1),
+        "agent latin1\n",
+    )
+    .await;
+    env.nvim.quit().await;
+}
+
+/// Over a thousand changed files: the view lists them all without hunks, `<Tab>` loads one
+/// file's hunks, which can then be accepted.
+#[tokio::test]
+async fn many_files_are_listed_and_hunks_load_per_file() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    for i in 0..1100 {
+        let dir = env.wt.join(format!("gen/d{:02}", i % 50));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("f{i:04}.txt")), format!("generated {i}\n"))
+            .expect("write");
+    }
+    let changed = edit_lines(&long_file(), &[(4, "agent's line four")]);
+    std::fs::write(env.wt.join("src/long.txt"), &changed).expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the list of files", "1101 file(s)").await;
+    wait_review(nvim, "the lazy hint", "(<Tab> shows its hunks)").await;
+    let lines = review_lines(nvim).await;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with('+') || l.starts_with("@@")),
+        "no hunks before they are asked for"
+    );
+    assert!(
+        lines.iter().any(|l| l == "A gen/d07/f1057.txt  +1 -0"),
+        "listed"
+    );
+    press_on(nvim, "M src/long.txt", 2, "<Tab>").await;
+    wait_review(nvim, "the file's hunks loaded", "+agent's line four").await;
+    let lines = review_lines(nvim).await;
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with('+')).count(),
+        1,
+        "only that file's hunks"
+    );
+    press_on(nvim, "+agent's line four", 1, "ga").await;
+    wait_file(
+        nvim,
+        "the hunk accepted",
+        &env.repo.join("src/long.txt"),
+        &changed,
+    )
+    .await;
     env.nvim.quit().await;
 }

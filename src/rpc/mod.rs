@@ -137,6 +137,9 @@ pub struct ReviewArgs {
     pub cwd: Option<String>,
     #[serde(default)]
     pub session: Option<SessionId>,
+    /// Only this file's hunks (a view of many files loads them on demand).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// Accept or reject: everything, one file (`path`), or some of its hunks (`hunks`: the ids the

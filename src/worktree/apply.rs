@@ -6,13 +6,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use git2::{
     build::TreeUpdateBuilder, ErrorCode, FileMode, IndexEntry, IndexTime, MergeFileOptions, Oid,
-    Repository, Signature,
+    Repository, Signature, Tree,
 };
 use tracing::{info, warn};
 
-use super::create::{open_wt_repo, review_base, review_base_ref};
-use super::diff::{file_patch, find_change, load_sides, RawChange, Sides};
+use super::create::{open_user_repo, open_wt_repo, review_base, review_base_ref};
+use super::diff::{file_patch, find_change, is_large, load_sides, RawChange, Sides};
 use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_LINK};
+use super::txn::{self, Op, Txn};
 use super::{
     AcceptOutcome, AcceptResult, ChangeStatus, Hunk, RejectOutcome, Result, SessionWorktree,
     WorktreeError,
@@ -45,6 +46,9 @@ fn resolve(c: &RawChange, sides: &Sides, hunks: Option<&[usize]>) -> Result<Sele
     }
     let is_link = |s: &Option<Content>| s.as_ref().is_some_and(Content::is_link);
     if c.status == ChangeStatus::Typechange || is_link(&sides.base) || is_link(&sides.work) {
+        return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
+    }
+    if is_large(sides) {
         return Err(WorktreeError::WholeFileOnly(c.new_path.clone()));
     }
     let patch = file_patch(sides, &c.old_path, &c.new_path)?;
@@ -231,25 +235,48 @@ fn file_mode(mode: u32) -> FileMode {
     }
 }
 
-/// Accepts the pending change of `path` (all of it, or the hunks at `hunks`) into the user's
-/// checkout with a 3-way merge against the review-base version, then advances the review base.
-/// On conflict nothing is written and the review base stays. The user's index and HEAD are never
-/// touched. Binary files, symlinks and type changes can only be accepted whole.
-pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
+/// One file of an accept/reject: its path and, for part of it, hunk indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pick {
+    pub path: String,
+    pub hunks: Option<Vec<usize>>,
+}
+
+/// One file's share of an accept: the writes to the checkout and the review-base update.
+struct Planned {
+    path: String,
+    old_path: String,
+    new_path: String,
+    renamed: bool,
+    target: Option<Content>,
+    ops: Vec<Op>,
+    written: Vec<String>,
+}
+
+enum Plan {
+    Ok(Planned),
+    Conflict(AcceptOutcome),
+}
+
+/// Works out what accepting `pick` would write, reading only; `Plan::Conflict` when the user's
+/// checkout disagrees.
+fn plan_accept(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    wt: &SessionWorktree,
+    pick: &Pick,
+    rb: Oid,
+) -> Result<Plan> {
+    let path = pick.path.as_str();
     check_inside(&wt.path, path)?;
-    let _guard = lock();
-    let repo = open_wt_repo(wt)?;
-    let rb = review_base(&repo, wt)?;
-    let rb_commit = repo.find_commit(rb)?;
-    let tree = rb_commit.tree()?;
-    let c = find_change(&repo, &tree, &wt.path, path)?;
+    let c = find_change(repo, tree, &wt.path, path)?;
     let user_new = check_inside(&wt.repo_root, &c.new_path)?;
     let user_old = check_inside(&wt.repo_root, &c.old_path)?;
-    let sides = load_sides(&repo, &tree, &wt.path, &c)?;
+    let sides = load_sides(repo, tree, &wt.path, &c)?;
     if sides.base == sides.work && c.old_path == c.new_path {
         return Err(WorktreeError::NoSuchChange(path.to_string()));
     }
-    let target = match resolve(&c, &sides, hunks)? {
+    let target = match resolve(&c, &sides, pick.hunks.as_deref())? {
         Selection::Whole => sides.work.clone(),
         Selection::Partial { hunks, chosen } => match (&sides.base, &sides.work) {
             (Some(b), Some(w)) => Some(Content {
@@ -260,36 +287,30 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
         },
     };
     let renamed = c.old_path != c.new_path;
+    let mut ops = Vec::new();
     let mut written = Vec::new();
+    let conflict_of =
+        |reason: String, markers| Ok(Plan::Conflict(conflict(path, reason, markers, rb)));
     match (&sides.base, &target) {
         (Some(base), Some(theirs)) => {
             let Some(ours) = paths::read(&user_old)? else {
-                return Ok(conflict(
-                    path,
-                    format!("{} was deleted in your checkout", c.old_path),
-                    None,
-                    rb,
-                ));
+                return conflict_of(format!("{} was deleted in your checkout", c.old_path), None);
             };
             if renamed && paths::read(&user_new)?.is_some() {
-                return Ok(conflict(
-                    path,
+                return conflict_of(
                     format!("{} already exists in your checkout", c.new_path),
                     None,
-                    rb,
-                ));
+                );
             }
-            match merge3(&repo, &c.new_path, base, &ours, theirs)? {
-                Merge::Conflict { reason, markers } => {
-                    return Ok(conflict(path, reason, markers, rb))
-                }
+            match merge3(repo, &c.new_path, base, &ours, theirs)? {
+                Merge::Conflict { reason, markers } => return conflict_of(reason, markers),
                 Merge::Clean(merged) => {
                     if renamed || merged != ours {
-                        paths::write(&user_new, &merged)?;
+                        ops.push(Op::Write(user_new.clone(), merged));
                         written.push(c.new_path.clone());
                     }
                     if renamed {
-                        paths::delete(&wt.repo_root, &user_old)?;
+                        ops.push(Op::Delete(user_old.clone()));
                         written.push(c.old_path.clone());
                     }
                 }
@@ -297,58 +318,108 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
         }
         (None, Some(theirs)) => match paths::read(&user_new)? {
             None => {
-                paths::write(&user_new, theirs)?;
+                ops.push(Op::Write(user_new.clone(), theirs.clone()));
                 written.push(c.new_path.clone());
             }
             Some(ours) if &ours == theirs => {}
             Some(_) => {
-                return Ok(conflict(
-                    path,
+                return conflict_of(
                     format!(
                         "{} already exists in your checkout with other content",
                         c.new_path
                     ),
                     None,
-                    rb,
-                ));
+                )
             }
         },
         (Some(base), None) => match paths::read(&user_old)? {
             None => {}
             Some(ours) if &ours == base => {
-                paths::delete(&wt.repo_root, &user_old)?;
+                ops.push(Op::Delete(user_old.clone()));
                 written.push(c.old_path.clone());
             }
             Some(_) => {
-                return Ok(conflict(
-                    path,
+                return conflict_of(
                     format!(
                         "{} was changed in your checkout; the agent deleted it",
                         c.old_path
                     ),
                     None,
-                    rb,
-                ));
+                )
             }
         },
         (None, None) => return Err(WorktreeError::NoSuchChange(path.to_string())),
     }
+    Ok(Plan::Ok(Planned {
+        path: path.to_string(),
+        old_path: c.old_path,
+        new_path: c.new_path,
+        renamed,
+        target,
+        ops,
+        written,
+    }))
+}
 
-    // Review base = old tree + exactly what was accepted.
-    let mut update = TreeUpdateBuilder::new();
-    if renamed || target.is_none() {
-        update.remove(c.old_path.as_str());
+/// Accepts the pending change of `path` (all of it, or the hunks at `hunks`); see [`accept_all`].
+pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
+    accept_all(
+        wt,
+        &[Pick {
+            path: path.to_string(),
+            hunks: hunks.map(<[usize]>::to_vec),
+        }],
+    )
+}
+
+/// Accepts the pending changes of `picks` into the user's checkout as one transaction: each file
+/// is 3-way merged against its review-base version and every write is checked (paths, conflicts,
+/// file/directory clashes, permissions, disk space) before the first one; a write that still
+/// fails rolls back the others. The review base advances (one commit for all of them) only when
+/// everything landed. On conflict or error nothing is written and the review base stays. The
+/// user's index and HEAD are never touched. Binary files, symlinks and type changes can only be
+/// accepted whole.
+pub fn accept_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<AcceptOutcome> {
+    let _guard = lock();
+    let repo = open_wt_repo(wt)?;
+    let rb = review_base(&repo, wt)?;
+    let rb_commit = repo.find_commit(rb)?;
+    let tree = rb_commit.tree()?;
+    let mut plans = Vec::new();
+    for pick in picks {
+        match plan_accept(&repo, &tree, wt, pick, rb)? {
+            Plan::Ok(p) => plans.push(p),
+            Plan::Conflict(c) => return Ok(c),
+        }
     }
-    if let Some(t) = &target {
-        update.upsert(c.new_path.as_str(), repo.blob(&t.bytes)?, file_mode(t.mode));
+    let ops: Vec<Op> = plans.iter().flat_map(|p| p.ops.iter().cloned()).collect();
+    txn::preflight(&wt.repo_root, &ops)?;
+
+    // Review base = old tree + exactly what was accepted; written (unreferenced) before the files.
+    let mut update = TreeUpdateBuilder::new();
+    for p in &plans {
+        if p.renamed || p.target.is_none() {
+            update.remove(paths::os_path(&p.old_path));
+        }
+        if let Some(t) = &p.target {
+            update.upsert(
+                paths::os_path(&p.new_path),
+                repo.blob(&t.bytes)?,
+                file_mode(t.mode),
+            );
+        }
     }
     let new_tree = repo.find_tree(update.create_updated(&repo, &tree)?)?;
     let sig = repo
         .signature()
         .or_else(|_| Signature::now("boo", "boo@localhost"))?;
-    let what = match hunks {
-        Some(h) => format!("hunks {h:?} of {path}"),
-        None => path.to_string(),
+    let what = match picks {
+        [Pick {
+            path,
+            hunks: Some(h),
+        }] => format!("hunks {h:?} of {path}"),
+        [one] => one.path.clone(),
+        many => format!("{} files", many.len()),
     };
     let commit = repo.commit(
         None,
@@ -358,65 +429,94 @@ pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Resu
         &new_tree,
         &[&rb_commit],
     )?;
+
+    let user_repo = open_user_repo(&wt.repo_root)?;
+    let mut tx = Txn::new(&wt.repo_root, user_repo.path())?;
+    tx.apply(&ops)?;
     if let Err(e) =
         repo.reference_matching(&review_base_ref(&wt.slug), commit, true, rb, "boo: accept")
     {
-        warn!(error = %e, "review base moved concurrently");
+        warn!(error = %e, "review base moved concurrently; files restored");
+        tx.abort();
         return Err(if e.code() == ErrorCode::Modified {
             WorktreeError::ReviewBaseMoved
         } else {
             e.into()
         });
     }
-    info!(slug = %wt.slug, path, ?hunks, review_base = %commit, "accepted");
+    tx.commit();
+    let paths: Vec<&str> = plans.iter().map(|p| p.path.as_str()).collect();
+    info!(slug = %wt.slug, ?paths, review_base = %commit, "accepted");
     Ok(AcceptOutcome {
-        result: AcceptResult::Applied { written },
+        result: AcceptResult::Applied {
+            written: plans.into_iter().flat_map(|p| p.written).collect(),
+        },
         review_base: commit.to_string(),
     })
 }
 
-/// Rejects the pending change of `path` (all of it, or the hunks at `hunks`): the worktree file
-/// returns to its review-base content for those parts, so the agent sees it gone next turn.
+/// Rejects the pending change of `path` (all of it, or the hunks at `hunks`); see [`reject_all`].
 pub fn reject(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<RejectOutcome> {
-    check_inside(&wt.path, path)?;
+    reject_all(
+        wt,
+        &[Pick {
+            path: path.to_string(),
+            hunks: hunks.map(<[usize]>::to_vec),
+        }],
+    )
+}
+
+/// Rejects the pending changes of `picks` as one transaction in the worktree: the files return
+/// to their review-base content for those parts, so the agent sees them gone next turn. All
+/// checks run before the first write; a failed write rolls back the others.
+pub fn reject_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<RejectOutcome> {
     let _guard = lock();
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let tree = repo.find_commit(rb)?.tree()?;
-    let c = find_change(&repo, &tree, &wt.path, path)?;
-    let wt_new = check_inside(&wt.path, &c.new_path)?;
-    let wt_old = check_inside(&wt.path, &c.old_path)?;
-    let sides = load_sides(&repo, &tree, &wt.path, &c)?;
-    if sides.base == sides.work && c.old_path == c.new_path {
-        return Err(WorktreeError::NoSuchChange(path.to_string()));
-    }
+    let mut ops = Vec::new();
     let mut reverted = Vec::new();
-    match resolve(&c, &sides, hunks)? {
-        Selection::Partial { hunks, chosen } => {
-            if let (Some(b), Some(w)) = (&sides.base, &sides.work) {
-                let bytes = splice(&w.bytes, &b.bytes, &hunks, &chosen, false)?;
-                paths::write(
-                    &wt_new,
-                    &Content {
-                        bytes,
-                        mode: w.mode,
-                    },
-                )?;
-                reverted.push(c.new_path.clone());
-            }
+    for pick in picks {
+        let path = pick.path.as_str();
+        check_inside(&wt.path, path)?;
+        let c = find_change(&repo, &tree, &wt.path, path)?;
+        let wt_new = check_inside(&wt.path, &c.new_path)?;
+        let wt_old = check_inside(&wt.path, &c.old_path)?;
+        let sides = load_sides(&repo, &tree, &wt.path, &c)?;
+        if sides.base == sides.work && c.old_path == c.new_path {
+            return Err(WorktreeError::NoSuchChange(path.to_string()));
         }
-        Selection::Whole => {
-            if sides.work.is_some() && (sides.base.is_none() || c.old_path != c.new_path) {
-                paths::delete(&wt.path, &wt_new)?;
-                reverted.push(c.new_path.clone());
+        match resolve(&c, &sides, pick.hunks.as_deref())? {
+            Selection::Partial { hunks, chosen } => {
+                if let (Some(b), Some(w)) = (&sides.base, &sides.work) {
+                    let bytes = splice(&w.bytes, &b.bytes, &hunks, &chosen, false)?;
+                    ops.push(Op::Write(
+                        wt_new,
+                        Content {
+                            bytes,
+                            mode: w.mode,
+                        },
+                    ));
+                    reverted.push(c.new_path.clone());
+                }
             }
-            if let Some(b) = &sides.base {
-                paths::write(&wt_old, b)?;
-                reverted.push(c.old_path.clone());
+            Selection::Whole => {
+                if sides.work.is_some() && (sides.base.is_none() || c.old_path != c.new_path) {
+                    ops.push(Op::Delete(wt_new));
+                    reverted.push(c.new_path.clone());
+                }
+                if let Some(b) = &sides.base {
+                    ops.push(Op::Write(wt_old, b.clone()));
+                    reverted.push(c.old_path.clone());
+                }
             }
         }
     }
-    info!(slug = %wt.slug, path, ?reverted, "rejected");
+    txn::preflight(&wt.path, &ops)?;
+    let mut tx = Txn::new(&wt.path, repo.path())?;
+    tx.apply(&ops)?;
+    tx.commit();
+    info!(slug = %wt.slug, ?reverted, "rejected");
     Ok(RejectOutcome { reverted })
 }
 

@@ -1,12 +1,13 @@
 //! Creating and finding session worktrees; the review-base ref.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use git2::{BranchType, ErrorCode, Oid, Repository, WorktreeAddOptions};
 use tracing::{debug, info, warn};
 
-use super::paths::{check_inside, check_slug};
+use super::paths::{check_inside, check_slug, Content};
+use super::txn::{self, Op, Txn};
 use super::{CreateOptions, Result, SessionWorktree, WorktreeError};
 
 pub(crate) fn branch_name(slug: &str) -> String {
@@ -137,8 +138,13 @@ pub fn create(
     repo.reference(&review_base_ref(slug), base.id(), true, "boo: review base")?;
     info!(slug, dest = %dest.display(), base = %base_hex, "session worktree created");
 
+    // Scratch files of the copies go to the worktree's own git dir (see `txn`).
+    let wt_git_dir = Repository::open(dest).map(|r| r.path().to_path_buf());
     for rel in &opts.copy_files {
-        copy_one(&repo_root, dest, rel);
+        match &wt_git_dir {
+            Ok(g) => copy_one(&repo_root, dest, g, rel),
+            Err(e) => warn!(rel, error = %e, "worktree not openable; not copied"),
+        }
     }
 
     Ok(SessionWorktree {
@@ -203,7 +209,7 @@ fn cleanup_failed(repo: &Repository, dest: &Path, slug: &str, branch: &str) {
 
 /// Copies one configured file (e.g. `.env`); missing files and directories are skipped, failures
 /// only logged: a session without a copied `.env` is still a session.
-fn copy_one(repo_root: &Path, dest: &Path, rel: &str) {
+fn copy_one(repo_root: &Path, dest: &Path, git_dir: &Path, rel: &str) {
     let (from, to) = match (check_inside(repo_root, rel), check_inside(dest, rel)) {
         (Ok(f), Ok(t)) => (f, t),
         _ => {
@@ -215,7 +221,7 @@ fn copy_one(repo_root: &Path, dest: &Path, rel: &str) {
         Ok(Some(content)) => {
             if to.exists() {
                 debug!(rel, "already in the worktree (tracked?); not copied");
-            } else if let Err(e) = super::paths::write(&to, &content) {
+            } else if let Err(e) = write_one(dest, git_dir, to, content) {
                 warn!(rel, error = %e, "copy into worktree failed");
             } else {
                 debug!(rel, "copied into worktree");
@@ -224,6 +230,15 @@ fn copy_one(repo_root: &Path, dest: &Path, rel: &str) {
         Ok(None) => debug!(rel, "not present; not copied"),
         Err(e) => warn!(rel, error = %e, "cannot read file to copy"),
     }
+}
+
+fn write_one(dest: &Path, git_dir: &Path, to: PathBuf, content: Content) -> Result<()> {
+    let ops = [Op::Write(to, content)];
+    txn::preflight(dest, &ops)?;
+    let mut tx = Txn::new(dest, git_dir)?;
+    tx.apply(&ops)?;
+    tx.commit();
+    Ok(())
 }
 
 /// Finds the session worktree `slug` of the repository at `repo_path`.

@@ -58,10 +58,10 @@ pub(crate) fn list_changes(
     let (mut added, mut deleted) = (Vec::new(), Vec::new());
     for path in candidate_paths(repo, tree, only)? {
         let base = tree
-            .get_path(Path::new(&path))
+            .get_path(&paths::os_path(&path))
             .ok()
             .filter(|e| e.kind() == Some(ObjectType::Blob));
-        let work_is_link = match std::fs::symlink_metadata(wt_root.join(&path)) {
+        let work_is_link = match std::fs::symlink_metadata(wt_root.join(paths::os_path(&path))) {
             Ok(m) if m.file_type().is_symlink() => Some(true),
             Ok(m) if m.is_file() => Some(false),
             _ => None,
@@ -107,7 +107,7 @@ fn candidate_paths(
             .include_untracked(untracked)
             .recurse_untracked_dirs(untracked);
         if let Some(p) = only {
-            o.pathspec(p).disable_pathspec_match(true);
+            o.pathspec(paths::os_path(p)).disable_pathspec_match(true);
         }
         o
     };
@@ -144,7 +144,7 @@ fn pair_renames(
         .ignore_submodules(true)
         .disable_pathspec_match(true);
     for c in added.iter().chain(deleted.iter()) {
-        opts.pathspec(&c.new_path);
+        opts.pathspec(paths::os_path(&c.new_path));
     }
     let mut diff = repo.diff_tree_to_workdir(Some(tree), Some(&mut opts))?;
     let mut find = DiffFindOptions::new();
@@ -182,7 +182,7 @@ pub(crate) fn load_sides(
     let base = if c.status == ChangeStatus::Added {
         None
     } else {
-        match tree.get_path(Path::new(&c.old_path)) {
+        match tree.get_path(&paths::os_path(&c.old_path)) {
             Ok(entry) => {
                 let blob = repo.find_blob(entry.id())?;
                 Some(Content {
@@ -196,7 +196,7 @@ pub(crate) fn load_sides(
     let work = if c.status == ChangeStatus::Deleted {
         None
     } else {
-        paths::read(&wt_root.join(&c.new_path))?
+        paths::read(&wt_root.join(paths::os_path(&c.new_path)))?
     };
     Ok(Sides { base, work })
 }
@@ -345,12 +345,99 @@ pub(crate) fn describe(c: &RawChange, sides: &Sides) -> Result<Option<FileChange
         additions: p.additions,
         deletions: p.deletions,
         binary: p.binary,
+        large: false,
         old_mode,
         new_mode,
         exec_changed,
         patch: patch_text(c.status, &c.old_path, &c.new_path, sides, &p),
         hunks: p.hunks,
     }))
+}
+
+/// Files larger than this are whole-file entries: never read for the pending diff, no hunks.
+pub const LARGE_FILE: u64 = 2 * 1024 * 1024;
+
+/// Sizes and modes of both sides of `c` without reading contents; `None` when both are small.
+/// For a large file, whether it changed is decided by hashing it (streamed by libgit2).
+fn describe_large(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    wt_root: &Path,
+    c: &RawChange,
+) -> Result<Option<Option<FileChange>>> {
+    let base = if c.status == ChangeStatus::Added {
+        None
+    } else {
+        tree.get_path(&paths::os_path(&c.old_path)).ok()
+    };
+    let base_size = match &base {
+        Some(e) if e.filemode() as u32 != MODE_LINK => repo.odb()?.read_header(e.id())?.0 as u64,
+        _ => 0,
+    };
+    let work_path = wt_root.join(paths::os_path(&c.new_path));
+    let work = match std::fs::symlink_metadata(&work_path) {
+        Ok(m) if m.is_file() && c.status != ChangeStatus::Deleted => Some(m),
+        _ => None,
+    };
+    let work_size = work.as_ref().map_or(0, |m| m.len());
+    if base_size.max(work_size) <= LARGE_FILE {
+        return Ok(None);
+    }
+    let old_mode = base
+        .as_ref()
+        .map_or(0, |e| normalize_mode(e.filemode() as u32));
+    let new_mode = match &work {
+        Some(m) => paths::mode_of(m),
+        None if std::fs::symlink_metadata(&work_path).is_ok_and(|m| m.is_symlink()) => MODE_LINK,
+        None => 0,
+    };
+    if let (Some(b), Some(_)) = (&base, &work) {
+        let same = git2::Oid::hash_file(ObjectType::Blob, &work_path)? == b.id();
+        if same && old_mode == new_mode && c.old_path == c.new_path {
+            return Ok(Some(None));
+        }
+    }
+    let size = base_size.max(work_size);
+    Ok(Some(Some(FileChange {
+        path: c.new_path.clone(),
+        old_path: (c.old_path != c.new_path).then(|| c.old_path.clone()),
+        status: c.status,
+        additions: 0,
+        deletions: 0,
+        binary: false,
+        large: true,
+        old_mode,
+        new_mode,
+        exec_changed: old_mode != 0
+            && new_mode != 0
+            && (old_mode == MODE_EXEC) != (new_mode == MODE_EXEC),
+        patch: format!(
+            "diff --git a/{} b/{}\nLarge file ({size} bytes): not shown; accept or reject it whole\n",
+            c.old_path, c.new_path
+        ),
+        hunks: Vec::new(),
+    })))
+}
+
+/// One change as the API shows it: large files by size alone, others from both contents.
+fn describe_at(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    wt_root: &Path,
+    c: &RawChange,
+) -> Result<Option<FileChange>> {
+    if let Some(large) = describe_large(repo, tree, wt_root, c)? {
+        return Ok(large);
+    }
+    describe(c, &load_sides(repo, tree, wt_root, c)?)
+}
+
+/// True when either side of `c` is over [`LARGE_FILE`] (hunks of it cannot be chosen).
+pub(crate) fn is_large(sides: &Sides) -> bool {
+    [&sides.base, &sides.work].iter().any(|s| {
+        s.as_ref()
+            .is_some_and(|c| c.bytes.len() as u64 > LARGE_FILE)
+    })
 }
 
 /// The session's pending changes, sorted by path.
@@ -360,8 +447,7 @@ pub fn pending(wt: &SessionWorktree) -> Result<Vec<FileChange>> {
     let tree = repo.find_commit(base)?.tree()?;
     let mut out = Vec::new();
     for c in list_changes(&repo, &tree, &wt.path, None)? {
-        let sides = load_sides(&repo, &tree, &wt.path, &c)?;
-        if let Some(fc) = describe(&c, &sides)? {
+        if let Some(fc) = describe_at(&repo, &tree, &wt.path, &c)? {
             out.push(fc);
         }
     }
@@ -378,7 +464,7 @@ pub fn pending_file(wt: &SessionWorktree, path: &str) -> Result<Option<FileChang
     let base = review_base(&repo, wt)?;
     let tree = repo.find_commit(base)?.tree()?;
     match find_change(&repo, &tree, &wt.path, path) {
-        Ok(c) => describe(&c, &load_sides(&repo, &tree, &wt.path, &c)?),
+        Ok(c) => describe_at(&repo, &tree, &wt.path, &c),
         Err(WorktreeError::NoSuchChange(_)) => Ok(None),
         Err(e) => Err(e),
     }

@@ -16,7 +16,9 @@
 //! | [`accept`] | 3-way apply of a file or some of its hunks to the user's checkout; advances review base |
 //! | [`reject`] | revert a file or some of its hunks in the worktree to the review base |
 //! | [`risk`] / [`stash`] / [`remove`] | what would be lost, keep it on a branch, delete the worktree |
-//! | [`check_inside`] | validate a relative path from the agent/user against a root |
+//! | [`accept_all`] / [`reject_all`] | the same for several files as one transaction (all or nothing) |
+//! | [`review::act`] | a user's accept/reject request (hunk ids, paths, unsaved buffers) -> one line |
+//! | [`check_inside`] | the path check of every write: inside the root, nothing beyond a symlink |
 //!
 //! # Review base
 //!
@@ -51,16 +53,18 @@ mod create;
 mod diff;
 mod discover;
 mod paths;
+pub mod review;
 mod risk;
+mod txn;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use apply::{accept, reject};
+pub use apply::{accept, accept_all, reject, reject_all, Pick};
 pub use create::{create, list, open};
-pub use diff::{pending, pending_file};
+pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};
@@ -141,6 +145,8 @@ pub struct FileChange {
     pub additions: usize,
     pub deletions: usize,
     pub binary: bool,
+    /// Over [`LARGE_FILE`]: its contents were not read; no hunks, accept or reject it whole.
+    pub large: bool,
     /// git file modes (octal values such as 0o100644); 0 when the side does not exist.
     pub old_mode: u32,
     pub new_mode: u32,
@@ -247,9 +253,17 @@ pub enum WorktreeError {
     NotFound(String),
     #[error("path {0:?} is not inside the worktree/repository")]
     PathOutside(String),
+    #[error("{path}: refused, {link} is a symbolic link (no writes beyond a symlink)")]
+    BeyondSymlink { path: String, link: String },
+    /// A check before the first write failed; nothing was written.
+    #[error("{path}: {reason}; nothing was written")]
+    Refused { path: String, reason: String },
+    /// A write failed half-way; what was already written was restored.
+    #[error("{cause}; nothing was changed (the files already written were restored)")]
+    RolledBack { cause: String },
     #[error("no pending change for {0}")]
     NoSuchChange(String),
-    #[error("{0} is binary or a symlink/type change: accept or reject the whole file")]
+    #[error("{0} is binary, large or a symlink/type change: accept or reject the whole file")]
     WholeFileOnly(String),
     #[error("{path} has {count} hunk(s); hunk {index} does not exist (refresh the review)")]
     HunkOutOfRange {

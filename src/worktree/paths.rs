@@ -4,9 +4,7 @@
 //! symlink is its target text. Symlinks are never followed when reading or writing.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Result, WorktreeError};
 
@@ -54,15 +52,23 @@ pub fn repo_dir_name(repo_root: &Path) -> String {
 }
 
 /// Checks that `rel` (a `/`-separated relative path from the agent or the user) stays inside
-/// `root` and returns `root/rel`. Rejects empty and absolute paths, `..`, `.git` components and
-/// existing parent directories that are symlinks leading out of `root`. The last component is not
-/// followed (a tracked symlink is handled as a link, never written through).
+/// `root` and returns `root/rel`: the one check every write into a checkout or worktree goes
+/// through (accept, reject, copied ignored files; ACP/CLI file writes later). Rejects empty and
+/// absolute paths, `..`, `.git` components, and any existing parent directory that is a symlink,
+/// wherever it points: like git, which refuses paths "beyond a symbolic link" (a symlink
+/// `foo -> .git` accepted earlier must not make `foo/hooks/pre-commit` writable). The last
+/// component is not followed (a tracked symlink is handled as a link, never written through).
 pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     let outside = || WorktreeError::PathOutside(rel.to_string());
-    if rel.is_empty() || rel.contains('\0') || rel.contains('\\') {
+    if rel.is_empty() || rel.contains('\0') {
         return Err(outside());
     }
-    let rel_path = Path::new(rel);
+    // Backslashes (real or escaped) stay refused: a path separator on some systems.
+    let Some(bytes) = raw(rel).filter(|b| !b.contains(&b'\\')) else {
+        return Err(outside());
+    };
+    let rel_buf = bytes_path(bytes);
+    let rel_path = rel_buf.as_path();
     let mut parts = Vec::new();
     for c in rel_path.components() {
         match c {
@@ -74,16 +80,15 @@ pub fn check_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     if parts.is_empty() {
         return Err(outside());
     }
-    let canonical_root = fs::canonicalize(root).map_err(|e| WorktreeError::io(root, e))?;
     let mut cur = root.to_path_buf();
     for part in &parts[..parts.len() - 1] {
         cur.push(part);
         match fs::symlink_metadata(&cur) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::canonicalize(&cur).map_err(|_| outside())?;
-                if !target.starts_with(&canonical_root) {
-                    return Err(outside());
-                }
+                return Err(WorktreeError::BeyondSymlink {
+                    path: rel.to_string(),
+                    link: git_path(cur.strip_prefix(root).unwrap_or(&cur)),
+                });
             }
             Ok(_) => {}
             Err(_) => break, // does not exist yet: nothing below can be a symlink
@@ -114,7 +119,14 @@ pub(crate) fn check_slug(slug: &str) -> Result<()> {
 pub(crate) fn read(path: &Path) -> Result<Option<Content>> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A file where a parent directory should be is a file/directory clash the caller
+        // reports; the path itself does not exist.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(WorktreeError::io(path, e)),
     };
     if meta.file_type().is_symlink() {
@@ -131,8 +143,17 @@ pub(crate) fn read(path: &Path) -> Result<Option<Content>> {
     let bytes = fs::read(path).map_err(|e| WorktreeError::io(path, e))?;
     Ok(Some(Content {
         bytes,
-        mode: if is_exec(&meta) { MODE_EXEC } else { MODE_FILE },
+        mode: mode_of(&meta),
     }))
+}
+
+/// The git mode of a regular file.
+pub(crate) fn mode_of(meta: &fs::Metadata) -> u32 {
+    if is_exec(meta) {
+        MODE_EXEC
+    } else {
+        MODE_FILE
+    }
 }
 
 #[cfg(unix)]
@@ -146,51 +167,15 @@ fn is_exec(_meta: &fs::Metadata) -> bool {
     false
 }
 
-/// Writes `content` at `path` atomically (temp file + rename in the same directory), creating
-/// parent directories. An existing symlink at `path` is replaced, never followed. Keeps the
-/// existing file's permission bits apart from the executable bit.
-pub(crate) fn write(path: &Path, content: &Content) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| WorktreeError::PathOutside(path.display().to_string()))?;
-    fs::create_dir_all(dir).map_err(|e| WorktreeError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per process and call, so concurrent writes never share a temp file.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.boo-{}-{seq}.tmp", std::process::id()));
-    let result = write_tmp(&tmp, path, content)
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| WorktreeError::io(path, e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_tmp(tmp: &Path, path: &Path, content: &Content) -> Result<()> {
-    let _ = fs::remove_file(tmp);
-    if content.is_link() {
-        return make_symlink(&content.bytes, tmp);
-    }
-    let mut f = fs::File::create(tmp).map_err(|e| WorktreeError::io(tmp, e))?;
-    f.write_all(&content.bytes)
-        .map_err(|e| WorktreeError::io(tmp, e))?;
-    f.sync_all().ok(); // best effort: the rename below is what makes it visible
-    set_mode(tmp, path, content.mode)
-}
-
 #[cfg(unix)]
-fn make_symlink(target: &[u8], at: &Path) -> Result<()> {
+pub(crate) fn make_symlink(target: &[u8], at: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), at)
         .map_err(|e| WorktreeError::io(at, e))
 }
 
 #[cfg(not(unix))]
-fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
+pub(crate) fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
     Err(WorktreeError::Io {
         path: at.display().to_string(),
         message: "symlinks are not supported on this platform".into(),
@@ -198,7 +183,7 @@ fn make_symlink(_target: &[u8], at: &Path) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
+pub(crate) fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let base = match fs::symlink_metadata(existing) {
         Ok(m) if m.is_file() => m.permissions().mode() & 0o777,
@@ -217,30 +202,70 @@ fn set_mode(tmp: &Path, existing: &Path, mode: u32) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> {
+pub(crate) fn set_mode(_tmp: &Path, _existing: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a file (or symlink) and then its parent directories that became empty, up to `root`.
-pub(crate) fn delete(root: &Path, path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(WorktreeError::io(path, e)),
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
-            break; // not empty (or not ours): stop, like git does
-        }
-        dir = d.parent();
-    }
-    Ok(())
-}
-
-/// A git path (bytes, `/`-separated) as the String used in the API.
+/// A git path (bytes, `/`-separated) as the String used in the API. Bytes that are not UTF-8
+/// are written `\xNN` (a backslash never starts a real name here: [`check_inside`] refuses
+/// it), so every file is reviewable, shown escaped, and [`raw`] gives the bytes back.
 pub(crate) fn git_path(p: &Path) -> String {
-    p.to_string_lossy().replace('\\', "/")
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_encoded_bytes().utf8_chunks() {
+        // A real backslash is escaped too, so that `\xNN` in the result is never ambiguous.
+        out.push_str(&chunk.valid().replace('\\', "\\x5c"));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The bytes of an API path (see [`git_path`]); `None` for a backslash that is not one of its
+/// escapes.
+pub(crate) fn raw(rel: &str) -> Option<Vec<u8>> {
+    let b = rel.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let hex = b.get(i + 1..i + 4).filter(|h| h[0] == b'x')?;
+            let v = std::str::from_utf8(&hex[1..]).ok()?;
+            let byte = u8::from_str_radix(v, 16).ok()?;
+            // Only escapes `git_path` makes: a byte that is not valid UTF-8, or a backslash.
+            if byte < 0x80 && byte != b'\\' {
+                return None;
+            }
+            out.push(byte);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// An API path as a filesystem path relative to a root (lossless for non-UTF-8 names).
+pub(crate) fn os_path(rel: &str) -> PathBuf {
+    let bytes = raw(rel).unwrap_or_else(|| rel.as_bytes().to_vec());
+    bytes_path(bytes)
+}
+
+/// Raw git path bytes (as libgit2 gives them) as a path.
+pub(crate) fn os_path_bytes(b: &[u8]) -> PathBuf {
+    bytes_path(b.to_vec())
+}
+
+#[cfg(unix)]
+fn bytes_path(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -255,6 +280,23 @@ mod tests {
         for bad in ["", "-a", ".a", "a..b", "a/b", "a b", "x.lock", "a.", "ü"] {
             assert!(check_slug(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn non_utf8_names_round_trip_and_backslashes_stay_refused() {
+        let raw_name = bytes_path(b"dir/caf\xe9 \\xe9.txt".to_vec());
+        let shown = git_path(&raw_name);
+        assert_eq!(shown, "dir/caf\\xe9 \\x5cxe9.txt");
+        assert_eq!(os_path(&shown), raw_name);
+        assert!(check_inside(Path::new("/r"), "a\\b").is_err());
+        assert!(
+            check_inside(Path::new("/r"), "a\\x41").is_err(),
+            "ASCII escapes are not ours"
+        );
+        assert_eq!(
+            check_inside(Path::new("/r"), "caf\\xe9").unwrap(),
+            Path::new("/r").join(bytes_path(b"caf\xe9".to_vec()))
+        );
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! What removing a worktree would lose; stashing it on a branch; removal.
 
-use git2::{
-    BranchType, IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreePruneOptions,
-};
+use git2::{IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreePruneOptions};
 use tracing::{info, warn};
 
 use super::create::{base_ref, open_user_repo, open_wt_repo, review_base, review_base_ref};
@@ -40,7 +38,7 @@ pub fn risk(wt: &SessionWorktree) -> Result<Risk> {
         .statuses(Some(&mut opts))?
         .iter()
         .filter(|e| !e.status().is_ignored())
-        .filter_map(|e| e.path().map(str::to_string))
+        .map(|e| super::paths::git_path(&super::paths::os_path_bytes(e.path_bytes())))
         .collect();
     let stashed = match stash_tip(&repo, &wt.slug) {
         Some(tip) => repo.find_commit(tip)?.tree_id() == snapshot_tree(&repo)?,
@@ -111,8 +109,14 @@ pub fn stash(wt: &SessionWorktree) -> Result<StashInfo> {
 }
 
 /// Deletes the worktree directory and its git metadata. With [`RemoveMode::Safe`] it refuses when
-/// work would be lost (unless already stashed); [`RemoveMode::Stash`] stashes first. The branch
-/// `boo/<slug>` is deleted only when nothing was pending or uncommitted; the review-base refs go.
+/// work would be lost (unless already stashed); [`RemoveMode::Stash`] stashes first and checks
+/// the stash holds the current state. The branch `boo/<slug>` is deleted only when nothing was
+/// pending or uncommitted; the review-base refs go.
+///
+/// All or nothing: the directory is first renamed aside (atomic, same parent), then refs and
+/// metadata go; if any of that fails, the refs are re-created and the directory renamed back,
+/// so a failed delete leaves a working session. Only the final removal of the renamed-aside
+/// directory can fail without undo (it is then just a leftover, logged).
 pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
     let user = open_user_repo(&wt.repo_root)?;
     let risk = if wt.path.exists() {
@@ -130,11 +134,18 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
                     risk.uncommitted.len()
                 )))
             }
-            RemoveMode::Stash => stash_info = Some(stash(wt)?),
+            RemoveMode::Stash => {
+                stash_info = Some(stash(wt)?);
+                if !self::risk(wt)?.stashed {
+                    return Err(WorktreeError::AtRisk(
+                        "the stash does not hold the current state".into(),
+                    ));
+                }
+            }
             RemoveMode::Force => warn!(slug = %wt.slug, ?risk, "forced removal loses work"),
         }
     }
-    match user.find_worktree(&wt.slug) {
+    let meta = match user.find_worktree(&wt.slug) {
         Ok(w) => {
             // Never delete a directory git does not know as this session's worktree.
             let same = |a: &std::path::Path, b: &std::path::Path| {
@@ -143,25 +154,65 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
             if wt.path.exists() && !same(w.path(), &wt.path) {
                 return Err(WorktreeError::NotFound(wt.slug.clone()));
             }
+            Some(w)
+        }
+        Err(_) if !wt.path.exists() => None,
+        Err(_) => return Err(WorktreeError::NotFound(wt.slug.clone())),
+    };
+    let branch_kept = !(risk.unaccepted.is_empty() && risk.uncommitted.is_empty());
+
+    // 1. The directory aside.
+    let aside = wt
+        .path
+        .with_file_name(format!(".{}.boo-deleting-{}", wt.slug, std::process::id()));
+    let moved = wt.path.exists();
+    if moved {
+        std::fs::rename(&wt.path, &aside).map_err(|e| WorktreeError::Refused {
+            path: wt.path.display().to_string(),
+            reason: format!("cannot remove the worktree ({e})"),
+        })?;
+    }
+    // 2. Refs (remembered for the undo), then 3. the worktree metadata.
+    let mut refs = vec![review_base_ref(&wt.slug), base_ref(&wt.slug)];
+    if !branch_kept {
+        refs.push(format!("refs/heads/{}", wt.branch));
+    }
+    let mut deleted: Vec<(String, Oid)> = Vec::new();
+    let result = (|| -> Result<()> {
+        for name in &refs {
+            if let Ok(mut r) = user.find_reference(name) {
+                let id = r.target();
+                r.delete()?;
+                if let Some(id) = id {
+                    deleted.push((name.clone(), id));
+                }
+            }
+        }
+        if let Some(w) = &meta {
             let mut opts = WorktreePruneOptions::new();
-            opts.valid(true).locked(false).working_tree(true);
+            opts.valid(true).locked(false).working_tree(false);
             w.prune(Some(&mut opts))?;
         }
-        Err(_) if !wt.path.exists() => {}
-        Err(_) => return Err(WorktreeError::NotFound(wt.slug.clone())),
-    }
-    if wt.path.exists() {
-        std::fs::remove_dir_all(&wt.path).map_err(|e| WorktreeError::io(&wt.path, e))?;
-    }
-    let branch_kept = !(risk.unaccepted.is_empty() && risk.uncommitted.is_empty());
-    if !branch_kept {
-        if let Ok(mut b) = user.find_branch(&wt.branch, BranchType::Local) {
-            b.delete()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (name, id) in &deleted {
+            if let Err(re) = user.reference(name, *id, true, "boo: undo failed removal") {
+                warn!(%name, error = %re, "ref not restored");
+            }
         }
+        if moved {
+            if let Err(re) = std::fs::rename(&aside, &wt.path) {
+                warn!(aside = %aside.display(), error = %re, "worktree not moved back");
+            }
+        }
+        return Err(WorktreeError::RolledBack {
+            cause: format!("cannot remove the worktree: {e}"),
+        });
     }
-    for name in [review_base_ref(&wt.slug), base_ref(&wt.slug)] {
-        if let Ok(mut r) = user.find_reference(&name) {
-            r.delete()?;
+    if moved {
+        if let Err(e) = std::fs::remove_dir_all(&aside) {
+            warn!(aside = %aside.display(), error = %e, "removed worktree left on disk");
         }
     }
     info!(slug = %wt.slug, branch_kept, stashed = stash_info.is_some(), "worktree removed");

@@ -14,6 +14,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
         .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
+        .args(["-c", "safe.directory=*"])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -122,4 +123,50 @@ impl Fixture {
     pub fn status(&self) -> String {
         git(&self.repo, &["status", "--porcelain"])
     }
+}
+
+/// Every entry under `root` (not `.git`) with its type, permission bits and content or link
+/// target, sorted: equal digests mean byte-for-byte and mode-for-mode the same tree.
+#[cfg(unix)]
+pub fn digest(root: &Path) -> Vec<String> {
+    digest_where(root, &|p| p.file_name().is_some_and(|n| n == ".git"))
+}
+
+/// [`digest`] skipping the paths `skip` says.
+#[cfg(unix)]
+pub fn digest_where(root: &Path, skip: &dyn Fn(&Path) -> bool) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if skip(&p) {
+                continue;
+            }
+            let m = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let mode = m.permissions().mode() & 0o7777;
+            if m.file_type().is_symlink() {
+                out.push(format!("{rel} link {:?}", fs::read_link(&p).unwrap()));
+            } else if m.is_dir() {
+                out.push(format!("{rel} dir {mode:o}"));
+                stack.push(p);
+            } else {
+                out.push(format!("{rel} file {mode:o} {:?}", fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The review base of session `slug`, as the ref says.
+pub fn review_base_of(repo: &Path, slug: &str) -> String {
+    git(
+        repo,
+        &["rev-parse", &format!("refs/boo/{slug}/review-base")],
+    )
+    .trim()
+    .to_string()
 }

@@ -59,11 +59,18 @@ function M.modified_paths()
   return out
 end
 
+--- How a control character is shown in the review view.
+function H.escape_char(c)
+  if c == '\n' then return '\\n' end
+  return ('\\x%02x'):format(c:byte())
+end
+
 --- Builds the text model: lines, highlights and the line -> target map.
 function H.build(data)
   local lines, hls, map, hunk_lines = {}, {}, {}, {}
   local function add(text, group, target, line_group)
-    table.insert(lines, text)
+    -- A buffer line cannot hold a newline (file names may): control characters are shown escaped.
+    table.insert(lines, (text:gsub('[%z\1-\8\10-\31\127]', H.escape_char)))
     local n = #lines
     if group then table.insert(hls, { n, group, line_group }) end
     if target then map[n] = target end
@@ -75,7 +82,8 @@ function H.build(data)
     adds, dels = adds + (f.additions or 0), dels + (f.deletions or 0)
   end
   add(('Review: %s — %d file(s), +%d -%d'):format(data.title or '', #files, adds, dels), 'BooDiffFile')
-  add('ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close', 'BooReviewHint')
+  add('ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close'
+    .. (data.lazy and '  <Tab> load hunks' or ''), 'BooReviewHint')
   add('')
   if #files == 0 then
     add('No pending changes.', 'BooReviewHint')
@@ -93,7 +101,14 @@ function H.build(data)
     add('')
     local old = (f.old_path ~= vim.NIL and f.old_path) or nil
     add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path, old_path = old })
-    if f.binary then add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path }) end
+    if f.lazy then
+      add('  (<Tab> shows its hunks)', 'BooReviewHint', { path = f.path, old_path = old })
+    end
+    if f.large then
+      add('  (large file, not shown: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+    elseif f.binary then
+      add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+    end
     for _, h in ipairs(f.hunks or {}) do
       local first = add(h.header, 'BooDiffHunk', { path = f.path, hunk = h.id, new_line = h.new_start })
       table.insert(hunk_lines, first)
@@ -170,8 +185,21 @@ function H.render(view)
   end
 end
 
---- Render op `review`: {session, title, open, repo_root, worktree, files}.
+--- Render op `review` with `file`: one file's hunks for a lazy view (replaces its entry).
+function H.show_file(op)
+  local view = M.views[op.session]
+  if not (view and view.data and vim.api.nvim_buf_is_valid(view.buf)) then return end
+  for i, f in ipairs(view.data.files or {}) do
+    if f.path == op.file.path then
+      view.data.files[i] = op.file
+      return H.render(view)
+    end
+  end
+end
+
+--- Render op `review`: {session, title, open, lazy, repo_root, worktree, files}.
 function M.show(op)
+  if op.file then return H.show_file(op) end
   H.setup()
   local view = M.views[op.session]
   if view and not vim.api.nvim_buf_is_valid(view.buf) then view = nil end
@@ -244,6 +272,14 @@ function H.act(session, method, whole_file)
   if not ok then util.notify(err, vim.log.levels.ERROR) end
 end
 
+--- `<Tab>` in a view of many files: asks for the hunks of the file under the cursor.
+function H.load_file(session)
+  local t = H.target(session)
+  if not t then return util.notify('put the cursor on a file of the review', vim.log.levels.WARN) end
+  local ok, err = require('boo.rpc').notify('diff', { session = session, path = t.path })
+  if not ok then util.notify(err, vim.log.levels.ERROR) end
+end
+
 function H.jump(session, dir)
   local view = M.views[session]
   if not view or not view.hunk_lines then return end
@@ -312,6 +348,7 @@ function H.keys(buf, session)
   map(']c', function() H.jump(session, 1) end, 'next hunk')
   map('[c', function() H.jump(session, -1) end, 'previous hunk')
   map('<CR>', function() H.side_by_side(session) end, 'side by side')
+  map('<Tab>', function() H.load_file(session) end, "load the file's hunks")
   map('q', H.close_view, 'close')
 end
 
