@@ -1,12 +1,14 @@
-//! Streaming benchmark of the whole chat path: the fake model streams N chunks through the real
-//! opencode and boocoder into a headless Neovim with the plugin. Prints, per N: total time,
-//! Neovim main-loop lag (a 5 ms repeating timer inside Neovim: p99 and max lateness), Neovim CPU
-//! time per 1,000 chunks, and the render batches (RPC calls) sent into Neovim.
+//! Streaming benchmark of the whole chat path with a UI attached: the fake model streams N
+//! chunks through the real opencode and boocoder into `nvim --embed` with the plugin, while this
+//! client is attached as a 200x50 `ext_linegrid` UI (so every redraw, highlighter and fold runs;
+//! the grid events are dropped). An idle Neovim, also UI-attached, runs alongside as the floor.
 //!
-//! `apply_ms_*` is the time Neovim spent inside the plugin's render apply (our own cost); the lag
-//! also includes whatever else delays Neovim's loop, such as a busy machine.
+//! Prints, per N: Neovim CPU against the idle one, lag p50/p99/max of a 5 ms timer inside
+//! Neovim, boocoder CPU against opencode's, render batches; then the growth of Neovim's CPU above
+//! idle from the first N to the last, and the time to open a restored 50,000-line transcript.
 //!
-//! Run: `cargo bench --bench ui_stream` (optionally `-- 5000 20000`).
+//! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`). The machine's load shows in
+//! the idle figures: run it when the machine is quiet.
 
 use std::time::{Duration, Instant};
 
@@ -14,123 +16,279 @@ use boo_testkit::fake_model::FakeModel;
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
 use boo_testkit::repo;
+use boocoder::model::{ItemKind, TranscriptItem};
+use boocoder::store::Store;
 use serde_json::json;
 
-struct Figures {
-    chunks: usize,
-    total: Duration,
-    lag_p99_ms: f64,
-    lag_max_ms: f64,
-    cpu_ms: f64,
-    batches: u64,
-    lines: u64,
-    apply_total_ms: f64,
-    apply_max_ms: f64,
-    idle_p99_ms: f64,
-    idle_max_ms: f64,
-}
+const LAG_TIMER: &str = "_G.boo_lag = {}
+  local last = vim.uv.hrtime()
+  _G.boo_lag_timer = vim.uv.new_timer()
+  _G.boo_lag_timer:start(5, 5, function()
+    local now = vim.uv.hrtime()
+    table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
+    last = now
+  end)";
 
-/// utime + stime of a process in milliseconds.
-fn cpu_ms(pid: u64) -> f64 {
+const LAG_READ: &str = "_G.boo_lag_timer:stop()
+  local lag = _G.boo_lag
+  table.sort(lag)
+  local function q(p) return lag[math.max(1, math.floor(#lag * p))] or 0 end
+  local st = require('boo.ui.render').stats
+  return { p50 = q(0.5), p99 = q(0.99), max = lag[#lag] or 0, batches = st.batches or 0 }";
+
+/// utime + stime of one process in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields after the command: state is [0]; utime is field 14 overall = [11], stime [12].
+    // After the command: state is [0]; utime is field 14 overall = [11], stime [12].
     let ticks: f64 = [11, 12]
         .iter()
         .filter_map(|i| f.get(*i)?.parse::<f64>().ok())
         .sum();
-    let hz = 100.0; // USER_HZ on Linux
-    ticks * 1000.0 / hz
+    ticks * 1000.0 / 100.0 // USER_HZ
 }
 
-async fn run(n: usize) -> Figures {
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let s = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = children(pid);
+    while let Some(p) = todo.pop() {
+        todo.extend(children(p));
+        out.push(p);
+    }
+    out
+}
+
+/// CPU of the groups we report: (neovim, boocoder, opencode and its children).
+fn cpu_groups(nvim_pid: u32) -> (f64, f64, f64) {
+    let (mut boo, mut oc) = (0.0, 0.0);
+    let mut boo_pid = None;
+    for p in children(nvim_pid) {
+        if comm(p) == "boocoder" {
+            boo_pid = Some(p);
+            boo += cpu_ms(p);
+        }
+    }
+    if let Some(b) = boo_pid {
+        for p in descendants(b) {
+            oc += cpu_ms(p);
+        }
+    }
+    (cpu_ms(nvim_pid), boo, oc)
+}
+
+struct Figures {
+    chunks: usize,
+    nvim_cpu: f64,
+    idle_cpu: f64,
+    lag: [f64; 3],
+    boo_cpu: f64,
+    oc_cpu: f64,
+    batches: u64,
+    total: Duration,
+}
+
+async fn pid(nvim: &Nvim) -> u32 {
+    nvim.lua("return vim.fn.getpid()")
+        .await
+        .as_u64()
+        .unwrap_or(0) as u32
+}
+
+struct Setup {
+    _model: FakeModel,
+    env: OpencodeEnv,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
     let model = FakeModel::start();
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
     let dir = tempfile::Builder::new()
         .prefix("boo-bench-")
         .tempdir()
         .expect("tmp");
-    let project = repo::sample(&dir.path().join("project"));
+    repo::sample(&dir.path().join("project"));
+    Setup {
+        _model: model,
+        env,
+        dir,
+    }
+}
+
+async fn start(s: &Setup) -> Nvim {
     let nvim = Nvim::start_with(NvimOptions {
-        cwd: Some(project),
-        env: env.vars().to_vec(),
+        cwd: Some(s.dir.path().join("project")),
+        env: s.env.vars().to_vec(),
         config: json!({
             "backend": { "cmd": env!("CARGO_BIN_EXE_boocoder"), "log_level": "info" },
-            "store": { "path": dir.path().join("boo.db").display().to_string() },
-            "worktree": { "dir": dir.path().join("wt").display().to_string() },
+            "store": { "path": s.dir.path().join("boo.db").display().to_string() },
+            "worktree": { "dir": s.dir.path().join("wt").display().to_string() },
         }),
     })
     .await;
+    nvim.ui_attach(200, 50).await;
+    nvim
+}
+
+async fn run(n: usize) -> Figures {
+    let s = setup();
+    let nvim = start(&s).await;
+    let idle = Nvim::start().await;
+    idle.ui_attach(200, 50).await;
     nvim.cmd("Boo").await.expect(":Boo");
     // Warm up: start opencode and the session outside the measurement.
     nvim.cmd("Boo send warm up").await.expect("send");
     wait(&nvim, "Echo: warm up", Duration::from_secs(60)).await;
-    let pid = nvim
-        .lua("return vim.fn.getpid()")
-        .await
-        .as_u64()
-        .expect("pid");
-    nvim.lua(
-        "_G.boo_lag = {}
-         local last = vim.uv.hrtime()
-         _G.boo_lag_timer = vim.uv.new_timer()
-         _G.boo_lag_timer:start(5, 5, function()
-           local now = vim.uv.hrtime()
-           table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
-           last = now
-         end)
-         local s = require('boo.ui.render').stats
-         s.batches, s.ops, s.apply_ms_total, s.apply_ms_max = 0, 0, 0, 0
-         _G.boo_lines0 = 0",
-    )
-    .await;
-    // The same timer for a second with nothing streaming: the machine's own noise floor.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let idle = nvim
-        .lua(
-            "local lag = vim.deepcopy(_G.boo_lag)
-             table.sort(lag)
-             _G.boo_lag = {}
-             return { p99 = lag[math.max(1, math.floor(#lag * 0.99))] or 0, max = lag[#lag] or 0 }",
-        )
+    let (npid, ipid) = (pid(&nvim).await, pid(&idle).await);
+    nvim.lua(LAG_TIMER).await;
+    nvim.lua("local s = require('boo.ui.render').stats s.batches = 0")
         .await;
-    let cpu0 = cpu_ms(pid);
+    let (n0, b0, o0) = cpu_groups(npid);
+    let i0 = cpu_ms(ipid);
     let t0 = Instant::now();
     nvim.cmd(&format!("Boo send go [fake:long {n}]"))
         .await
         .expect("send");
     wait(&nvim, &format!("chunk-{}", n - 1), Duration::from_secs(600)).await;
     let total = t0.elapsed();
-    let cpu = cpu_ms(pid) - cpu0;
-    let r = nvim
-        .lua(
-            "_G.boo_lag_timer:stop()
-             local lag = _G.boo_lag
-             table.sort(lag)
-             local p99 = lag[math.max(1, math.floor(#lag * 0.99))] or 0
-             local lines = 0
-             for _, b in ipairs(vim.api.nvim_list_bufs()) do
-               if vim.bo[b].filetype == 'boo' then lines = lines + vim.api.nvim_buf_line_count(b) end
-             end
-             local st = require('boo.ui.render').stats
-             return { p99 = p99, max = lag[#lag] or 0, batches = st.batches, lines = lines, at = st.apply_ms_total, am = st.apply_ms_max }",
-        )
-        .await;
+    let (n1, b1, o1) = cpu_groups(npid);
+    let i1 = cpu_ms(ipid);
+    let r = nvim.lua(LAG_READ).await;
     nvim.quit().await;
+    idle.quit().await;
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
     Figures {
         chunks: n,
-        total,
-        lag_p99_ms: r["p99"].as_f64().unwrap_or(0.0),
-        lag_max_ms: r["max"].as_f64().unwrap_or(0.0),
-        cpu_ms: cpu,
+        nvim_cpu: n1 - n0,
+        idle_cpu: i1 - i0,
+        lag: [f("p50"), f("p99"), f("max")],
+        boo_cpu: b1 - b0,
+        oc_cpu: o1 - o0,
         batches: r["batches"].as_u64().unwrap_or(0),
-        lines: r["lines"].as_u64().unwrap_or(0),
-        apply_total_ms: r["at"].as_f64().unwrap_or(0.0),
-        apply_max_ms: r["am"].as_f64().unwrap_or(0.0),
-        idle_p99_ms: idle["p99"].as_f64().unwrap_or(0.0),
-        idle_max_ms: idle["max"].as_f64().unwrap_or(0.0),
+        total,
     }
+}
+
+/// Restores a chat of `lines` lines (long answers and tool outputs) and times `:Boo` until the
+/// transcript is in its window; then the worst redraw while scrolling through it.
+async fn open_restored(lines: usize) -> (Duration, f64) {
+    let s = setup();
+    let nvim = start(&s).await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.cmd("Boo send warm up").await.expect("send");
+    wait(&nvim, "Echo: warm up", Duration::from_secs(60)).await;
+    let chat = nvim
+        .lua("return next(require('boo.ui.chat').chats)")
+        .await
+        .as_i64()
+        .expect("chat id");
+    nvim.quit().await;
+    let store = Store::open(s.dir.path().join("boo.db"))
+        .await
+        .expect("store");
+    let mut seq = store.next_seq(chat).await.expect("seq");
+    let mut made = 0;
+    let mut i = 0;
+    while made < lines {
+        let (kind, content, meta) = match i % 3 {
+            0 => (ItemKind::User, format!("question {i}"), json!({})),
+            1 => (
+                ItemKind::Tool,
+                (0..200).map(|l| format!("output line {l}\n")).collect(),
+                json!({"tool": "bash", "status": "completed", "summary": "ls"}),
+            ),
+            _ => (
+                ItemKind::Text,
+                (0..800)
+                    .map(|l| match l % 40 {
+                        0 => "## A heading\n".to_string(),
+                        5 => "```lua\nlocal x = 1\n```\n".to_string(),
+                        _ => format!("- item {l} with `code` and **bold** text\n"),
+                    })
+                    .collect(),
+                json!({}),
+            ),
+        };
+        made += content.lines().count() + 2;
+        store
+            .put_item(TranscriptItem {
+                chat_id: chat,
+                seq,
+                kind,
+                part_id: None,
+                content,
+                meta,
+            })
+            .expect("put");
+        seq += 1;
+        i += 1;
+    }
+    store.flush().await.expect("flush");
+    store.close().await.expect("close");
+    let nvim = start(&s).await;
+    let t0 = Instant::now();
+    nvim.cmd("Boo").await.expect(":Boo");
+    let want = lines as u64;
+    loop {
+        let n = nvim
+            .lua("for _, w in ipairs(vim.api.nvim_list_wins()) do local b = vim.api.nvim_win_get_buf(w)
+                    if vim.bo[b].filetype == 'boo' then return vim.api.nvim_buf_line_count(b) end end return 0")
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        if n >= want {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            panic!("restored transcript never opened\n{}", nvim.log());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let open = t0.elapsed();
+    // Scroll a page at a time from the top, redrawing each step: the worst step.
+    let worst = nvim
+        .lua(
+            "local win
+              for _, w in ipairs(vim.api.nvim_list_wins()) do
+                if vim.bo[vim.api.nvim_win_get_buf(w)].filetype == 'boo' then win = w end
+              end
+              local worst = 0
+              vim.api.nvim_win_call(win, function()
+                vim.cmd('normal! gg')
+                for _ = 1, 300 do
+                  local t = vim.uv.hrtime()
+                  vim.cmd('execute \"normal! \\\\<C-f>\"')
+                  vim.cmd('redraw')
+                  worst = math.max(worst, (vim.uv.hrtime() - t) / 1e6)
+                end
+              end)
+              return worst",
+        )
+        .await
+        .as_f64()
+        .unwrap_or(0.0);
+    nvim.quit().await;
+    (open, worst)
 }
 
 async fn wait(nvim: &Nvim, needle: &str, timeout: Duration) {
@@ -162,7 +320,7 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let sizes = if args.is_empty() {
-        vec![5_000, 20_000]
+        vec![3_000, 9_000]
     } else {
         args
     };
@@ -171,34 +329,39 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    println!(
-        "chunks  total_s  lag_p99_ms  lag_max_ms  nvim_cpu_ms/1k  batches  chunks/batch  lines"
-    );
-    let mut per_1k = Vec::new();
+    println!("UI attached (200x50, ext_linegrid). CPU in seconds.");
+    println!("chunks  total_s  nvim_cpu  idle_cpu  above_idle  lag_p50  lag_p99  lag_max  boocoder  opencode  boo/oc  batches");
+    let mut above = Vec::new();
     for n in sizes {
         let f = rt.block_on(run(n));
-        let cpu_1k = f.cpu_ms / (f.chunks as f64 / 1000.0);
-        per_1k.push(cpu_1k);
+        let a = (f.nvim_cpu - f.idle_cpu) / 1000.0;
+        above.push(a);
         println!(
-            "{:>6}  {:>7.2}  {:>10.2}  {:>10.2}  {:>14.1}  {:>7}  {:>12.1}  {:>5}  {:>14.2}  {:>12.2}  {:>7.2}/{:.2}",
+            "{:>6}  {:>7.2}  {:>8.2}  {:>8.2}  {:>10.2}  {:>7.2}  {:>7.2}  {:>7.2}  {:>8.2}  {:>8.2}  {:>5.1}%  {:>7}",
             f.chunks,
             f.total.as_secs_f64(),
-            f.lag_p99_ms,
-            f.lag_max_ms,
-            cpu_1k,
+            f.nvim_cpu / 1000.0,
+            f.idle_cpu / 1000.0,
+            a,
+            f.lag[0],
+            f.lag[1],
+            f.lag[2],
+            f.boo_cpu / 1000.0,
+            f.oc_cpu / 1000.0,
+            100.0 * f.boo_cpu / f.oc_cpu.max(1.0),
             f.batches,
-            f.chunks as f64 / f.batches.max(1) as f64,
-            f.lines,
-            f.apply_total_ms,
-            f.apply_max_ms,
-            f.idle_p99_ms,
-            f.idle_max_ms
         );
     }
-    if per_1k.len() >= 2 {
+    if above.len() >= 2 {
         println!(
-            "cpu per chunk, last / first: {:.2}",
-            per_1k[per_1k.len() - 1] / per_1k[0].max(0.001)
+            "growth of Neovim CPU above idle, last / first: {:.2}x",
+            above[above.len() - 1] / above[0].max(0.001)
         );
     }
+    let (open, worst) = rt.block_on(open_restored(50_000));
+    println!(
+        "restored 50,000-line transcript: open {:.0} ms, worst page-scroll redraw {:.1} ms",
+        open.as_secs_f64() * 1000.0,
+        worst
+    );
 }

@@ -50,6 +50,10 @@ H.schema = {
     copy_ignored = { default = { '.env' }, types = { 'table' }, check = 'string_list' },
   },
   ui = {
+    -- Transcript markdown: 'boo' = highlights computed by the backend per changed line (cheap at
+    -- any length); 'treesitter' = Neovim's markdown highlighter on the buffer, for
+    -- render-markdown.nvim / markview.nvim (add filetype 'boo' to theirs); costs O(buffer) per change.
+    markdown = { default = 'boo', types = { 'string' } },
     float = {
       width = { default = 0.8, types = { 'number' }, check = 'positive' },
       height = { default = 0.8, types = { 'number' }, check = 'positive' },

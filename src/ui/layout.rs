@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::markdown;
 use crate::model::{ItemChange, ItemKind, TranscriptItem};
 
 /// Replace buffer lines `[first, last)` with `lines` (0-based, end-exclusive; `last = -1`: to end).
@@ -21,6 +22,8 @@ pub struct LinesOp {
 /// Where an item is in the buffer, for highlights and folds (0-based, inclusive).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decor {
+    /// The item's index: Lua replaces the decorations it drew for this item.
+    pub seq: usize,
     pub first: usize,
     pub last: usize,
     pub kind: ItemKind,
@@ -42,6 +45,30 @@ struct Item {
     dirty_from: Option<usize>,
     /// Whether the item changed since it was last saved to the store.
     unsaved: bool,
+    /// Markdown of each line as the buffer holds it, and the scanner state before it (text only).
+    md: Vec<(markdown::State, markdown::Line)>,
+    /// The decoration last sent for this item.
+    sent: Option<Decor>,
+}
+
+/// Markdown highlights of buffer lines `[first, last)`: Lua clears its marks there and adds
+/// `spans` (`[row, col, end_col, group]`, absolute rows) and highlights each fenced `code` block
+/// (`[first, last, lang]`, inclusive body rows) with its language's parser.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HlOp {
+    pub first: usize,
+    pub last: usize,
+    pub spans: Vec<(usize, usize, usize, &'static str)>,
+    pub code: Vec<(usize, usize, String)>,
+}
+
+/// What one flush sends for a chat, in the order Lua applies it.
+#[derive(Debug, Default)]
+pub struct Flush {
+    pub lines: Vec<LinesOp>,
+    pub hl: Vec<HlOp>,
+    /// Items whose range or state changed (all of them after a fresh render).
+    pub decor: Vec<Decor>,
 }
 
 /// One chat's transcript model.
@@ -176,6 +203,59 @@ fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
     lines
 }
 
+/// Where item `seq` is (starting at buffer line `pos`) and what state it shows.
+fn decor_of(it: &Item, seq: usize, pos: usize) -> Decor {
+    let n = it.lines.len();
+    // The block covers the item without its blank separator.
+    let last = pos + n.saturating_sub(2);
+    Decor {
+        seq,
+        first: pos,
+        last: last.max(pos),
+        kind: it.kind,
+        status: status_of(it.kind, &it.meta),
+    }
+}
+
+/// Re-scans an item's markdown from line `from` on (answer text only; other kinds are plain).
+fn highlight(it: &mut Item, pos: usize, from: usize) -> Option<HlOp> {
+    if it.kind != ItemKind::Text {
+        return None;
+    }
+    it.md.truncate(from);
+    let mut state = match it.md.last() {
+        Some((before, line)) => {
+            let mut st = before.clone();
+            // Re-run the last kept line to get the state after it (one line's work).
+            let text = &it.lines[from - 1];
+            let again = markdown::line(&mut st, from - 1, text);
+            debug_assert_eq!(&again, line);
+            st
+        }
+        None => markdown::State::default(),
+    };
+    let mut op = HlOp {
+        first: pos + from,
+        last: pos + it.lines.len(),
+        ..Default::default()
+    };
+    for (row, text) in it.lines.iter().enumerate().skip(from) {
+        let before = state.clone();
+        let l = markdown::line(&mut state, row, text);
+        for s in &l.spans {
+            op.spans.push((pos + row, s.col, s.end, s.hl));
+        }
+        if let Some(f) = &l.closes {
+            if f.close > f.open + 1 && !f.lang.is_empty() {
+                op.code
+                    .push((pos + f.open + 1, pos + f.close - 1, f.lang.clone()));
+            }
+        }
+        it.md.push((before, l));
+    }
+    Some(op)
+}
+
 impl ChatLayout {
     pub fn new() -> Self {
         ChatLayout {
@@ -226,6 +306,8 @@ impl ChatLayout {
             synced: 0,
             dirty_from: Some(0),
             unsaved: true,
+            md: Vec::new(),
+            sent: None,
         });
         self.decor_dirty = true;
         idx
@@ -352,63 +434,71 @@ impl ChatLayout {
         self.fresh = true;
     }
 
-    /// The ops that bring the buffer up to date, oldest item first, and the decorations when
-    /// they changed. Decorations come first so folds are right when the lines arrive.
-    pub fn flush(&mut self) -> (Option<Vec<Decor>>, Vec<LinesOp>) {
-        let mut ops = Vec::new();
-        if self.fresh {
-            let mut all = Vec::new();
-            for it in &mut self.items {
+    /// The ops that bring the buffer up to date, oldest item first: changed lines, their
+    /// markdown, and the decorations of items whose range or state changed. Work is in
+    /// proportion to what changed (plus one pass over the item list), never to the buffer.
+    pub fn flush(&mut self) -> Flush {
+        let mut out = Flush::default();
+        let fresh = std::mem::take(&mut self.fresh);
+        let mut all = Vec::new();
+        let mut pos = 0usize;
+        for (seq, it) in self.items.iter_mut().enumerate() {
+            let from = if fresh {
+                it.dirty_from = None;
                 all.extend(it.lines.iter().cloned());
                 it.synced = it.lines.len();
-                it.dirty_from = None;
-            }
-            ops.push(LinesOp {
-                first: 0,
-                last: -1,
-                lines: all,
-            });
-            self.fresh = false;
-            self.decor_dirty = true;
-        } else {
-            let mut pos = 0usize;
-            for it in &mut self.items {
-                if let Some(from) = it.dirty_from.take() {
-                    let from = from.min(it.synced).min(it.lines.len());
-                    ops.push(LinesOp {
-                        first: (pos + from) as i64,
-                        last: (pos + it.synced) as i64,
-                        lines: it.lines[from..].to_vec(),
-                    });
-                    it.synced = it.lines.len();
+                it.sent = None;
+                Some(0)
+            } else if let Some(from) = it.dirty_from.take() {
+                let from = from.min(it.synced).min(it.lines.len());
+                out.lines.push(LinesOp {
+                    first: (pos + from) as i64,
+                    last: (pos + it.synced) as i64,
+                    lines: it.lines[from..].to_vec(),
+                });
+                it.synced = it.lines.len();
+                Some(from)
+            } else {
+                None
+            };
+            if let Some(from) = from {
+                if let Some(hl) = highlight(it, pos, from) {
+                    out.hl.push(hl);
                 }
-                pos += it.synced;
+            }
+            let d = decor_of(it, seq, pos);
+            pos += it.synced;
+            if it.sent.as_ref() != Some(&d) {
+                it.sent = Some(d.clone());
+                out.decor.push(d);
             }
         }
-        let decor = if std::mem::take(&mut self.decor_dirty) {
-            Some(self.decorations())
-        } else {
-            None
-        };
-        (decor, ops)
+        if fresh {
+            out.lines.insert(
+                0,
+                LinesOp {
+                    first: 0,
+                    last: -1,
+                    lines: all,
+                },
+            );
+        }
+        self.decor_dirty = false;
+        out
     }
 
+    /// Every item's decoration as the buffer should have it (tests).
     pub fn decorations(&self) -> Vec<Decor> {
-        let mut out = Vec::with_capacity(self.items.len());
         let mut pos = 0usize;
-        for it in &self.items {
-            let n = it.lines.len();
-            // The block covers the item without its blank separator.
-            let last = pos + n.saturating_sub(2);
-            out.push(Decor {
-                first: pos,
-                last: last.max(pos),
-                kind: it.kind,
-                status: status_of(it.kind, &it.meta),
-            });
-            pos += n;
-        }
-        out
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(seq, it)| {
+                let d = decor_of(it, seq, pos);
+                pos += it.lines.len();
+                d
+            })
+            .collect()
     }
 
     /// Items changed since last saved, as store rows (seq = index); marks them saved.
@@ -477,14 +567,14 @@ mod tests {
             json!({"status": "running"}),
         ));
         l.apply(upsert("t", ItemKind::Text, "", json!({})));
-        let (_, ops) = l.flush();
+        let ops = l.flush().lines;
         apply(&mut buf, &ops);
         for d in ["Hel", "lo the", "re\nsecond", " line\n\nfourth"] {
             l.apply(ItemChange::Append {
                 part_id: "t".into(),
                 delta: d.into(),
             });
-            let (_, ops) = l.flush();
+            let ops = l.flush().lines;
             // Never more than the lines the delta touched (plus the separator).
             assert!(ops.iter().all(|o| o.lines.len() <= 4), "{ops:?}");
             apply(&mut buf, &ops);
@@ -493,7 +583,7 @@ mod tests {
             part_id: "r".into(),
             delta: "think\nmore".into(),
         });
-        let (_, ops) = l.flush();
+        let ops = l.flush().lines;
         apply(&mut buf, &ops);
         assert_eq!(buf, l.all_lines());
         assert!(buf.contains(&"Hello there".to_string()), "{buf:?}");
@@ -513,19 +603,20 @@ mod tests {
             json!({"tool": "bash", "status": "running", "summary": "echo hi"}),
         ));
         l.apply(upsert("t", ItemKind::Text, "after", json!({})));
-        apply(&mut buf, &l.flush().1);
+        apply(&mut buf, &l.flush().lines);
         l.apply(upsert(
             "tool",
             ItemKind::Tool,
             "$ echo hi\nhi",
             json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
         ));
-        let (decor, ops) = l.flush();
+        let f = l.flush();
+        let (decor, ops) = (f.decor, f.lines);
         apply(&mut buf, &ops);
         assert_eq!(buf, l.all_lines());
         assert_eq!(buf[0], "⚙ bash: echo hi (completed)");
         assert_eq!(buf[2], "hi");
-        let decor = decor.expect("decor changed with the status");
+        assert_eq!(decor.len(), 2, "both items moved or changed");
         assert_eq!(decor[0].status.as_deref(), Some("completed"));
         assert_eq!((decor[0].first, decor[0].last), (0, 2));
         assert_eq!(decor[1].first, 4);
@@ -545,13 +636,13 @@ mod tests {
         let mut buf = Vec::new();
         l.apply(upsert("a", ItemKind::Text, "", json!({})));
         l.apply(upsert("b", ItemKind::Text, "", json!({})));
-        apply(&mut buf, &l.flush().1);
+        apply(&mut buf, &l.flush().lines);
         assert!(buf.is_empty(), "{buf:?}");
         l.apply(ItemChange::Append {
             part_id: "b".into(),
             delta: "x\ny".into(),
         });
-        apply(&mut buf, &l.flush().1);
+        apply(&mut buf, &l.flush().lines);
         assert_eq!(buf, vec!["x", "y", ""]);
         assert_eq!(buf, l.all_lines());
     }
@@ -568,9 +659,11 @@ mod tests {
         l.flush();
         l.take_unsaved(1);
         l.set(0, "q".into(), json!({}));
-        let (decor, ops) = l.flush();
+        let f = l.flush();
+        let (decor, ops) = (f.decor, f.lines);
         assert!(ops.is_empty());
-        assert_eq!(decor.expect("decor")[0].status, None);
+        assert_eq!(decor.len(), 1, "only the changed item");
+        assert_eq!(decor[0].status, None);
         assert_eq!(l.take_unsaved(1).len(), 1);
     }
 
@@ -603,5 +696,177 @@ mod tests {
         assert!(l.take_unsaved(7).is_empty());
         let restored = ChatLayout::from_items(vec![rows[0].clone()]);
         assert_eq!(restored.all_lines(), vec!["ab".to_string(), String::new()]);
+    }
+
+    /// What Lua holds after applying flushes: lines, marks per row, code blocks, decorations.
+    #[derive(Default, Debug, PartialEq)]
+    struct Screen {
+        lines: Vec<String>,
+        marks: Vec<Vec<(usize, usize, &'static str)>>,
+        code: std::collections::BTreeSet<(usize, usize, String)>,
+        decor: std::collections::BTreeMap<usize, (usize, usize, Option<String>)>,
+    }
+
+    impl Screen {
+        fn apply(&mut self, f: Flush) {
+            for op in &f.lines {
+                let last = if op.last < 0 {
+                    self.lines.len()
+                } else {
+                    op.last as usize
+                };
+                let first = op.first as usize;
+                self.lines.splice(first..last, op.lines.iter().cloned());
+                // Marks of replaced rows collapse (Lua clears them with the hl op that follows).
+                let keep = self.marks.len().min(last);
+                self.marks
+                    .splice(first.min(keep)..keep, op.lines.iter().map(|_| Vec::new()));
+                self.marks.resize(self.lines.len(), Vec::new());
+            }
+            for h in f.hl {
+                for row in h.first..h.last.min(self.marks.len()) {
+                    self.marks[row].clear();
+                }
+                self.code.retain(|c| c.0 < h.first);
+                for (row, col, end, hl) in h.spans {
+                    self.marks[row].push((col, end, hl));
+                }
+                self.code.extend(h.code);
+            }
+            for d in f.decor {
+                self.decor.insert(d.seq, (d.first, d.last, d.status));
+            }
+        }
+    }
+
+    /// Splits `s` into pieces of the given sizes (cycled), on char boundaries.
+    fn deltas(s: &str, sizes: &[usize]) -> Vec<String> {
+        let chars: Vec<char> = s.chars().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        let mut k = 0;
+        while i < chars.len() {
+            let n = sizes[k % sizes.len()].max(1);
+            out.push(chars[i..(i + n).min(chars.len())].iter().collect());
+            i += n;
+            k += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn streamed_highlights_and_folds_equal_rendering_the_final_text_at_once() {
+        let answer = "# Plan\n\nSome *emphasis* and **strong** and `code`.\n\n- one `a`\n- two **b**\n  1. nested\n\n```lua\nlocal x = 1 -- `not a span`\n```\n\n~~~\nplain ~~~ block\n~~~\n\n```rust\nfn main() {}\n```\ntail *x*";
+        for sizes in [&[1usize][..], &[2, 5, 3], &[7], &[13, 1, 4], &[1000]] {
+            let mut live = ChatLayout::new();
+            let mut screen = Screen::default();
+            live.push(ItemKind::User, None, "q".into(), json!({}));
+            live.apply(upsert(
+                "r",
+                ItemKind::Reasoning,
+                "",
+                json!({"status": "running"}),
+            ));
+            live.apply(upsert("t", ItemKind::Text, "", json!({})));
+            screen.apply(live.flush());
+            for (k, d) in deltas("think\nhard\nlonger", sizes).into_iter().enumerate() {
+                live.apply(ItemChange::Append {
+                    part_id: "r".into(),
+                    delta: d,
+                });
+                if k % 2 == 0 {
+                    screen.apply(live.flush());
+                }
+            }
+            live.apply(upsert(
+                "r",
+                ItemKind::Reasoning,
+                "think\nhard\nlonger",
+                json!({"status": "completed"}),
+            ));
+            for (k, d) in deltas(answer, sizes).into_iter().enumerate() {
+                live.apply(ItemChange::Append {
+                    part_id: "t".into(),
+                    delta: d,
+                });
+                if k % 3 != 1 {
+                    screen.apply(live.flush());
+                }
+            }
+            live.apply(upsert(
+                "tool",
+                ItemKind::Tool,
+                "$ ls\na\nb",
+                json!({"tool": "bash", "status": "completed"}),
+            ));
+            screen.apply(live.flush());
+
+            let mut at_once = ChatLayout::new();
+            at_once.push(ItemKind::User, None, "q".into(), json!({}));
+            at_once.apply(upsert(
+                "r",
+                ItemKind::Reasoning,
+                "think\nhard\nlonger",
+                json!({"status": "completed"}),
+            ));
+            at_once.apply(upsert("t", ItemKind::Text, answer, json!({})));
+            at_once.apply(upsert(
+                "tool",
+                ItemKind::Tool,
+                "$ ls\na\nb",
+                json!({"tool": "bash", "status": "completed"}),
+            ));
+            let mut want = Screen::default();
+            want.apply(at_once.flush());
+            assert_eq!(screen, want, "deltas of sizes {sizes:?}");
+        }
+        // The final render is what it should be, not just equal: the lua block and a list.
+        let mut l = ChatLayout::new();
+        l.apply(upsert("t", ItemKind::Text, answer, json!({})));
+        let mut s = Screen::default();
+        s.apply(l.flush());
+        let lua = s
+            .lines
+            .iter()
+            .position(|x| x.starts_with("local x"))
+            .expect("lua line");
+        assert!(
+            s.code.contains(&(lua, lua, "lua".to_string())),
+            "{:?}",
+            s.code
+        );
+        assert!(
+            s.marks[lua].is_empty(),
+            "code inside a fence is left to its parser"
+        );
+        let one = s.lines.iter().position(|x| x == "- one `a`").expect("list");
+        assert!(s.marks[one].contains(&(0, 1, "BooMdList")));
+        assert!(s.marks[one].contains(&(6, 9, "BooMdCodeSpan")));
+        assert!(s.marks[0].contains(&(0, 6, "BooMdHeading")));
+    }
+
+    #[test]
+    fn a_streamed_delta_rescans_only_the_lines_it_changed() {
+        let mut l = ChatLayout::new();
+        l.apply(upsert("t", ItemKind::Text, "", json!({})));
+        l.flush();
+        let long: String = (0..500).map(|i| format!("line {i}\n")).collect();
+        l.apply(ItemChange::Append {
+            part_id: "t".into(),
+            delta: long,
+        });
+        l.flush();
+        l.apply(ItemChange::Append {
+            part_id: "t".into(),
+            delta: "more *x*".into(),
+        });
+        let f = l.flush();
+        assert_eq!(f.hl.len(), 1);
+        assert!(
+            f.hl[0].last - f.hl[0].first <= 2,
+            "{:?}",
+            (f.hl[0].first, f.hl[0].last)
+        );
+        assert!(f.decor.len() <= 1);
     }
 }

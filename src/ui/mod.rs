@@ -6,6 +6,7 @@
 //! RPC calls are bounded by frames Neovim can take, never by streamed chunks.
 
 pub mod layout;
+pub mod markdown;
 
 use std::collections::{HashMap, HashSet};
 
@@ -258,12 +259,16 @@ impl Ui {
             let Some(c) = self.chats.get_mut(&chat) else {
                 continue;
             };
-            let (decor, lines) = c.layout.flush();
-            if let Some(items) = decor {
-                ops.push(json!({"op": "decor", "chat": chat, "items": items}));
-            }
-            for l in lines {
+            // Lines first: marks and folds are placed on lines that exist.
+            let f = c.layout.flush();
+            for l in f.lines {
                 ops.push(json!({"op": "lines", "chat": chat, "first": l.first, "last": l.last, "lines": l.lines}));
+            }
+            for h in f.hl {
+                ops.push(json!({"op": "hl", "chat": chat, "first": h.first, "last": h.last, "spans": h.spans, "code": h.code}));
+            }
+            if !f.decor.is_empty() {
+                ops.push(json!({"op": "decor", "chat": chat, "items": f.decor}));
             }
         }
         ops.append(&mut self.late_ops);

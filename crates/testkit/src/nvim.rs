@@ -112,6 +112,17 @@ impl Nvim {
         nvim
     }
 
+    /// Attaches this client as a UI (`ext_linegrid`), so Neovim redraws as with a real screen:
+    /// highlighters, folds and decoration providers run. The redraw events are dropped.
+    pub async fn ui_attach(&self, width: i64, height: i64) {
+        let mut opts = nvim_rs::UiAttachOptions::new();
+        opts.set_linegrid_external(true).set_rgb(true);
+        tokio::time::timeout(CALL_TIMEOUT, self.api.ui_attach(width, height, &opts))
+            .await
+            .expect("nvim_ui_attach timed out")
+            .expect("nvim_ui_attach");
+    }
+
     /// The temp dir of this instance (home, config, data, state, cache, work, boo.log).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -5,11 +5,13 @@ local H = {}
 
 M.ns = vim.api.nvim_create_namespace('boo.chat')
 M.spin_ns = vim.api.nvim_create_namespace('boo.spinner')
+M.md_ns = vim.api.nvim_create_namespace('boo.markdown')
 
 ---@class boo.ChatView
 ---@field buf integer transcript buffer
 ---@field input integer input buffer
----@field folds {first: integer, last: integer}[] 0-based inclusive, sorted, for foldexpr
+---@field items table<integer, table> seq -> {first, last, kind, status} as last decorated
+---@field marks table<integer, integer[]> seq -> extmark ids of its decorations
 ---@field title string
 
 ---@type table<integer, boo.ChatView> chat id -> view
@@ -48,11 +50,15 @@ function M.ensure(op)
   local buf = H.scratch(op.name, 'boo')
   vim.bo[buf].modifiable = false
   local input = H.scratch(op.name .. '/input', 'boo_input')
-  view = { buf = buf, input = input, folds = {}, title = op.title or '' }
+  view = { buf = buf, input = input, items = {}, marks = {}, title = op.title or '' }
   M.chats[op.chat] = view
   M.by_buf[buf], M.by_buf[input] = op.chat, op.chat
-  -- Markdown highlighting through treesitter where the parser exists (bundled since 0.10).
-  pcall(vim.treesitter.start, buf, 'markdown')
+  -- Markdown comes from the backend per changed line (`hl` ops). The treesitter highlighter
+  -- re-parses the whole buffer on every change; it is only for users of markdown renderers.
+  if require('boo.config').get().ui.markdown == 'treesitter' then
+    vim.treesitter.language.register('markdown', 'boo')
+    pcall(vim.treesitter.start, buf, 'markdown')
+  end
   require('boo.ui.keys').chat(buf, op.chat)
   require('boo.ui.keys').input(input, op.chat)
   return view
@@ -78,27 +84,99 @@ function M.lines(op)
   end
 end
 
---- Item ranges with kind/status: highlights and folds. `op.items`: {first, last, kind, status}.
---- Sent before the lines they describe, so folds are right when the lines arrive.
+--- Markdown of changed lines: `op` {first, last, spans = {{row, col, end_col, group}},
+--- code = {{first, last, lang}}}. Only marks in [first, last) are replaced.
+function M.hl(op)
+  local view = M.chats[op.chat]
+  if not view or require('boo.config').get().ui.markdown ~= 'boo' then return end
+  local buf = view.buf
+  local count = vim.api.nvim_buf_line_count(buf)
+  vim.api.nvim_buf_clear_namespace(buf, M.md_ns, op.first, op.last)
+  local set = vim.api.nvim_buf_set_extmark
+  for _, s in ipairs(op.spans) do
+    if s[1] < count then
+      pcall(set, buf, M.md_ns, s[1], s[2], { end_col = s[3], hl_group = s[4], priority = 120 })
+    end
+  end
+  for _, c in ipairs(op.code) do
+    H.code(buf, c[1], c[2], c[3])
+  end
+end
+
+--- Highlights a closed fenced block with its language's parser on the block's own text.
+function H.code(buf, first, last, lang)
+  local ts = vim.treesitter
+  lang = ts.language.get_lang(lang) or lang
+  if not pcall(ts.language.add, lang) then return end
+  local text = table.concat(vim.api.nvim_buf_get_lines(buf, first, last + 1, false), '\n')
+  local ok, parser = pcall(ts.get_string_parser, text, lang)
+  local query = ok and ts.query.get(lang, 'highlights')
+  if not query then return end
+  local tree = parser:parse()[1]
+  for id, node in query:iter_captures(tree:root(), text) do
+    local name = query.captures[id]
+    if name ~= 'spell' and name ~= 'nospell' and name:sub(1, 1) ~= '_' then
+      local sr, sc, er, ec = node:range()
+      pcall(vim.api.nvim_buf_set_extmark, buf, M.md_ns, first + sr, sc, {
+        end_row = first + er,
+        end_col = ec,
+        hl_group = '@' .. name .. '.' .. lang,
+        priority = 110,
+      })
+    end
+  end
+end
+
+H.foldable = { reasoning = true, tool = true, permission = true }
+
+--- Decorations of the items that changed: `op.items` {seq, first, last, kind, status}. Each
+--- item's own marks and fold are replaced; nothing else is touched.
 function M.decor(op)
   local view = M.chats[op.chat]
   if not view then return end
   local buf = view.buf
-  local folds = {}
-  vim.api.nvim_buf_clear_namespace(buf, M.ns, 0, -1)
   local count = vim.api.nvim_buf_line_count(buf)
-  local running = {}
+  local wins = vim.fn.win_findbuf(buf)
   for _, it in ipairs(op.items) do
-    local foldable = it.kind == 'reasoning' or it.kind == 'tool' or it.kind == 'permission'
-    if foldable and it.last > it.first then table.insert(folds, { first = it.first, last = it.last }) end
-    H.highlight(buf, it, count)
-    if foldable and (it.status == 'running' or it.status == 'pending' or it.status == 'asked') then
+    for _, id in ipairs(view.marks[it.seq] or {}) do
+      vim.api.nvim_buf_del_extmark(buf, M.ns, id)
+    end
+    view.marks[it.seq] = H.highlight(buf, it, count)
+    local old = view.items[it.seq]
+    view.items[it.seq] = it
+    if H.foldable[it.kind] and not (old and old.first == it.first and old.last == it.last) then
+      for _, win in ipairs(wins) do
+        H.fold(win, it)
+      end
+    end
+  end
+  local running = {}
+  for _, it in pairs(view.items) do
+    if H.foldable[it.kind] and (it.status == 'running' or it.status == 'pending' or it.status == 'asked') then
       table.insert(running, it.first)
     end
   end
-  view.folds = folds
   H.spinners[buf] = #running > 0 and running or nil
   H.spin()
+end
+
+--- (Re)creates the manual fold of one block in a window, keeping it open if the user opened it.
+function H.fold(win, it)
+  if vim.wo[win].foldmethod ~= 'manual' then return end
+  vim.api.nvim_win_call(win, function()
+    local view = vim.fn.winsaveview()
+    local row = it.first + 1
+    local was_open = vim.fn.foldlevel(row) > 0 and vim.fn.foldclosed(row) == -1
+    if vim.fn.foldlevel(row) > 0 then
+      vim.api.nvim_win_set_cursor(win, { row, 0 })
+      pcall(vim.cmd, 'normal! zD')
+    end
+    if it.last > it.first and it.last < vim.api.nvim_buf_line_count(0) then
+      vim.cmd(('%d,%dfold'):format(row, it.last + 1))
+      if was_open then vim.cmd(('%dfoldopen'):format(row)) end
+    end
+    vim.fn.winrestview(view)
+  end)
 end
 
 --- A spinner after the header of every running block, driven by one timer while any runs.
@@ -162,17 +240,19 @@ H.status_hl = {
   queued = 'BooQueued',
 }
 
+--- An item's own marks; returns their ids.
 function H.highlight(buf, it, count)
-  -- Ranges may describe lines that arrive in the same batch: clamp to what exists now.
-  if it.first >= count then return end
+  local ids = {}
+  local function mark(row, opts) table.insert(ids, vim.api.nvim_buf_set_extmark(buf, M.ns, row, 0, opts)) end
+  if it.first >= count then return ids end
   local last = math.min(it.last, count - 1)
   local header = it.kind == 'tool' or it.kind == 'permission' or it.kind == 'reasoning'
   if header then
     local hl = H.status_hl[it.status or ''] or 'BooBlockHeader'
-    vim.api.nvim_buf_set_extmark(buf, M.ns, it.first, 0, { line_hl_group = hl, priority = 200 })
+    mark(it.first, { line_hl_group = hl, priority = 200 })
   end
   if it.kind == 'user' and it.status and it.status ~= '' then
-    vim.api.nvim_buf_set_extmark(buf, M.ns, it.first, 0, {
+    mark(it.first, {
       virt_text = { { '  ' .. it.status, it.status == 'queued' and 'BooQueued' or 'BooInfo' } },
       virt_text_pos = 'eol',
     })
@@ -181,31 +261,10 @@ function H.highlight(buf, it, count)
   if hl then
     local from = header and it.first + 1 or it.first
     if from <= last then
-      vim.api.nvim_buf_set_extmark(buf, M.ns, from, 0, { end_row = last, end_col = 0, hl_group = hl, hl_eol = true, priority = 150, strict = false })
+      mark(from, { end_row = last, end_col = 0, hl_group = hl, hl_eol = true, priority = 150, strict = false })
     end
   end
-end
-
---- foldexpr of transcript windows: a block's header starts a fold, its body is inside it.
-function M.foldexpr(lnum)
-  local chat = M.by_buf[vim.api.nvim_get_current_buf()]
-  local view = chat and M.chats[chat]
-  if not view then return '0' end
-  local row = (lnum or vim.v.lnum) - 1
-  local folds = view.folds
-  local lo, hi = 1, #folds
-  while lo <= hi do
-    local mid = math.floor((lo + hi) / 2)
-    local f = folds[mid]
-    if row < f.first then
-      hi = mid - 1
-    elseif row > f.last then
-      lo = mid + 1
-    else
-      return row == f.first and '>1' or '1'
-    end
-  end
-  return '0'
+  return ids
 end
 
 --- Window options of a window showing a transcript.
@@ -213,8 +272,8 @@ function M.setup_window(win)
   local wo = vim.wo[win]
   wo.wrap, wo.linebreak = true, true
   wo.number, wo.relativenumber, wo.signcolumn = false, false, 'no'
-  wo.foldmethod = 'expr'
-  wo.foldexpr = "v:lua.require'boo.ui.chat'.foldexpr()"
+  -- Manual folds, one per block, made when a block appears or grows (no foldexpr per line).
+  wo.foldmethod = 'manual'
   wo.foldlevel = 0
   wo.foldtext = ''
   wo.fillchars = 'fold: ,eob: '
@@ -222,6 +281,14 @@ function M.setup_window(win)
   -- buffer cost time in proportion to its size (measured on 0.11: 0.6 s for 2,000 lines).
   wo.conceallevel = 0
   wo.cursorline = false
+  local chat = M.by_buf[vim.api.nvim_win_get_buf(win)]
+  local view = chat and M.chats[chat]
+  if view then
+    vim.api.nvim_win_call(win, function() vim.cmd('normal! zE') end)
+    for _, it in pairs(view.items) do
+      if H.foldable[it.kind] then H.fold(win, it) end
+    end
+  end
 end
 
 function M.clear_input(chat)

@@ -21,6 +21,7 @@ H.handlers = {
   chat = function(op) require('boo.ui.chat').ensure(op) end,
   lines = function(op) require('boo.ui.chat').lines(op) end,
   decor = function(op) require('boo.ui.chat').decor(op) end,
+  hl = function(op) require('boo.ui.chat').hl(op) end,
   pane = function(op) require('boo.ui.pane').show(op) end,
   tabs = function(op) require('boo.ui.pane').tabs(op) end,
   pane_close = function(op) require('boo.ui.pane').close(op) end,

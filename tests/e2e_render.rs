@@ -1,0 +1,193 @@
+//! Rendering with a UI attached (this client is a 200x50 `ext_linegrid` UI, so Neovim redraws
+//! as on a screen): markdown of a streamed answer, its fenced `lua` block highlighted by the lua
+//! parser, reasoning folds after streaming and after a restart, and a scrolled-up window keeping
+//! its view while the stream goes on. Real Neovim, boocoder, opencode; only the model is fake.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boo_testkit::fake_model::FakeModel;
+use boo_testkit::nvim::{Nvim, NvimOptions};
+use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
+use boo_testkit::repo;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn start(dir: &Path, env: &OpencodeEnv) -> Nvim {
+    let project = dir.join("project");
+    if !project.exists() {
+        repo::sample(&project);
+    }
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(project),
+        env: env.vars().to_vec(),
+        config: json!({
+            "store": { "path": dir.join("boo.db").display().to_string() },
+            "worktree": { "dir": dir.join("worktrees").display().to_string() },
+        }),
+    })
+    .await;
+    nvim.ui_attach(200, 50).await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.wait_for(
+        "the chat's window",
+        &format!("(function() {WIN} return win ~= nil end)()"),
+        WAIT,
+    )
+    .await;
+    nvim
+}
+
+/// Lua returning the transcript window and buffer (`local win, buf = ...`).
+const WIN: &str = "local win, buf
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    local b = vim.api.nvim_win_get_buf(w)
+    if vim.bo[b].filetype == 'boo' then win, buf = w, b end
+  end";
+
+/// The 0-based row of the last transcript line starting with `prefix`, or -1. (The reasoning
+/// echoes the prompt too; the answer comes after it.)
+async fn row(nvim: &Nvim, prefix: &str) -> i64 {
+    nvim.lua_with(
+        &format!(
+            "{WIN}
+             local found = -1
+             for i, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+               if vim.startswith(l, ...) then found = i - 1 end
+             end
+             return found"
+        ),
+        vec![json!(prefix)],
+    )
+    .await
+    .as_i64()
+    .unwrap_or(-1)
+}
+
+/// Highlight groups of the markdown marks on a row.
+async fn groups(nvim: &Nvim, r: i64) -> Vec<String> {
+    let v = nvim
+        .lua_with(
+            &format!(
+                "{WIN}
+                 local ns = require('boo.ui.chat').md_ns
+                 local out = {{}}
+                 for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, {{ ..., 0 }}, {{ ..., -1 }}, {{ details = true }})) do
+                   table.insert(out, m[4].hl_group)
+                 end
+                 return out"
+            ),
+            vec![json!(r)],
+        )
+        .await;
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// (foldclosed, foldclosedend) of a 0-based row in the transcript window, 1-based as Vim says.
+async fn fold(nvim: &Nvim, r: i64) -> (i64, i64) {
+    let v = nvim
+        .lua_with(
+            &format!(
+                "{WIN}
+                 local l = ... + 1
+                 return vim.api.nvim_win_call(win, function()
+                   return {{ vim.fn.foldclosed(l), vim.fn.foldclosedend(l) }}
+                 end)"
+            ),
+            vec![json!(r)],
+        )
+        .await;
+    (v[0].as_i64().unwrap_or(-2), v[1].as_i64().unwrap_or(-2))
+}
+
+const PROMPT: &str = "Here is code:\n```lua\nlocal answer = 42\n```\n- item `one`\n## Done";
+
+async fn check_answer(nvim: &Nvim, what: &str) {
+    let code = row(nvim, "local answer = 42").await;
+    assert!(
+        code > 0,
+        "{what}: no code line\n{}",
+        nvim.transcript().await
+    );
+    let g = groups(nvim, code).await;
+    assert!(
+        g.iter().any(|h| h == "@keyword.lua"),
+        "{what}: lua highlights of the block: {g:?}"
+    );
+    let item = row(nvim, "- item").await;
+    let g = groups(nvim, item).await;
+    assert!(
+        g.contains(&"BooMdList".to_string()) && g.contains(&"BooMdCodeSpan".to_string()),
+        "{what}: {g:?}"
+    );
+    // The reasoning block: its header starts a closed fold that ends at its last body line.
+    // Its body is the 6 lines of "Thinking about: <prompt>".
+    let header = row(nvim, "▸ Reasoning").await;
+    assert!(header >= 0, "{what}: no reasoning header");
+    assert_eq!(
+        fold(nvim, header).await,
+        (header + 1, header + 7),
+        "{what}: the reasoning fold\n{}",
+        nvim.transcript().await
+    );
+}
+
+#[tokio::test]
+async fn streamed_markdown_folds_and_view_with_a_ui_attached() {
+    let model = FakeModel::start();
+    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
+    let tmp = tempfile::Builder::new()
+        .prefix("boo-render-")
+        .tempdir()
+        .expect("tmp");
+    let dir: PathBuf = tmp.path().to_path_buf();
+    let nvim = start(&dir, &env).await;
+    nvim.lua_with(
+        "local chat_ui = require('boo.ui.chat')
+         local chat = next(chat_ui.chats)
+         vim.api.nvim_buf_set_lines(chat_ui.chats[chat].input, 0, -1, false, vim.split(..., '\\n'))
+         require('boo').send_input(chat)",
+        vec![json!(PROMPT)],
+    )
+    .await;
+    nvim.wait_for(
+        "the echoed answer with its last line",
+        &format!("(function() {WIN} local n = 0 for _, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do if l == '## Done' then n = n + 1 end end return n == 2 end)()"),
+        WAIT,
+    )
+    .await;
+    check_answer(&nvim, "after streaming").await;
+
+    // Scrolled up: the view stays while another answer streams.
+    let before = nvim
+        .lua(&format!(
+            "{WIN} vim.api.nvim_win_set_cursor(win, {{ 1, 0 }})
+             return vim.api.nvim_win_call(win, vim.fn.winsaveview)"
+        ))
+        .await;
+    nvim.cmd("Boo send more [fake:long 400 2]")
+        .await
+        .expect("send");
+    nvim.wait_transcript("the long answer", "chunk-399", WAIT)
+        .await;
+    let after = nvim
+        .lua(&format!(
+            "{WIN} return vim.api.nvim_win_call(win, vim.fn.winsaveview)"
+        ))
+        .await;
+    assert_eq!(
+        (&before["lnum"], &before["topline"]),
+        (&after["lnum"], &after["topline"]),
+        "the scrolled-up window kept its view"
+    );
+    check_answer(&nvim, "after a later stream").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nvim.quit().await;
+
+    let nvim = start(&dir, &env).await;
+    nvim.wait_transcript("the restored transcript", "chunk-399", WAIT)
+        .await;
+    check_answer(&nvim, "after a restart").await;
+    nvim.quit().await;
+}
