@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod transcript;
+
 pub type SessionId = i64;
 pub type ChatId = i64;
 pub type PaneId = i64;

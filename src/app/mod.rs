@@ -9,6 +9,7 @@ pub mod config;
 mod review;
 mod session_cmds;
 mod sessions;
+mod transcripts;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ use workspace::Workspace;
 
 /// Frame period: deltas are coalesced for this long before one apply.
 const FRAME: Duration = Duration::from_millis(16);
+/// Transcript changes are batched for this long before they go to the store (goal: <= 100 ms).
+const SAVE: Duration = Duration::from_millis(50);
 
 /// Everything the loop reacts to.
 #[derive(Debug)]
@@ -66,6 +69,9 @@ impl Event {
 
 pub struct App {
     ui: Ui,
+    /// Every registered chat's transcript; the UI renders from it, the store saves it.
+    transcripts: crate::model::transcript::Transcripts,
+    save_due: Option<Instant>,
     frontend: Arc<dyn Frontend>,
     store: Option<Store>,
     config: Config,
@@ -109,6 +115,9 @@ pub async fn run() -> Result<(), AppError> {
             }
             Some(ev) = events_rx.recv() => app.handle_guarded(ev).await,
             _ = sleep_until(due) => app.frame(),
+            // Independent of frames: a hidden chat, or a frame Neovim is slow to apply, must not
+            // hold back saving.
+            _ = sleep_until(app.save_due) => app.save_transcripts(),
         }
         app.schedule_frame();
     };
@@ -127,6 +136,8 @@ impl App {
     pub fn new(frontend: Arc<dyn Frontend>, events: mpsc::UnboundedSender<Event>) -> App {
         App {
             ui: Ui::new(),
+            transcripts: Default::default(),
+            save_due: None,
             frontend,
             store: None,
             config: Config::default(),
@@ -242,25 +253,17 @@ impl App {
     }
 
     fn schedule_frame(&mut self) {
-        if self.frame_due.is_none() && (self.ui.is_dirty() || self.ui_unsaved_pending()) {
+        if self.frame_due.is_none() && self.ui.is_dirty() {
             self.frame_due = Some(Instant::now() + FRAME);
         }
+        if self.save_due.is_none() && self.transcripts.has_unsaved() {
+            self.save_due = Some(Instant::now() + SAVE);
+        }
     }
 
-    fn ui_unsaved_pending(&self) -> bool {
-        false
-    }
-
-    /// Saves changed transcript items and sends one batch for what is visible.
+    /// Sends one batch for what is visible.
     fn frame(&mut self) {
         self.frame_due = None;
-        if let Some(store) = &self.store {
-            for item in self.ui.take_unsaved() {
-                if let Err(e) = store.put_item(item) {
-                    tracing::warn!("transcript not saved: {e}");
-                }
-            }
-        }
         self.ui.set_visible(self.ws.visible_chats());
         let Some(batch) = self.ui.frame() else { return };
         self.frame_in_flight = true;
@@ -292,12 +295,18 @@ impl App {
         self.ui.status(status);
     }
 
+    /// The store is flushed before the agents are stopped: stopping can take seconds, and
+    /// whatever is in memory must be on disk by then.
     async fn shutdown(&mut self) {
-        self.agents.shutdown().await;
+        self.save_transcripts();
         if let Some(store) = &self.store {
-            for item in self.ui.take_unsaved() {
-                let _ = store.put_item(item);
+            if let Err(e) = store.flush().await {
+                tracing::warn!("history not flushed at exit: {e}");
             }
+        }
+        self.agents.shutdown().await;
+        self.save_transcripts();
+        if let Some(store) = &self.store {
             let _ = store.flush().await;
             let _ = store.close().await;
         }

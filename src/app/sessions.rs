@@ -241,10 +241,8 @@ impl App {
                 let msg = format!("cannot create the session's worktree: {e}");
                 self.ui.notify(format!("boo: {msg}"), 4);
                 for w in waiting {
-                    self.ui
-                        .set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
-                    self.ui
-                        .push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
+                    self.tx_set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
+                    self.tx_push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
                 }
             }
         }
@@ -297,12 +295,14 @@ impl App {
             tracing::warn!("transcript of chat {chat} not loaded: {e}");
             Vec::new()
         });
+        let t = crate::model::transcript::Transcript::from_items(chat, items);
         self.ui.add_chat(
             chat,
             format!("boo://{}/{}", c.session, chat),
             c.title.clone(),
-            items,
+            &t,
         );
+        self.transcripts.insert(t);
     }
 
     /// Saves the session's open panes (so a restart reopens them).
