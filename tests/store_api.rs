@@ -591,3 +591,57 @@ async fn store_falls_back_to_memory_when_a_page_is_damaged() {
     assert!(!store.is_persistent());
     assert!(t(store.create_session("/repo", "x")).await.is_ok());
 }
+
+#[tokio::test]
+async fn store_unreadable_rows_load_as_placeholders_and_stay_on_disk() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    for seq in 0..3 {
+        store.put_item(item(c.id, seq, "fine")).unwrap();
+    }
+    t(store.close()).await.unwrap();
+    // A newer version's kind and broken JSON: rows this version cannot read.
+    let conn = raw(&dir);
+    conn.execute(
+        "UPDATE transcript SET kind = 'hologram' WHERE chat_id = ?1 AND seq = 1",
+        [c.id],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE transcript SET meta = '{broken' WHERE chat_id = ?1 AND seq = 2",
+        [c.id],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&dir).await;
+    assert!(
+        t(store.load_transcript(c.id)).await.is_err(),
+        "strict load fails"
+    );
+    let (items, bad) = t(store.load_transcript_lenient(c.id)).await.unwrap();
+    assert_eq!(bad, 2);
+    assert_eq!(
+        items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(items[0].content, "fine");
+    assert!(
+        items[1].content.starts_with("(unreadable item"),
+        "{:?}",
+        items[1]
+    );
+    assert_eq!(items[2].part_id, None);
+    t(store.close()).await.unwrap();
+    // Loading changed nothing on disk.
+    let kind: String = raw(&dir)
+        .query_row(
+            "SELECT kind FROM transcript WHERE chat_id = ?1 AND seq = 1",
+            [c.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "hologram");
+}

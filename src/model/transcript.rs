@@ -28,11 +28,13 @@ struct Entry {
     unsaved: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Transcript {
     chat_id: ChatId,
     items: Vec<Entry>,
     by_part: HashMap<String, usize>,
+    /// New items get at least this seq (the store's next seq when the rows could not be read).
+    floor_seq: i64,
 }
 
 impl Transcript {
@@ -83,9 +85,18 @@ impl Transcript {
         self.by_part.get(part_id).copied()
     }
 
+    /// New items go at or after `seq` (stored rows this process could not load stay untouched).
+    pub fn with_floor_seq(mut self, seq: i64) -> Self {
+        self.floor_seq = seq;
+        self
+    }
+
     /// The seq a new item gets: after the highest one, so stored rows are never overwritten.
     fn next_seq(&self) -> i64 {
-        self.items.last().map_or(0, |e| e.item.seq + 1)
+        self.items
+            .last()
+            .map_or(0, |e| e.item.seq + 1)
+            .max(self.floor_seq)
     }
 
     /// Appends a new item; returns its index.
@@ -287,6 +298,9 @@ mod tests {
         let mut seqs: Vec<i64> = t.take_unsaved().iter().map(|r| r.seq).collect();
         seqs.sort_unstable();
         assert_eq!(seqs, vec![5, 6]);
+        let mut t = Transcript::new(3).with_floor_seq(9);
+        let idx = t.push(ItemKind::Info, None, "x".into(), json!({}));
+        assert_eq!(t.get(idx).map(|i| i.seq), Some(9));
     }
 
     #[test]
