@@ -645,3 +645,54 @@ async fn store_unreadable_rows_load_as_placeholders_and_stay_on_disk() {
         .unwrap();
     assert_eq!(kind, "hologram");
 }
+
+#[tokio::test]
+async fn store_turns_of_a_dead_boocoder_are_marked_interrupted_with_an_item() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    store.put_item(item(c.id, 0, "question")).unwrap();
+    let new = |prompt: &str| NewTask {
+        chat_id: c.id,
+        session_id: s.id,
+        agent: "opencode".into(),
+        model: None,
+        prompt: prompt.into(),
+        creator: "user".into(),
+    };
+    let dead = t(store.create_task(new("dead"))).await.unwrap();
+    t(store.set_task_status(dead, TaskStatus::Running, None))
+        .await
+        .unwrap();
+    let queued = t(store.create_task(new("queued"))).await.unwrap();
+    let live = t(store.create_task(new("live"))).await.unwrap();
+    t(store.close()).await.unwrap();
+    // The first two belonged to a process that is gone; the third is this (live) process's.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    raw(&dir)
+        .execute(
+            "UPDATE tasks SET owner_pid = ?1 WHERE id IN (?2, ?3)",
+            rusqlite::params![gone, dead, queued],
+        )
+        .unwrap();
+
+    let store = open(&dir).await;
+    assert_eq!(t(store.interrupt_orphaned_tasks()).await.unwrap(), 2);
+    for id in [dead, queued] {
+        let task = t(store.task(id)).await.unwrap().unwrap();
+        assert_eq!(task.status, TaskStatus::Interrupted);
+    }
+    assert_eq!(
+        t(store.task(live)).await.unwrap().unwrap().status,
+        TaskStatus::Queued
+    );
+    let items = t(store.load_transcript(c.id)).await.unwrap();
+    assert_eq!(items[0].content, "question", "the stored item is kept");
+    assert!(items[1].content.contains("interrupted"), "{items:?}");
+    assert_eq!(items.len(), 3);
+    // Nothing left to mark a second time.
+    assert_eq!(t(store.interrupt_orphaned_tasks()).await.unwrap(), 0);
+}

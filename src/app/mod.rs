@@ -248,6 +248,13 @@ impl App {
         if let Some(e) = err {
             self.ui.notify(e.to_string(), 3);
         }
+        // Turns a crashed boocoder left running will never end: say so, in the task row and
+        // in the chat, before any chat is loaded.
+        match store.interrupt_orphaned_tasks().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "marked turns interrupted by a crash"),
+            Err(e) => tracing::warn!("interrupted turns not marked: {e}"),
+        }
         self.store = Some(store.clone());
         store
     }
