@@ -72,6 +72,8 @@ pub struct App {
     /// Every registered chat's transcript; the UI renders from it, the store saves it.
     transcripts: crate::model::transcript::Transcripts,
     save_due: Option<Instant>,
+    /// The user was told history is not being saved (cleared when writes work again).
+    save_warned: bool,
     frontend: Arc<dyn Frontend>,
     store: Option<Store>,
     config: Config,
@@ -138,6 +140,7 @@ impl App {
             ui: Ui::new(),
             transcripts: Default::default(),
             save_due: None,
+            save_warned: false,
             frontend,
             store: None,
             config: Config::default(),

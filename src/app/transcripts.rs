@@ -69,9 +69,27 @@ impl App {
         }
         if !failed.is_empty() {
             self.transcripts.unsaved_again(&failed);
-            if let Some(r) = reason {
-                tracing::warn!("transcript not saved: {r}");
+        }
+        // The store thread keeps what it could not write and retries; the user hears of it
+        // once per outage, not once per frame.
+        let now = reason.or_else(|| store.write_error());
+        match (&self.save_warned, &now) {
+            (false, Some(r)) => {
+                tracing::warn!("history is not being saved: {r}");
+                self.ui
+                    .notify(format!("boo: history is not being saved: {r}"), 3);
+                self.save_warned = true;
             }
+            (true, None) => {
+                tracing::info!("history is being saved again");
+                self.save_warned = false;
+            }
+            _ => {}
+        }
+        if self.save_warned {
+            // Look again soon, so the warning clears (or stays) without other activity.
+            self.save_due
+                .get_or_insert(tokio::time::Instant::now() + super::SAVE * 20);
         }
     }
 }
