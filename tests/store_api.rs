@@ -696,3 +696,37 @@ async fn store_turns_of_a_dead_boocoder_are_marked_interrupted_with_an_item() {
     // Nothing left to mark a second time.
     assert_eq!(t(store.interrupt_orphaned_tasks()).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn store_a_locked_database_reports_why_and_keeps_the_items_until_written() {
+    let dir = TempDir::new().unwrap();
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let store = t(Store::open_with(dir.path().join("boo.db"), opts))
+        .await
+        .unwrap();
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    assert_eq!(store.write_error(), None);
+    // Another process holds the write lock.
+    let other = raw(&dir);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    store.put_item(item(c.id, 0, "kept in memory")).unwrap();
+    assert!(
+        t(store.flush()).await.is_err(),
+        "the write cannot happen yet"
+    );
+    let why = store.write_error().expect("a reason while locked");
+    assert!(!why.is_empty());
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    // The buffered item is written on the retry, and the reason clears.
+    t(store.flush()).await.unwrap();
+    assert_eq!(store.write_error(), None);
+    t(store.close()).await.unwrap();
+    let store = open(&dir).await;
+    let items = t(store.load_transcript(c.id)).await.unwrap();
+    assert_eq!(items[0].content, "kept in memory");
+}
