@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod transcript;
+
 pub type SessionId = i64;
 pub type ChatId = i64;
 pub type PaneId = i64;
@@ -93,6 +95,8 @@ pub enum TaskStatus {
     Done,
     Failed,
     Aborted,
+    /// Found unfinished after its boocoder died.
+    Interrupted,
 }
 
 impl TaskStatus {
@@ -103,6 +107,7 @@ impl TaskStatus {
             TaskStatus::Done => "done",
             TaskStatus::Failed => "failed",
             TaskStatus::Aborted => "aborted",
+            TaskStatus::Interrupted => "interrupted",
         }
     }
 
@@ -113,6 +118,7 @@ impl TaskStatus {
             "done" => TaskStatus::Done,
             "failed" => TaskStatus::Failed,
             "aborted" => TaskStatus::Aborted,
+            "interrupted" => TaskStatus::Interrupted,
             _ => return None,
         })
     }
@@ -120,7 +126,7 @@ impl TaskStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            TaskStatus::Done | TaskStatus::Failed | TaskStatus::Aborted
+            TaskStatus::Done | TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted
         )
     }
 }

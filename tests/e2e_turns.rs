@@ -342,3 +342,58 @@ async fn an_agent_write_lands_in_the_worktree_only_until_accepted() {
     );
     w.nvim.quit().await;
 }
+
+/// The texts stored for all chats in the SQLite file, read by a second connection while the
+/// backend still runs (WAL: readers see committed writes).
+fn stored_texts(db: &Path) -> Vec<String> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT content FROM transcript ORDER BY chat_id, seq") else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_hidden_chats_answer_reaches_sqlite_while_it_is_hidden() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send saved while hidden")
+        .await
+        .expect("send");
+    // Another tab takes the pane: the first chat streams its answer off screen.
+    w.nvim.cmd("Boo new").await.expect("new tab");
+    w.nvim
+        .wait_for(
+            "the hidden turn's end",
+            "(function() for _, e in ipairs(_G.boo_events) do if e.name == 'BooTurnDone' then return true end end end)()",
+            WAIT,
+        )
+        .await;
+    assert!(
+        !transcript(&w.nvim)
+            .await
+            .contains("Echo: saved while hidden"),
+        "the answering chat must be hidden for this test"
+    );
+    let db = w.dir.join("boo.db");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut texts = stored_texts(&db);
+    while !texts.iter().any(|t| t.contains("Echo: saved while hidden"))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        texts = stored_texts(&db);
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("Echo: saved while hidden")),
+        "answer not in SQLite while the chat is hidden: {texts:?}"
+    );
+    w.nvim.quit().await;
+}

@@ -591,3 +591,142 @@ async fn store_falls_back_to_memory_when_a_page_is_damaged() {
     assert!(!store.is_persistent());
     assert!(t(store.create_session("/repo", "x")).await.is_ok());
 }
+
+#[tokio::test]
+async fn store_unreadable_rows_load_as_placeholders_and_stay_on_disk() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    for seq in 0..3 {
+        store.put_item(item(c.id, seq, "fine")).unwrap();
+    }
+    t(store.close()).await.unwrap();
+    // A newer version's kind and broken JSON: rows this version cannot read.
+    let conn = raw(&dir);
+    conn.execute(
+        "UPDATE transcript SET kind = 'hologram' WHERE chat_id = ?1 AND seq = 1",
+        [c.id],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE transcript SET meta = '{broken' WHERE chat_id = ?1 AND seq = 2",
+        [c.id],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&dir).await;
+    assert!(
+        t(store.load_transcript(c.id)).await.is_err(),
+        "strict load fails"
+    );
+    let (items, bad) = t(store.load_transcript_lenient(c.id)).await.unwrap();
+    assert_eq!(bad, 2);
+    assert_eq!(
+        items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(items[0].content, "fine");
+    assert!(
+        items[1].content.starts_with("(unreadable item"),
+        "{:?}",
+        items[1]
+    );
+    assert_eq!(items[2].part_id, None);
+    t(store.close()).await.unwrap();
+    // Loading changed nothing on disk.
+    let kind: String = raw(&dir)
+        .query_row(
+            "SELECT kind FROM transcript WHERE chat_id = ?1 AND seq = 1",
+            [c.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "hologram");
+}
+
+#[tokio::test]
+async fn store_turns_of_a_dead_boocoder_are_marked_interrupted_with_an_item() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    store.put_item(item(c.id, 0, "question")).unwrap();
+    let new = |prompt: &str| NewTask {
+        chat_id: c.id,
+        session_id: s.id,
+        agent: "opencode".into(),
+        model: None,
+        prompt: prompt.into(),
+        creator: "user".into(),
+    };
+    let dead = t(store.create_task(new("dead"))).await.unwrap();
+    t(store.set_task_status(dead, TaskStatus::Running, None))
+        .await
+        .unwrap();
+    let queued = t(store.create_task(new("queued"))).await.unwrap();
+    let live = t(store.create_task(new("live"))).await.unwrap();
+    t(store.close()).await.unwrap();
+    // The first two belonged to a process that is gone; the third is this (live) process's.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    raw(&dir)
+        .execute(
+            "UPDATE tasks SET owner_pid = ?1 WHERE id IN (?2, ?3)",
+            rusqlite::params![gone, dead, queued],
+        )
+        .unwrap();
+
+    let store = open(&dir).await;
+    assert_eq!(t(store.interrupt_orphaned_tasks()).await.unwrap(), 2);
+    for id in [dead, queued] {
+        let task = t(store.task(id)).await.unwrap().unwrap();
+        assert_eq!(task.status, TaskStatus::Interrupted);
+    }
+    assert_eq!(
+        t(store.task(live)).await.unwrap().unwrap().status,
+        TaskStatus::Queued
+    );
+    let items = t(store.load_transcript(c.id)).await.unwrap();
+    assert_eq!(items[0].content, "question", "the stored item is kept");
+    assert!(items[1].content.contains("interrupted"), "{items:?}");
+    assert_eq!(items.len(), 3);
+    // Nothing left to mark a second time.
+    assert_eq!(t(store.interrupt_orphaned_tasks()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn store_a_locked_database_reports_why_and_keeps_the_items_until_written() {
+    let dir = TempDir::new().unwrap();
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let store = t(Store::open_with(dir.path().join("boo.db"), opts))
+        .await
+        .unwrap();
+    let s = t(store.create_session("/repo", "s")).await.unwrap();
+    let c = chat(&store, s.id, "c").await;
+    assert_eq!(store.write_error(), None);
+    // Another process holds the write lock.
+    let other = raw(&dir);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    store.put_item(item(c.id, 0, "kept in memory")).unwrap();
+    assert!(
+        t(store.flush()).await.is_err(),
+        "the write cannot happen yet"
+    );
+    let why = store.write_error().expect("a reason while locked");
+    assert!(!why.is_empty());
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    // The buffered item is written on the retry, and the reason clears.
+    t(store.flush()).await.unwrap();
+    assert_eq!(store.write_error(), None);
+    t(store.close()).await.unwrap();
+    let store = open(&dir).await;
+    let items = t(store.load_transcript(c.id)).await.unwrap();
+    assert_eq!(items[0].content, "kept in memory");
+}

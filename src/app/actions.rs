@@ -235,7 +235,7 @@ impl App {
         } else {
             json!({})
         };
-        let Some(seq) = self.ui.push(chat, ItemKind::User, None, text.clone(), meta) else {
+        let Some(seq) = self.tx_push(chat, ItemKind::User, None, text.clone(), meta) else {
             return;
         };
         if a.from_input {
@@ -259,7 +259,7 @@ impl App {
         let dir = self.ws.sessions.get(&c.session).and_then(|s| s.dir.clone());
         let Some(dir) = dir else {
             let seq = seq.unwrap_or(0);
-            self.ui.set(
+            self.tx_set(
                 chat,
                 seq,
                 text.clone(),
@@ -355,7 +355,7 @@ impl App {
                 ..
             } => {}
             AgentEvent::Item { chat, change } => {
-                self.ui.change(chat, change);
+                self.tx_apply(chat, change);
             }
             AgentEvent::PermissionAsked { chat, request } => {
                 let title = request
@@ -443,14 +443,7 @@ impl App {
     /// Sets the meta (status) of a turn's user item, keeping its text.
     fn mark_user_item(&mut self, task: i64, meta: Json) {
         if let Some((chat, seq)) = self.turn_items.get(&task).copied() {
-            if let Some(content) = self
-                .ui
-                .layout(chat)
-                .and_then(|l| l.content(seq))
-                .map(str::to_string)
-            {
-                self.ui.set(chat, seq, content, meta);
-            }
+            self.tx_set_meta(chat, seq, meta);
         }
     }
 
@@ -472,32 +465,24 @@ impl App {
         if let Some((c, seq)) = self.turn_items.remove(&turn) {
             if !was_running && outcome != Outcome::Done {
                 // Never started: the prompt's item says so, and the text can be sent again.
-                if let Some(content) = self
-                    .ui
-                    .layout(c)
-                    .and_then(|l| l.content(seq))
-                    .map(str::to_string)
-                {
-                    self.ui.set(c, seq, content, json!({"status": "not sent"}));
-                }
+                self.tx_set_meta(c, seq, json!({"status": "not sent"}));
             }
         }
         match &outcome {
             Outcome::Failed(m) => {
                 // A turn that did not start already has its error item (from the dispatcher).
-                let shown = self.ui.layout(chat).is_some_and(|l| {
-                    let last = l.len().checked_sub(1);
-                    last.and_then(|i| l.kind(i)) == Some(ItemKind::Error)
-                        && last.and_then(|i| l.content(i)) == Some(m.as_str())
+                let shown = self.transcripts.get(chat).is_some_and(|t| {
+                    t.items()
+                        .last()
+                        .is_some_and(|i| i.kind == ItemKind::Error && i.content == *m)
                 });
                 if !shown {
-                    self.ui
-                        .push(chat, ItemKind::Error, None, m.clone(), json!({}));
+                    self.tx_push(chat, ItemKind::Error, None, m.clone(), json!({}));
                 }
                 self.ui.notify(format!("boo: turn failed: {m}"), ERROR);
             }
             Outcome::Aborted => {
-                self.ui.push(
+                self.tx_push(
                     chat,
                     ItemKind::Info,
                     None,

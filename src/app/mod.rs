@@ -8,6 +8,7 @@ mod agents;
 mod review;
 mod session_cmds;
 mod sessions;
+mod transcripts;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use workspace::Workspace;
 
 /// Frame period: deltas are coalesced for this long before one apply.
 const FRAME: Duration = Duration::from_millis(16);
+/// Transcript changes are batched for this long before they go to the store (goal: <= 100 ms).
+const SAVE: Duration = Duration::from_millis(50);
 
 /// Everything the loop reacts to.
 #[derive(Debug)]
@@ -65,6 +68,11 @@ impl Event {
 
 pub struct App {
     ui: Ui,
+    /// Every registered chat's transcript; the UI renders from it, the store saves it.
+    transcripts: crate::model::transcript::Transcripts,
+    save_due: Option<Instant>,
+    /// The user was told history is not being saved (cleared when writes work again).
+    save_warned: bool,
     frontend: Arc<dyn Frontend>,
     store: Option<Store>,
     config: Config,
@@ -108,6 +116,9 @@ pub async fn run() -> Result<(), AppError> {
             }
             Some(ev) = events_rx.recv() => app.handle_guarded(ev).await,
             _ = sleep_until(due) => app.frame(),
+            // Independent of frames: a hidden chat, or a frame Neovim is slow to apply, must not
+            // hold back saving.
+            _ = sleep_until(app.save_due) => app.save_transcripts(),
         }
         app.schedule_frame();
     };
@@ -126,6 +137,9 @@ impl App {
     pub fn new(frontend: Arc<dyn Frontend>, events: mpsc::UnboundedSender<Event>) -> App {
         App {
             ui: Ui::new(),
+            transcripts: Default::default(),
+            save_due: None,
+            save_warned: false,
             frontend,
             store: None,
             config: Config::default(),
@@ -236,30 +250,29 @@ impl App {
         if let Some(e) = err {
             self.ui.notify(e.to_string(), 3);
         }
+        // Turns a crashed boocoder left running will never end: say so, in the task row and
+        // in the chat, before any chat is loaded.
+        match store.interrupt_orphaned_tasks().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "marked turns interrupted by a crash"),
+            Err(e) => tracing::warn!("interrupted turns not marked: {e}"),
+        }
         self.store = Some(store.clone());
         store
     }
 
     fn schedule_frame(&mut self) {
-        if self.frame_due.is_none() && (self.ui.is_dirty() || self.ui_unsaved_pending()) {
+        if self.frame_due.is_none() && self.ui.is_dirty() {
             self.frame_due = Some(Instant::now() + FRAME);
         }
+        if self.save_due.is_none() && self.transcripts.has_unsaved() {
+            self.save_due = Some(Instant::now() + SAVE);
+        }
     }
 
-    fn ui_unsaved_pending(&self) -> bool {
-        false
-    }
-
-    /// Saves changed transcript items and sends one batch for what is visible.
+    /// Sends one batch for what is visible.
     fn frame(&mut self) {
         self.frame_due = None;
-        if let Some(store) = &self.store {
-            for item in self.ui.take_unsaved() {
-                if let Err(e) = store.put_item(item) {
-                    tracing::warn!("transcript not saved: {e}");
-                }
-            }
-        }
         self.ui.set_visible(self.ws.visible_chats());
         let Some(batch) = self.ui.frame() else { return };
         self.frame_in_flight = true;
@@ -291,12 +304,18 @@ impl App {
         self.ui.status(status);
     }
 
+    /// The store is flushed before the agents are stopped: stopping can take seconds, and
+    /// whatever is in memory must be on disk by then.
     async fn shutdown(&mut self) {
-        self.agents.shutdown().await;
+        self.save_transcripts();
         if let Some(store) = &self.store {
-            for item in self.ui.take_unsaved() {
-                let _ = store.put_item(item);
+            if let Err(e) = store.flush().await {
+                tracing::warn!("history not flushed at exit: {e}");
             }
+        }
+        self.agents.shutdown().await;
+        self.save_transcripts();
+        if let Some(store) = &self.store {
             let _ = store.flush().await;
             let _ = store.close().await;
         }

@@ -327,6 +327,7 @@ impl App {
         for c in chats {
             self.ws.chats.remove(&c);
             self.ui.remove_chat(c);
+            self.transcripts.remove(c);
             self.agents.close_chat(c);
         }
         self.waiting.remove(&id);

@@ -13,6 +13,8 @@ use crate::model::{ChatId, ItemKind, SessionId};
 use crate::store::{NewChat, NewWorktree, Pane as StoredPane, PaneKind as StoredPaneKind};
 use crate::worktree;
 
+const WARN: u8 = 3;
+
 /// Result of making a session's worktree.
 #[derive(Debug)]
 pub struct Ready {
@@ -241,10 +243,8 @@ impl App {
                 let msg = format!("cannot create the session's worktree: {e}");
                 self.ui.notify(format!("boo: {msg}"), 4);
                 for w in waiting {
-                    self.ui
-                        .set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
-                    self.ui
-                        .push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
+                    self.tx_set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
+                    self.tx_push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
                 }
             }
         }
@@ -293,16 +293,34 @@ impl App {
             return;
         };
         let store = self.store().await;
-        let items = store.load_transcript(chat).await.unwrap_or_else(|e| {
-            tracing::warn!("transcript of chat {chat} not loaded: {e}");
-            Vec::new()
-        });
+        use crate::model::transcript::Transcript;
+        // Loading never destroys: unreadable rows are placeholders that are not written back,
+        // and a chat that could not be read at all gets its new items after the stored ones.
+        let t = match store.load_transcript_lenient(chat).await {
+            Ok((items, bad)) => {
+                if bad > 0 {
+                    self.ui.notify(
+                        format!("boo: {bad} unreadable item(s) in chat {chat}: kept as they are"),
+                        WARN,
+                    );
+                }
+                Transcript::from_items(chat, items)
+            }
+            Err(e) => {
+                tracing::warn!("transcript of chat {chat} not loaded: {e}");
+                self.ui
+                    .notify(format!("boo: history of chat {chat} not loaded: {e}"), WARN);
+                let floor = store.next_seq(chat).await.unwrap_or(i64::MAX / 2);
+                Transcript::new(chat).with_floor_seq(floor)
+            }
+        };
         self.ui.add_chat(
             chat,
             format!("boo://{}/{}", c.session, chat),
             c.title.clone(),
-            items,
+            &t,
         );
+        self.transcripts.insert(t);
     }
 
     /// Saves the session's open panes (so a restart reopens them).

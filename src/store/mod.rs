@@ -66,7 +66,12 @@ pub fn default_path(nvim_data_dir: &Path) -> PathBuf {
 pub struct Store {
     tx: mpsc::Sender<Msg>,
     persistent: bool,
+    /// Why the last transcript write failed, until one succeeds (set by the store thread).
+    write_error: WriteError,
 }
+
+/// Shared with the store thread; read without waiting on SQLite.
+pub(crate) type WriteError = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,6 +127,7 @@ impl Store {
                     Store {
                         tx,
                         persistent: false,
+                        write_error: WriteError::default(),
                     },
                     Some(err),
                 )
@@ -136,12 +142,24 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let write_error = WriteError::default();
+        let shared = write_error.clone();
         std::thread::Builder::new()
             .name("boo-store".into())
-            .spawn(move || thread::run(target, opts, rx, ready_tx))
+            .spawn(move || thread::run(target, opts, rx, ready_tx, shared))
             .map_err(StoreError::Thread)?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
-        Ok(Store { tx, persistent })
+        Ok(Store {
+            tx,
+            persistent,
+            write_error,
+        })
+    }
+
+    /// Why history is not being written right now (locked, disk full, read-only), or None.
+    /// The unwritten items stay buffered and are retried.
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.lock().ok().and_then(|e| e.clone())
     }
 
     /// False for the in-memory store: history will not survive this process.

@@ -38,6 +38,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: v2_last_active,
         check: Some(v2_check),
     },
+    Migration {
+        version: 3,
+        name: "task_owner",
+        up: v3_task_owner,
+        check: None,
+    },
 ];
 
 /// The version a database has after all of `MIGRATIONS`.
@@ -215,6 +221,12 @@ fn v2_last_active(tx: &Transaction) -> rusqlite::Result<()> {
         CREATE INDEX sessions_last_active ON sessions(repo_root, last_active_at);
         ",
     )
+}
+
+/// The pid of the boocoder that runs a task, so a later start can tell a turn that died with
+/// its process from one another editor is running.
+fn v3_task_owner(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE tasks ADD COLUMN owner_pid INTEGER;")
 }
 
 fn v2_check(tx: &Transaction) -> Result<(), String> {

@@ -44,8 +44,8 @@ impl Store {
             db.write(|tx| {
                 tx.execute(
                     "INSERT INTO tasks (chat_id, session_id, agent, model, prompt, creator,
-                                        status, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                        status, created_at, owner_pid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         new.chat_id,
                         new.session_id,
@@ -54,7 +54,8 @@ impl Store {
                         new.prompt,
                         new.creator,
                         TaskStatus::Queued.as_str(),
-                        now_ms()
+                        now_ms(),
+                        std::process::id()
                     ],
                 )?;
                 Ok(tx.last_insert_rowid())
@@ -101,6 +102,50 @@ impl Store {
         .await
     }
 
+    /// Marks the unfinished tasks whose boocoder is gone as interrupted, each with a visible
+    /// transcript item after its chat's last one. Returns how many there were. A task of a
+    /// live process (another editor on the same database) is left alone.
+    pub async fn interrupt_orphaned_tasks(&self) -> Result<usize, StoreError> {
+        self.call(move |db| {
+            db.write(|tx| {
+                let mut st = tx.prepare(
+                    "SELECT id, chat_id, owner_pid FROM tasks WHERE status IN ('queued', 'running')",
+                )?;
+                let found: Vec<(TaskId, ChatId, Option<i64>)> = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                drop(st);
+                let now = now_ms();
+                let mut n = 0;
+                for (id, chat, owner) in found {
+                    if owner.is_some_and(owner_alive) {
+                        continue;
+                    }
+                    tx.execute(
+                        "UPDATE tasks SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+                        params![
+                            id,
+                            TaskStatus::Interrupted.as_str(),
+                            "boocoder stopped during the turn",
+                            now
+                        ],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO transcript (chat_id, seq, kind, part_id, content, meta, updated_at)
+                         SELECT ?1, coalesce(max(seq) + 1, 0), 'info', NULL,
+                                '(interrupted: boocoder stopped during this turn)',
+                                '{\"status\":\"interrupted\"}', ?2
+                         FROM transcript WHERE chat_id = ?1",
+                        params![chat, now],
+                    )?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .await
+    }
+
     /// A chat's tasks, oldest first.
     pub async fn list_tasks(&self, chat_id: ChatId) -> Result<Vec<Task>, StoreError> {
         self.call(move |db| {
@@ -113,6 +158,19 @@ impl Store {
         })
         .await
     }
+}
+
+/// Whether a process with this pid runs (ours counts: a task of this process is not orphaned).
+fn owner_alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ pub(super) fn run(
     opts: StoreOptions,
     rx: Receiver<Msg>,
     ready: oneshot::Sender<Result<(), StoreError>>,
+    write_error: super::WriteError,
 ) {
     let conn = match &target {
         Target::File(path) => open_file(path, &opts).map_err(|cause| StoreError::Open {
@@ -115,6 +116,7 @@ pub(super) fn run(
         opts,
         buf: Buffer::default(),
         stats: FlushStats::default(),
+        write_error,
     }
     .serve(rx);
 }
@@ -203,9 +205,16 @@ struct Worker {
     opts: StoreOptions,
     buf: Buffer,
     stats: FlushStats,
+    write_error: super::WriteError,
 }
 
 impl Worker {
+    fn set_write_error(&self, e: Option<String>) {
+        if let Ok(mut w) = self.write_error.lock() {
+            *w = e;
+        }
+    }
+
     fn serve(mut self, rx: Receiver<Msg>) {
         loop {
             // A steady stream of puts would never let `recv_timeout` time out; check the
@@ -280,11 +289,13 @@ impl Worker {
                 self.buf.items.clear();
                 self.buf.deadline = None;
                 self.buf.failures = 0;
+                self.set_write_error(None);
                 Ok(())
             }
             Err(e) => {
                 self.buf.failures += 1;
                 self.stats.failed += 1;
+                self.set_write_error(Some(e.to_string()));
                 let backoff = self
                     .opts
                     .flush_interval

@@ -67,7 +67,50 @@ pub(super) fn write_batch<'a>(
     Ok(())
 }
 
+/// A row that cannot be read (a kind this version does not know, broken meta JSON) is shown
+/// as a placeholder rather than failing the whole chat. The placeholder has no part id and is
+/// never written back, so the row stays as it is on disk.
+fn row_or_placeholder(r: &Row) -> rusqlite::Result<(TranscriptItem, bool)> {
+    match row(r) {
+        Ok(item) => Ok((item, false)),
+        Err(e) => Ok((
+            TranscriptItem {
+                chat_id: r.get(0)?,
+                seq: r.get(1)?,
+                kind: ItemKind::Info,
+                part_id: None,
+                content: format!("(unreadable item: {e})"),
+                meta: serde_json::json!({"status": "unreadable"}),
+            },
+            true,
+        )),
+    }
+}
+
 impl Store {
+    /// The chat's transcript in order, unreadable rows as placeholders; with how many there were.
+    pub async fn load_transcript_lenient(
+        &self,
+        chat_id: ChatId,
+    ) -> Result<(Vec<TranscriptItem>, usize), StoreError> {
+        self.call(move |db| {
+            db.read(|tx| {
+                let sql = format!("SELECT {COLS} FROM transcript WHERE chat_id = ?1 ORDER BY seq");
+                let mut st = tx.prepare_cached(&sql)?;
+                let rows = st.query_map([chat_id], row_or_placeholder)?;
+                let mut items = Vec::new();
+                let mut bad = 0;
+                for r in rows {
+                    let (item, unreadable) = r?;
+                    bad += usize::from(unreadable);
+                    items.push(item);
+                }
+                Ok((items, bad))
+            })
+        })
+        .await
+    }
+
     /// Queues the full state of a transcript item; the last put for a `(chat_id, seq)` wins.
     /// Never blocks: it is written within the flush interval, by [`Store::flush`], or before
     /// any later call on this store. Fails only when the store is closed.

@@ -3,13 +3,12 @@
 //! frame sends only the changed tail of an item — a streamed delta costs O(delta), never a
 //! re-render of the whole answer.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::markdown;
-use crate::model::{ItemChange, ItemKind, TranscriptItem};
+use crate::model::transcript::{Edit, Transcript};
+use crate::model::ItemKind;
 
 /// Replace buffer lines `[first, last)` with `lines` (0-based, end-exclusive; `last = -1`: to end).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,20 +30,17 @@ pub struct Decor {
     pub status: Option<String>,
 }
 
+/// The render state of one transcript item; its content is in the `Transcript`.
 #[derive(Clone, Debug)]
 struct Item {
     kind: ItemKind,
-    part_id: Option<String>,
-    content: String,
-    meta: Json,
+    status: Option<String>,
     /// Rendered lines, ending with one blank separator line.
     lines: Vec<String>,
     /// How many of this item's lines the buffer holds.
     synced: usize,
     /// First line that differs from the buffer, if any.
     dirty_from: Option<usize>,
-    /// Whether the item changed since it was last saved to the store.
-    unsaved: bool,
     /// Markdown of each line as the buffer holds it, and the scanner state before it (text only).
     md: Vec<(markdown::State, markdown::Line)>,
     /// The decoration last sent for this item.
@@ -71,11 +67,11 @@ pub struct Flush {
     pub decor: Vec<Decor>,
 }
 
-/// One chat's transcript model.
+
+/// One chat's buffer lines, rendered from its `Transcript`.
 #[derive(Debug, Default)]
 pub struct ChatLayout {
     items: Vec<Item>,
-    by_part: HashMap<String, usize>,
     /// The buffer content is unknown (first show in this process): replace it whole.
     fresh: bool,
     /// Item ranges or states changed: decorations must be re-sent.
@@ -213,7 +209,7 @@ fn decor_of(it: &Item, seq: usize, pos: usize) -> Decor {
         first: pos,
         last: last.max(pos),
         kind: it.kind,
-        status: status_of(it.kind, &it.meta),
+        status: it.status.clone(),
     }
 }
 
@@ -264,129 +260,80 @@ impl ChatLayout {
         }
     }
 
-    /// Restores items loaded from the store (ordered by seq).
-    pub fn from_items(items: Vec<TranscriptItem>) -> Self {
+    /// Renders a transcript as it is (e.g. loaded from the store).
+    pub fn from_transcript(t: &Transcript) -> Self {
         let mut layout = ChatLayout::new();
-        for it in items {
-            layout.push(it.kind, it.part_id, it.content, it.meta);
-        }
-        for it in &mut layout.items {
-            it.unsaved = false;
-        }
+        layout.catch_up(t);
         layout
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Appends a new item; returns its index (the transcript `seq`).
-    pub fn push(
-        &mut self,
-        kind: ItemKind,
-        part_id: Option<String>,
-        content: String,
-        meta: Json,
-    ) -> usize {
-        let idx = self.items.len();
-        let lines = render(kind, &content, &meta);
-        if let Some(p) = &part_id {
-            self.by_part.insert(p.clone(), idx);
+    /// Renders the items of `t` this layout has not seen yet.
+    fn catch_up(&mut self, t: &Transcript) {
+        for it in t.items().skip(self.items.len()) {
+            self.items.push(Item {
+                kind: it.kind,
+                status: status_of(it.kind, &it.meta),
+                lines: render(it.kind, &it.content, &it.meta),
+                synced: 0,
+                dirty_from: Some(0),
+                md: Vec::new(),
+                sent: None,
+            });
+            self.decor_dirty = true;
         }
-        self.items.push(Item {
-            kind,
-            part_id,
-            content,
-            meta,
-            lines,
-            synced: 0,
-            dirty_from: Some(0),
-            unsaved: true,
-            md: Vec::new(),
-            sent: None,
-        });
-        self.decor_dirty = true;
-        idx
     }
 
-    /// Replaces an item's content/meta by index (e.g. a tool's status).
-    pub fn set(&mut self, idx: usize, content: String, meta: Json) {
-        let Some(it) = self.items.get_mut(idx) else {
+    /// Brings the lines up to date with one edit of `t`.
+    pub fn update(&mut self, t: &Transcript, edit: &Edit) {
+        match edit {
+            Edit::None => {}
+            Edit::Pushed(_) => self.catch_up(t),
+            Edit::Replaced(idx) => self.rerender(t, *idx),
+            Edit::Appended(idx, delta) => self.append(t, *idx, delta),
+        }
+    }
+
+    fn rerender(&mut self, t: &Transcript, idx: usize) {
+        self.catch_up(t);
+        let (Some(src), Some(it)) = (t.get(idx), self.items.get_mut(idx)) else {
             return;
         };
-        let old_status = status_of(it.kind, &it.meta);
-        let lines = render(it.kind, &content, &meta);
+        let lines = render(src.kind, &src.content, &src.meta);
+        let status = status_of(src.kind, &src.meta);
+        if status != it.status || lines.len() != it.lines.len() {
+            self.decor_dirty = true;
+        }
+        it.status = status;
         let first_diff = it
             .lines
             .iter()
             .zip(&lines)
             .position(|(a, b)| a != b)
             .unwrap_or(it.lines.len().min(lines.len()));
-        let status_changed = status_of(it.kind, &meta) != old_status;
-        if status_changed || lines.len() != it.lines.len() {
-            self.decor_dirty = true;
-        }
-        if first_diff == it.lines.len() && first_diff == lines.len() && it.content == content {
+        if first_diff == it.lines.len() && first_diff == lines.len() {
             // Same lines (a status shown only as decoration, say): nothing to redraw but that.
-            it.unsaved |= it.meta != meta;
-            it.meta = meta;
             return;
         }
         it.dirty_from = Some(it.dirty_from.map_or(first_diff, |d| d.min(first_diff)));
-        it.content = content;
-        it.meta = meta;
         it.lines = lines;
-        it.unsaved = true;
     }
 
-    /// Applies a backend change keyed by part id.
-    pub fn apply(&mut self, change: ItemChange) -> usize {
-        match change {
-            ItemChange::Upsert {
-                part_id,
-                kind,
-                content,
-                meta,
-            } => match self.by_part.get(&part_id).copied() {
-                Some(idx) => {
-                    self.set(idx, content, meta);
-                    idx
-                }
-                None => self.push(kind, Some(part_id), content, meta),
-            },
-            ItemChange::Append { part_id, delta } => match self.by_part.get(&part_id).copied() {
-                Some(idx) => {
-                    self.append(idx, &delta);
-                    idx
-                }
-                // A delta for a part never announced: show it as text rather than lose it.
-                None => self.push(ItemKind::Text, Some(part_id), delta, Json::Null),
-            },
+    /// Streamed text: only the item's last content line and what follows change.
+    fn append(&mut self, t: &Transcript, idx: usize, delta: &str) {
+        self.catch_up(t);
+        let (Some(src), Some(it)) = (t.get(idx), self.items.get(idx)) else {
+            return;
+        };
+        let was_empty = src.content.len() == delta.len();
+        let has_header = header(src.kind, &src.meta).is_some();
+        if src.kind == ItemKind::Tool || (has_header || it.lines.is_empty()) && was_empty {
+            // No body line to extend yet (or a derived body): render once.
+            self.rerender(t, idx);
+            return;
         }
-    }
-
-    /// Appends streamed text to an item: only its last content line and what follows change.
-    pub fn append(&mut self, idx: usize, delta: &str) {
         let Some(it) = self.items.get_mut(idx) else {
             return;
         };
-        if delta.is_empty() {
-            return;
-        }
-        let has_header = header(it.kind, &it.meta).is_some();
-        if it.kind == ItemKind::Tool || (has_header || it.lines.is_empty()) && it.content.is_empty()
-        {
-            // No body line to extend yet (or a derived body): render once.
-            let content = format!("{}{}", it.content, delta);
-            let meta = it.meta.clone();
-            self.set(idx, content, meta);
-            return;
-        }
-        it.content.push_str(delta);
         // lines = [header?] body... separator; the last body line is at len - 2.
         let sep = it.lines.pop().unwrap_or_default();
         let last_body = it.lines.len().saturating_sub(1);
@@ -404,24 +351,6 @@ impl ChatLayout {
             self.decor_dirty = true;
         }
         it.dirty_from = Some(it.dirty_from.map_or(last_body, |d| d.min(last_body)));
-        it.unsaved = true;
-    }
-
-    /// Index of the item with this part id.
-    pub fn find(&self, part_id: &str) -> Option<usize> {
-        self.by_part.get(part_id).copied()
-    }
-
-    pub fn kind(&self, idx: usize) -> Option<ItemKind> {
-        self.items.get(idx).map(|i| i.kind)
-    }
-
-    pub fn meta(&self, idx: usize) -> Option<&Json> {
-        self.items.get(idx).map(|i| &i.meta)
-    }
-
-    pub fn content(&self, idx: usize) -> Option<&str> {
-        self.items.get(idx).map(|i| i.content.as_str())
     }
 
     /// Whether the buffer needs an update.
@@ -501,24 +430,6 @@ impl ChatLayout {
             .collect()
     }
 
-    /// Items changed since last saved, as store rows (seq = index); marks them saved.
-    pub fn take_unsaved(&mut self, chat_id: i64) -> Vec<TranscriptItem> {
-        let mut out = Vec::new();
-        for (seq, it) in self.items.iter_mut().enumerate() {
-            if std::mem::take(&mut it.unsaved) {
-                out.push(TranscriptItem {
-                    chat_id,
-                    seq: seq as i64,
-                    kind: it.kind,
-                    part_id: it.part_id.clone(),
-                    content: it.content.clone(),
-                    meta: it.meta.clone(),
-                });
-            }
-        }
-        out
-    }
-
     /// All lines as the buffer should hold them (tests, full re-render).
     pub fn all_lines(&self) -> Vec<String> {
         self.items
@@ -531,7 +442,44 @@ impl ChatLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ItemChange;
     use serde_json::json;
+
+    /// A transcript and its layout, changed together the way the app does.
+    struct Chat {
+        t: Transcript,
+        l: ChatLayout,
+    }
+
+    impl Chat {
+        fn new() -> Self {
+            Chat {
+                t: Transcript::new(1),
+                l: ChatLayout::new(),
+            }
+        }
+        fn apply(&mut self, c: ItemChange) {
+            let e = self.t.apply(c);
+            self.l.update(&self.t, &e);
+        }
+        fn push(&mut self, kind: ItemKind, content: &str, meta: Json) {
+            let idx = self.t.push(kind, None, content.into(), meta);
+            self.l.update(&self.t, &Edit::Pushed(idx));
+        }
+        fn set(&mut self, idx: usize, content: &str, meta: Json) {
+            let e = self.t.set(idx, content.into(), meta);
+            self.l.update(&self.t, &e);
+        }
+        fn flush(&mut self) -> Flush {
+            self.l.flush()
+        }
+        fn all_lines(&self) -> Vec<String> {
+            self.l.all_lines()
+        }
+        fn is_dirty(&self) -> bool {
+            self.l.is_dirty()
+        }
+    }
 
     /// Applies ops to a plain Vec<String> the way nvim_buf_set_lines does.
     fn apply(buf: &mut Vec<String>, ops: &[LinesOp]) {
@@ -557,9 +505,9 @@ mod tests {
 
     #[test]
     fn streamed_deltas_send_only_the_tail_and_match_a_full_render() {
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         let mut buf = vec![String::new()];
-        l.push(ItemKind::User, None, "hello\nworld".into(), json!({}));
+        l.push(ItemKind::User, "hello\nworld", json!({}));
         l.apply(upsert(
             "r",
             ItemKind::Reasoning,
@@ -594,7 +542,7 @@ mod tests {
 
     #[test]
     fn upsert_replaces_in_place_and_keeps_later_items_right() {
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         let mut buf = Vec::new();
         l.apply(upsert(
             "tool",
@@ -632,7 +580,7 @@ mod tests {
 
     #[test]
     fn empty_text_parts_take_no_lines_until_their_first_delta() {
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         let mut buf = Vec::new();
         l.apply(upsert("a", ItemKind::Text, "", json!({})));
         l.apply(upsert("b", ItemKind::Text, "", json!({})));
@@ -649,27 +597,22 @@ mod tests {
 
     #[test]
     fn a_status_change_alone_resends_decorations_and_is_saved() {
-        let mut l = ChatLayout::new();
-        l.push(
-            ItemKind::User,
-            None,
-            "q".into(),
-            json!({"status": "queued"}),
-        );
+        let mut l = Chat::new();
+        l.push(ItemKind::User, "q", json!({"status": "queued"}));
         l.flush();
-        l.take_unsaved(1);
-        l.set(0, "q".into(), json!({}));
+        l.t.take_unsaved();
+        l.set(0, "q", json!({}));
         let f = l.flush();
         let (decor, ops) = (f.decor, f.lines);
         assert!(ops.is_empty());
         assert_eq!(decor.len(), 1, "only the changed item");
         assert_eq!(decor[0].status, None);
-        assert_eq!(l.take_unsaved(1).len(), 1);
+        assert_eq!(l.t.take_unsaved().len(), 1);
     }
 
     #[test]
     fn unknown_part_delta_is_kept_as_text() {
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         l.apply(ItemChange::Append {
             part_id: "x".into(),
             delta: "orphan".into(),
@@ -678,24 +621,18 @@ mod tests {
     }
 
     #[test]
-    fn unsaved_items_are_reported_once_with_their_seq() {
-        let mut l = ChatLayout::new();
-        l.push(ItemKind::User, None, "q".into(), json!({}));
-        l.apply(upsert("t", ItemKind::Text, "a", json!({})));
-        assert_eq!(l.take_unsaved(7).len(), 2);
-        l.apply(ItemChange::Append {
+    fn a_layout_of_a_loaded_transcript_matches_one_built_live() {
+        let mut live = Chat::new();
+        live.push(ItemKind::User, "q", json!({}));
+        live.apply(upsert("t", ItemKind::Text, "", json!({})));
+        live.apply(ItemChange::Append {
             part_id: "t".into(),
-            delta: "b".into(),
+            delta: "a\nb".into(),
         });
-        let rows = l.take_unsaved(7);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(
-            (rows[0].seq, rows[0].content.as_str(), rows[0].chat_id),
-            (1, "ab", 7)
-        );
-        assert!(l.take_unsaved(7).is_empty());
-        let restored = ChatLayout::from_items(vec![rows[0].clone()]);
-        assert_eq!(restored.all_lines(), vec!["ab".to_string(), String::new()]);
+        let rows = live.t.take_unsaved();
+        let loaded = ChatLayout::from_transcript(&Transcript::from_items(1, rows));
+        assert_eq!(loaded.all_lines(), live.all_lines());
+        assert_eq!(loaded.decorations(), live.l.decorations());
     }
 
     /// What Lua holds after applying flushes: lines, marks per row, code blocks, decorations.
@@ -758,9 +695,9 @@ mod tests {
     fn streamed_highlights_and_folds_equal_rendering_the_final_text_at_once() {
         let answer = "# Plan\n\nSome *emphasis* and **strong** and `code`.\n\n- one `a`\n- two **b**\n  1. nested\n\n```lua\nlocal x = 1 -- `not a span`\n```\n\n~~~\nplain ~~~ block\n~~~\n\n```rust\nfn main() {}\n```\ntail *x*";
         for sizes in [&[1usize][..], &[2, 5, 3], &[7], &[13, 1, 4], &[1000]] {
-            let mut live = ChatLayout::new();
+            let mut live = Chat::new();
             let mut screen = Screen::default();
-            live.push(ItemKind::User, None, "q".into(), json!({}));
+            live.push(ItemKind::User, "q", json!({}));
             live.apply(upsert(
                 "r",
                 ItemKind::Reasoning,
@@ -801,8 +738,8 @@ mod tests {
             ));
             screen.apply(live.flush());
 
-            let mut at_once = ChatLayout::new();
-            at_once.push(ItemKind::User, None, "q".into(), json!({}));
+            let mut at_once = Chat::new();
+            at_once.push(ItemKind::User, "q", json!({}));
             at_once.apply(upsert(
                 "r",
                 ItemKind::Reasoning,
@@ -821,7 +758,7 @@ mod tests {
             assert_eq!(screen, want, "deltas of sizes {sizes:?}");
         }
         // The final render is what it should be, not just equal: the lua block and a list.
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         l.apply(upsert("t", ItemKind::Text, answer, json!({})));
         let mut s = Screen::default();
         s.apply(l.flush());
@@ -847,7 +784,7 @@ mod tests {
 
     #[test]
     fn a_streamed_delta_rescans_only_the_lines_it_changed() {
-        let mut l = ChatLayout::new();
+        let mut l = Chat::new();
         l.apply(upsert("t", ItemKind::Text, "", json!({})));
         l.flush();
         let long: String = (0..500).map(|i| format!("line {i}\n")).collect();

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
-use crate::model::{ChatId, ItemChange, ItemKind, PaneId, TranscriptItem};
+use crate::model::transcript::{Edit, Transcript};
+use crate::model::{ChatId, PaneId};
 use layout::ChatLayout;
 
 /// Where batches go: Neovim in the product (`rpc::NvimFrontend`).
@@ -73,18 +74,12 @@ impl Ui {
         Ui::default()
     }
 
-    /// Registers a chat (its buffer name and title) with its stored transcript.
-    pub fn add_chat(
-        &mut self,
-        chat: ChatId,
-        name: String,
-        title: String,
-        items: Vec<TranscriptItem>,
-    ) {
+    /// Registers a chat (its buffer name and title) with its transcript as it is.
+    pub fn add_chat(&mut self, chat: ChatId, name: String, title: String, t: &Transcript) {
         self.chats.entry(chat).or_insert_with(|| ChatRender {
             name,
             title,
-            layout: ChatLayout::from_items(items),
+            layout: ChatLayout::from_transcript(t),
             created: false,
         });
     }
@@ -108,29 +103,10 @@ impl Ui {
         self.chats.get(&chat).map(|c| &c.layout)
     }
 
-    /// A backend change to a chat's transcript; returns the item's seq.
-    pub fn change(&mut self, chat: ChatId, change: ItemChange) -> Option<usize> {
-        self.chats.get_mut(&chat).map(|c| c.layout.apply(change))
-    }
-
-    /// An item the app adds itself (user prompt, error, info); returns its seq.
-    pub fn push(
-        &mut self,
-        chat: ChatId,
-        kind: ItemKind,
-        part_id: Option<String>,
-        content: String,
-        meta: Json,
-    ) -> Option<usize> {
-        self.chats
-            .get_mut(&chat)
-            .map(|c| c.layout.push(kind, part_id, content, meta))
-    }
-
-    /// Replaces an item the app added (e.g. a queued prompt becoming sent).
-    pub fn set(&mut self, chat: ChatId, seq: usize, content: String, meta: Json) {
+    /// An edit the app made to a chat's transcript (`t`, after the edit).
+    pub fn edited(&mut self, chat: ChatId, t: &Transcript, edit: &Edit) {
         if let Some(c) = self.chats.get_mut(&chat) {
-            c.layout.set(seq, content, meta);
+            c.layout.update(t, edit);
         }
     }
 
@@ -238,15 +214,6 @@ impl Ui {
                 .any(|c| self.chats.get(c).is_some_and(|r| r.layout.is_dirty()))
     }
 
-    /// Items changed since last saved, for the store (all chats, visible or not).
-    pub fn take_unsaved(&mut self) -> Vec<TranscriptItem> {
-        let mut out = Vec::new();
-        for (id, c) in &mut self.chats {
-            out.extend(c.layout.take_unsaved(*id));
-        }
-        out
-    }
-
     /// The batch for this frame, or None when nothing changed.
     pub fn frame(&mut self) -> Option<Json> {
         let mut visible: Vec<ChatId> = self.visible.iter().copied().collect();
@@ -291,13 +258,21 @@ fn op<T: Serialize>(name: &str, body: &T) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ItemChange, ItemKind};
+
+    fn change(ui: &mut Ui, t: &mut Transcript, c: ItemChange) {
+        let e = t.apply(c);
+        ui.edited(t.chat_id(), t, &e);
+    }
 
     #[test]
     fn hidden_chats_are_not_rendered_until_shown() {
         let mut ui = Ui::new();
-        ui.add_chat(1, "boo://s/1".into(), "one".into(), vec![]);
-        ui.change(
-            1,
+        let mut t = Transcript::new(1);
+        ui.add_chat(1, "boo://s/1".into(), "one".into(), &t);
+        change(
+            &mut ui,
+            &mut t,
             ItemChange::Upsert {
                 part_id: "p".into(),
                 kind: ItemKind::Text,
@@ -331,10 +306,12 @@ mod tests {
     #[test]
     fn many_deltas_in_one_frame_become_one_lines_op() {
         let mut ui = Ui::new();
-        ui.add_chat(1, "b".into(), "t".into(), vec![]);
+        let mut t = Transcript::new(1);
+        ui.add_chat(1, "b".into(), "t".into(), &t);
         ui.set_visible([1].into_iter().collect());
-        ui.change(
-            1,
+        change(
+            &mut ui,
+            &mut t,
             ItemChange::Upsert {
                 part_id: "p".into(),
                 kind: ItemKind::Text,
@@ -344,8 +321,9 @@ mod tests {
         );
         ui.frame();
         for _ in 0..1000 {
-            ui.change(
-                1,
+            change(
+                &mut ui,
+                &mut t,
                 ItemChange::Append {
                     part_id: "p".into(),
                     delta: "x".into(),

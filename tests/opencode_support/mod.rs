@@ -155,41 +155,29 @@ impl Harness {
     }
 }
 
-/// A chat transcript as the caller would keep it: items keyed by part id, in arrival order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Transcript {
-    pub order: Vec<String>,
-    pub items: HashMap<String, (ItemKind, String, Value)>,
-}
+/// A chat transcript kept as the app keeps it (`model::transcript::Transcript`), with
+/// accessors for the tests.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript(pub boocoder::model::transcript::Transcript);
 
 impl Transcript {
     pub fn apply(&mut self, change: &ItemChange) {
-        match change {
-            ItemChange::Upsert {
-                part_id,
-                kind,
-                content,
-                meta,
-            } => {
-                if !self.items.contains_key(part_id) {
-                    self.order.push(part_id.clone());
-                }
-                self.items
-                    .insert(part_id.clone(), (*kind, content.clone(), meta.clone()));
-            }
-            ItemChange::Append { part_id, delta } => match self.items.get_mut(part_id) {
-                Some(item) => item.1.push_str(delta),
-                None => panic!("append to unknown part {part_id}"),
-            },
+        if let ItemChange::Append { part_id, .. } = change {
+            assert!(
+                self.0.find(part_id).is_some(),
+                "append to unknown part {part_id}"
+            );
         }
+        self.0.apply(change.clone());
     }
 
     pub fn of_kind(&self, kind: ItemKind) -> Vec<(String, String, Value)> {
-        self.order
-            .iter()
-            .filter_map(|id| {
-                let (k, c, m) = &self.items[id];
-                (*k == kind).then(|| (id.clone(), c.clone(), m.clone()))
+        self.0
+            .items()
+            .filter(|i| i.kind == kind)
+            .map(|i| {
+                let id = i.part_id.clone().unwrap_or_default();
+                (id, i.content.clone(), i.meta.clone())
             })
             .collect()
     }
@@ -198,14 +186,22 @@ impl Transcript {
         self.of_kind(kind).into_iter().map(|(_, c, _)| c).collect()
     }
 
-    /// The (part id, kind, text) of every text/reasoning/user/tool part, for comparing with REST.
+    /// The (part id, kind, text) of every text/reasoning/user part, for comparing with REST.
     pub fn parts(&self) -> Vec<(String, ItemKind, String)> {
-        self.order
-            .iter()
-            .filter_map(|id| {
-                let (k, c, _) = &self.items[id];
-                matches!(k, ItemKind::Text | ItemKind::Reasoning | ItemKind::User)
-                    .then(|| (id.clone(), *k, c.clone()))
+        self.0
+            .items()
+            .filter(|i| {
+                matches!(
+                    i.kind,
+                    ItemKind::Text | ItemKind::Reasoning | ItemKind::User
+                )
+            })
+            .map(|i| {
+                (
+                    i.part_id.clone().unwrap_or_default(),
+                    i.kind,
+                    i.content.clone(),
+                )
             })
             .collect()
     }

@@ -7,6 +7,12 @@ M.asking = {} -- request ids with a prompt open, so a redraw does not stack prom
 function M.prompt(op)
   if M.asking[op.id] then return end
   M.asking[op.id] = true
+  -- Opened after the render batch returns: a picker that waits for keys (inputlist) must not
+  -- hold the frame, and so the backend, while it is open.
+  vim.schedule(function() M.open(op) end)
+end
+
+function M.open(op)
   vim.api.nvim_exec_autocmds('User', { pattern = 'BooPermission', data = op, modeline = false })
   local choices = { 'once', 'always', 'reject' }
   local labels = { once = 'Allow once', always = 'Always allow', reject = 'Reject' }
