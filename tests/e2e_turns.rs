@@ -397,3 +397,48 @@ async fn a_hidden_chats_answer_reaches_sqlite_while_it_is_hidden() {
     );
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn a_hidden_chat_killed_mid_stream_comes_back_with_its_partial_answer_marked_interrupted() {
+    let w = world().await;
+    // No pane is open: the chat streams without ever being drawn.
+    w.nvim
+        .cmd("Boo send [fake:long 400 20] hidden")
+        .await
+        .expect("send");
+    let db = w.dir.join("boo.db");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stored_texts(&db).iter().any(|t| t.contains("chunk-30 ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hidden chat's answer never reached the store: {:?}",
+            stored_texts(&db)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = w
+        .nvim
+        .lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r.pid")
+        .await
+        .as_u64()
+        .expect("pid") as i32;
+    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    w.nvim
+        .wait_for(
+            "the plugin to notice the exit",
+            "not require('boo.rpc').running()",
+            WAIT,
+        )
+        .await;
+    assert!(
+        stored_texts(&db).iter().any(|t| t.contains("hidden")),
+        "the prompt is stored"
+    );
+    // The next :Boo restarts the backend and shows what had streamed, and that the turn ended.
+    w.nvim.cmd("Boo").await.expect(":Boo after the crash");
+    let shown = wait_transcript(&w, "the restored partial answer", "chunk-30 ").await;
+    assert!(shown.contains("hidden"), "the prompt is shown too: {shown}");
+    wait_transcript(&w, "the interrupted mark", "interrupted").await;
+    w.nvim.quit().await;
+}

@@ -67,7 +67,6 @@ pub struct Flush {
     pub decor: Vec<Decor>,
 }
 
-
 /// One chat's buffer lines, rendered from its `Transcript`.
 #[derive(Debug, Default)]
 pub struct ChatLayout {
