@@ -153,6 +153,7 @@ end
 function H.start(cmd)
   cmd = vim.list_extend(vim.deepcopy(cmd), H.extra_args())
   local stderr = {}
+  local exit_code -- set by on_exit, which may run before jobwait below (the job id is gone then)
   local env = { BOO_LOG = require('boo.config').get().backend.log_level }
   local ok, chan = pcall(vim.fn.jobstart, cmd, {
     rpc = true,
@@ -163,7 +164,10 @@ function H.start(cmd)
       end
       if #stderr > 50 then stderr = vim.list_slice(stderr, #stderr - 50) end
     end,
-    on_exit = function(id, code, _) H.on_exit(id, code, code >= 128 and code - 128 or 0) end,
+    on_exit = function(id, code, _)
+      exit_code = code
+      H.on_exit(id, code, code >= 128 and code - 128 or 0)
+    end,
   })
   if not ok or chan <= 0 then
     return nil, H.start_error(cmd, 'cannot start', nil, { ok and tostring(chan) or tostring(chan) })
@@ -179,7 +183,8 @@ function H.start(cmd)
   timer:stop()
   timer:close()
   if not hok then
-    local code = vim.fn.jobwait({ chan }, 1000)[1]
+    local code = exit_code or vim.fn.jobwait({ chan }, 1000)[1]
+    if code < 0 and exit_code then code = exit_code end
     pcall(vim.fn.jobstop, chan)
     if timed_out then
       return nil,
