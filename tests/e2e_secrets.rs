@@ -25,7 +25,6 @@ async fn router_credentials_and_api_key_never_reach_the_log() {
             "router": { "url": "http://alice:ROUTERPW@127.0.0.1:1/v1", "api_key": "sk-APIKEY-XYZ" },
             "agents": { "qwen": { "env": { "QWEN_TOKEN": "ENVSECRET" } } },
         }),
-        ..Default::default()
     })
     .await;
     nvim.cmd("Boo").await.expect(":Boo");

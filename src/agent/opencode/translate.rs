@@ -1037,7 +1037,9 @@ mod random_tests {
         let mut evs: Vec<Value> = data
             .iter()
             .filter_map(|d| serde_json::from_str(d).ok())
-            .filter(|e: &Value| e["type"] != "message.part.delta" || e.to_string().len() % 20 == 0)
+            .filter(|e: &Value| {
+                e["type"] != "message.part.delta" || e.to_string().len().is_multiple_of(20)
+            })
             .collect();
         let tool = |status: &str| {
             json!({"type": "message.part.updated", "properties": {"sessionID": S, "part": {
