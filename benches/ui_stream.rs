@@ -7,6 +7,7 @@
 //! Neovim, boocoder CPU against opencode's, render batches; then the growth of Neovim's CPU above
 //! idle from the first N to the last, and the time to open a restored 50,000-line transcript.
 //!
+//! The scripted model sends a chunk every 2 ms, as in the measurement that opened issue 10.
 //! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`). The machine's load shows in
 //! the idle figures: run it when the machine is quiet.
 
@@ -166,7 +167,8 @@ async fn run(n: usize) -> Figures {
     let (n0, b0, o0) = cpu_groups(npid);
     let i0 = cpu_ms(ipid);
     let t0 = Instant::now();
-    nvim.cmd(&format!("Boo send go [fake:long {n}]"))
+    // Paced like a fast model (a chunk every 2 ms), so the stream spans many frames.
+    nvim.cmd(&format!("Boo send go [fake:long {n} 2]"))
         .await
         .expect("send");
     wait(&nvim, &format!("chunk-{}", n - 1), Duration::from_secs(600)).await;
