@@ -119,17 +119,7 @@ async fn main_async() {
             .replace("line 29: some", "line 29: other");
         std::fs::write(wt.join(path_of(i)), edited).expect("edit");
     }
-    nvim.lua(
-        "_G.boo_lag = {}
-         local last = vim.uv.hrtime()
-         _G.boo_lag_timer = vim.uv.new_timer()
-         _G.boo_lag_timer:start(5, 5, function()
-           local now = vim.uv.hrtime()
-           table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
-           last = now
-         end)",
-    )
-    .await;
+    nvim.start_lag_timer().await;
     let t = Instant::now();
     nvim.cmd("Boo diff").await.expect(":Boo diff");
     let listed = format!(
@@ -184,16 +174,7 @@ async fn main_async() {
         )
         .expect("small file");
     }
-    nvim.lua(
-        "_G.boo_lag = {}
-         local last = vim.uv.hrtime()
-         _G.boo_lag_timer:start(5, 5, function()
-           local now = vim.uv.hrtime()
-           table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
-           last = now
-         end)",
-    )
-    .await;
+    nvim.start_lag_timer().await;
     let t = Instant::now();
     nvim.cmd("Boo diff").await.expect(":Boo diff");
     let shown = "(function() for _, b in ipairs(vim.api.nvim_list_bufs()) do

@@ -21,15 +21,6 @@ use boocoder::model::{ItemKind, TranscriptItem};
 use boocoder::store::Store;
 use serde_json::json;
 
-const LAG_TIMER: &str = "_G.boo_lag = {}
-  local last = vim.uv.hrtime()
-  _G.boo_lag_timer = vim.uv.new_timer()
-  _G.boo_lag_timer:start(5, 5, function()
-    local now = vim.uv.hrtime()
-    table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
-    last = now
-  end)";
-
 const LAG_READ: &str = "_G.boo_lag_timer:stop()
   local lag = _G.boo_lag
   table.sort(lag)
@@ -161,7 +152,7 @@ async fn run(n: usize) -> Figures {
     nvim.cmd("Boo send warm up").await.expect("send");
     wait(&nvim, "Echo: warm up", Duration::from_secs(60)).await;
     let (npid, ipid) = (pid(&nvim).await, pid(&idle).await);
-    nvim.lua(LAG_TIMER).await;
+    nvim.start_lag_timer().await;
     nvim.lua("local s = require('boo.ui.render').stats s.batches = 0")
         .await;
     let (n0, b0, o0) = cpu_groups(npid);

@@ -137,6 +137,22 @@ impl Nvim {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Starts a 5 ms libuv timer inside Neovim that records how late each tick fires (ms) in
+    /// `_G.boo_lag`: the benches' measure of how long Neovim's loop was blocked.
+    pub async fn start_lag_timer(&self) {
+        self.lua(
+            "_G.boo_lag = {}
+             local last = vim.uv.hrtime()
+             _G.boo_lag_timer = vim.uv.new_timer()
+             _G.boo_lag_timer:start(5, 5, function()
+               local now = vim.uv.hrtime()
+               table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
+               last = now
+             end)",
+        )
+        .await;
+    }
+
     /// Runs Lua in Neovim and returns its result as JSON; panics (failing the test) on error.
     pub async fn lua(&self, code: &str) -> Json {
         self.try_lua(code, vec![])
