@@ -145,9 +145,7 @@ async fn main_async() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let open = t.elapsed();
-    let lag = nvim
-        .lua("_G.boo_lag_timer:stop(); local l = _G.boo_lag; table.sort(l); return { p99 = l[math.max(1, math.floor(#l * 0.99))] or 0, max = l[#l] or 0 }")
-        .await;
+    let lag = nvim.stop_lag_timer().await;
     let lines = nvim.lua("for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.api.nvim_buf_get_name(b):find('boo://review/', 1, true) then return vim.api.nvim_buf_line_count(b) end end").await;
     println!(
         "open review of {CHANGED} files (:Boo diff): {:8.0} ms  ({lines} lines)",
@@ -194,9 +192,7 @@ async fn main_async() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let open = t.elapsed();
-    let lag = nvim
-        .lua("_G.boo_lag_timer:stop(); local l = _G.boo_lag; table.sort(l); return { p99 = l[math.max(1, math.floor(#l * 0.99))] or 0, max = l[#l] or 0 }")
-        .await;
+    let lag = nvim.stop_lag_timer().await;
     let pid = nvim
         .lua("return vim.fn.jobpid(require('boo.rpc').ensure())")
         .await;

@@ -153,6 +153,18 @@ impl Nvim {
         .await;
     }
 
+    /// Stops the timer of [`Nvim::start_lag_timer`]; returns `{p50, p99, max}` of its lateness (ms).
+    pub async fn stop_lag_timer(&self) -> Json {
+        self.lua(
+            "_G.boo_lag_timer:stop()
+             local l = _G.boo_lag
+             table.sort(l)
+             local function q(p) return l[math.max(1, math.floor(#l * p))] or 0 end
+             return { p50 = q(0.5), p99 = q(0.99), max = l[#l] or 0 }",
+        )
+        .await
+    }
+
     /// Runs Lua in Neovim and returns its result as JSON; panics (failing the test) on error.
     pub async fn lua(&self, code: &str) -> Json {
         self.try_lua(code, vec![])
