@@ -42,6 +42,29 @@ pub struct Config {
     pub problems: Vec<String>,
 }
 
+fn env_dir(k: &str) -> Option<PathBuf> {
+    std::env::var_os(k)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+/// boo's per-user state folder (`$XDG_STATE_HOME/boo`, else `~/.local/state/boo`, else
+/// `$XDG_RUNTIME_DIR/boo`): never a shared name under `/tmp`.
+pub fn user_state_dir() -> Option<PathBuf> {
+    env_dir("XDG_STATE_HOME")
+        .or_else(|| env_dir("HOME").map(|h| h.join(".local/state")))
+        .or_else(|| env_dir("XDG_RUNTIME_DIR"))
+        .map(|d| d.join("boo"))
+}
+
+/// boo's per-user data folder (`$XDG_DATA_HOME/boo`, else `~/.local/share/boo`).
+pub fn user_data_dir() -> Option<PathBuf> {
+    env_dir("XDG_DATA_HOME")
+        .or_else(|| env_dir("HOME").map(|h| h.join(".local/share")))
+        .map(|d| d.join("boo"))
+}
+
 /// Decodes `obj[key]` into `slot`; a bad value is recorded by its dotted name and left alone.
 fn field<T: DeserializeOwned>(
     obj: &Value,

@@ -76,15 +76,7 @@ pub fn redact_urls(text: &str) -> String {
 /// Where the log goes when Lua names no file: per user (`$XDG_STATE_HOME`, `~/.local/state`,
 /// `$XDG_RUNTIME_DIR`), never a shared `/tmp` name another user could create first.
 pub fn default_log_path() -> Option<std::path::PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-    };
-    var("XDG_STATE_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".local/state")))
-        .or_else(|| var("XDG_RUNTIME_DIR"))
-        .map(|d| d.join("boo").join("boo.log"))
+    crate::config::user_state_dir().map(|d| d.join("boo.log"))
 }
 
 #[cfg(test)]

@@ -22,6 +22,14 @@ fn parse_args() -> Result<Option<Args>, AppError> {
                     .ok_or_else(|| AppError::Usage(format!("--log needs a path; {USAGE}")))?;
                 log = Some(PathBuf::from(v));
             }
+            "--guard" => {
+                // Internal: the process guard boocoder starts for itself (agent::process).
+                let token = it
+                    .next()
+                    .ok_or_else(|| AppError::Usage(format!("--guard needs a token; {USAGE}")))?;
+                boocoder::agent::process::run_guard(&token);
+                return Ok(None);
+            }
             "--version" => {
                 println!(
                     "boocoder {} ({}) protocol {}",
@@ -60,6 +68,8 @@ fn try_main() -> Result<(), AppError> {
         revision = boocoder::GIT_REVISION,
         "start"
     );
+    // Before any agent starts: what they start must be swept when we end, however we end.
+    boocoder::agent::process::start_guard();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

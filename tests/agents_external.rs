@@ -501,3 +501,32 @@ async fn a_cli_dies_with_a_killed_boocoder() {
     }
     assert!(!running(pid), "the CLI {pid} outlived its parent");
 }
+
+#[tokio::test]
+async fn what_a_cli_left_in_its_group_ends_with_its_turn() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = tmp.path().join("bin");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = CliConfig::new(CliKind::Claude);
+    let rec = recorded("claude_tool.jsonl");
+    // A CLI that answers and exits, leaving a background job (a dev server, say) behind.
+    cfg.command = script(
+        &bin,
+        "leaves-a-job",
+        &format!(
+            "cat >/dev/null; sleep 600 </dev/null >/dev/null 2>&1 & cat '{}'",
+            rec.display()
+        ),
+    );
+    let b = ExternalBackend::new(cfg, tx);
+    b.start_turn(request(12, tmp.path(), "hi", None))
+        .await
+        .expect("starts");
+    let pgid = b.process_group(12).expect("running");
+    let evs = until(&mut rx, "answered", done).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    assert!(
+        group_gone(pgid).await,
+        "the CLI's background job (group {pgid}) outlived its turn"
+    );
+}

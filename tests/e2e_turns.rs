@@ -442,3 +442,77 @@ async fn a_hidden_chat_killed_mid_stream_comes_back_with_its_partial_answer_mark
     wait_transcript(&w, "the interrupted mark", "interrupted").await;
     w.nvim.quit().await;
 }
+
+/// Pids whose command line is exactly `args` (NUL-separated in /proc).
+fn processes_running(args: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+                .filter(|p| boo_testkit::nvim::pid_alive(*p))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_tool_process_in_its_own_session_is_gone_10_s_after_boocoder_is_killed() {
+    let w = world().await;
+    w.nvim
+        .lua(
+            "vim.ui.select = function(items, opts, cb)
+               if opts.kind == 'boo.permission' then vim.schedule(function() cb('once') end) else cb(nil) end
+             end",
+        )
+        .await;
+    // A duration no other test uses, so the process is ours to find.
+    let secs = format!("600.{}", std::process::id());
+    w.nvim
+        .cmd(&format!(
+            "Boo send start it [fake:bash setsid sleep {secs} </dev/null >/dev/null 2>&1 &]"
+        ))
+        .await
+        .expect("send");
+    let deadline = std::time::Instant::now() + WAIT;
+    let sleeper = loop {
+        if let Some(p) = processes_running(&["sleep", &secs]).first() {
+            break *p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent's bash tool never started `setsid sleep {secs}`:\n{}",
+            transcript(&w.nvim).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // It really left boocoder's process groups: only the guard can find it.
+    let sid = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+    let info = w
+        .nvim
+        .lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r")
+        .await;
+    let pid = info["pid"].as_u64().expect("pid") as i32;
+    assert!(
+        info["guard"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("guard process"),
+        "{info}"
+    );
+    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let gone = boo_testkit::nvim::wait_pid_gone(sleeper, Duration::from_secs(10)).await;
+    if !gone {
+        // SAFETY: as above; do not leave it behind for the other tests.
+        unsafe { libc::kill(sleeper as i32, libc::SIGKILL) };
+    }
+    assert!(
+        gone,
+        "`setsid sleep {secs}` ({sleeper}, stat {sid}) outlived a kill -9 of boocoder by 10 s"
+    );
+    w.nvim.quit().await;
+}

@@ -83,9 +83,15 @@ function M.check_safety(health, cfg)
   health.info(
     'not contained: paths a command computes at run time (cd $(...), scripts), network access, and CLI agents (qwen, claude, goose) beyond their own approval modes'
   )
-  health.info(
-    "processes: agent servers die with boocoder (PR_SET_PDEATHSIG); tools that start their own session (setsid) can outlive a kill -9 of boocoder"
-  )
+  local info = require('boo.rpc').info()
+  local guard = info and info.guard
+  if type(guard) ~= 'string' then
+    health.warn('processes: the backend is not running, so its process guard is unknown')
+  elseif guard:match('^guard') then
+    health.ok('processes: agents die with boocoder (own process groups, PR_SET_PDEATHSIG); ' .. guard)
+  else
+    health.warn('processes: ' .. guard)
+  end
 end
 
 --- The backend's probe of agents and models (a fresh one; waits for it up to a minute).

@@ -187,16 +187,7 @@ pub struct ExternalBackend {
 /// Lines of stderr kept for error messages.
 const STDERR_TAIL: usize = 12;
 
-pub(crate) use super::process::die_with_parent;
-
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid > 0 {
-        // SAFETY: kill(2) on the process group of a child we started; touches no memory.
-        unsafe {
-            libc::kill(-pgid, sig);
-        }
-    }
-}
+use super::process::signal_group;
 
 fn unique() -> u64 {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -321,12 +312,11 @@ impl ExternalBackend {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
+            .kill_on_drop(true);
         for (k, v) in &cfg.env {
             cmd.env(k, v);
         }
-        die_with_parent(&mut cmd);
+        super::process::own(&mut cmd);
         // Arguments and env may carry keys and the prompt: only their count is logged.
         tracing::info!(cli = kind.name(), chat = req.chat, args = args.len(), dir = %req.directory.display(), "cli turn");
         match cmd.spawn() {
@@ -449,6 +439,9 @@ impl ExternalBackend {
             }
             Err(e) => tracing::warn!("waiting for {}: {e}", kind.name()),
         }
+        // The turn is over: what the CLI left running in its group (a `sleep &`, a dev server)
+        // goes with it.
+        signal_group(pgid, libc::SIGKILL);
         if let Some(t) = err_task {
             let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
         }

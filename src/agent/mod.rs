@@ -22,7 +22,7 @@ pub mod external;
 mod fuzz;
 pub mod opencode;
 pub mod probe;
-mod process;
+pub mod process;
 
 use std::path::PathBuf;
 

@@ -553,14 +553,13 @@ async fn probe_spawned_opencode(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0);
+        .kill_on_drop(true);
     for (k, v) in env {
         c.env(k, v);
     }
     c.env("OPENCODE_SERVER_PASSWORD", &password);
     c.env_remove("OPENCODE_SERVER_USERNAME");
-    super::external::die_with_parent(&mut c);
+    super::process::own(&mut c);
     let mut child = match c.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -611,12 +610,7 @@ async fn probe_spawned_opencode(
             ..Default::default()
         },
     };
-    if pgid > 0 {
-        // SAFETY: kill(2) on the process group of the child we just started.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
+    super::process::signal_group(pgid, libc::SIGKILL);
     let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
     p
 }

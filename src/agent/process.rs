@@ -1,16 +1,80 @@
-//! Child processes die with boocoder: every agent process asks the kernel for SIGKILL when its
-//! parent dies (`PR_SET_PDEATHSIG`), so even a SIGKILLed boocoder leaves nothing running.
+//! Everything boocoder starts ends with it, and so does everything *those* processes start.
 //!
-//! The signal is tied to the *thread* that forked, so the fork must happen on a thread that lives
-//! as long as the process (a runtime worker or a dedicated spawner thread, never the blocking
-//! pool, whose idle threads are reaped).
+//! Three layers, because each alone leaves something behind:
+//! * every child runs in its own process group, and stopping it signals the whole group
+//!   ([`signal_group`], [`Group`]): tools a CLI or server started with `&` go with it;
+//! * every child asks the kernel for SIGKILL when boocoder dies (`PR_SET_PDEATHSIG`), also when
+//!   boocoder is SIGKILLed;
+//! * every child carries an owner marker in its environment ([`OWNER_ENV`]), which everything it
+//!   starts inherits, also across `setsid` and double forks. A small guard process (boocoder
+//!   itself, re-executed with `--guard`, see [`start_guard`]) waits for boocoder's end on a pipe
+//!   and then kills every process that carries the marker. A process that clears its own
+//!   environment escapes; `:checkhealth boo` says so.
+//!
+//! The parent-death signal is tied to the *thread* that forked, so the fork must happen on a
+//! thread that lives as long as the process (a runtime worker or a dedicated spawner thread,
+//! never the blocking pool, whose idle threads are reaped).
+
+use std::io::Read;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// The environment variable that marks a process (and its descendants) as boocoder's.
+pub const OWNER_ENV: &str = "BOO_OWNER";
+
+/// This boocoder's marker value: its pid and a random part, so a reused pid never matches.
+pub fn owner_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let mut r = [0u8; 8];
+        let random = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut r))
+            .map(|_| u64::from_ne_bytes(r))
+            .unwrap_or_else(|_| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            });
+        format!("{}-{random:016x}", std::process::id())
+    })
+}
+
+/// Sends `sig` to the process group `pgid` (nothing for `pgid <= 0`).
+pub(crate) fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) on a process group we created; touches no memory.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+/// A process group we started; SIGKILLed on drop.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub pgid: i32,
+}
+
+impl Group {
+    pub fn signal(&self, sig: i32) {
+        signal_group(self.pgid, sig);
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+}
 
 /// The pre-exec hook: run it in the child between fork and exec (`Command::pre_exec`).
 ///
 /// # Safety
 /// Only for a `pre_exec` closure: it calls prctl, getppid and _exit, which are
 /// async-signal-safe and touch no memory of the parent.
-pub(crate) unsafe fn die_with_parent_hook(parent: libc::pid_t) -> std::io::Result<()> {
+unsafe fn die_with_parent_hook(parent: libc::pid_t) -> std::io::Result<()> {
     libc::prctl(
         libc::PR_SET_PDEATHSIG,
         libc::SIGKILL as libc::c_ulong,
@@ -25,21 +89,173 @@ pub(crate) unsafe fn die_with_parent_hook(parent: libc::pid_t) -> std::io::Resul
     Ok(())
 }
 
-/// Makes a tokio child die with boocoder (see the module docs for where to spawn it).
-pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
+/// Makes a tokio child ours: own process group, parent-death signal, owner marker.
+pub(crate) fn own(cmd: &mut tokio::process::Command) {
     let parent = std::process::id() as libc::pid_t;
+    cmd.process_group(0).env(OWNER_ENV, owner_token());
     // SAFETY: the hook only makes async-signal-safe calls (see `die_with_parent_hook`).
     unsafe {
         cmd.pre_exec(move || die_with_parent_hook(parent));
     }
 }
 
-/// Makes a std child die with boocoder.
-pub(crate) fn die_with_parent_std(cmd: &mut std::process::Command) {
+/// Makes a std child ours (see [`own`]).
+pub(crate) fn own_std(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
+    cmd.process_group(0).env(OWNER_ENV, owner_token());
     // SAFETY: the hook only makes async-signal-safe calls (see `die_with_parent_hook`).
     unsafe {
         cmd.pre_exec(move || die_with_parent_hook(parent));
+    }
+}
+
+/// What keeps processes from outliving boocoder, for `:checkhealth` (set by [`start_guard`]).
+pub fn guard_status() -> String {
+    GUARD
+        .get()
+        .map(|g| g.status.clone())
+        .unwrap_or_else(|| "no guard: processes that start their own session (setsid) can outlive a kill -9 of boocoder".into())
+}
+
+struct Guard {
+    /// The write end of the guard's stdin; closing it (boocoder's exit, any way) wakes it.
+    _pipe: Mutex<Option<std::process::ChildStdin>>,
+    status: String,
+}
+
+static GUARD: OnceLock<Guard> = OnceLock::new();
+
+/// Starts the guard process, once. Errors only make [`guard_status`] say so.
+pub fn start_guard() {
+    let started = (|| -> std::io::Result<Guard> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--guard")
+            .arg(owner_token())
+            .env_remove(OWNER_ENV)
+            .stdin(std::process::Stdio::piped())
+            // stdout is the RPC channel: never the guard's.
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn()?;
+        let pid = child.id();
+        // Never waited for: it outlives us by design; a reaped-late zombie is harmless.
+        let pipe = child.stdin.take();
+        std::mem::forget(child);
+        Ok(Guard {
+            _pipe: Mutex::new(pipe),
+            status: format!(
+                "guard process {pid}: when boocoder ends (also by kill -9) it kills every process started under it, found by the {OWNER_ENV} environment marker; a process that clears its environment escapes"
+            ),
+        })
+    })();
+    match started {
+        Ok(g) => {
+            tracing::info!("{}", g.status);
+            let _ = GUARD.set(g);
+        }
+        Err(e) => {
+            tracing::warn!("no process guard: {e}");
+            let _ = GUARD.set(Guard {
+                _pipe: Mutex::new(None),
+                status: format!("no guard ({e}): processes that start their own session (setsid) can outlive a kill -9 of boocoder"),
+            });
+        }
+    }
+}
+
+/// The guard's whole life (`boocoder --guard TOKEN`): wait for EOF on stdin, then sweep.
+pub fn run_guard(token: &str) {
+    // SAFETY: setsid and signal with SIG_IGN have no memory effects. A new session keeps the
+    // terminal's signals (Ctrl-C, hang-up) from reaching the guard before its work is done.
+    unsafe {
+        libc::setsid();
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut buf = [0u8; 64];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    sweep(token);
+}
+
+/// Kills every process whose environment carries `BOO_OWNER=token`, in rounds until a round
+/// finds none (a process may fork while the sweep runs). Returns how many were signalled.
+pub fn sweep(token: &str) -> usize {
+    let marker = format!("{OWNER_ENV}={token}").into_bytes();
+    let me = std::process::id();
+    let mut total = 0;
+    for _ in 0..50 {
+        let found = marked_processes(&marker, me);
+        if found.is_empty() {
+            break;
+        }
+        for pid in &found {
+            // SAFETY: kill(2) has no memory effects; the pid carries our marker.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        total += found.len();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    total
+}
+
+/// Pids (other than `me`) whose environment has the exact entry `marker`. Zombies have an empty
+/// environment, so they are not listed again.
+fn marked_processes(marker: &[u8], me: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|entry| entry == marker))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_kills_marked_processes_also_in_their_own_session_and_spares_others() {
+        let token = format!("test-{}", std::process::id());
+        let spawn = |marked: bool| {
+            let mut c = std::process::Command::new("setsid");
+            c.args(["sleep", "30"]);
+            if marked {
+                c.env(OWNER_ENV, &token);
+            } else {
+                c.env_remove(OWNER_ENV);
+            }
+            c.spawn().expect("setsid sleep")
+        };
+        let mut marked = spawn(true);
+        let mut other = spawn(false);
+        // Wait until exec has happened (the environment is read from /proc).
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(sweep(&token) >= 1);
+        let status = marked.wait().expect("wait");
+        assert!(!status.success(), "the marked process was killed");
+        assert!(
+            other.try_wait().expect("try_wait").is_none(),
+            "the unmarked one still runs"
+        );
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(sweep(&token), 0);
     }
 }

@@ -238,12 +238,9 @@ impl App {
                 tracing::warn!("no store path configured: history will not persist");
                 match Store::open_in_memory().await {
                     Ok(s) => (s, None),
-                    Err(e) => {
-                        let fallback =
-                            Store::open_or_memory(std::env::temp_dir().join("boo-fallback.db"))
-                                .await;
-                        (fallback.0, Some(e))
-                    }
+                    // Not even memory: a closed store whose calls say so (never a shared
+                    // file under /tmp that another user could plant).
+                    Err(e) => (Store::closed(), Some(e)),
                 }
             }
         };

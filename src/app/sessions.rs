@@ -176,11 +176,13 @@ impl App {
     }
 
     pub(super) fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
+        // Lua always sends a folder; without one, a per-user folder (never a shared /tmp name).
         let root = self
             .config
             .worktree_dir
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("boo-worktrees"));
+            .or_else(|| crate::config::user_data_dir().map(|d| d.join("worktrees")))
+            .unwrap_or_else(|| repo_root.join(".git").join("boo-worktrees"));
         let slug = format!("{}-{session}", slugify(title));
         let parent = root.join(worktree::repo_dir_name(repo_root));
         let repo_root = repo_root.to_path_buf();

@@ -57,6 +57,8 @@ pub struct HelloReply {
     pub revision: &'static str,
     pub commit_time: i64,
     pub pid: u32,
+    /// What keeps started processes from outliving the backend (for `:checkhealth`).
+    pub guard: String,
 }
 
 impl HelloReply {
@@ -67,6 +69,7 @@ impl HelloReply {
             revision: crate::GIT_REVISION,
             commit_time: crate::GIT_COMMIT_TIME.parse().unwrap_or(0),
             pid: std::process::id(),
+            guard: crate::agent::process::guard_status(),
         }
     }
 }

@@ -120,18 +120,19 @@ impl Store {
         match Self::open_in_memory().await {
             Ok(store) => (store, Some(err)),
             Err(e) => {
-                // Not even memory works: hand back a closed store; every call says so.
                 tracing::error!("store: in-memory fallback failed too: {e}");
-                let (tx, _) = mpsc::channel();
-                (
-                    Store {
-                        tx,
-                        persistent: false,
-                        write_error: WriteError::default(),
-                    },
-                    Some(err),
-                )
+                (Self::closed(), Some(err))
             }
+        }
+    }
+
+    /// A store whose every call fails (not even memory works); each call says so.
+    pub fn closed() -> Store {
+        let (tx, _) = mpsc::channel();
+        Store {
+            tx,
+            persistent: false,
+            write_error: WriteError::default(),
         }
     }
 

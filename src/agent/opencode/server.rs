@@ -2,14 +2,14 @@
 //!
 //! The server runs in its own process group (so stopping it also stops the tools it runs) with
 //! a random `OPENCODE_SERVER_PASSWORD`, bound to 127.0.0.1. It must die with boocoder even when
-//! boocoder is killed with SIGKILL: the child asks for `PR_SET_PDEATHSIG(SIGKILL)`. That signal
+//! boocoder is killed with SIGKILL: the child asks for `PR_SET_PDEATHSIG(SIGKILL)`, and the
+//! guard of `agent::process` kills what its tools started in sessions of their own. The signal
 //! fires when the *thread* that forked exits, so every server is forked by one dedicated thread
 //! that lives as long as the process (never by a tokio blocking-pool thread, which is reaped
 //! when idle).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use super::client::Client;
+use crate::agent::process::Group;
 use crate::agent::AgentError;
 
 /// How to start (or find) the server.
@@ -54,28 +55,6 @@ fn spawner() -> &'static std::sync::mpsc::Sender<SpawnJob> {
         }
         tx
     })
-}
-
-/// Kills the process group on drop (if not stopped before).
-struct Group {
-    pgid: i32,
-}
-
-impl Group {
-    fn signal(&self, sig: i32) {
-        if self.pgid > 0 {
-            // SAFETY: kill(2) on the process group of a child we created; touches no memory.
-            unsafe {
-                libc::kill(-self.pgid, sig);
-            }
-        }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.signal(libc::SIGKILL);
-    }
 }
 
 /// A running (or attached) opencode server.
@@ -150,8 +129,7 @@ impl Server {
         cmd.args(["serve", "--hostname", "127.0.0.1", "--port", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stderr(Stdio::piped());
         if let Some(d) = &spec.cwd {
             cmd.current_dir(d);
         }
@@ -168,7 +146,7 @@ impl Server {
         cmd.env("OPENCODE_CONFIG_CONTENT", contained_config(user.as_deref()));
         cmd.env("OPENCODE_SERVER_PASSWORD", &password);
         cmd.env_remove("OPENCODE_SERVER_USERNAME");
-        crate::agent::process::die_with_parent_std(&mut cmd);
+        crate::agent::process::own_std(&mut cmd);
         let (tx, rx) = oneshot::channel();
         spawner()
             .send(SpawnJob { cmd, reply: tx })
