@@ -371,6 +371,30 @@ async fn hunk_navigation_and_side_by_side() {
         .starts_with("@@"));
     nvim.lua("vim.api.nvim_feedkeys('[c', 'mx', false)").await;
     assert_eq!(nvim.lua("return vim.fn.line('.')").await, l1);
+    // The hunk's lines are highlighted on screen (drawn for the visible rows only).
+    let cell = nvim
+        .lua(
+            "vim.api.nvim_set_hl(0, 'BooDiffAdded', { fg = '#123456' })
+             vim.api.nvim_set_hl(0, 'BooDiffAdd', { bg = '#654321' })
+             local buf = vim.api.nvim_get_current_buf()
+             for n, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+               if l == '+TOP CHANGE' then
+                 vim.api.nvim_win_set_cursor(0, { n, 0 })
+                 vim.cmd('redraw!')
+                 local pos = vim.fn.screenpos(0, n, 1)
+                 local cell = vim.api.nvim__inspect_cell(1, pos.row - 1, pos.col - 1)
+                 return { char = cell[1], fg = cell[2].foreground, bg = cell[2].background }
+               end
+             end",
+        )
+        .await;
+    assert_eq!(
+        cell,
+        json!({ "char": "+", "fg": 0x123456, "bg": 0x654321 }),
+        "the added line's highlight on screen"
+    );
+    nvim.lua("vim.api.nvim_win_set_cursor(0, { vim.fn.line('.'), 0 })")
+        .await;
     // <CR>: a new tab with the worktree version and the checkout in diff mode.
     let tabs_before = nvim.lua("return #vim.api.nvim_list_tabpages()").await;
     nvim.lua("vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'mx', false)")

@@ -23,7 +23,7 @@ M.groups = {
 ---@class boo.ReviewView
 ---@field buf integer
 ---@field data table the last `review` op
----@field map table<integer, {path: string, hunk?: string, new_line?: integer}> line -> target
+---@field model table the text model of `H.build` (lines, highlights, targets per line)
 ---@field hunk_lines integer[] first line of every hunk, ascending
 
 ---@type table<integer, boo.ReviewView> session -> view
@@ -39,6 +39,7 @@ function H.setup()
   if H.did_setup then return end
   H.did_setup = true
   H.hl_apply()
+  H.provider()
   vim.api.nvim_create_autocmd('ColorScheme', {
     group = vim.api.nvim_create_augroup('boo.review.hl', { clear = true }),
     callback = H.hl_apply,
@@ -65,15 +66,18 @@ function H.escape_char(c)
   return ('\\x%02x'):format(c:byte())
 end
 
---- Builds the text model: lines, highlights and the line -> target map.
+--- Builds the text model. Per line, flat arrays instead of a table each (a view can have tens
+--- of thousands of lines): `hl[n]`/`line_hl[n]` its groups, `file[n]`/`hunk[n]`/`new_line[n]`
+--- what it targets (indexes into data.files and its hunks). `hunk_lines` lists hunk headers.
 function H.build(data)
-  local lines, hls, map, hunk_lines = {}, {}, {}, {}
-  local function add(text, group, target, line_group)
+  local lines, hl, line_hl, file_of, hunk_of, new_line_of, hunk_lines = {}, {}, {}, {}, {}, {}, {}
+  local n = 0
+  local CTRL = '[%z\1-\8\10-\31\127]'
+  local function add(text, group, fi, hi, nl, line_group)
     -- A buffer line cannot hold a newline (file names may): control characters are shown escaped.
-    table.insert(lines, (text:gsub('[%z\1-\8\10-\31\127]', H.escape_char)))
-    local n = #lines
-    if group then table.insert(hls, { n, group, line_group }) end
-    if target then map[n] = target end
+    if text:find(CTRL) then text = text:gsub(CTRL, H.escape_char) end
+    n = n + 1
+    lines[n], hl[n], line_hl[n], file_of[n], hunk_of[n], new_line_of[n] = text, group, line_group, fi, hi, nl
     return n
   end
   local files = data.files or {}
@@ -85,52 +89,102 @@ function H.build(data)
   add('ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close'
     .. (data.lazy and '  <Tab> load hunks' or ''), 'BooReviewHint')
   add('')
+  local model = { lines = lines, hl = hl, line_hl = line_hl, file = file_of, hunk = hunk_of, new_line = new_line_of, hunk_lines = hunk_lines }
   if #files == 0 then
     add('No pending changes.', 'BooReviewHint')
-    return lines, hls, map, hunk_lines
+    return model
   end
   local function name_of(f)
     if f.old_path and f.old_path ~= vim.NIL and f.old_path ~= f.path then return f.old_path .. ' -> ' .. f.path end
     return f.path
   end
-  for _, f in ipairs(files) do
-    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
-    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', { path = f.path, old_path = old })
+  for fi, f in ipairs(files) do
+    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', fi)
   end
-  for _, f in ipairs(files) do
+  for fi, f in ipairs(files) do
     add('')
-    local old = (f.old_path ~= vim.NIL and f.old_path) or nil
-    add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', { path = f.path, old_path = old })
-    if f.lazy then
-      add('  (<Tab> shows its hunks)', 'BooReviewHint', { path = f.path, old_path = old })
-    end
+    add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', fi)
+    if f.lazy then add('  (<Tab> shows its hunks)', 'BooReviewHint', fi) end
     if f.large then
-      add('  (large file, not shown: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+      add('  (large file, not shown: accept or reject the whole file)', 'BooReviewHint', fi)
     elseif f.binary then
-      add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', { path = f.path })
+      add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', fi)
     end
-    for _, h in ipairs(f.hunks or {}) do
-      local first = add(h.header, 'BooDiffHunk', { path = f.path, hunk = h.id, new_line = h.new_start })
-      table.insert(hunk_lines, first)
-      local new_line = h.new_start
+    for hi, h in ipairs(f.hunks or {}) do
+      hunk_lines[#hunk_lines + 1] = add(h.header, 'BooDiffHunk', fi, hi, h.new_start)
+      local nl = h.new_start
       for _, l in ipairs(h.lines or {}) do
-        local c = l:sub(1, 1)
-        local target = { path = f.path, hunk = h.id, new_line = new_line }
-        if c == '+' then
-          add(l, 'BooDiffAdded', target, 'BooDiffAdd')
-          new_line = new_line + 1
-        elseif c == '-' then
-          add(l, 'BooDiffRemoved', target, 'BooDiffDelete')
-        elseif c == ' ' then
-          add(l, nil, target)
-          new_line = new_line + 1
+        local c = l:byte(1)
+        if c == 43 then -- '+'
+          add(l, 'BooDiffAdded', fi, hi, nl, 'BooDiffAdd')
+          nl = nl + 1
+        elseif c == 45 then -- '-'
+          add(l, 'BooDiffRemoved', fi, hi, nl, 'BooDiffDelete')
+        elseif c == 32 then -- ' '
+          add(l, nil, fi, hi, nl)
+          nl = nl + 1
         else
-          add(l, 'BooReviewHint', target)
+          add(l, 'BooReviewHint', fi, hi, nl)
         end
       end
     end
   end
-  return lines, hls, map, hunk_lines
+  return model
+end
+
+--- What line `n` of a view targets: {path, old_path, hunk, new_line}, or nil.
+function M.target_of(view, n)
+  local m = view.model
+  local fi = m and m.file[n]
+  local f = fi and view.data.files[fi]
+  if not f then return nil end
+  local old = (f.old_path ~= vim.NIL and f.old_path) or nil
+  local hi = m.hunk[n]
+  local h = hi and f.hunks and f.hunks[hi]
+  return { path = f.path, old_path = old, hunk = h and h.id or nil, new_line = m.new_line[n] }
+end
+
+--- Highlights are drawn by a decoration provider for the rows on screen only: opening a view
+--- of 10,000 lines costs one set_lines, not 10,000 extmarks.
+H.by_buf = {} ---@type table<integer, boo.ReviewView>
+
+function H.provider()
+  vim.api.nvim_set_decoration_provider(M.ns, {
+    on_win = function(_, _, buf) return H.by_buf[buf] ~= nil end,
+    on_line = function(_, _, buf, row)
+      local view = H.by_buf[buf]
+      local m = view and view.model
+      local n = row + 1
+      local group = m and m.hl[n]
+      if not group then return end
+      local line_group = m.line_hl[n]
+      if line_group then
+        -- The whole screen line, past the end of the text (ephemeral marks have no line_hl).
+        pcall(vim.api.nvim_buf_set_extmark, buf, M.ns, row, 0, {
+          end_row = row + 1,
+          end_col = 0,
+          hl_group = line_group,
+          hl_eol = true,
+          priority = 90,
+          ephemeral = true,
+        })
+      end
+      pcall(vim.api.nvim_buf_set_extmark, buf, M.ns, row, 0, {
+        end_col = #m.lines[n],
+        hl_group = group,
+        priority = 100,
+        ephemeral = true,
+      })
+    end,
+  })
+end
+
+--- The highlight groups of line `n` of a review buffer (what the provider draws), for tests.
+function M.highlight_of(buf, n)
+  local view = H.by_buf[buf]
+  local m = view and view.model
+  if not m then return nil end
+  return { group = m.hl[n], line_group = m.line_hl[n] }
 end
 
 function H.buffer(session)
@@ -152,6 +206,7 @@ function H.buffer(session)
     once = true,
     callback = function()
       M.views[session] = nil
+      H.by_buf[buf] = nil
       if require('boo.rpc').running() then require('boo.rpc').notify('review_closed', { session = session }) end
     end,
   })
@@ -159,26 +214,16 @@ function H.buffer(session)
 end
 
 function H.render(view)
-  local lines, hls, map, hunk_lines = H.build(view.data)
+  local model = H.build(view.data)
   local buf = view.buf
   vim.bo[buf].modifiable = true
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, model.lines)
   vim.bo[buf].modifiable = false
   vim.bo[buf].modified = false
-  vim.api.nvim_buf_clear_namespace(buf, M.ns, 0, -1)
-  for _, h in ipairs(hls) do
-    local row, group, line_group = h[1] - 1, h[2], h[3]
-    local text = lines[h[1]]
-    vim.api.nvim_buf_set_extmark(buf, M.ns, row, 0, {
-      end_col = #text,
-      hl_group = group,
-      line_hl_group = line_group,
-      priority = 100,
-    })
-  end
-  view.map, view.hunk_lines = map, hunk_lines
+  view.model, view.hunk_lines = model, model.hunk_lines
+  H.by_buf[buf] = view
   -- Windows showing the view keep their line (clamped): after an action the next hunk is there.
-  local count = #lines
+  local count = #model.lines
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     local row = vim.api.nvim_win_get_cursor(win)[1]
     pcall(vim.api.nvim_win_set_cursor, win, { math.min(row, count), 0 })
@@ -254,8 +299,8 @@ end
 --- The target under the cursor of a review buffer.
 function H.target(session)
   local view = M.views[session]
-  if not view or not view.map then return nil end
-  return view.map[vim.fn.line('.')], view
+  if not view or not view.model then return nil end
+  return M.target_of(view, vim.fn.line('.')), view
 end
 
 function H.act(session, method, whole_file)
