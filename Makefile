@@ -16,7 +16,7 @@ release: bootstrap
 # real Neovim. The tools come from scripts/bootstrap (.deps/).
 test: bootstrap
 	cargo build --workspace --bins
-	cargo test --workspace --no-fail-fast
+	./scripts/test
 
 # Try it out: a sample repository, the real opencode and a local scripted model (no API key).
 demo: release

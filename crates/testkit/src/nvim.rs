@@ -22,7 +22,7 @@ pub type Api = Neovim<Compat<ChildStdin>>;
 pub struct Nvim {
     pub api: Api,
     child: Child,
-    dir: tempfile::TempDir,
+    dir: crate::dir::TestDir,
 }
 
 /// Options for starting Neovim.
@@ -62,10 +62,7 @@ impl Nvim {
     }
 
     pub async fn start_with(opts: NvimOptions) -> Nvim {
-        let dir = tempfile::Builder::new()
-            .prefix("boo-nvim-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = crate::dir::TestDir::new("boo-nvim-");
         let root = dir.path().to_path_buf();
         for sub in ["home", "config", "data", "state", "cache", "work"] {
             std::fs::create_dir_all(root.join(sub)).expect("mkdir");

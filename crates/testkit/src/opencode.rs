@@ -40,17 +40,14 @@ impl Default for SandboxOptions {
 
 /// The hermetic environment: a temp dir with its own XDG dirs and HOME, and a git project.
 pub struct OpencodeEnv {
-    dir: tempfile::TempDir,
+    dir: crate::dir::TestDir,
     project: PathBuf,
     vars: Vec<(String, String)>,
 }
 
 impl OpencodeEnv {
     pub fn new(model: &FakeModel, opts: &SandboxOptions) -> OpencodeEnv {
-        let dir = tempfile::Builder::new()
-            .prefix("boo-oc-")
-            .tempdir()
-            .expect("create temp dir");
+        let dir = crate::dir::TestDir::new("boo-oc-");
         let root = dir.path().to_path_buf();
         let mut vars = Vec::new();
         for (k, sub) in [

@@ -1,8 +1,10 @@
 //! End-to-end tests of the chat UI in the real Neovim with the real backend: the float, tabs,
 //! panes, and restore after a restart. (Streaming turns are in e2e_turns.rs.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use boo_testkit::dir::TestDir;
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::repo;
 use serde_json::{json, Value};
@@ -10,14 +12,12 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Neovim started inside a fresh sample repository.
-async fn nvim_in_repo(dir: Option<&std::path::Path>) -> (Nvim, std::path::PathBuf) {
-    let tmp = dir.map(|d| d.to_path_buf()).unwrap_or_else(|| {
-        let t = tempfile::Builder::new()
-            .prefix("boo-repo-")
-            .tempdir()
-            .expect("tmp");
-        t.keep()
-    });
+/// The directory is shared by the editors of one test (a restart reuses it).
+async fn nvim_in_repo(dir: Option<&Arc<TestDir>>) -> (Nvim, Arc<TestDir>) {
+    let shared = dir
+        .cloned()
+        .unwrap_or_else(|| Arc::new(TestDir::new("boo-repo-")));
+    let tmp = shared.path();
     let repo_dir = tmp.join("project");
     if !repo_dir.exists() {
         repo::sample(&repo_dir);
@@ -29,7 +29,7 @@ async fn nvim_in_repo(dir: Option<&std::path::Path>) -> (Nvim, std::path::PathBu
         ..Default::default()
     })
     .await;
-    (nvim, tmp)
+    (nvim, shared)
 }
 
 /// Windows of boo panes: {win, pane, buf_name, ft, float, winbar}.
@@ -246,7 +246,7 @@ async fn split_term_and_code_open_in_the_session_worktree() {
     let dir = nvim.lua("return require('boo').status().dir").await;
     let dir = dir.as_str().expect("dir").to_string();
     assert!(
-        dir.starts_with(&tmp.join("worktrees").display().to_string()),
+        dir.starts_with(&tmp.path().join("worktrees").display().to_string()),
         "{dir}"
     );
     nvim.cmd("Boo split term").await.expect("term");

@@ -1,13 +1,11 @@
 //! Creating a session worktree through git's own `worktree add` (fast) gives the same result as
 //! the libgit2 path, and a failed creation leaves nothing behind.
 
-mod worktree_support;
-
 use std::process::Command;
 
+use crate::support::worktree::*;
 use boo_testkit::repo::tree_digest;
 use boocoder::worktree::{self, CreateOptions};
-use worktree_support::*;
 
 #[test]
 fn git_and_libgit2_creation_give_the_same_worktree() {

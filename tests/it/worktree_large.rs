@@ -1,10 +1,8 @@
 //! Large work: files over `LARGE_FILE` are whole-file entries (no hunks, no text in the patch
 //! that goes to the store and the view), still accepted and rejected whole.
 
-mod worktree_support;
-
+use crate::support::worktree::*;
 use boocoder::worktree::{self, ChangeStatus, WorktreeError, LARGE_FILE};
-use worktree_support::*;
 
 fn big(tag: &str) -> String {
     let line = format!("{tag}: a line of text that makes the file large\n");

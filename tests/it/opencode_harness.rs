@@ -105,7 +105,7 @@ async fn fake_model_streams_through_real_opencode() {
 
 /// Records the SSE stream of a long answer (`[fake:long 4000]`) from the real server into
 /// `tests/data/opencode_long_stream.sse` for the `events` benchmark. Run on purpose:
-/// `BOO_RECORD=1 cargo test --test opencode_harness record_long_stream -- --ignored`.
+/// `BOO_RECORD=1 cargo test --test it -- opencode_harness::record_long_stream --ignored`.
 /// The sandbox's temp path is replaced by `/home/user/project` in the recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]

@@ -41,7 +41,7 @@ fn item(chat: i64, seq: i64, content: String) -> TranscriptItem {
 fn spawn_child(child_test: &str, role: &str, db: &Path, go: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            child_test,
+            &format!("store_multiprocess::{child_test}"),
             "--exact",
             "--ignored",
             "--nocapture",

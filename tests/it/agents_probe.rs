@@ -1,11 +1,9 @@
 //! The probe against the real opencode (with the scripted model configured), a second scripted
 //! model acting as an OpenAI-compatible router, and CLI agents placed on a PATH by the test.
 
-mod agents_support;
-
 use std::time::{Duration, Instant};
 
-use agents_support::*;
+use crate::support::agents::*;
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
 use boocoder::agent::external::CliKind;

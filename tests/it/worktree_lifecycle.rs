@@ -1,11 +1,9 @@
 //! Worktree engine: risk, stash, removal, and bad inputs.
 
-mod worktree_support;
-
 use std::fs;
 
+use crate::support::worktree::*;
 use boocoder::worktree::{self, AcceptResult, CreateOptions, RemoveMode, WorktreeError};
-use worktree_support::*;
 
 #[test]
 fn risk_reports_work_and_stash_keeps_it_reachable_after_removal() {

@@ -1,9 +1,7 @@
 //! Turn dispatch in front of a CLI agent: different chats run at the same time, one chat's
 //! turns run one after another (the second waits, queued, and starts when the first is done).
 
-mod agents_support;
-
-use agents_support::*;
+use crate::support::agents::*;
 use boocoder::agent::external::{CliConfig, CliKind, ExternalBackend};
 use boocoder::agent::{AgentBackend, AgentEvent, TurnOutcome, TurnRequest};
 use boocoder::dispatch::{Dispatcher, Sent};

@@ -1,11 +1,9 @@
 //! Worktree engine: creating a session worktree, the pending diff, accept and reject.
 
-mod worktree_support;
-
+use crate::support::worktree::*;
 use boocoder::worktree::{
     self, AcceptResult, ChangeStatus, CreateOptions, FileChange, WorktreeError,
 };
-use worktree_support::*;
 
 fn find<'a>(changes: &'a [FileChange], path: &str) -> &'a FileChange {
     changes

@@ -2,18 +2,16 @@
 //! mid-turn (through a TCP proxy), boocoder killed with SIGKILL, shutdown with a pending
 //! permission, and a missing `opencode` binary.
 
-mod opencode_support;
-
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::opencode::{opencode_pids_with, rest_parts, Harness, T};
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::opencode::{OpencodeEnv, Sandbox, SandboxOptions};
 use boocoder::agent::opencode::OpencodeBackend;
 use boocoder::agent::{AgentBackend, AgentEvent, TurnOutcome};
 use boocoder::model::{ItemChange, ItemKind};
-use opencode_support::{opencode_pids_with, rest_parts, Harness, T};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -186,12 +184,12 @@ async fn event_stream_cut_mid_turn_ends_equal_to_the_server_transcript() {
     let cfg = boocoder::agent::opencode::OpencodeConfig {
         attach_url: Some(format!("http://127.0.0.1:{}", proxy.port)),
         attach_password: Some(sb.password().to_string()),
-        ..opencode_support::config(&sb.env)
+        ..crate::support::opencode::config(&sb.env)
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let backend = OpencodeBackend::new(cfg, tx);
     let dir = sb.project_dir().to_path_buf();
-    let mut transcript = opencode_support::Transcript::default();
+    let mut transcript = crate::support::opencode::Transcript::default();
     let mut log = Vec::new();
     backend
         .start_turn(boocoder::agent::TurnRequest {
@@ -329,7 +327,7 @@ fn child_holds_a_server() {
     rt.block_on(async move {
         let model = FakeModel::start();
         let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-        let mut cfg = opencode_support::config(&env);
+        let mut cfg = crate::support::opencode::config(&env);
         // The parent finds the server by `BOO_TEST_MARK=<mark>` in its environment.
         cfg.env.push(("BOO_TEST_MARK".into(), mark));
         let (tx, _rx) = mpsc::unbounded_channel();
@@ -358,7 +356,7 @@ fn killed_boocoder_leaves_no_opencode_serve() {
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
-            "child_holds_a_server",
+            "opencode_recovery::child_holds_a_server",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -435,7 +433,7 @@ async fn silent_event_stream_falls_back_to_polling() {
         attach_url: Some(format!("http://127.0.0.1:{}", proxy.port)),
         attach_password: Some(sb.password().to_string()),
         poll_after: Duration::from_secs(1),
-        ..opencode_support::config(&sb.env)
+        ..crate::support::opencode::config(&sb.env)
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let backend = OpencodeBackend::new(cfg, tx);
@@ -448,7 +446,7 @@ async fn silent_event_stream_falls_back_to_polling() {
         agent: None,
         binding: None,
     };
-    let mut transcript = opencode_support::Transcript::default();
+    let mut transcript = crate::support::opencode::Transcript::default();
     let mut session = None;
     let mut appends = 0;
     for (text, mute) in [("warm up", false), ("nobody hears [fake:slow 30]", true)] {

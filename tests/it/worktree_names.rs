@@ -1,8 +1,6 @@
 //! Odd file names: not UTF-8, or with a newline. They are reviewable (shown escaped), accepted
 //! under their real bytes, counted by the delete-risk check and kept by a stash.
 
-mod worktree_support;
-
 #[cfg(unix)]
 mod unix {
     use std::ffi::OsStr;
@@ -11,7 +9,7 @@ mod unix {
 
     use boocoder::worktree::{self, RemoveMode, WorktreeError};
 
-    use super::worktree_support::*;
+    use crate::support::worktree::*;
 
     const RAW: &[u8] = b"caf\xe9.txt";
     const SHOWN: &str = "caf\\xe9.txt";

@@ -2,13 +2,11 @@
 //! (streamed answer, resume, abort), and claude/goose against recorded output of their
 //! documented formats; missing CLI, failing CLI and unreadable output give one clear message.
 
-mod agents_support;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agents_support::*;
+use crate::support::agents::*;
 use boo_testkit::fake_model::FakeModel;
 use boocoder::agent::external::{CliConfig, CliKind, ExternalBackend};
 use boocoder::agent::{
@@ -473,7 +471,11 @@ async fn child_runs_a_cli_turn_forever() {
 async fn a_cli_dies_with_a_killed_boocoder() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_runs_a_cli_turn_forever", "--ignored"])
+        .args([
+            "--exact",
+            "agents_external::child_runs_a_cli_turn_forever",
+            "--ignored",
+        ])
         .env("BOO_TEST_CHILD_DIR", tmp.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -9,9 +9,6 @@ use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::repo;
 use serde_json::{json, Value};
 
-#[path = "worktree_support/mod.rs"]
-mod worktree_support;
-
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Twenty numbered lines: edits at both ends make two separate hunks.
@@ -682,7 +679,7 @@ async fn accept_all_is_all_or_nothing_and_names_the_cause() {
     std::fs::create_dir_all(env.wt.join("zz")).expect("mkdir");
     std::fs::write(env.wt.join("zz/new.txt"), "new\n").expect("write");
     std::fs::write(env.repo.join("zz"), "my notes\n").expect("write");
-    let before = worktree_support::digest(&env.repo);
+    let before = crate::support::worktree::digest(&env.repo);
     nvim.cmd("Boo accept").await.expect("accept");
     let msgs = wait_message(nvim, "the refusal", "nothing was written").await;
     let line = msgs
@@ -694,7 +691,7 @@ async fn accept_all_is_all_or_nothing_and_names_the_cause() {
         "{line}"
     );
     assert_eq!(
-        worktree_support::digest(&env.repo),
+        crate::support::worktree::digest(&env.repo),
         before,
         "checkout untouched"
     );

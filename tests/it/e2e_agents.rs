@@ -3,12 +3,10 @@
 //! one as an OpenAI-compatible model router). `:Boo model` / `:Boo agent` with and without a
 //! picker, the turn of a qwen chat (streamed, aborted), a missing CLI, and the `tasks` rows.
 
-mod agents_support;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agents_support::{qwen, qwen_args};
+use crate::support::agents::{qwen, qwen_args};
 use boo_testkit::fake_model::{FakeModel, MODEL_ID};
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
@@ -415,12 +413,12 @@ async fn a_cli_agents_edits_become_the_pending_diff_stamped_with_the_agent() {
     // A claude stand-in: writes a file where it runs (the session's worktree), then answers
     // with the recorded output of the documented format.
     let bin = tempfile::tempdir().expect("tmp");
-    let claude = agents_support::script(
+    let claude = crate::support::agents::script(
         bin.path(),
         "claude",
         &format!(
             "cat >/dev/null; echo 'from claude' > claude-was-here.txt; cat '{}'",
-            agents_support::recorded("claude_tool.jsonl").display()
+            crate::support::agents::recorded("claude_tool.jsonl").display()
         ),
     );
     let w = world_with(Some(claude)).await;

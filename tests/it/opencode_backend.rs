@@ -1,15 +1,13 @@
 //! The opencode backend against the real `opencode serve` and the scripted fake model: plain
 //! turns, concurrency, the turn queue, tools with permissions, abort, model errors, watchdog.
 
-mod opencode_support;
-
 use std::time::Duration;
 
+use crate::support::opencode::{rest_parts, Harness, T};
 use boo_testkit::fake_model::ERROR_MESSAGE;
 use boocoder::agent::{AgentBackend, AgentEvent, PermissionReply, TurnOutcome};
 use boocoder::dispatch::Sent;
 use boocoder::model::ItemKind;
-use opencode_support::{rest_parts, Harness, T};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,10 @@
 //! `opencode serve`, and the scripted model on 127.0.0.1 (the only fake).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use boo_testkit::dir::TestDir;
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
@@ -17,18 +19,15 @@ struct World {
     model: FakeModel,
     _env: OpencodeEnv,
     dir: PathBuf,
+    /// Shared by the worlds of one test (a restart reuses it); removed when the test passes.
+    tmp: Arc<TestDir>,
 }
 
-async fn world_in(dir: Option<PathBuf>, model: Option<FakeModel>) -> World {
+async fn world_in(tmp: Option<Arc<TestDir>>, model: Option<FakeModel>) -> World {
     let model = model.unwrap_or_else(FakeModel::start);
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let dir = dir.unwrap_or_else(|| {
-        tempfile::Builder::new()
-            .prefix("boo-e2e-")
-            .tempdir()
-            .expect("tmp")
-            .keep()
-    });
+    let tmp = tmp.unwrap_or_else(|| Arc::new(TestDir::new("boo-e2e-")));
+    let dir = tmp.path().to_path_buf();
     let project = dir.join("project");
     if !project.exists() {
         repo::sample(&project);
@@ -54,6 +53,7 @@ async fn world_in(dir: Option<PathBuf>, model: Option<FakeModel>) -> World {
         model,
         _env: env,
         dir,
+        tmp,
     }
 }
 
@@ -244,11 +244,12 @@ async fn restart_restores_the_streamed_transcript() {
         nvim,
         model,
         _env,
+        tmp,
         dir,
     } = w;
     nvim.quit().await;
     drop(_env);
-    let w = world_in(Some(dir.clone()), Some(model)).await;
+    let w = world_in(Some(tmp), Some(model)).await;
     w.nvim.cmd("Boo").await.expect(":Boo after restart");
     let after = wait_transcript(&w, "restored transcript", "Echo: keep me").await;
     assert_eq!(

@@ -3,14 +3,12 @@
 //! moved, and the one-line message names the cause. Real git repositories throughout; the
 //! failures that need another user or a full disk run in a child process of this test binary.
 
-mod worktree_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::worktree::*;
 use boocoder::worktree::review::{act, ActKind, ActReport, ActRequest, Level};
 use boocoder::worktree::{self, SessionWorktree};
-use worktree_support::*;
 
 fn accept_everything(wt: &SessionWorktree) -> ActReport {
     act(
@@ -137,7 +135,12 @@ const REPO: &str = "BOO_TXN_REPO";
 /// Runs test `name` again in a child process with `role` set; returns its stdout.
 fn run_child(name: &str, role: &str, repo: &Path) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            &format!("worktree_txn::{name}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, role)
         .env(REPO, repo)
         // The child may run as another user, who cannot read root's git configuration.

@@ -1,0 +1,32 @@
+//! The one integration-test crate: every layer's tests as modules of one binary (one link, one
+//! process to run). Layers: `store_*` (SQLite), `worktree_*` (git), `agents_*`, `opencode_*`
+//! (real opencode and CLIs with the scripted model), `e2e_*` (real Neovim with the plugin).
+//! Run one layer or test with a filter: `cargo test --test it -- e2e_review::`.
+
+mod support;
+
+mod agents_dispatch;
+mod agents_external;
+mod agents_probe;
+mod ci_script;
+mod e2e_agents;
+mod e2e_chat_ui;
+mod e2e_foundation;
+mod e2e_render;
+mod e2e_review;
+mod e2e_secrets;
+mod e2e_sessions;
+mod e2e_turns;
+mod opencode_backend;
+mod opencode_harness;
+mod opencode_recovery;
+mod opencode_replay;
+mod store_api;
+mod store_migrate;
+mod store_multiprocess;
+mod worktree_create;
+mod worktree_large;
+mod worktree_lifecycle;
+mod worktree_names;
+mod worktree_review;
+mod worktree_txn;
