@@ -97,6 +97,8 @@ async fn main_async() {
         ..Default::default()
     })
     .await;
+    // A UI attached (200x50), as users run it: every redraw of the review happens.
+    nvim.ui_attach(200, 50).await;
     let t = Instant::now();
     nvim.cmd("Boo").await.expect(":Boo");
     nvim.wait_for(
