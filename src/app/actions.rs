@@ -48,6 +48,7 @@ impl App {
                 self.pane_closed(pane, true).await
             }
             Notify::Reopen(a) => self.reopen(a.cwd.as_deref()).await,
+            Notify::Restore(a) => self.restore(a).await,
             Notify::SetAgent(a) => self.set_agent(a).await,
             Notify::SetModel(a) => self.set_model(a).await,
             Notify::PermissionReply(a) => {
@@ -85,7 +86,7 @@ impl App {
     }
 
     /// Sends a pane (its windows and active chat) to Lua.
-    async fn show_pane(&mut self, pane: PaneId, focus: bool) {
+    pub(super) async fn show_pane(&mut self, pane: PaneId, focus: bool) {
         let Some(p) = self.ws.panes.get(&pane).cloned() else {
             return;
         };

@@ -5,6 +5,7 @@
 mod actions;
 mod agent_cmds;
 mod agents;
+mod restore;
 mod review;
 mod session_cmds;
 mod sessions;

@@ -1,0 +1,169 @@
+//! End-to-end recovery: the real Neovim with the plugin, the real boocoder (killed with
+//! SIGKILL here), the real `opencode serve`, and the scripted model (the only fake).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use boo_testkit::fake_model::FakeModel;
+use boo_testkit::nvim::{Nvim, NvimOptions};
+use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
+use boo_testkit::repo;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct World {
+    nvim: Nvim,
+    _model: FakeModel,
+    _env: OpencodeEnv,
+    dir: PathBuf,
+}
+
+async fn world() -> World {
+    let model = FakeModel::start();
+    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
+    let dir = tempfile::Builder::new()
+        .prefix("boo-e2e-")
+        .tempdir()
+        .expect("tmp")
+        .keep();
+    let project = dir.join("project");
+    repo::sample(&project);
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(project),
+        env: env.vars().to_vec(),
+        config: json!({
+            "store": { "path": dir.join("boo.db").display().to_string() },
+            "worktree": { "dir": dir.join("worktrees").display().to_string() },
+        }),
+    })
+    .await;
+    World {
+        nvim,
+        _model: model,
+        _env: env,
+        dir,
+    }
+}
+
+/// The running backend's pid (from its `hello` reply).
+async fn backend_pid(nvim: &Nvim) -> i32 {
+    nvim.lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r.pid")
+        .await
+        .as_i64()
+        .expect("pid") as i32
+}
+
+/// `kill -9` of the backend, then waits until the plugin saw it exit.
+async fn kill_backend(nvim: &Nvim) -> i32 {
+    let pid = backend_pid(nvim).await;
+    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    nvim.wait_for(
+        "the plugin to notice the exit",
+        "not require('boo.rpc').running()",
+        WAIT,
+    )
+    .await;
+    pid
+}
+
+/// What the floating chat window shows right now, with its winbar ("" when no float is open).
+const FLOAT: &str = "(function()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    local b = vim.api.nvim_win_get_buf(w)
+    if vim.bo[b].filetype == 'boo' and vim.api.nvim_win_get_config(w).relative ~= '' then
+      return { text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n'), winbar = vim.wo[w].winbar, win = w }
+    end
+  end
+  return { text = '', winbar = '' }
+end)()";
+
+#[tokio::test]
+async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_answer() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo send first turn").await.expect("send");
+    w.nvim
+        .wait_transcript("the first answer", "Echo: first turn", WAIT)
+        .await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    // Two tabs; the first (with the earlier turn) active.
+    w.nvim.cmd("Boo new").await.expect("new tab");
+    w.nvim.cmd("Boo prev").await.expect("back to tab 1");
+    w.nvim
+        .wait_for(
+            "tab 1 shown with two tabs",
+            &format!("(function() local f = {FLOAT}; return f.text:find('Echo: first turn', 1, true) and f.winbar:find('2 chat 2', 1, true) end)()"),
+            WAIT,
+        )
+        .await;
+    let before = w.nvim.lua(&format!("return {FLOAT}")).await;
+    let old_pid = kill_backend(&w.nvim).await;
+
+    // No :Boo first: the send itself restarts the backend, which takes over the open float.
+    w.nvim
+        .cmd("Boo send hello")
+        .await
+        .expect("send after crash");
+    w.nvim
+        .wait_for(
+            "the answer in the float",
+            &format!("(function() local f = {FLOAT}; return f.text:find('Echo: hello', 1, true) and f end)()"),
+            WAIT,
+        )
+        .await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    let shown = w.nvim.lua(&format!("return {FLOAT}")).await;
+    let text = shown["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Echo: first turn") && text.contains("> first turn"),
+        "the earlier turn is shown with the answer:\n{text}"
+    );
+    assert_eq!(
+        text.matches("> hello").count(),
+        1,
+        "the triggering prompt is delivered once:\n{text}"
+    );
+    let winbar = shown["winbar"].as_str().unwrap_or_default();
+    assert_eq!(winbar, before["winbar"], "same tabs, same active one");
+    assert_eq!(shown["win"], before["win"], "the float stayed open");
+    assert_ne!(backend_pid(&w.nvim).await, old_pid, "a new backend");
+    // One float, and the crash was announced once.
+    let floats = w
+        .nvim
+        .lua("local n = 0; for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.api.nvim_win_get_config(w).relative ~= '' then n = n + 1 end end; return n")
+        .await;
+    assert_eq!(floats, json!(2), "transcript and input floats only");
+    let msgs = w.nvim.messages().await;
+    assert_eq!(msgs.matches("backend exited").count(), 1, "{msgs}");
+
+    // Again, and this time a chat key is the next action: `]t` in the float's input.
+    kill_backend(&w.nvim).await;
+    w.nvim
+        .lua(&format!(
+            "local f = {FLOAT}; vim.api.nvim_set_current_win(f.win); vim.cmd('stopinsert')"
+        ))
+        .await;
+    w.nvim
+        .lua("vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(']t', true, false, true), 'x', false)")
+        .await;
+    let moved = w
+        .nvim
+        .wait_for(
+            "the key's tab switch",
+            &format!("(function() local f = {FLOAT}; return not f.text:find('first turn', 1, true) and f.winbar:find('BooTabActive# 2 ', 1, true) and f end)()"),
+            WAIT,
+        )
+        .await;
+    assert!(
+        moved["winbar"].as_str().unwrap_or_default().contains(" 1 "),
+        "{moved}"
+    );
+    let _ = &w.dir;
+    w.nvim.quit().await;
+}
