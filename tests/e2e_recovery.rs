@@ -167,3 +167,102 @@ async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_a
     let _ = &w.dir;
     w.nvim.quit().await;
 }
+
+/// The pid (= process group) of the `opencode serve` the backend started.
+fn opencode_server_of(backend: i32) -> Option<i32> {
+    let parent = |pid: &str| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after the last ')'.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid: i32 = name.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (parent(&name) == Some(backend) && String::from_utf8_lossy(&cmd).contains("serve"))
+            .then_some(pid)
+    })
+}
+
+/// Counts the permission prompts; the first is left open (its callback kept), later ones are
+/// answered "once"; the `:Boo permissions` list picks its first entry.
+const PICKER: &str = "_G.boo_perm = { prompts = 0 }
+vim.ui.select = function(items, opts, cb)
+  if opts.kind == 'boo.permission' then
+    _G.boo_perm.prompts = _G.boo_perm.prompts + 1
+    if _G.boo_perm.prompts == 1 then _G.boo_perm.first = cb else vim.schedule(function() cb('once') end) end
+  else
+    vim.schedule(function() cb(items[1]) end)
+  end
+end";
+
+#[tokio::test]
+async fn a_failed_permission_reply_keeps_the_request_listed_and_answerable() {
+    let w = world().await;
+    w.nvim.lua(PICKER).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send run it [fake:bash echo boo-was-here]")
+        .await
+        .expect("send");
+    w.nvim
+        .wait_for("the permission prompt", "_G.boo_perm.prompts == 1", WAIT)
+        .await;
+    let pending =
+        "(function() local l = require('boo.rpc').request('permissions'); return l and #l end)()";
+    assert_eq!(w.nvim.lua(&format!("return {pending}")).await, json!(1));
+    // The server hangs: the reply cannot be delivered (it times out).
+    let backend = backend_pid(&w.nvim).await;
+    let server = opencode_server_of(backend).expect("opencode serve is a child of the backend");
+    // SAFETY: kill(2) has no memory effects; the group is the server the backend started.
+    unsafe { libc::kill(-server, libc::SIGSTOP) };
+    w.nvim.lua("_G.boo_perm.first('once')").await;
+    let failed = w
+        .nvim
+        .wait_for(
+            "the failure message",
+            "(function() local m = vim.api.nvim_exec2('messages', { output = true }).output; return m:find('permission reply', 1, true) and m end)()",
+            Duration::from_secs(40),
+        )
+        .await;
+    // SAFETY: as above; the server runs on.
+    unsafe { libc::kill(-server, libc::SIGCONT) };
+    assert!(failed.to_string().contains(":Boo permissions"), "{failed}");
+    // Still listed, still waited for, and counted in the status.
+    assert_eq!(w.nvim.lua(&format!("return {pending}")).await, json!(1));
+    assert_eq!(
+        w.nvim
+            .lua("return require('boo').status().permissions")
+            .await,
+        json!(1)
+    );
+    assert_eq!(
+        w.nvim.lua("return require('boo').status().busy").await,
+        json!(true)
+    );
+    // Answered again from the list, the tool runs and the turn completes.
+    w.nvim
+        .cmd("Boo permissions")
+        .await
+        .expect(":Boo permissions");
+    let text = w
+        .nvim
+        .wait_transcript(
+            "the tool's output",
+            "⚙ bash: echo boo-was-here (completed)",
+            WAIT,
+        )
+        .await;
+    assert!(text.contains("boo-was-here"), "{text}");
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    assert_eq!(w.nvim.lua(&format!("return {pending}")).await, json!(0));
+    assert_eq!(w.nvim.lua("return _G.boo_perm.prompts").await, json!(2));
+    w.nvim.quit().await;
+}

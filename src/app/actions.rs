@@ -371,6 +371,7 @@ impl App {
                     permission: request.permission.clone(),
                     title: title.clone(),
                     patterns: request.patterns.clone(),
+                    replying: false,
                 };
                 let req = json!({"id": p.id, "chat": chat, "title": title, "permission": p.permission, "patterns": p.patterns});
                 self.agents.note_permission(p);
@@ -378,6 +379,7 @@ impl App {
             }
             AgentEvent::PermissionReplied { id, .. } => self.agents.forget_permission(&id),
             AgentEvent::TurnDone { chat, outcome } => {
+                self.agents.forget_chat_permissions(chat);
                 let task = self.agents.finish(chat).unwrap_or(0);
                 self.turn_done(chat, task, outcome).await
             }

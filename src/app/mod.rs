@@ -5,6 +5,7 @@
 mod actions;
 mod agent_cmds;
 mod agents;
+mod permissions;
 mod restore;
 mod review;
 mod session_cmds;
@@ -49,6 +50,11 @@ pub enum Event {
     Review(review::ReviewEvent),
     /// A probe of agents and models finished.
     Probe(Box<crate::agent::probe::ProbeReport>),
+    /// A permission reply was delivered to the agent (or failed to be).
+    PermissionReply {
+        id: String,
+        result: Result<(), String>,
+    },
 }
 
 impl Event {
@@ -63,6 +69,7 @@ impl Event {
             Event::SessionReady(_) => "session ready",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
+            Event::PermissionReply { .. } => "permission reply",
         }
     }
 }
@@ -191,6 +198,7 @@ impl App {
             Event::Notice { msg, level } => self.ui.notify(msg, level),
             Event::Review(r) => self.review_event(r).await,
             Event::Probe(report) => self.probe_done(*report),
+            Event::PermissionReply { id, result } => self.permission_reply_done(id, result),
         }
     }
 
