@@ -266,3 +266,116 @@ async fn a_failed_permission_reply_keeps_the_request_listed_and_answerable() {
     assert_eq!(w.nvim.lua("return _G.boo_perm.prompts").await, json!(2));
     w.nvim.quit().await;
 }
+
+/// Makes files immutable (`chattr +i`: even root cannot write them) until dropped, so a
+/// failing test never leaves them so.
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn set(paths: Vec<PathBuf>) -> Immutable {
+        let st = std::process::Command::new("chattr")
+            .arg("+i")
+            .args(&paths)
+            .status()
+            .expect("chattr");
+        assert!(st.success(), "chattr +i failed (needs root on ext4/xfs)");
+        Immutable(paths)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .args(&self.0)
+            .status();
+    }
+}
+
+/// The stored texts of all chats, read by a second connection while the backend runs.
+fn stored_texts(db: &std::path::Path) -> Vec<String> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT content FROM transcript ORDER BY chat_id, seq") else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_database_made_read_only_mid_stream_warns_once_and_gets_everything_once_writable() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send [fake:long 150 20] read-only")
+        .await
+        .expect("send");
+    let db = w.dir.join("boo.db");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stored_texts(&db).iter().any(|t| t.contains("chunk-20 ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wal = w.dir.join("boo.db-wal");
+    let guard = Immutable::set(vec![db.clone(), wal, w.dir.clone()]);
+    w.nvim
+        .wait_for(
+            "the warning",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('history is not being saved', 1, true)",
+            WAIT,
+        )
+        .await;
+    // The rest of the answer streams while nothing can be written.
+    w.nvim
+        .wait_transcript("the whole answer on screen", "chunk-149", WAIT)
+        .await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stored_texts(&db).iter().any(|t| t.contains("chunk-149")),
+        "the end of the answer must have been written while read-only, not before"
+    );
+    drop(guard);
+    // Writable again: the buffered items land (the store retries with a backoff <= 5 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let answer = loop {
+        let texts = stored_texts(&db);
+        if let Some(t) = texts.iter().find(|t| t.contains("chunk-149")) {
+            break t.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer never reached the store once writable: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let words: std::collections::HashSet<&str> = answer.split_whitespace().collect();
+    for i in 0..150 {
+        assert!(
+            words.contains(format!("chunk-{i}").as_str()),
+            "chunk-{i} missing: {answer}"
+        );
+    }
+    let shown = w.nvim.transcript().await;
+    assert!(
+        shown.contains(answer.trim()),
+        "stored = shown:\n{answer}\n---\n{shown}"
+    );
+    let msgs = w.nvim.messages().await;
+    assert_eq!(
+        msgs.matches("history is not being saved").count(),
+        1,
+        "one warning: {msgs}"
+    );
+    w.nvim.quit().await;
+}
