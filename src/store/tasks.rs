@@ -161,7 +161,7 @@ impl Store {
 }
 
 /// Whether a process with this pid runs (ours counts: a task of this process is not orphaned).
-fn owner_alive(pid: i64) -> bool {
+pub(super) fn owner_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
