@@ -371,6 +371,16 @@ async fn a_database_made_read_only_mid_stream_warns_once_and_gets_everything_onc
         shown.contains(answer.trim()),
         "stored = shown:\n{answer}\n---\n{shown}"
     );
+    // The turn ended while nothing could be written: its task row says so all the same (else
+    // the next start would call it interrupted).
+    let status = rusqlite::Connection::open(&db)
+        .and_then(|c| {
+            c.query_row("SELECT group_concat(status) FROM tasks", [], |r| {
+                r.get::<_, String>(0)
+            })
+        })
+        .unwrap_or_default();
+    assert_eq!(status, "done", "the task row");
     let msgs = w.nvim.messages().await;
     assert_eq!(
         msgs.matches("history is not being saved").count(),
