@@ -108,7 +108,7 @@ function H.on_exit(chan, code, signal)
   -- Tell the user once per burst of crashes, not once per crash.
   if #H.crashes == 1 then
     util.notify(
-      ('backend exited (code %d, signal %d); it restarts on next use. See :Boo log'):format(code, signal),
+      ('backend exited (code %d, signal %d); it restarts on next use, with the open chats. See :Boo log'):format(code, signal),
       vim.log.levels.WARN
     )
   elseif #H.crashes == H.MAX_CRASHES then
@@ -222,9 +222,14 @@ function M.ensure()
   local chan, info = H.start(cmd)
   if not chan then return nil, info end
   H.chan, H.info = chan, info
-  -- Views of a previous backend process name panes it no longer knows.
-  require('boo.ui').reset()
+  -- Views of a previous (crashed) process: the chat panes still on screen are handed to the
+  -- new one before the action that started it, which is sent right after by the caller.
+  local current = require('boo.ui.pane').current()
+  local keep = require('boo.ui').reset()
   M.configure()
+  if #keep > 0 then
+    vim.rpcnotify(chan, 'restore', { cwd = vim.fn.getcwd(), panes = keep, current = current })
+  end
   local stale = M.staleness(info)
   if stale then util.notify(stale, vim.log.levels.WARN) end
   return chan

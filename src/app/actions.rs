@@ -48,6 +48,7 @@ impl App {
                 self.pane_closed(pane, true).await
             }
             Notify::Reopen(a) => self.reopen(a.cwd.as_deref()).await,
+            Notify::Restore(a) => self.restore(a).await,
             Notify::SetAgent(a) => self.set_agent(a).await,
             Notify::SetModel(a) => self.set_model(a).await,
             Notify::PermissionReply(a) => {
@@ -85,7 +86,7 @@ impl App {
     }
 
     /// Sends a pane (its windows and active chat) to Lua.
-    async fn show_pane(&mut self, pane: PaneId, focus: bool) {
+    pub(super) async fn show_pane(&mut self, pane: PaneId, focus: bool) {
         let Some(p) = self.ws.panes.get(&pane).cloned() else {
             return;
         };
@@ -328,7 +329,7 @@ impl App {
         match e {
             AgentEvent::TurnQueued { chat, position } => {
                 if let Some(task) = self.agents.queued_task(chat, position) {
-                    self.set_task(task, TaskStatus::Queued, None).await;
+                    self.set_task(task, TaskStatus::Queued, None);
                     self.mark_user_item(task, json!({"status": "queued"}));
                 }
             }
@@ -339,7 +340,7 @@ impl App {
                 }
                 if let Some(task) = self.agents.current_task(chat) {
                     self.mark_user_item(task, json!({}));
-                    self.set_task(task, TaskStatus::Running, None).await;
+                    self.set_task(task, TaskStatus::Running, None);
                 }
                 self.refresh_tabs(chat);
                 self.ui.autocmd("BooTurnStart", json!({"chat": chat}));
@@ -370,6 +371,7 @@ impl App {
                     permission: request.permission.clone(),
                     title: title.clone(),
                     patterns: request.patterns.clone(),
+                    replying: false,
                 };
                 let req = json!({"id": p.id, "chat": chat, "title": title, "permission": p.permission, "patterns": p.patterns});
                 self.agents.note_permission(p);
@@ -377,6 +379,7 @@ impl App {
             }
             AgentEvent::PermissionReplied { id, .. } => self.agents.forget_permission(&id),
             AgentEvent::TurnDone { chat, outcome } => {
+                self.agents.forget_chat_permissions(chat);
                 let task = self.agents.finish(chat).unwrap_or(0);
                 self.turn_done(chat, task, outcome).await
             }
@@ -461,7 +464,7 @@ impl App {
             Outcome::Aborted => (TaskStatus::Aborted, None),
             Outcome::Failed(m) => (TaskStatus::Failed, Some(m.clone())),
         };
-        self.set_task(turn, status, error.clone()).await;
+        self.set_task(turn, status, error.clone());
         if let Some((c, seq)) = self.turn_items.remove(&turn) {
             if !was_running && outcome != Outcome::Done {
                 // Never started: the prompt's item says so, and the text can be sent again.
@@ -506,17 +509,15 @@ impl App {
     }
 
     /// Updates a task row; returns whether it was recorded.
-    async fn set_task(&mut self, turn: i64, status: TaskStatus, error: Option<String>) -> bool {
+    /// Records a turn's status with the next store flush: never waits on SQLite, and a
+    /// database that fails for a while gets it once it works again.
+    fn set_task(&mut self, turn: i64, status: TaskStatus, error: Option<String>) {
         if turn <= 0 {
-            return false;
+            return;
         }
-        let store = self.store().await;
-        match store.set_task_status(turn, status, error).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(turn, "task status not saved: {e}");
-                false
-            }
+        let Some(store) = &self.store else { return };
+        if let Err(e) = store.put_task_status(turn, status, error) {
+            tracing::warn!(turn, "task status not saved: {e}");
         }
     }
 

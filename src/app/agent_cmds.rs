@@ -38,6 +38,11 @@ impl App {
         if refresh || (self.agents.probe.is_none() && !self.agents.probing) {
             self.agents.start_probe();
         }
+        self.probe_json()
+    }
+
+    /// The last probe as `probe` answers it (no side effect).
+    pub(super) fn probe_json(&self) -> Json {
         let state = if self.agents.probing {
             "running"
         } else if self.agents.probe.is_some() {

@@ -35,6 +35,9 @@ pub struct PermissionInfo {
     pub permission: String,
     pub title: String,
     pub patterns: Vec<String>,
+    /// A reply is on its way: a second one is refused until it succeeded or failed.
+    #[serde(skip)]
+    pub replying: bool,
 }
 
 /// A prompt for a chat, as the app knows it.
@@ -310,28 +313,54 @@ impl Agents {
         });
     }
 
+    /// Sends the user's answer. The request stays listed until the reply succeeded: a reply
+    /// that fails (server down or hung) leaves it pending and answerable, and the turn keeps
+    /// waiting for it. The result comes back as `Event::PermissionReply`.
     pub fn reply_permission(&mut self, id: &str, reply: &str) -> Result<(), String> {
         let reply = PermissionReply::parse(reply).ok_or_else(|| {
             format!("unknown permission reply '{reply}' (once, always or reject)")
         })?;
         // Only opencode asks for permissions.
-        let Some(d) = self.dispatchers.get("opencode").cloned() else {
+        let d = self.dispatchers.get("opencode").cloned();
+        let (Some(d), Some(p)) = (d, self.permissions.get_mut(id)) else {
             return Err(format!("no pending permission request {id}"));
         };
-        if self.permissions.remove(id).is_none() {
-            return Err(format!("no pending permission request {id}"));
+        if p.replying {
+            return Err(format!("permission request {id} is being answered"));
         }
+        p.replying = true;
         let id = id.to_string();
         let events = self.events.clone();
         tokio::spawn(async move {
-            if let Err(e) = d.backend().reply_permission(&id, reply).await {
-                let _ = events.send(Event::Notice {
-                    msg: format!("boo: permission reply: {e}"),
-                    level: 4,
-                });
-            }
+            let result = d
+                .backend()
+                .reply_permission(&id, reply)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = events.send(Event::PermissionReply { id, result });
         });
         Ok(())
+    }
+
+    /// The end of a reply: gone when it was delivered; else pending again. Returns the
+    /// request when it stays pending.
+    pub fn permission_reply_done(
+        &mut self,
+        id: &str,
+        result: &Result<(), String>,
+    ) -> Option<PermissionInfo> {
+        if result.is_ok() {
+            self.permissions.remove(id);
+            return None;
+        }
+        let p = self.permissions.get_mut(id)?;
+        p.replying = false;
+        Some(p.clone())
+    }
+
+    /// A chat's turn ended: its permission requests ended with it.
+    pub fn forget_chat_permissions(&mut self, chat: ChatId) {
+        self.permissions.retain(|_, p| p.chat != chat);
     }
 
     /// Forgets a chat (its session was deleted): queued prompts are dropped, its stream ends.

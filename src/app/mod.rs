@@ -5,6 +5,9 @@
 mod actions;
 mod agent_cmds;
 mod agents;
+mod answers;
+mod permissions;
+mod restore;
 mod review;
 mod session_cmds;
 mod sessions;
@@ -48,6 +51,11 @@ pub enum Event {
     Review(review::ReviewEvent),
     /// A probe of agents and models finished.
     Probe(Box<crate::agent::probe::ProbeReport>),
+    /// A permission reply was delivered to the agent (or failed to be).
+    PermissionReply {
+        id: String,
+        result: Result<(), String>,
+    },
 }
 
 impl Event {
@@ -62,6 +70,7 @@ impl Event {
             Event::SessionReady(_) => "session ready",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
+            Event::PermissionReply { .. } => "permission reply",
         }
     }
 }
@@ -85,6 +94,9 @@ pub struct App {
     /// The user item of each turn (task id -> chat, seq), to mark it started or failed.
     turn_items: std::collections::HashMap<crate::model::TaskId, (crate::model::ChatId, usize)>,
     review: review::ReviewState,
+    /// Answers to Lua's requests and the count of handled notifications (see `answers`).
+    shared: answers::Shared,
+    handled: u64,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -92,16 +104,32 @@ pub async fn run() -> Result<(), AppError> {
     let (rpc_tx, mut rpc_rx) = mpsc::unbounded_channel();
     let (nvim, io_done) = crate::rpc::serve_stdio(rpc_tx).await?;
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    // RPC input joins the loop's own events in arrival order.
+    // RPC input joins the loop's own events in arrival order; requests are answered here from
+    // what the loop published (see `answers`), so they never wait behind a handler.
     let fwd = events_tx.clone();
+    let mut app = App::new(Arc::new(NvimFrontend::new(nvim)), events_tx);
+    let shared = app.shared.clone();
     tokio::spawn(async move {
+        let mut sent = 0u64;
         while let Some(m) = rpc_rx.recv().await {
+            let m = match m {
+                Inbound::Request(req, reply) => match shared.answer(&req, sent).await {
+                    Some(r) => {
+                        let _ = reply.send(r);
+                        continue;
+                    }
+                    None => Inbound::Request(req, reply),
+                },
+                Inbound::Notify(n) => {
+                    sent += 1;
+                    Inbound::Notify(n)
+                }
+            };
             if fwd.send(Event::Rpc(m)).is_err() {
                 break;
             }
         }
     });
-    let mut app = App::new(Arc::new(NvimFrontend::new(nvim)), events_tx);
     let mut io_done = io_done;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| AppError::Channel(format!("cannot watch SIGTERM: {e}")))?;
@@ -151,6 +179,8 @@ impl App {
             waiting: sessions::Waiting::default(),
             turn_items: Default::default(),
             review: Default::default(),
+            shared: answers::Shared::new(),
+            handled: 0,
         }
     }
 
@@ -161,6 +191,12 @@ impl App {
         // Only the kind: formatting a whole event (a streamed part's text) would cost work in
         // proportion to the answer on every delta, for a message needed only after a panic.
         let what = ev.kind();
+        let notify = matches!(ev, Event::Rpc(Inbound::Notify(_)));
+        // A streamed delta or an applied frame changes nothing a request asks about.
+        let quiet = matches!(
+            ev,
+            Event::FrameApplied(_) | Event::Agent(crate::agent::AgentEvent::Item { .. })
+        );
         let r = std::panic::AssertUnwindSafe(self.handle(ev))
             .catch_unwind()
             .await;
@@ -171,6 +207,14 @@ impl App {
         }
         // Cheap, and sent only when it changed: statuslines stay right whatever happened.
         self.push_status();
+        if !quiet {
+            self.publish_answers();
+        }
+        if notify {
+            // Counted even after a panic, so requests never wait for a notification forever.
+            self.handled += 1;
+            self.shared.handled.send_replace(self.handled);
+        }
     }
 
     async fn handle(&mut self, ev: Event) {
@@ -190,6 +234,7 @@ impl App {
             Event::Notice { msg, level } => self.ui.notify(msg, level),
             Event::Review(r) => self.review_event(r).await,
             Event::Probe(report) => self.probe_done(*report),
+            Event::PermissionReply { id, result } => self.permission_reply_done(id, result),
         }
     }
 
@@ -308,6 +353,10 @@ impl App {
         if let Some(store) = &self.store {
             if let Err(e) = store.flush().await {
                 tracing::warn!("history not flushed at exit: {e}");
+            }
+            // Another editor may take our sessions from now on.
+            if let Err(e) = store.release_sessions().await {
+                tracing::warn!("sessions not released at exit: {e}");
             }
         }
         self.agents.shutdown().await;

@@ -69,32 +69,52 @@ impl App {
         }
         let store = self.store().await;
         let root = repo_root.display().to_string();
-        let session = match store
-            .last_active_session(&root)
+        // One owner per session: the most recently active session no other live editor
+        // drives; when all are taken, a new one. The user hears which, once.
+        let mut taken: Option<(String, i64)> = None;
+        let sessions = store
+            .list_sessions(&root)
             .await
-            .map_err(|e| e.to_string())?
-        {
-            Some(s) => s,
-            None => {
-                let title = repo_root
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "session".into());
-                let s = store
-                    .create_session(&root, &title)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.ws
-                    .sessions
-                    .insert(s.id, new_state(s.id, &repo_root, &s.title));
-                self.ws.current_session = Some(s.id);
-                self.create_worktree(s.id, &repo_root, &s.title);
-                return Ok(s.id);
+            .map_err(|e| e.to_string())?;
+        for s in sessions {
+            match store.claim_session(s.id).await.map_err(|e| e.to_string())? {
+                Some(pid) => {
+                    taken.get_or_insert((s.title.clone(), pid));
+                }
+                None => {
+                    self.load_session(s.id, &repo_root, &s.title).await?;
+                    self.say_taken(taken, &s.title);
+                    return Ok(s.id);
+                }
             }
-        };
-        self.load_session(session.id, &repo_root, &session.title)
-            .await?;
-        Ok(session.id)
+        }
+        let title = repo_root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "session".into());
+        let s = store
+            .create_session(&root, &title)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.ws
+            .sessions
+            .insert(s.id, new_state(s.id, &repo_root, &s.title));
+        self.ws.current_session = Some(s.id);
+        self.create_worktree(s.id, &repo_root, &s.title);
+        self.say_taken(taken, &format!("{} (new)", s.title));
+        Ok(s.id)
+    }
+
+    /// Tells the user that the session they would have got is driven by another editor.
+    fn say_taken(&mut self, taken: Option<(String, i64)>, instead: &str) {
+        if let Some((title, pid)) = taken {
+            self.ui.notify(
+                format!(
+                    "boo: session '{title}' is in use by another Neovim (boocoder pid {pid}); this one works in session '{instead}'"
+                ),
+                WARN,
+            );
+        }
     }
 
     pub(super) async fn load_session(
@@ -104,6 +124,12 @@ impl App {
         title: &str,
     ) -> Result<(), String> {
         let store = self.store().await;
+        // Two backends never drive one session: its rows would be written by both.
+        if let Some(pid) = store.claim_session(id).await.map_err(|e| e.to_string())? {
+            return Err(format!(
+                "session '{title}' is in use by another Neovim (boocoder pid {pid})"
+            ));
+        }
         let chats = store.list_chats(id).await.map_err(|e| e.to_string())?;
         let wt = store
             .session_worktree(id)

@@ -149,6 +149,18 @@ impl Workspace {
         id
     }
 
+    /// A pane under an id Lua already uses (the view of a backend that crashed): actions Lua
+    /// sends with that id keep reaching it. Later ids are allocated above it.
+    pub fn adopt_pane(&mut self, pane: PaneState) {
+        self.next_pane = self.next_pane.max(pane.id);
+        self.panes.insert(pane.id, pane);
+    }
+
+    /// Makes new panes get ids above `id` (before loading panes next to adopted ones).
+    pub fn reserve_pane_ids(&mut self, id: PaneId) {
+        self.next_pane = self.next_pane.max(id);
+    }
+
     pub fn session_by_repo(&self, repo_root: &std::path::Path) -> Option<SessionId> {
         self.sessions
             .values()

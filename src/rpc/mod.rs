@@ -114,6 +114,8 @@ pub enum Notify {
     /// `:Boo close` on the current pane.
     ClosePane(ChatArgs),
     Reopen(CwdArgs),
+    /// After a backend crash: the panes Lua still shows, to be adopted under their ids.
+    Restore(RestoreArgs),
     PermissionReply(PermissionReplyArgs),
     /// Compute the session's pending diff and open the review view.
     Diff(ReviewArgs),
@@ -198,6 +200,31 @@ pub struct SetArgs {
 pub struct CwdArgs {
     #[serde(default)]
     pub cwd: Option<String>,
+}
+
+/// One pane of the view a crashed backend left: its id in Lua, its kind (`float` or `chat`),
+/// its tabs (chat ids) and active chat, and the `<mods>` a split was opened with.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RestorePane {
+    pub pane: PaneId,
+    pub kind: String,
+    #[serde(default)]
+    pub tabs: Vec<ChatId>,
+    #[serde(default)]
+    pub active: Option<ChatId>,
+    #[serde(default)]
+    pub mods: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RestoreArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub panes: Vec<RestorePane>,
+    /// The pane the user was in.
+    #[serde(default)]
+    pub current: Option<PaneId>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -292,6 +319,7 @@ impl Notify {
             "pane_closed" => Notify::PaneClosed(first_arg(name, args)?),
             "close_pane" => Notify::ClosePane(first_arg(name, args)?),
             "reopen" => Notify::Reopen(first_arg(name, args)?),
+            "restore" => Notify::Restore(first_arg(name, args)?),
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
             "diff" => Notify::Diff(first_arg(name, args)?),
             "accept" => Notify::Accept(first_arg(name, args)?),

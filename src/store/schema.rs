@@ -44,6 +44,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: v3_task_owner,
         check: None,
     },
+    Migration {
+        version: 4,
+        name: "session_owner",
+        up: v4_session_owner,
+        check: None,
+    },
 ];
 
 /// The version a database has after all of `MIGRATIONS`.
@@ -227,6 +233,11 @@ fn v2_last_active(tx: &Transaction) -> rusqlite::Result<()> {
 /// its process from one another editor is running.
 fn v3_task_owner(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE tasks ADD COLUMN owner_pid INTEGER;")
+}
+
+/// The pid of the boocoder that drives a session (a lease; a dead owner's lease is free).
+fn v4_session_owner(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE sessions ADD COLUMN owner_pid INTEGER;")
 }
 
 fn v2_check(tx: &Transaction) -> Result<(), String> {

@@ -45,10 +45,12 @@ impl Store {
             db.write(|tx| {
                 let now = now_ms();
                 let active = next_active(tx, &repo_root)?;
+                // Owned by this process from the start: no other editor can take it first.
                 tx.execute(
-                    "INSERT INTO sessions (repo_root, title, created_at, updated_at, last_active_at)
-                     VALUES (?1, ?2, ?3, ?3, ?4)",
-                    params![repo_root, title, now, active],
+                    "INSERT INTO sessions (repo_root, title, created_at, updated_at, last_active_at,
+                                           owner_pid)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+                    params![repo_root, title, now, active, std::process::id()],
                 )?;
                 let id = tx.last_insert_rowid();
                 get(tx, id)?.ok_or(StoreError::NotFound {
@@ -76,6 +78,49 @@ impl Store {
                 let mut st = tx.prepare_cached(&sql)?;
                 let rows = st.query_map([&repo_root], row)?;
                 Ok(rows.collect::<Result<_, _>>()?)
+            })
+        })
+        .await
+    }
+
+    /// Takes the session's lease for this process: `Ok(None)` when it is ours now, or the pid
+    /// of the live process that drives it. A lease of a process that is gone is free.
+    pub async fn claim_session(&self, id: SessionId) -> Result<Option<i64>, StoreError> {
+        let me = i64::from(std::process::id());
+        self.call(move |db| {
+            db.write(|tx| {
+                let owner: Option<Option<i64>> = tx
+                    .query_row("SELECT owner_pid FROM sessions WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                let owner = owner.ok_or(StoreError::NotFound {
+                    what: "session",
+                    id,
+                })?;
+                if let Some(pid) = owner.filter(|p| *p != me && super::tasks::owner_alive(*p)) {
+                    return Ok(Some(pid));
+                }
+                tx.execute(
+                    "UPDATE sessions SET owner_pid = ?2 WHERE id = ?1",
+                    params![id, me],
+                )?;
+                Ok(None)
+            })
+        })
+        .await
+    }
+
+    /// Gives up this process's leases (at exit).
+    pub async fn release_sessions(&self) -> Result<(), StoreError> {
+        let me = i64::from(std::process::id());
+        self.call(move |db| {
+            db.write(|tx| {
+                tx.execute(
+                    "UPDATE sessions SET owner_pid = NULL WHERE owner_pid = ?1",
+                    [me],
+                )?;
+                Ok(())
             })
         })
         .await

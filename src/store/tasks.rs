@@ -37,6 +37,35 @@ fn allowed(from: TaskStatus, to: TaskStatus) -> bool {
     !from.is_final() && (to != TaskStatus::Queued || from == TaskStatus::Queued)
 }
 
+/// Moves a task along its lifecycle, stamping `started_at` on running and `finished_at` on a
+/// final status. Returns the task as stored afterwards.
+pub(super) fn apply_status(
+    tx: &Transaction,
+    id: TaskId,
+    status: TaskStatus,
+    error: Option<String>,
+) -> Result<Task, StoreError> {
+    let task = get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })?;
+    if !allowed(task.status, status) {
+        return Err(StoreError::TaskTransition {
+            id,
+            from: task.status.as_str(),
+            to: status.as_str(),
+        });
+    }
+    let now = now_ms();
+    let started = task
+        .started_at
+        .or((status == TaskStatus::Running).then_some(now));
+    let finished = status.is_final().then_some(now);
+    tx.execute(
+        "UPDATE tasks SET status = ?2, error = ?3, started_at = ?4, finished_at = ?5
+         WHERE id = ?1",
+        params![id, status.as_str(), error, started, finished],
+    )?;
+    get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })
+}
+
 impl Store {
     /// A new task, queued. Returns its id.
     pub async fn create_task(&self, new: NewTask) -> Result<TaskId, StoreError> {
@@ -76,30 +105,22 @@ impl Store {
         status: TaskStatus,
         error: Option<String>,
     ) -> Result<Task, StoreError> {
-        self.call(move |db| {
-            db.write(|tx| {
-                let task = get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })?;
-                if !allowed(task.status, status) {
-                    return Err(StoreError::TaskTransition {
-                        id,
-                        from: task.status.as_str(),
-                        to: status.as_str(),
-                    });
-                }
-                let now = now_ms();
-                let started = task
-                    .started_at
-                    .or((status == TaskStatus::Running).then_some(now));
-                let finished = status.is_final().then_some(now);
-                tx.execute(
-                    "UPDATE tasks SET status = ?2, error = ?3, started_at = ?4, finished_at = ?5
-                     WHERE id = ?1",
-                    params![id, status.as_str(), error, started, finished],
-                )?;
-                get(tx, id)?.ok_or(StoreError::NotFound { what: "task", id })
-            })
-        })
-        .await
+        self.call(move |db| db.write(|tx| apply_status(tx, id, status, error.clone())))
+            .await
+    }
+
+    /// Queues a status change for the next transcript flush (same transaction, same retries):
+    /// it does not wait on SQLite, and a database that fails for a while (locked, read-only)
+    /// gets it once it works again.
+    pub fn put_task_status(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .send(super::thread::Msg::PutTask { id, status, error })
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Marks the unfinished tasks whose boocoder is gone as interrupted, each with a visible
@@ -161,7 +182,7 @@ impl Store {
 }
 
 /// Whether a process with this pid runs (ours counts: a task of this process is not orphaned).
-fn owner_alive(pid: i64) -> bool {
+pub(super) fn owner_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::error::StoreError;
 use super::{schema, transcript, FlushStats, StoreOptions};
-use crate::model::{ChatId, TranscriptItem};
+use crate::model::{ChatId, TaskId, TaskStatus, TranscriptItem};
 
 /// Bounded retry of a whole operation on SQLITE_BUSY, on top of SQLite's own busy timeout
 /// (which covers lock waits but not every busy case, e.g. a snapshot gone stale under WAL).
@@ -22,6 +22,12 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Msg {
     Put(TranscriptItem),
+    /// A task status change, written with the next batch of transcript items.
+    PutTask {
+        id: TaskId,
+        status: TaskStatus,
+        error: Option<String>,
+    },
     Call(Box<dyn FnOnce(&mut Db) + Send>),
     Flush(Reply<()>),
     /// Answered without flushing, so tests can see what the timer alone did.
@@ -196,6 +202,8 @@ fn open_memory() -> Result<Connection, StoreError> {
 #[derive(Default)]
 struct Buffer {
     items: BTreeMap<(ChatId, i64), TranscriptItem>,
+    /// Task status changes in the order they were made.
+    tasks: Vec<(TaskId, TaskStatus, Option<String>)>,
     deadline: Option<Instant>,
     failures: u32,
 }
@@ -236,6 +244,12 @@ impl Worker {
                         let _ = self.flush();
                     }
                 }
+                Ok(Msg::PutTask { id, status, error }) => {
+                    if self.buf.deadline.is_none() {
+                        self.buf.deadline = Some(Instant::now() + self.opts.flush_interval);
+                    }
+                    self.buf.tasks.push((id, status, error));
+                }
                 Ok(Msg::Call(f)) => {
                     // Calls see every earlier put (and a chat deleted by a call takes its
                     // buffered items with it), so flush first.
@@ -275,18 +289,32 @@ impl Worker {
     /// Writes the whole buffer in one transaction. On failure the items stay buffered and the
     /// next attempt backs off, so a full disk does not spin the thread.
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.buf.items.is_empty() {
+        if self.buf.items.is_empty() && self.buf.tasks.is_empty() {
             return Ok(());
         }
-        let items = &self.buf.items;
+        let (items, tasks) = (&self.buf.items, &self.buf.tasks);
         let started = Instant::now();
-        match self
-            .db
-            .write(|tx| transcript::write_batch(tx, items.values()))
-        {
+        match self.db.write(|tx| {
+            transcript::write_batch(tx, items.values())?;
+            for (id, status, error) in tasks {
+                match super::tasks::apply_status(tx, *id, *status, error.clone()) {
+                    Ok(_) => {}
+                    // A change that no longer applies (the task is gone, or already final)
+                    // must not hold back the rest.
+                    Err(e @ (StoreError::NotFound { .. } | StoreError::TaskTransition { .. })) => {
+                        tracing::warn!(task = id, "task status not saved: {e}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }) {
             Ok(()) => {
-                self.stats.record(self.buf.items.len(), started.elapsed());
+                if !self.buf.items.is_empty() {
+                    self.stats.record(self.buf.items.len(), started.elapsed());
+                }
                 self.buf.items.clear();
+                self.buf.tasks.clear();
                 self.buf.deadline = None;
                 self.buf.failures = 0;
                 self.set_write_error(None);

@@ -12,16 +12,24 @@ function M.setup()
   pcall(vim.treesitter.language.register, 'markdown', 'boo')
 end
 
---- Forgets views of a previous backend process: closes its panes; chat buffers are reused by
---- name and refilled by the new process.
+--- Forgets views of a previous backend process. The chat panes on screen stay open and are
+--- returned (as `restore` takes them): the new process adopts them under the same ids, so an
+--- action naming one still reaches it. Other panes close; chat buffers are reused by name and
+--- refilled by the new process.
 function M.reset()
   M.setup()
   local pane = require('boo.ui.pane')
+  local keep = pane.snapshot()
+  local kept = {}
+  for _, v in ipairs(keep) do
+    kept[v.pane] = true
+  end
   for id in pairs(pane.panes) do
-    pane.close({ pane = id })
+    if not kept[id] then pane.close({ pane = id }) end
   end
   local chat = require('boo.ui.chat')
   chat.chats, chat.by_buf = {}, {}
+  return keep
 end
 
 return M

@@ -91,6 +91,7 @@ function M.show(op)
   local p = M.panes[op.pane] or { kind = op.kind }
   M.panes[op.pane] = p
   p.tabs = op.tabs or p.tabs
+  p.mods = op.mods or p.mods
   if op.kind == 'term' or op.kind == 'code' then
     if not H.valid(p.win) then H.open_other(p, op) end
     return
@@ -187,6 +188,25 @@ function M.current()
     if H.valid(p.win) then return id end
   end
   return nil
+end
+
+--- The chat panes on screen, as `restore` takes them: {pane, kind, tabs, active, mods}.
+function M.snapshot()
+  local out = {}
+  for id, p in pairs(M.panes) do
+    if (p.kind == 'float' or p.kind == 'chat') and H.valid(p.win) and H.valid(p.input_win) then
+      local tabs = {}
+      for _, t in ipairs(p.tabs or {}) do
+        table.insert(tabs, t.chat)
+      end
+      if #tabs == 0 and p.chat then tabs = { p.chat } end
+      if #tabs > 0 then
+        table.insert(out, { pane = id, kind = p.kind, tabs = tabs, active = p.chat, mods = p.mods })
+      end
+    end
+  end
+  table.sort(out, function(a, b) return a.pane < b.pane end)
+  return out
 end
 
 --- The visible float's pane id, if any.
