@@ -62,11 +62,8 @@ fn max_lag(v: &serde_json::Value) -> f64 {
 
 #[tokio::test]
 async fn two_editors_in_one_repository_never_share_a_session_and_never_stall() {
-    let dir: PathBuf = tempfile::Builder::new()
-        .prefix("boo-e2e-")
-        .tempdir()
-        .expect("tmp")
-        .keep();
+    let tmp = boo_testkit::dir::TestDir::new("boo-e2e-");
+    let dir: PathBuf = tmp.path().to_path_buf();
     repo::sample(&dir.join("project"));
     let model = FakeModel::start();
     let (a, _env_a) = editor(&dir, &model).await;

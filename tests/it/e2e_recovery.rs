@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use boo_testkit::dir::TestDir;
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
@@ -17,16 +18,14 @@ struct World {
     _model: FakeModel,
     _env: OpencodeEnv,
     dir: PathBuf,
+    _tmp: TestDir,
 }
 
 async fn world() -> World {
     let model = FakeModel::start();
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let dir = tempfile::Builder::new()
-        .prefix("boo-e2e-")
-        .tempdir()
-        .expect("tmp")
-        .keep();
+    let tmp = TestDir::new("boo-e2e-");
+    let dir = tmp.path().to_path_buf();
     let project = dir.join("project");
     repo::sample(&project);
     let nvim = Nvim::start_with(NvimOptions {
@@ -43,6 +42,7 @@ async fn world() -> World {
         _model: model,
         _env: env,
         dir,
+        _tmp: tmp,
     }
 }
 
