@@ -517,3 +517,134 @@ async fn a_tool_process_in_its_own_session_is_gone_10_s_after_boocoder_is_killed
     );
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn a_corrupted_transcript_row_is_kept_and_new_turns_go_after_it() {
+    let w = world().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim.cmd("Boo send first turn").await.expect("send");
+    wait_transcript(&w, "the first answer", "Echo: first turn").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let World {
+        nvim,
+        model,
+        _env,
+        tmp,
+        dir,
+    } = w;
+    nvim.quit().await;
+    drop(_env);
+    // A row this version cannot read (a newer version's kind), in the middle of the chat.
+    let db = dir.join("boo.db");
+    let rows = |db: &Path| -> Vec<(i64, i64, String)> {
+        let conn = rusqlite::Connection::open(db).expect("db");
+        let mut st = conn
+            .prepare("SELECT chat_id, seq, kind FROM transcript ORDER BY chat_id, seq")
+            .expect("prepare");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .filter_map(Result::ok)
+            .collect()
+    };
+    let before = rows(&db);
+    assert!(before.len() >= 2, "{before:?}");
+    let (chat, bad_seq, _) = before[1].clone();
+    rusqlite::Connection::open(&db)
+        .expect("db")
+        .execute(
+            "UPDATE transcript SET kind = 'hologram' WHERE chat_id = ?1 AND seq = ?2",
+            [chat, bad_seq],
+        )
+        .expect("corrupt a row");
+    let max_seq = before.iter().map(|r| r.1).max().unwrap_or(0);
+
+    let w = world_in(Some(tmp), Some(model)).await;
+    w.nvim.cmd("Boo").await.expect(":Boo after restart");
+    wait_transcript(&w, "the placeholder", "unreadable item").await;
+    w.nvim.cmd("Boo send second turn").await.expect("send");
+    wait_transcript(&w, "the second answer", "Echo: second turn").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown = transcript(&w.nvim).await;
+    assert!(shown.contains("Echo: first turn"), "{shown}");
+    let after = rows(&db);
+    // Every old row is still there, the unreadable one untouched; the new turn comes after.
+    for (c, seq, kind) in &before {
+        let now = after
+            .iter()
+            .find(|r| r.0 == *c && r.1 == *seq)
+            .unwrap_or_else(|| panic!("row {c}/{seq} lost: {after:?}"));
+        let want = if *seq == bad_seq && *c == chat {
+            "hologram"
+        } else {
+            kind.as_str()
+        };
+        assert_eq!(now.2, want, "row {c}/{seq}");
+    }
+    let new: Vec<_> = after
+        .iter()
+        .filter(|r| !before.iter().any(|b| b.0 == r.0 && b.1 == r.1))
+        .collect();
+    assert!(!new.is_empty(), "the second turn is stored");
+    assert!(
+        new.iter().all(|r| r.0 != chat || r.1 > max_seq),
+        "new rows after the stored ones: {new:?} (max {max_seq})"
+    );
+    let messages = w.nvim.messages().await;
+    assert_eq!(
+        messages.matches("unreadable").count(),
+        1,
+        "one warning:\n{messages}"
+    );
+    assert!(!messages.contains("stack traceback"), "{messages}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn a_permission_left_waiting_never_holds_up_another_chats_stream() {
+    let w = world().await;
+    // The picker is opened and never answered (the user walked away).
+    w.nvim
+        .lua(
+            "_G.boo_asked = 0
+             vim.ui.select = function(items, opts, cb)
+               if opts.kind == 'boo.permission' then _G.boo_asked = _G.boo_asked + 1 end
+             end",
+        )
+        .await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .cmd("Boo send [fake:bash echo waiting-for-you]")
+        .await
+        .expect("send");
+    w.nvim
+        .wait_for("the permission prompt", "_G.boo_asked > 0", WAIT)
+        .await;
+    w.nvim.cmd("Boo new").await.expect("a second chat");
+    w.nvim
+        .cmd("Boo send [fake:long 300 5] meanwhile")
+        .await
+        .expect("send");
+    wait_transcript(&w, "the other chat's whole answer", "chunk-299").await;
+    let db = w.dir.join("boo.db");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stored_texts(&db).iter().any(|t| t.contains("chunk-299")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other chat's answer never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The question still waits, answerable.
+    let pending = w
+        .nvim
+        .lua("return #(require('boo.rpc').request('permissions', {}) or {})")
+        .await;
+    assert_eq!(pending, 1, "the permission is still pending");
+    w.nvim.quit().await;
+}
