@@ -12,9 +12,9 @@ build: bootstrap
 release: bootstrap
 	cargo build --release
 
-# Everything: Rust unit tests, backend tests against the real opencode, end-to-end tests in the
-# real Neovim. The tools come from scripts/bootstrap (.deps/).
-test: bootstrap
+# Everything: the checks, Rust unit tests, backend tests against the real opencode, end-to-end
+# tests in the real Neovim, by layer (scripts/test). The tools come from scripts/bootstrap (.deps/).
+test: bootstrap check
 	cargo build --workspace --bins
 	./scripts/test
 
@@ -25,12 +25,19 @@ demo: release
 bench: bootstrap
 	cargo bench
 
-fmt:
-	cargo fmt --all
+LUA_FILES = $(shell git ls-files '*.lua')
 
-check:
+fmt: bootstrap
+	cargo fmt --all
+	node scripts/stylua.cjs $(LUA_FILES)
+
+# Formatting (Rust and Lua), clippy with warnings as errors, and a Lua check: every file loads
+# in Neovim's LuaJIT without a syntax error and the help tags build.
+check: bootstrap
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets
+	node scripts/stylua.cjs --check $(LUA_FILES)
+	cargo clippy --workspace --all-targets -- -D warnings
+	./scripts/lua-lint
 
 clean:
 	cargo clean

@@ -58,7 +58,16 @@ fn make_test_bootstraps_builds_and_runs_every_test_without_swallowing_failures()
         .expect("make -n");
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(plan.contains("scripts/bootstrap"), "{plan}");
-    assert!(plan.contains("cargo test --workspace"), "{plan}");
+    assert!(plan.contains("scripts/test"), "{plan}");
+    assert!(
+        plan.contains("stylua.cjs --check"),
+        "the checks run first: {plan}"
+    );
+    let script = std::fs::read_to_string(root().join("scripts/test")).expect("scripts/test");
+    assert!(script.contains("cargo test \"$@\""), "{script}");
+    assert!(script.contains("run unit --workspace --lib"), "{script}");
+    assert!(script.contains("--test it"), "{script}");
+    assert!(script.contains("exit \"$rc\""), "{script}");
     for line in plan.lines() {
         assert!(
             !line.contains("|| true") && !line.trim_start().starts_with('-'),
@@ -83,4 +92,54 @@ fn bootstrap_is_idempotent() {
     assert!(!text.contains("installing"), "{text}");
     assert!(text.contains("nvim: NVIM v0.11"), "{text}");
     assert!(text.contains("opencode: 1.18.33"), "{text}");
+}
+
+#[test]
+fn the_lua_checks_fail_on_a_misformatted_file_and_an_accidental_global() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = tmp.path().join("bad.lua");
+    std::fs::write(&bad, "local  x =   {1,2}\nreturn x\n").expect("write");
+    let fmt = |f: &Path| {
+        Command::new("node")
+            .arg(root().join("scripts/stylua.cjs"))
+            .arg("--check")
+            .arg(f)
+            .output()
+            .expect("node scripts/stylua.cjs")
+    };
+    let out = fmt(&bad);
+    assert!(
+        !out.status.success(),
+        "a mis-formatted file passes the check"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not formatted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = tmp.path().join("good.lua");
+    std::fs::write(&good, "local x = { 1, 2 }\nreturn x\n").expect("write");
+    assert!(
+        fmt(&good).status.success(),
+        "a formatted file fails the check"
+    );
+
+    let global = tmp.path().join("global.lua");
+    std::fs::write(
+        &global,
+        "local M = {}\nfunction M.f() count = 1 end\nreturn M\n",
+    )
+    .expect("write");
+    let out = Command::new(boo_testkit::tools::nvim())
+        .args(["--headless", "--clean", "-u", "NONE", "-l"])
+        .arg(root().join("scripts/lua_lint.lua"))
+        .arg(&global)
+        .output()
+        .expect("nvim -l lua_lint");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sets the global 'count'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
