@@ -1,5 +1,5 @@
 # boo.nvim — the two commands a fresh clone needs are `make demo` and `make test`.
-.PHONY: all bootstrap build release test demo bench fmt check clean
+.PHONY: all bootstrap build release test demo bench fmt check docs clean
 
 all: build
 
@@ -25,6 +25,10 @@ demo: release
 bench: bootstrap
 	cargo bench
 
+# The configuration keys of doc/boo.txt, from the schema in lua/boo/config.lua.
+docs: bootstrap
+	.deps/bin/nvim --headless --clean -u NONE -l scripts/config_doc.lua
+
 LUA_FILES = $(shell git ls-files '*.lua')
 
 fmt: bootstrap
@@ -38,6 +42,7 @@ check: bootstrap
 	node scripts/stylua.cjs --check $(LUA_FILES)
 	cargo clippy --workspace --all-targets -- -D warnings
 	./scripts/lua-lint
+	.deps/bin/nvim --headless --clean -u NONE -l scripts/config_doc.lua --check
 
 clean:
 	cargo clean

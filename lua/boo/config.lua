@@ -3,78 +3,176 @@
 local M = {}
 local H = {}
 
---- The schema: every key with its default and accepted types. Keys absent here are errors.
---- A table value without `types` is a nested group.
+--- The schema: every key with its default, accepted types and a one-line description (the
+--- configuration keys of `doc/boo.txt` are generated from it: `make docs`). Keys absent here are
+--- errors. A table value without `types` is a nested group.
 H.schema = {
   backend = {
-    -- Command to run instead of the built binary: a path or a list (program + args).
-    cmd = { default = nil, types = { 'string', 'table', 'nil' } },
-    -- boo appends `--log FILE` to the command; false runs `cmd` exactly as given.
-    extra_args = { default = true, types = { 'boolean' } },
-    -- Log file of the backend; nil = stdpath('log')/boo.log.
-    log_file = { default = nil, types = { 'string', 'nil' }, path = true },
-    -- Log level of the backend (error, warn, info, debug, trace).
-    log_level = { default = 'info', types = { 'string' } },
-  },
-  store = {
-    -- SQLite database; nil = stdpath('data')/boo/boo.db.
-    path = { default = nil, types = { 'string', 'nil' }, path = true },
-  },
-  opencode = {
-    -- The opencode executable (found on PATH by default).
-    cmd = { default = 'opencode', types = { 'string' } },
-    -- Attach to a running server instead of starting one (e.g. a bigger remote machine).
-    url = { default = nil, types = { 'string', 'nil' } },
-    password = { default = nil, types = { 'string', 'nil' } },
-    -- Default model as "provider/model"; nil = opencode's own default.
-    model = { default = nil, types = { 'string', 'nil' } },
-    -- Seconds without any event before a running turn is re-synced, then failed.
-    watchdog_seconds = { default = 180, types = { 'number' }, check = 'positive_int' },
-  },
-  -- An OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its models become opencode
-  -- models named "<name>/<model>".
-  router = {
-    -- Base URL of its OpenAI API, e.g. "http://127.0.0.1:8080/v1"; nil = no router.
-    url = { default = nil, types = { 'string', 'nil' } },
-    -- Provider name in opencode (the prefix of its models).
-    name = { default = 'llama-swap', types = { 'string' } },
-    api_key = { default = nil, types = { 'string', 'nil' } },
-  },
-  -- CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = { OPENAI_BASE_URL = '...' } }, ... }.
-  -- `args` replaces the default extra arguments (approval mode); `env` is added to theirs.
-  agents = { default = {}, types = { 'table' } },
-  worktree = {
-    -- Where session worktrees live; nil = stdpath('data')/boo/worktrees.
-    dir = { default = nil, types = { 'string', 'nil' }, path = true },
-    -- Ignored files copied into a new worktree (e.g. secrets the build needs).
-    copy_ignored = { default = { '.env' }, types = { 'table' }, check = 'string_list' },
-  },
-  ui = {
-    -- Transcript markdown: 'boo' = highlights computed by the backend per changed line (cheap at
-    -- any length); 'treesitter' = Neovim's markdown highlighter on the buffer, for
-    -- render-markdown.nvim / markview.nvim (add filetype 'boo' to theirs); costs O(buffer) per change.
-    markdown = { default = 'boo', types = { 'string' } },
-    float = {
-      width = { default = 0.8, types = { 'number' }, check = 'positive' },
-      height = { default = 0.8, types = { 'number' }, check = 'positive' },
-      border = { default = 'rounded', types = { 'string', 'table' } },
+    cmd = {
+      default = nil,
+      types = { 'string', 'table', 'nil' },
+      desc = 'Command to run instead of the built binary: a path or a list (program + args).',
+    },
+    extra_args = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Append `--log FILE` to the command; false runs `cmd` exactly as given.',
+    },
+    log_file = {
+      default = nil,
+      types = { 'string', 'nil' },
+      path = true,
+      desc = "Log file of the backend; nil = stdpath('log')/boo.log.",
+    },
+    log_level = {
+      default = 'info',
+      types = { 'string' },
+      desc = 'Log level of the backend: error, warn, info, debug or trace.',
     },
   },
-  -- Chat buffer keys; `false` disables one.
+  store = {
+    path = {
+      default = nil,
+      types = { 'string', 'nil' },
+      path = true,
+      desc = "SQLite database of sessions, chats and transcripts; nil = stdpath('data')/boo/boo.db.",
+    },
+  },
+  opencode = {
+    cmd = { default = 'opencode', types = { 'string' }, desc = 'The opencode executable (found on PATH).' },
+    url = {
+      default = nil,
+      types = { 'string', 'nil' },
+      desc = 'Attach to a running server (e.g. on a bigger machine) instead of starting one.',
+    },
+    password = { default = nil, types = { 'string', 'nil' }, desc = 'Password of the server at `url`.' },
+    model = {
+      default = nil,
+      types = { 'string', 'nil' },
+      desc = "Default model as \"provider/model\"; nil = opencode's own default.",
+    },
+    watchdog_seconds = {
+      default = 180,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Seconds without any event before a running turn is re-synced, then failed.',
+    },
+  },
+  router = {
+    url = {
+      default = nil,
+      types = { 'string', 'nil' },
+      desc = 'Base URL of an OpenAI-compatible model router (llama-swap, vLLM, Ollama), e.g. "http://127.0.0.1:8080/v1"; nil = none.',
+    },
+    name = {
+      default = 'llama-swap',
+      types = { 'string' },
+      desc = 'Provider name of the router in opencode: its models are "<name>/<model>".',
+    },
+    api_key = { default = nil, types = { 'string', 'nil' }, desc = 'API key of the router.' },
+  },
+  agents = {
+    default = {},
+    types = { 'table' },
+    desc = "CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = {...} } }; `args` replaces the default extra arguments, `env` is added (|boo-agents|).",
+  },
+  worktree = {
+    dir = {
+      default = nil,
+      types = { 'string', 'nil' },
+      path = true,
+      desc = "Where session worktrees live; nil = stdpath('data')/boo/worktrees.",
+    },
+    copy_ignored = {
+      default = { '.env' },
+      types = { 'table' },
+      check = 'string_list',
+      desc = 'Ignored files copied into a new worktree (e.g. secrets the build needs).',
+    },
+  },
+  ui = {
+    markdown = {
+      default = 'boo',
+      types = { 'string' },
+      desc = "'boo': highlights computed by the backend per changed line (cheap at any length); 'treesitter': Neovim's markdown highlighter, for render-markdown.nvim / markview.nvim (costs O(buffer) per change).",
+    },
+    float = {
+      width = {
+        default = 0.8,
+        types = { 'number' },
+        check = 'positive',
+        desc = "Width of the chat float, as a fraction of the editor's columns.",
+      },
+      height = {
+        default = 0.8,
+        types = { 'number' },
+        check = 'positive',
+        desc = "Height of the chat float, as a fraction of the editor's lines.",
+      },
+      border = {
+        default = 'rounded',
+        types = { 'string', 'table' },
+        desc = 'Border of the chat float (see |nvim_open_win()|).',
+      },
+    },
+  },
   keys = {
-    hide = { default = 'q', types = { 'string', 'boolean' } },
-    next_tab = { default = ']t', types = { 'string', 'boolean' } },
-    prev_tab = { default = '[t', types = { 'string', 'boolean' } },
-    new_tab = { default = 'gn', types = { 'string', 'boolean' } },
-    review = { default = 'gd', types = { 'string', 'boolean' } },
-    toggle_block = { default = '<Tab>', types = { 'string', 'boolean' } },
-    send = { default = '<CR>', types = { 'string', 'boolean' } },
-    send_insert = { default = '<C-s>', types = { 'string', 'boolean' } },
-    abort = { default = '<C-c>', types = { 'string', 'boolean' } },
+    hide = { default = 'q', types = { 'string', 'boolean' }, desc = 'Chat key: hide the float; false disables it.' },
+    next_tab = { default = ']t', types = { 'string', 'boolean' }, desc = 'Chat key: next tab.' },
+    prev_tab = { default = '[t', types = { 'string', 'boolean' }, desc = 'Chat key: previous tab.' },
+    new_tab = { default = 'gn', types = { 'string', 'boolean' }, desc = 'Chat key: new tab.' },
+    review = { default = 'gd', types = { 'string', 'boolean' }, desc = "Chat key: review the session's changes." },
+    toggle_block = {
+      default = '<Tab>',
+      types = { 'string', 'boolean' },
+      desc = 'Chat key: fold or unfold the block under the cursor.',
+    },
+    send = { default = '<CR>', types = { 'string', 'boolean' }, desc = 'Input key (normal mode): send the prompt.' },
+    send_insert = {
+      default = '<C-s>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (insert mode): send the prompt.',
+    },
+    abort = { default = '<C-c>', types = { 'string', 'boolean' }, desc = 'Chat key: abort the running turn.' },
   },
 }
 
 function H.is_leaf(node) return node.types ~= nil end
+
+--- The help text of every key (sorted), from the schema: what `make docs` writes into
+--- doc/boo.txt between its markers.
+function M.doc_lines()
+  local out = {}
+  local function default_of(v)
+    if v == nil then return 'nil' end
+    return vim.inspect(v, { newline = ' ', indent = '' })
+  end
+  local function walk(node, prefix)
+    local keys = vim.tbl_keys(node)
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local child, name = node[k], prefix == '' and k or (prefix .. '.' .. k)
+      if H.is_leaf(child) then
+        table.insert(out, ('`%s` (%s) default: `%s`'):format(name, table.concat(child.types, '|'), default_of(child.default)))
+        -- Wrapped at 78 columns with a tab-width indent, as help text is.
+        local line = ''
+        for word in child.desc:gmatch('%S+') do
+          if #line + #word + 1 > 70 and line ~= '' then
+            table.insert(out, '\t' .. line)
+            line = word
+          else
+            line = line == '' and word or (line .. ' ' .. word)
+          end
+        end
+        if line ~= '' then table.insert(out, '\t' .. line) end
+      else
+        walk(child, name)
+      end
+    end
+  end
+  walk(H.schema, '')
+  return out
+end
 
 function H.defaults(schema)
   local out = {}

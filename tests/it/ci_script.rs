@@ -143,3 +143,44 @@ fn the_lua_checks_fail_on_a_misformatted_file_and_an_accidental_global() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_config_help_is_generated_from_the_schema_and_a_changed_default_fails_the_check() {
+    let check = |dir: &Path| {
+        Command::new(boo_testkit::tools::nvim())
+            .args(["--headless", "--clean", "-u", "NONE", "-l"])
+            .arg(root().join("scripts/config_doc.lua"))
+            .arg("--check")
+            .current_dir(dir)
+            .output()
+            .expect("nvim -l config_doc")
+    };
+    let out = check(root());
+    assert!(
+        out.status.success(),
+        "doc/boo.txt is not what `make docs` makes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A copy with one default changed and the help left as it was.
+    let tmp = tempfile::tempdir().expect("tmp");
+    for d in ["lua/boo/ui", "doc"] {
+        std::fs::create_dir_all(tmp.path().join(d)).expect("mkdir");
+    }
+    std::fs::copy(root().join("doc/boo.txt"), tmp.path().join("doc/boo.txt")).expect("copy");
+    let cfg = std::fs::read_to_string(root().join("lua/boo/config.lua")).expect("config.lua");
+    let changed = cfg.replacen("default = 180", "default = 240", 1);
+    assert_ne!(cfg, changed, "the watchdog default is in the schema");
+    std::fs::write(tmp.path().join("lua/boo/config.lua"), changed).expect("write");
+    for f in ["lua/boo/util.lua"] {
+        if root().join(f).exists() {
+            std::fs::copy(root().join(f), tmp.path().join(f)).expect("copy");
+        }
+    }
+    let out = check(tmp.path());
+    assert!(!out.status.success(), "a changed default passes the check");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("make docs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
