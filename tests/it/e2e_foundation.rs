@@ -64,6 +64,11 @@ async fn checkhealth_reports_binary_and_tools() {
     assert!(report.contains("OK git: git version"), "{report}");
     assert!(report.contains("OK opencode: 1.18.33"), "{report}");
     assert!(report.contains("OK Neovim 0."), "{report}");
+    assert!(
+        report.contains("OK processes: agents die with boocoder")
+            && report.contains("guard process"),
+        "the process guard is reported: {report}"
+    );
     assert!(!report.contains("ERROR"), "{report}");
     nvim.quit().await;
 }
