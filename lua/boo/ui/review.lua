@@ -253,24 +253,49 @@ function M.show(op)
     require('boo.rpc').notify('review_closed', { session = op.session })
     return
   end
+  local fresh = not view
   if not view then
     view = { buf = H.buffer(op.session) }
     M.views[op.session] = view
   end
   view.data = op
+  if fresh and op.open then
+    -- A new view: the window opens now and the text follows on the next loop turn, so that
+    -- neither step alone holds Neovim for long on a view of thousands of files.
+    H.open(view)
+    vim.schedule(function()
+      if not vim.api.nvim_buf_is_valid(view.buf) then return end
+      H.render(view)
+      H.to_first_hunk(view)
+    end)
+    return
+  end
   H.render(view)
   if op.open then
-    local wins = vim.fn.win_findbuf(view.buf)
-    if #wins > 0 then
-      vim.api.nvim_set_current_win(wins[1])
-    else
-      -- From a floating chat, the review opens in a tab of its own (full width for hunks).
-      vim.cmd('tab sbuffer ' .. view.buf)
-    end
-    local first = view.hunk_lines[1]
-    if first then pcall(vim.api.nvim_win_set_cursor, 0, { first, 0 }) end
+    H.open(view)
+    H.to_first_hunk(view)
   end
 end
+
+--- Shows the view's buffer: its window, or a tab of its own.
+function H.open(view)
+  local wins = vim.fn.win_findbuf(view.buf)
+  if #wins > 0 then
+    vim.api.nvim_set_current_win(wins[1])
+  else
+    -- From a floating chat, the review opens in a tab of its own (full width for hunks).
+    vim.cmd('tab sbuffer ' .. view.buf)
+  end
+end
+
+function H.to_first_hunk(view)
+  local first = view.hunk_lines and view.hunk_lines[1]
+  if not first then return end
+  for _, win in ipairs(vim.fn.win_findbuf(view.buf)) do
+    pcall(vim.api.nvim_win_set_cursor, win, { first, 0 })
+  end
+end
+
 
 --- Render op `review_close`: {session}.
 function M.close(op)
