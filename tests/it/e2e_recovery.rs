@@ -4,69 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boo_testkit::dir::TestDir;
-use boo_testkit::fake_model::FakeModel;
-use boo_testkit::nvim::{Nvim, NvimOptions};
-use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
-use boo_testkit::repo;
+use boo_testkit::world::{stored_texts, World};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-struct World {
-    nvim: Nvim,
-    _model: FakeModel,
-    _env: OpencodeEnv,
-    dir: PathBuf,
-    _tmp: TestDir,
-}
-
-async fn world() -> World {
-    let model = FakeModel::start();
-    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let tmp = TestDir::new("boo-e2e-");
-    let dir = tmp.path().to_path_buf();
-    let project = dir.join("project");
-    repo::sample(&project);
-    let nvim = Nvim::start_with(NvimOptions {
-        cwd: Some(project),
-        env: env.vars().to_vec(),
-        config: json!({
-            "store": { "path": dir.join("boo.db").display().to_string() },
-            "worktree": { "dir": dir.join("worktrees").display().to_string() },
-        }),
-    })
-    .await;
-    World {
-        nvim,
-        _model: model,
-        _env: env,
-        dir,
-        _tmp: tmp,
-    }
-}
-
-/// The running backend's pid (from its `hello` reply).
-async fn backend_pid(nvim: &Nvim) -> i32 {
-    nvim.lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r.pid")
-        .await
-        .as_i64()
-        .expect("pid") as i32
-}
-
-/// `kill -9` of the backend, then waits until the plugin saw it exit.
-async fn kill_backend(nvim: &Nvim) -> i32 {
-    let pid = backend_pid(nvim).await;
-    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    nvim.wait_for(
-        "the plugin to notice the exit",
-        "not require('boo.rpc').running()",
-        WAIT,
-    )
-    .await;
-    pid
-}
 
 /// What the floating chat window shows right now, with its winbar ("" when no float is open).
 const FLOAT: &str = "(function()
@@ -81,7 +22,7 @@ end)()";
 
 #[tokio::test]
 async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_answer() {
-    let w = world().await;
+    let w = World::start().await;
     w.nvim.cmd("Boo").await.expect(":Boo");
     w.nvim.cmd("Boo send first turn").await.expect("send");
     w.nvim
@@ -101,7 +42,7 @@ async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_a
         )
         .await;
     let before = w.nvim.lua(&format!("return {FLOAT}")).await;
-    let old_pid = kill_backend(&w.nvim).await;
+    let old_pid = w.kill_backend().await;
 
     // No :Boo first: the send itself restarts the backend, which takes over the open float.
     w.nvim
@@ -132,7 +73,7 @@ async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_a
     let winbar = shown["winbar"].as_str().unwrap_or_default();
     assert_eq!(winbar, before["winbar"], "same tabs, same active one");
     assert_eq!(shown["win"], before["win"], "the float stayed open");
-    assert_ne!(backend_pid(&w.nvim).await, old_pid, "a new backend");
+    assert_ne!(w.backend_pid().await, old_pid, "a new backend");
     // One float, and the crash was announced once.
     let floats = w
         .nvim
@@ -143,7 +84,7 @@ async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_a
     assert_eq!(msgs.matches("backend exited").count(), 1, "{msgs}");
 
     // Again, and this time a chat key is the next action: `]t` in the float's input.
-    kill_backend(&w.nvim).await;
+    w.kill_backend().await;
     w.nvim
         .lua(&format!(
             "local f = {FLOAT}; vim.api.nvim_set_current_win(f.win); vim.cmd('stopinsert')"
@@ -203,7 +144,7 @@ end";
 
 #[tokio::test]
 async fn a_failed_permission_reply_keeps_the_request_listed_and_answerable() {
-    let w = world().await;
+    let w = World::start().await;
     w.nvim.lua(PICKER).await;
     w.nvim.cmd("Boo").await.expect(":Boo");
     w.nvim
@@ -217,7 +158,7 @@ async fn a_failed_permission_reply_keeps_the_request_listed_and_answerable() {
         "(function() local l = require('boo.rpc').request('permissions'); return l and #l end)()";
     assert_eq!(w.nvim.lua(&format!("return {pending}")).await, json!(1));
     // The server hangs: the reply cannot be delivered (it times out).
-    let backend = backend_pid(&w.nvim).await;
+    let backend = w.backend_pid().await;
     let server = opencode_server_of(backend).expect("opencode serve is a child of the backend");
     // SAFETY: kill(2) has no memory effects; the group is the server the backend started.
     unsafe { libc::kill(-server, libc::SIGSTOP) };
@@ -293,23 +234,10 @@ impl Drop for Immutable {
 }
 
 /// The stored texts of all chats, read by a second connection while the backend runs.
-fn stored_texts(db: &std::path::Path) -> Vec<String> {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT content FROM transcript ORDER BY chat_id, seq") else {
-        return Vec::new();
-    };
-    stmt.query_map([], |r| r.get::<_, String>(0))
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_database_made_read_only_mid_stream_warns_once_and_gets_everything_once_writable() {
-    let w = world().await;
+    let w = World::start().await;
     w.nvim.cmd("Boo").await.expect(":Boo");
     w.nvim
         .cmd("Boo send [fake:long 150 20] read-only")

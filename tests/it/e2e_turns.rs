@@ -7,54 +7,34 @@ use std::time::Duration;
 
 use boo_testkit::dir::TestDir;
 use boo_testkit::fake_model::FakeModel;
-use boo_testkit::nvim::{Nvim, NvimOptions};
-use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
-use boo_testkit::repo;
-use serde_json::{json, Value};
+use boo_testkit::nvim::Nvim;
+use boo_testkit::world::{stored_texts, World, WorldOptions};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct World {
-    nvim: Nvim,
-    model: FakeModel,
-    _env: OpencodeEnv,
-    dir: PathBuf,
-    /// Shared by the worlds of one test (a restart reuses it); removed when the test passes.
-    tmp: Arc<TestDir>,
+/// A world that records the User events the plugin fires.
+async fn recorded(w: World) -> World {
+    w.nvim
+        .lua(
+            "_G.boo_events = {}
+             vim.api.nvim_create_autocmd('User', { pattern = { 'BooTurnStart', 'BooTurnDone', 'BooPermission' },
+               callback = function(ev) table.insert(_G.boo_events, { name = ev.match, data = ev.data }) end })",
+        )
+        .await;
+    w
 }
 
 async fn world_in(tmp: Option<Arc<TestDir>>, model: Option<FakeModel>) -> World {
-    let model = model.unwrap_or_else(FakeModel::start);
-    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let tmp = tmp.unwrap_or_else(|| Arc::new(TestDir::new("boo-e2e-")));
-    let dir = tmp.path().to_path_buf();
-    let project = dir.join("project");
-    if !project.exists() {
-        repo::sample(&project);
-    }
-    let nvim = Nvim::start_with(NvimOptions {
-        cwd: Some(project),
-        env: env.vars().to_vec(),
-        config: json!({
-            "store": { "path": dir.join("boo.db").display().to_string() },
-            "worktree": { "dir": dir.join("worktrees").display().to_string() },
-        }),
-    })
-    .await;
-    // Record the User events the plugin fires.
-    nvim.lua(
-        "_G.boo_events = {}
-         vim.api.nvim_create_autocmd('User', { pattern = { 'BooTurnStart', 'BooTurnDone', 'BooPermission' },
-           callback = function(ev) table.insert(_G.boo_events, { name = ev.match, data = ev.data }) end })",
+    recorded(
+        World::start_with(WorldOptions {
+            tmp,
+            model,
+            ..Default::default()
+        })
+        .await,
     )
-    .await;
-    World {
-        nvim,
-        model,
-        _env: env,
-        dir,
-        tmp,
-    }
+    .await
 }
 
 async fn world() -> World {
@@ -243,12 +223,12 @@ async fn restart_restores_the_streamed_transcript() {
     let World {
         nvim,
         model,
-        _env,
+        env,
         tmp,
         dir,
     } = w;
     nvim.quit().await;
-    drop(_env);
+    drop(env);
     let w = world_in(Some(tmp), Some(model)).await;
     w.nvim.cmd("Boo").await.expect(":Boo after restart");
     let after = wait_transcript(&w, "restored transcript", "Echo: keep me").await;
@@ -346,19 +326,6 @@ async fn an_agent_write_lands_in_the_worktree_only_until_accepted() {
 
 /// The texts stored for all chats in the SQLite file, read by a second connection while the
 /// backend still runs (WAL: readers see committed writes).
-fn stored_texts(db: &Path) -> Vec<String> {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT content FROM transcript ORDER BY chat_id, seq") else {
-        return Vec::new();
-    };
-    stmt.query_map([], |r| r.get::<_, String>(0))
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_hidden_chats_answer_reaches_sqlite_while_it_is_hidden() {
@@ -531,12 +498,12 @@ async fn a_corrupted_transcript_row_is_kept_and_new_turns_go_after_it() {
     let World {
         nvim,
         model,
-        _env,
+        env,
         tmp,
         dir,
     } = w;
     nvim.quit().await;
-    drop(_env);
+    drop(env);
     // A row this version cannot read (a newer version's kind), in the middle of the chat.
     let db = dir.join("boo.db");
     let rows = |db: &Path| -> Vec<(i64, i64, String)> {

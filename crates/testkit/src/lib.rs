@@ -7,3 +7,4 @@ pub mod nvim;
 pub mod opencode;
 pub mod repo;
 pub mod tools;
+pub mod world;

@@ -45,7 +45,7 @@ impl Default for NvimOptions {
     }
 }
 
-fn merge(base: &mut Json, over: &Json) {
+pub(crate) fn merge(base: &mut Json, over: &Json) {
     match (base, over) {
         (Json::Object(b), Json::Object(o)) => {
             for (k, v) in o {
