@@ -49,6 +49,8 @@ function M.ensure(op)
   end
   local buf = H.scratch(op.name, 'boo')
   vim.bo[buf].modifiable = false
+  -- Nobody undoes a transcript; undo entries would be saved for every streamed frame.
+  vim.bo[buf].undolevels = -1
   local input = H.scratch(op.name .. '/input', 'boo_input')
   local boo_md = require('boo.config').get().ui.markdown == 'boo'
   view = { buf = buf, input = input, items = {}, n = 0, marks = {}, md = {}, running = {}, boo_md = boo_md, title = op.title or '' }
