@@ -177,12 +177,8 @@ async fn run(n: usize) -> Figures {
     let i1 = cpu_ms(ipid);
     let r = nvim.lua(LAG_READ).await;
     println!(
-        "        lua ms per op at {n}: {} {}",
-        r["op_ms"],
-        nvim.lua("return vim.inspect(require('boo.ui.render').stats.sub)")
-            .await
-            .as_str()
-            .unwrap_or_default()
+        "        lua ms per op at {n}: {}",
+        r["op_ms"].as_str().unwrap_or_default()
     );
     nvim.quit().await;
     idle.quit().await;
