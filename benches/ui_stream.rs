@@ -26,7 +26,8 @@ const LAG_READ: &str = "_G.boo_lag_timer:stop()
   table.sort(lag)
   local function q(p) return lag[math.max(1, math.floor(#lag * p))] or 0 end
   local st = require('boo.ui.render').stats
-  return { p50 = q(0.5), p99 = q(0.99), max = lag[#lag] or 0, batches = st.batches or 0 }";
+  return { p50 = q(0.5), p99 = q(0.99), max = lag[#lag] or 0, batches = st.batches or 0,
+           apply_ms = st.apply_ms_total or 0, op_ms = vim.inspect(st.op_ms, { newline = ' ', indent = '' }) }";
 
 /// utime + stime of one process in milliseconds.
 fn cpu_ms(pid: u32) -> f64 {
@@ -96,6 +97,8 @@ struct Figures {
     boo_cpu: f64,
     oc_cpu: f64,
     batches: u64,
+    /// Time inside the Lua handler of the batches (decode and redraw not included).
+    apply_ms: f64,
     total: Duration,
 }
 
@@ -138,7 +141,9 @@ async fn start(s: &Setup) -> Nvim {
         }),
     })
     .await;
-    nvim.ui_attach(200, 50).await;
+    if std::env::var_os("BOO_BENCH_NOUI").is_none() {
+        nvim.ui_attach(200, 50).await;
+    }
     nvim
 }
 
@@ -153,8 +158,12 @@ async fn run(n: usize) -> Figures {
     wait(&nvim, "Echo: warm up", Duration::from_secs(60)).await;
     let (npid, ipid) = (pid(&nvim).await, pid(&idle).await);
     nvim.start_lag_timer().await;
-    nvim.lua("local s = require('boo.ui.render').stats s.batches = 0")
-        .await;
+    // The idle Neovim runs the same 5 ms timer: the floor is Neovim with the instrument.
+    idle.start_lag_timer().await;
+    nvim.lua(
+        "local s = require('boo.ui.render').stats s.batches = 0 s.apply_ms_total = 0 s.op_ms = {}",
+    )
+    .await;
     let (n0, b0, o0) = cpu_groups(npid);
     let i0 = cpu_ms(ipid);
     let t0 = Instant::now();
@@ -167,6 +176,10 @@ async fn run(n: usize) -> Figures {
     let (n1, b1, o1) = cpu_groups(npid);
     let i1 = cpu_ms(ipid);
     let r = nvim.lua(LAG_READ).await;
+    println!(
+        "        lua ms per op at {n}: {}",
+        r["op_ms"].as_str().unwrap_or_default()
+    );
     nvim.quit().await;
     idle.quit().await;
     let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
@@ -178,6 +191,7 @@ async fn run(n: usize) -> Figures {
         boo_cpu: b1 - b0,
         oc_cpu: o1 - o0,
         batches: r["batches"].as_u64().unwrap_or(0),
+        apply_ms: f("apply_ms"),
         total,
     }
 }
@@ -258,6 +272,13 @@ async fn open_restored(lines: usize) -> (Duration, f64) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let open = t0.elapsed();
+    let ops = nvim
+        .lua("return vim.inspect(require('boo.ui.render').stats.op_ms, { newline = ' ', indent = '' })")
+        .await;
+    println!(
+        "        lua ms per op while opening: {}",
+        ops.as_str().unwrap_or_default()
+    );
     // Scroll a page at a time from the top, redrawing each step: the worst step.
     let worst = nvim
         .lua(
@@ -323,14 +344,14 @@ fn main() {
         .build()
         .expect("runtime");
     println!("UI attached (200x50, ext_linegrid). CPU in seconds.");
-    println!("chunks  total_s  nvim_cpu  idle_cpu  above_idle  lag_p50  lag_p99  lag_max  boocoder  opencode  boo/oc  batches");
+    println!("chunks  total_s  nvim_cpu  idle_cpu  above_idle  lag_p50  lag_p99  lag_max  boocoder  opencode  boo/oc  batches  lua_apply_s");
     let mut above = Vec::new();
     for n in sizes {
         let f = rt.block_on(run(n));
         let a = (f.nvim_cpu - f.idle_cpu) / 1000.0;
         above.push(a);
         println!(
-            "{:>6}  {:>7.2}  {:>8.2}  {:>8.2}  {:>10.2}  {:>7.2}  {:>7.2}  {:>7.2}  {:>8.2}  {:>8.2}  {:>5.1}%  {:>7}",
+            "{:>6}  {:>7.2}  {:>8.2}  {:>8.2}  {:>10.2}  {:>7.2}  {:>7.2}  {:>7.2}  {:>8.2}  {:>8.2}  {:>5.1}%  {:>7}  {:>11.2}",
             f.chunks,
             f.total.as_secs_f64(),
             f.nvim_cpu / 1000.0,
@@ -343,6 +364,7 @@ fn main() {
             f.oc_cpu / 1000.0,
             100.0 * f.boo_cpu / f.oc_cpu.max(1.0),
             f.batches,
+            f.apply_ms / 1000.0,
         );
     }
     if above.len() >= 2 {
@@ -350,6 +372,9 @@ fn main() {
             "growth of Neovim CPU above idle, last / first: {:.2}x",
             above[above.len() - 1] / above[0].max(0.001)
         );
+    }
+    if std::env::args().any(|a| a == "--no-open") {
+        return;
     }
     let (open, worst) = rt.block_on(open_restored(50_000));
     println!(

@@ -28,8 +28,11 @@ use crate::store::Store;
 use crate::ui::{Frontend, Ui};
 use workspace::Workspace;
 
-/// Frame period: deltas are coalesced for this long before one apply.
-const FRAME: Duration = Duration::from_millis(16);
+/// A change is drawn this soon (deltas arriving meanwhile join the same batch)...
+const COALESCE: Duration = Duration::from_millis(8);
+/// ...but batches are at least this far apart: each costs Neovim a redraw and an RPC call
+/// whatever its size, so a stream is drawn at 30 frames a second, not one batch per delta.
+const FRAME: Duration = Duration::from_millis(33);
 /// Transcript changes are batched for this long before they go to the store (goal: <= 100 ms).
 const SAVE: Duration = Duration::from_millis(50);
 
@@ -89,6 +92,8 @@ pub struct App {
     agents: agents::Agents,
     events: mpsc::UnboundedSender<Event>,
     frame_due: Option<Instant>,
+    /// When the last batch was sent.
+    frame_sent: Option<Instant>,
     frame_in_flight: bool,
     waiting: sessions::Waiting,
     /// The user item of each turn (task id -> chat, seq), to mark it started or failed.
@@ -175,6 +180,7 @@ impl App {
             agents: agents::Agents::new(events.clone()),
             events,
             frame_due: None,
+            frame_sent: None,
             frame_in_flight: false,
             waiting: sessions::Waiting::default(),
             turn_items: Default::default(),
@@ -305,7 +311,8 @@ impl App {
 
     fn schedule_frame(&mut self) {
         if self.frame_due.is_none() && self.ui.is_dirty() {
-            self.frame_due = Some(Instant::now() + FRAME);
+            let soon = Instant::now() + COALESCE;
+            self.frame_due = Some(self.frame_sent.map_or(soon, |t| soon.max(t + FRAME)));
         }
         if self.save_due.is_none() && self.transcripts.has_unsaved() {
             self.save_due = Some(Instant::now() + SAVE);
@@ -318,6 +325,7 @@ impl App {
         self.ui.set_visible(self.ws.visible_chats());
         let Some(batch) = self.ui.frame() else { return };
         self.frame_in_flight = true;
+        self.frame_sent = Some(Instant::now());
         let frontend = self.frontend.clone();
         let events = self.events.clone();
         tokio::spawn(async move {

@@ -600,7 +600,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl crate::ui::Frontend for NoFrontend {
-        async fn apply(&self, _batch: Json) -> Result<(), String> {
+        async fn apply(&self, _batch: crate::ui::Batch) -> Result<(), String> {
             Ok(())
         }
     }
@@ -672,7 +672,7 @@ mod tests {
         assert_eq!(rows[0].agent, "opencode");
         assert_eq!(rows[0].change.path, "a.txt");
         assert_eq!(rows[0].change.status, "modified");
-        let batch = app.ui.frame().expect("ops");
+        let batch = app.ui.frame().expect("ops").to_json();
         let ops = batch["ops"].as_array().expect("ops");
         let view = ops.iter().find(|o| o["op"] == "review").expect("review op");
         assert_eq!(view["open"], false);

@@ -42,6 +42,13 @@ pub fn to_json(v: &Value) -> Json {
     }
 }
 
+/// A typed value (render ops) as the msgpack value nvim-rs sends, without a JSON tree between:
+/// encoded once with structs as maps (Lua sees tables with named fields), then read back.
+pub fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, String> {
+    let bytes = rmp_serde::to_vec_named(v).map_err(|e| e.to_string())?;
+    rmpv::decode::read_value(&mut bytes.as_slice()).map_err(|e| e.to_string())
+}
+
 pub fn from_json(v: &Json) -> Value {
     match v {
         Json::Null => Value::Nil,
@@ -73,6 +80,32 @@ mod tests {
     fn round_trips_nested_values() {
         let j = serde_json::json!({"a": [1, -2, 3.5, "x", null, true], "b": {"c": "d"}});
         assert_eq!(to_json(&from_json(&j)), j);
+    }
+
+    #[test]
+    fn typed_render_ops_encode_as_the_json_lua_would_see() {
+        use crate::ui::{Batch, Op};
+        let b = Batch {
+            ops: vec![
+                Op::Lines {
+                    chat: 3,
+                    first: 0,
+                    last: -1,
+                    lines: vec!["a".into()],
+                },
+                Op::Hl {
+                    chat: 3,
+                    seq: 1,
+                    from: 0,
+                    spans: vec![(0, 1, 2, "BooMdList")],
+                    code: vec![(1, 2, "lua".into())],
+                },
+                Op::Permission(serde_json::json!({"id": "p", "patterns": ["x"]})),
+            ],
+        };
+        let v = to_value(&b).expect("encodes");
+        assert_eq!(to_json(&v), b.to_json());
+        assert_eq!(to_json(&v)["ops"][2]["op"], "permission");
     }
 
     #[test]

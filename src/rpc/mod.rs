@@ -13,6 +13,9 @@ pub use server::{serve_stdio, Inbound, Nvim, NvimFrontend};
 use crate::config::Config;
 use crate::model::{ChatId, PaneId, SessionId};
 
+/// The Lua entry point of render batches (`lua/boo/ui/render.lua`).
+pub const RENDER_ENTRY: &str = "return require('boo.ui.render').apply(...)";
+
 /// Error codes Lua can switch on; the message is one line for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,10 +9,10 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::convert::{from_json, to_json};
+use super::convert::{from_json, to_json, to_value};
 use super::{ErrorCode, HelloReply, Notify, Request, RpcError};
 use crate::error::AppError;
-use crate::ui::Frontend;
+use crate::ui::{Batch, Frontend};
 
 /// The Neovim handle of a process started by Neovim (`jobstart({rpc=true})`).
 pub type Nvim = Neovim<Compat<tokio::fs::File>>;
@@ -132,12 +132,10 @@ impl NvimFrontend {
 
 #[async_trait]
 impl Frontend for NvimFrontend {
-    async fn apply(&self, batch: Json) -> Result<(), String> {
+    async fn apply(&self, batch: Batch) -> Result<(), String> {
+        let arg = to_value(&batch)?;
         self.nvim
-            .exec_lua(
-                "return require('boo.ui.render').apply(...)",
-                vec![from_json(&batch)],
-            )
+            .exec_lua(super::RENDER_ENTRY, vec![arg])
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -47,13 +47,15 @@ struct Item {
     sent: Option<Decor>,
 }
 
-/// Markdown highlights of buffer lines `[first, last)`: Lua clears its marks there and adds
-/// `spans` (`[row, col, end_col, group]`, absolute rows) and highlights each fenced `code` block
-/// (`[first, last, lang]`, inclusive body rows) with its language's parser.
+/// Markdown highlights of item `seq` from its row `from` on, in rows relative to the item's
+/// first line (so they stay right when earlier items grow). Lua drops what it holds for the
+/// item from `from` on, and the code blocks whose closing fence is there, then keeps `spans`
+/// (`[row, col, end_col, group]`) and fenced `code` blocks (`[first, last, lang]`, inclusive body
+/// rows) to draw them when they are on screen (a decoration provider).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HlOp {
-    pub first: usize,
-    pub last: usize,
+    pub seq: usize,
+    pub from: usize,
     pub spans: Vec<(usize, usize, usize, &'static str)>,
     pub code: Vec<(usize, usize, String)>,
 }
@@ -213,7 +215,7 @@ fn decor_of(it: &Item, seq: usize, pos: usize) -> Decor {
 }
 
 /// Re-scans an item's markdown from line `from` on (answer text only; other kinds are plain).
-fn highlight(it: &mut Item, pos: usize, from: usize) -> Option<HlOp> {
+fn highlight(it: &mut Item, seq: usize, from: usize) -> Option<HlOp> {
     if it.kind != ItemKind::Text {
         return None;
     }
@@ -230,20 +232,19 @@ fn highlight(it: &mut Item, pos: usize, from: usize) -> Option<HlOp> {
         None => markdown::State::default(),
     };
     let mut op = HlOp {
-        first: pos + from,
-        last: pos + it.lines.len(),
+        seq,
+        from,
         ..Default::default()
     };
     for (row, text) in it.lines.iter().enumerate().skip(from) {
         let before = state.clone();
         let l = markdown::line(&mut state, row, text);
         for s in &l.spans {
-            op.spans.push((pos + row, s.col, s.end, s.hl));
+            op.spans.push((row, s.col, s.end, s.hl));
         }
         if let Some(f) = &l.closes {
             if f.close > f.open + 1 && !f.lang.is_empty() {
-                op.code
-                    .push((pos + f.open + 1, pos + f.close - 1, f.lang.clone()));
+                op.code.push((f.open + 1, f.close - 1, f.lang.clone()));
             }
         }
         it.md.push((before, l));
@@ -390,7 +391,7 @@ impl ChatLayout {
                 None
             };
             if let Some(from) = from {
-                if let Some(hl) = highlight(it, pos, from) {
+                if let Some(hl) = highlight(it, seq, from) {
                     out.hl.push(hl);
                 }
             }
@@ -443,6 +444,7 @@ mod tests {
     use super::*;
     use crate::model::ItemChange;
     use serde_json::json;
+    use std::collections::{BTreeMap, BTreeSet};
 
     /// A transcript and its layout, changed together the way the app does.
     struct Chat {
@@ -634,13 +636,27 @@ mod tests {
         assert_eq!(loaded.decorations(), live.l.decorations());
     }
 
-    /// What Lua holds after applying flushes: lines, marks per row, code blocks, decorations.
+    /// Markdown of one item as Lua keeps it: spans per item row, code blocks by first body row.
+    type ItemMd = (
+        BTreeMap<usize, Vec<(usize, usize, &'static str)>>,
+        BTreeMap<usize, (usize, String)>,
+    );
+
+    /// What Lua holds after applying flushes: lines, markdown per item, decorations.
     #[derive(Default, Debug, PartialEq)]
     struct Screen {
         lines: Vec<String>,
+        md: BTreeMap<usize, ItemMd>,
+        decor: BTreeMap<usize, (usize, usize, Option<String>)>,
+    }
+
+    /// What the decoration provider draws: marks per buffer row and code blocks (absolute).
+    #[derive(Debug, PartialEq)]
+    struct Drawn {
+        lines: Vec<String>,
         marks: Vec<Vec<(usize, usize, &'static str)>>,
-        code: std::collections::BTreeSet<(usize, usize, String)>,
-        decor: std::collections::BTreeMap<usize, (usize, usize, Option<String>)>,
+        code: BTreeSet<(usize, usize, String)>,
+        decor: BTreeMap<usize, (usize, usize, Option<String>)>,
     }
 
     impl Screen {
@@ -653,24 +669,41 @@ mod tests {
                 };
                 let first = op.first as usize;
                 self.lines.splice(first..last, op.lines.iter().cloned());
-                // Marks of replaced rows collapse (Lua clears them with the hl op that follows).
-                let keep = self.marks.len().min(last);
-                self.marks
-                    .splice(first.min(keep)..keep, op.lines.iter().map(|_| Vec::new()));
-                self.marks.resize(self.lines.len(), Vec::new());
             }
+            // As chat.lua's `hl`: rows from `from` on are replaced, and the blocks closed there.
             for h in f.hl {
-                for row in h.first..h.last.min(self.marks.len()) {
-                    self.marks[row].clear();
-                }
-                self.code.retain(|c| c.0 < h.first);
+                let (rows, code) = self.md.entry(h.seq).or_default();
+                rows.retain(|r, _| *r < h.from);
+                code.retain(|_, (last, _)| *last + 1 < h.from);
                 for (row, col, end, hl) in h.spans {
-                    self.marks[row].push((col, end, hl));
+                    rows.entry(row).or_default().push((col, end, hl));
                 }
-                self.code.extend(h.code);
+                for (first, last, lang) in h.code {
+                    code.insert(first, (last, lang));
+                }
             }
             for d in f.decor {
                 self.decor.insert(d.seq, (d.first, d.last, d.status));
+            }
+        }
+
+        fn drawn(&self) -> Drawn {
+            let mut marks = vec![Vec::new(); self.lines.len()];
+            let mut code = BTreeSet::new();
+            for (seq, (rows, blocks)) in &self.md {
+                let base = self.decor.get(seq).map_or(0, |d| d.0);
+                for (r, m) in rows {
+                    marks[base + r].extend(m.iter().cloned());
+                }
+                for (first, (last, lang)) in blocks {
+                    code.insert((base + first, base + last, lang.clone()));
+                }
+            }
+            Drawn {
+                lines: self.lines.clone(),
+                marks,
+                code,
+                decor: self.decor.clone(),
             }
         }
     }
@@ -754,13 +787,14 @@ mod tests {
             ));
             let mut want = Screen::default();
             want.apply(at_once.flush());
-            assert_eq!(screen, want, "deltas of sizes {sizes:?}");
+            assert_eq!(screen.drawn(), want.drawn(), "deltas of sizes {sizes:?}");
         }
         // The final render is what it should be, not just equal: the lua block and a list.
         let mut l = Chat::new();
         l.apply(upsert("t", ItemKind::Text, answer, json!({})));
         let mut s = Screen::default();
         s.apply(l.flush());
+        let s = s.drawn();
         let lua = s
             .lines
             .iter()
@@ -798,11 +832,8 @@ mod tests {
         });
         let f = l.flush();
         assert_eq!(f.hl.len(), 1);
-        assert!(
-            f.hl[0].last - f.hl[0].first <= 2,
-            "{:?}",
-            (f.hl[0].first, f.hl[0].last)
-        );
+        assert!(f.hl[0].from >= 499, "{:?}", f.hl[0].from);
+        assert!(f.hl[0].spans.len() <= 2, "{:?}", f.hl[0].spans);
         assert!(f.decor.len() <= 1);
     }
 }

@@ -7,21 +7,23 @@
 
 pub mod layout;
 pub mod markdown;
+pub mod ops;
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use crate::model::transcript::{Edit, Transcript};
 use crate::model::{ChatId, PaneId};
 use layout::ChatLayout;
+pub use ops::{Batch, Op};
 
 /// Where batches go: Neovim in the product (`rpc::NvimFrontend`).
 #[async_trait]
 pub trait Frontend: Send + Sync + 'static {
-    async fn apply(&self, batch: Json) -> Result<(), String>;
+    async fn apply(&self, batch: Batch) -> Result<(), String>;
 }
 
 /// A tab as the winbar shows it.
@@ -63,9 +65,9 @@ pub struct Ui {
     chats: HashMap<ChatId, ChatRender>,
     visible: HashSet<ChatId>,
     /// Ops that are not chat content (panes, notifications, events), in order.
-    ops: Vec<Json>,
+    ops: Vec<Op>,
     /// Ops that must run after the content of this frame (showing a pane moves its cursor).
-    late_ops: Vec<Json>,
+    late_ops: Vec<Op>,
     last_status: Option<Json>,
 }
 
@@ -116,27 +118,30 @@ impl Ui {
     }
 
     pub fn show_pane(&mut self, view: PaneView) {
-        self.late_ops.push(op("pane", &view));
+        self.late_ops.push(Op::Pane(view));
     }
 
     pub fn tabs(&mut self, pane: PaneId, tabs: Vec<Tab>) {
-        self.late_ops
-            .push(json!({"op": "tabs", "pane": pane, "tabs": tabs}));
+        self.late_ops.push(Op::Tabs { pane, tabs });
     }
 
     pub fn close_pane(&mut self, pane: PaneId) {
-        self.ops.push(json!({"op": "pane_close", "pane": pane}));
+        self.ops.push(Op::PaneClose { pane });
     }
 
     /// One line for the user (`vim.log.levels`: 2 info, 3 warn, 4 error).
     pub fn notify(&mut self, msg: impl Into<String>, level: u8) {
-        self.late_ops
-            .push(json!({"op": "notify", "msg": msg.into(), "level": level}));
+        self.late_ops.push(Op::Notify {
+            msg: msg.into(),
+            level,
+        });
     }
 
     pub fn autocmd(&mut self, pattern: &str, data: Json) {
-        self.late_ops
-            .push(json!({"op": "autocmd", "pattern": pattern, "data": data}));
+        self.late_ops.push(Op::Autocmd {
+            pattern: pattern.to_string(),
+            data,
+        });
     }
 
     /// The statusline state; sent only when it changed. Null fields are left out, so Lua sees
@@ -149,55 +154,55 @@ impl Ui {
             return;
         }
         self.last_status = Some(status.clone());
-        self.late_ops
-            .push(json!({"op": "status", "status": status}));
+        self.late_ops.push(Op::Status { status });
     }
 
     pub fn input_clear(&mut self, chat: ChatId) {
-        self.late_ops
-            .push(json!({"op": "input_clear", "chat": chat}));
+        self.late_ops.push(Op::InputClear { chat });
     }
 
     pub fn permission(&mut self, request: Json) {
-        let mut o = request;
-        if let Some(m) = o.as_object_mut() {
-            m.insert("op".into(), Json::from("permission"));
-        }
-        self.late_ops.push(o);
+        self.late_ops.push(Op::Permission(request));
     }
 
     /// The review view of a session (see `app::review`); `view` carries `open` and the files.
     pub fn review(&mut self, view: Json) {
-        self.late_ops.push(op("review", &view));
+        self.late_ops.push(Op::Review(view));
     }
 
     /// Closes a session's review view, if open.
     pub fn review_close(&mut self, session: crate::model::SessionId) {
-        self.late_ops
-            .push(json!({"op": "review_close", "session": session}));
+        self.late_ops.push(Op::ReviewClose { session });
     }
 
     /// Reloads the open, unmodified buffers of these files (absolute paths).
     pub fn reload(&mut self, paths: Vec<String>) {
         if !paths.is_empty() {
-            self.late_ops.push(json!({"op": "reload", "paths": paths}));
+            self.late_ops.push(Op::Reload { paths });
         }
     }
 
     /// Asks the user to choose (`vim.ui.select` of `[{label, value}]`); the chosen `value` comes
     /// back as notification `method` with `args` plus `field = value`.
     pub fn select(&mut self, prompt: &str, items: Json, method: &str, args: Json, field: &str) {
-        self.late_ops
-            .push(json!({"op": "select", "prompt": prompt, "items": items,
-                                   "method": method, "args": args, "field": field}));
+        self.late_ops.push(Op::Select {
+            prompt: prompt.to_string(),
+            items,
+            method: method.to_string(),
+            args,
+            field: field.to_string(),
+        });
     }
 
     /// Ensures Lua has a chat's buffers (needed before a pane can show it).
     pub fn ensure_created(&mut self, chat: ChatId) {
         if let Some(c) = self.chats.get_mut(&chat) {
             if !c.created {
-                self.ops
-                    .push(json!({"op": "chat", "chat": chat, "name": c.name, "title": c.title}));
+                self.ops.push(Op::Chat {
+                    chat,
+                    name: c.name.clone(),
+                    title: c.title.clone(),
+                });
                 c.created = true;
                 c.layout.invalidate();
             }
@@ -215,7 +220,7 @@ impl Ui {
     }
 
     /// The batch for this frame, or None when nothing changed.
-    pub fn frame(&mut self) -> Option<Json> {
+    pub fn frame(&mut self) -> Option<Batch> {
         let mut visible: Vec<ChatId> = self.visible.iter().copied().collect();
         visible.sort_unstable();
         for chat in &visible {
@@ -229,36 +234,43 @@ impl Ui {
             // Lines first: marks and folds are placed on lines that exist.
             let f = c.layout.flush();
             for l in f.lines {
-                ops.push(json!({"op": "lines", "chat": chat, "first": l.first, "last": l.last, "lines": l.lines}));
+                ops.push(Op::Lines {
+                    chat,
+                    first: l.first,
+                    last: l.last,
+                    lines: l.lines,
+                });
             }
             for h in f.hl {
-                ops.push(json!({"op": "hl", "chat": chat, "first": h.first, "last": h.last, "spans": h.spans, "code": h.code}));
+                ops.push(Op::Hl {
+                    chat,
+                    seq: h.seq,
+                    from: h.from,
+                    spans: h.spans,
+                    code: h.code,
+                });
             }
             if !f.decor.is_empty() {
-                ops.push(json!({"op": "decor", "chat": chat, "items": f.decor}));
+                ops.push(Op::Decor {
+                    chat,
+                    items: f.decor,
+                });
             }
         }
         ops.append(&mut self.late_ops);
         if ops.is_empty() {
             None
         } else {
-            Some(json!({ "ops": ops }))
+            Some(Batch { ops })
         }
     }
-}
-
-fn op<T: Serialize>(name: &str, body: &T) -> Json {
-    let mut v = serde_json::to_value(body).unwrap_or_else(|_| json!({}));
-    if let Some(m) = v.as_object_mut() {
-        m.insert("op".into(), Json::from(name));
-    }
-    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{ItemChange, ItemKind};
+    use serde_json::json;
 
     fn change(ui: &mut Ui, t: &mut Transcript, c: ItemChange) {
         let e = t.apply(c);
@@ -282,7 +294,7 @@ mod tests {
         );
         assert!(ui.frame().is_none(), "not visible: nothing to draw");
         ui.set_visible([1].into_iter().collect());
-        let batch = ui.frame().expect("visible now");
+        let batch = ui.frame().expect("visible now").to_json();
         let ops = batch["ops"].as_array().expect("ops");
         assert_eq!(ops[0]["op"], "chat");
         assert!(ops
@@ -295,7 +307,7 @@ mod tests {
     fn status_drops_nulls_and_is_sent_only_when_it_changes() {
         let mut ui = Ui::new();
         ui.status(json!({"busy": false, "chat": null}));
-        let b = ui.frame().expect("first status");
+        let b = ui.frame().expect("first status").to_json();
         assert_eq!(b["ops"][0]["status"], json!({"busy": false}));
         ui.status(json!({"busy": false, "chat": null}));
         assert!(ui.frame().is_none(), "unchanged");
@@ -330,7 +342,7 @@ mod tests {
                 },
             );
         }
-        let batch = ui.frame().expect("dirty");
+        let batch = ui.frame().expect("dirty").to_json();
         let lines: Vec<_> = batch["ops"]
             .as_array()
             .expect("ops")

@@ -65,16 +65,16 @@ async fn row(nvim: &Nvim, prefix: &str) -> i64 {
     .unwrap_or(-1)
 }
 
-/// Highlight groups of the markdown marks on a row.
+/// Highlight groups the decoration provider draws on a row.
 async fn groups(nvim: &Nvim, r: i64) -> Vec<String> {
     let v = nvim
         .lua_with(
             &format!(
                 "{WIN}
-                 local ns = require('boo.ui.chat').md_ns
+                 local chat = require('boo.ui.chat')
                  local out = {{}}
-                 for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, {{ ..., 0 }}, {{ ..., -1 }}, {{ details = true }})) do
-                   table.insert(out, m[4].hl_group)
+                 for _, m in ipairs(chat.row_marks(chat.chats[chat.by_buf[buf]], buf, ...)) do
+                   table.insert(out, m[3])
                  end
                  return out"
             ),

@@ -49,13 +49,16 @@ function M.ensure(op)
   end
   local buf = H.scratch(op.name, 'boo')
   vim.bo[buf].modifiable = false
+  -- Nobody undoes a transcript; undo entries would be saved for every streamed frame.
+  vim.bo[buf].undolevels = -1
   local input = H.scratch(op.name .. '/input', 'boo_input')
-  view = { buf = buf, input = input, items = {}, marks = {}, title = op.title or '' }
+  local boo_md = require('boo.config').get().ui.markdown == 'boo'
+  view = { buf = buf, input = input, items = {}, n = 0, marks = {}, md = {}, running = {}, boo_md = boo_md, title = op.title or '' }
   M.chats[op.chat] = view
   M.by_buf[buf], M.by_buf[input] = op.chat, op.chat
   -- Markdown comes from the backend per changed line (`hl` ops). The treesitter highlighter
   -- re-parses the whole buffer on every change; it is only for users of markdown renderers.
-  if require('boo.config').get().ui.markdown == 'treesitter' then
+  if not boo_md then
     vim.treesitter.language.register('markdown', 'boo')
     pcall(vim.treesitter.start, buf, 'markdown')
   end
@@ -75,57 +78,134 @@ function M.lines(op)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     if vim.api.nvim_win_get_cursor(win)[1] >= old_count then table.insert(followers, win) end
   end
-  vim.bo[buf].modifiable = true
+  local set_opt, o = vim.api.nvim_set_option_value, { buf = buf }
+  set_opt('modifiable', true, o)
   vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)
-  vim.bo[buf].modifiable = false
+  set_opt('modifiable', false, o)
   local count = vim.api.nvim_buf_line_count(buf)
   for _, win in ipairs(followers) do
     vim.api.nvim_win_set_cursor(win, { count, 0 })
   end
 end
 
---- Markdown of changed lines: `op` {first, last, spans = {{row, col, end_col, group}},
---- code = {{first, last, lang}}}. Only marks in [first, last) are replaced.
+--- Markdown of one item from its row `from` on: `op` {seq, from, spans = {{row, col, end_col,
+--- group}}, code = {{first, last, lang}}}, rows relative to the item. Kept, not drawn: the
+--- decoration provider draws what is on screen, so a long transcript costs nothing off screen.
 function M.hl(op)
   local view = M.chats[op.chat]
-  if not view or require('boo.config').get().ui.markdown ~= 'boo' then return end
-  local buf = view.buf
-  local count = vim.api.nvim_buf_line_count(buf)
-  vim.api.nvim_buf_clear_namespace(buf, M.md_ns, op.first, op.last)
-  local set = vim.api.nvim_buf_set_extmark
+  if not view or not view.boo_md then return end
+  local md = view.md[op.seq]
+  if not md then
+    md = { rows = {}, code = {} }
+    view.md[op.seq] = md
+  end
+  local rows, from = md.rows, op.from
+  for r in pairs(rows) do
+    if r >= from then rows[r] = nil end
+  end
+  -- A block is sent again when its closing fence is rescanned.
+  for first, c in pairs(md.code) do
+    if c.last + 1 >= from then md.code[first] = nil end
+  end
   for _, s in ipairs(op.spans) do
-    if s[1] < count then
-      pcall(set, buf, M.md_ns, s[1], s[2], { end_col = s[3], hl_group = s[4], priority = 120 })
+    local row = rows[s[1]]
+    if not row then
+      row = {}
+      rows[s[1]] = row
     end
+    row[#row + 1] = s
   end
   for _, c in ipairs(op.code) do
-    H.code(buf, c[1], c[2], c[3])
+    md.code[c[1]] = { last = c[2], lang = c[3] }
   end
 end
 
---- Highlights a closed fenced block with its language's parser on the block's own text.
+--- The item of a buffer row (binary search over item starts; empty items share the start of
+--- the next one, which wins).
+function H.item_at(view, row)
+  local items, lo, hi = view.items, 0, view.n - 1
+  local found
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    local it = items[mid]
+    if not it then return nil end
+    if it.first <= row then
+      found, lo = mid, mid + 1
+    else
+      hi = mid - 1
+    end
+  end
+  return found
+end
+
+--- The marks drawn on a buffer row: `{col, end_col, group, priority}`, end_col -1 for the end of
+--- the line. Fenced blocks are parsed by their language's parser the first time they are drawn.
+function M.row_marks(view, buf, row)
+  local seq = H.item_at(view, row)
+  local md = seq and view.md[seq]
+  if not md then return {} end
+  local rel = row - view.items[seq].first
+  local out = {}
+  for _, s in ipairs(md.rows[rel] or {}) do
+    out[#out + 1] = { s[2], s[3], s[4], 120 }
+  end
+  for first, c in pairs(md.code) do
+    if rel >= first and rel <= c.last then
+      if not c.rows then c.rows = H.code(buf, view.items[seq].first + first, view.items[seq].first + c.last, c.lang) end
+      for _, m in ipairs(c.rows[rel - first] or {}) do
+        out[#out + 1] = m
+      end
+    end
+  end
+  return out
+end
+
+--- Highlights of a closed fenced block by its language's parser on the block's own text, per
+--- row of the block (multi-line captures are cut at line ends).
 function H.code(buf, first, last, lang)
+  local rows = {}
   local ts = vim.treesitter
   lang = ts.language.get_lang(lang) or lang
-  if not pcall(ts.language.add, lang) then return end
+  if not pcall(ts.language.add, lang) then return rows end
   local text = table.concat(vim.api.nvim_buf_get_lines(buf, first, last + 1, false), '\n')
   local ok, parser = pcall(ts.get_string_parser, text, lang)
   local query = ok and ts.query.get(lang, 'highlights')
-  if not query then return end
+  if not query then return rows end
   local tree = parser:parse()[1]
   for id, node in query:iter_captures(tree:root(), text) do
     local name = query.captures[id]
     if name ~= 'spell' and name ~= 'nospell' and name:sub(1, 1) ~= '_' then
       local sr, sc, er, ec = node:range()
-      pcall(vim.api.nvim_buf_set_extmark, buf, M.md_ns, first + sr, sc, {
-        end_row = first + er,
-        end_col = ec,
-        hl_group = '@' .. name .. '.' .. lang,
-        priority = 110,
-      })
+      local group = '@' .. name .. '.' .. lang
+      for r = sr, er do
+        local row = rows[r] or {}
+        rows[r] = row
+        row[#row + 1] = { r == sr and sc or 0, r == er and ec or -1, group, 110 }
+      end
     end
   end
+  return rows
 end
+
+--- Draws markdown on the rows Neovim redraws (ephemeral marks: nothing is stored in the buffer).
+H.draw_view = nil
+vim.api.nvim_set_decoration_provider(M.md_ns, {
+  on_win = function(_, _, buf)
+    local chat = M.by_buf[buf]
+    local view = chat and M.chats[chat]
+    if not view or view.buf ~= buf or not view.boo_md then return false end
+    H.draw_view = view
+  end,
+  on_line = function(_, _, buf, row)
+    local view = H.draw_view
+    if not view then return end
+    for _, m in ipairs(M.row_marks(view, buf, row)) do
+      local opts = { hl_group = m[3], priority = m[4], ephemeral = true, end_col = m[2] }
+      if m[2] < 0 then opts.end_col, opts.end_row = 0, row + 1 end
+      pcall(vim.api.nvim_buf_set_extmark, buf, M.md_ns, row, m[1], opts)
+    end
+  end,
+})
 
 H.foldable = { reasoning = true, tool = true, permission = true }
 
@@ -144,6 +224,9 @@ function M.decor(op)
     view.marks[it.seq] = H.highlight(buf, it, count)
     local old = view.items[it.seq]
     view.items[it.seq] = it
+    if it.seq >= view.n then view.n = it.seq + 1 end
+    local st = it.status
+    view.running[it.seq] = H.foldable[it.kind] and (st == 'running' or st == 'pending' or st == 'asked') and it.first or nil
     if H.foldable[it.kind] and not (old and old.first == it.first and old.last == it.last) then
       for _, win in ipairs(wins) do
         H.fold(win, it)
@@ -151,10 +234,8 @@ function M.decor(op)
     end
   end
   local running = {}
-  for _, it in pairs(view.items) do
-    if H.foldable[it.kind] and (it.status == 'running' or it.status == 'pending' or it.status == 'asked') then
-      table.insert(running, it.first)
-    end
+  for _, first in pairs(view.running) do
+    running[#running + 1] = first
   end
   H.spinners[buf] = #running > 0 and running or nil
   H.spin()

@@ -15,7 +15,7 @@ M.status = {
 }
 
 --- Counters for tests and benchmarks.
-M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0 }
+M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0, op_ms = {} }
 
 H.handlers = {
   chat = function(op) require('boo.ui.chat').ensure(op) end,
@@ -51,7 +51,9 @@ function M.apply(batch)
     M.stats.ops = M.stats.ops + 1
     local handler = H.handlers[op.op]
     if handler then
+      local t1 = vim.uv.hrtime()
       local ok, err = pcall(handler, op)
+      M.stats.op_ms[op.op] = (M.stats.op_ms[op.op] or 0) + (vim.uv.hrtime() - t1) / 1e6
       if not ok then require('boo.log').error(('render op %s failed: %s'):format(op.op, err)) end
     else
       require('boo.log').warn('unknown render op ' .. tostring(op.op))

@@ -1,0 +1,93 @@
+//! The render ops Lua applies, as one typed enum: `ui/` builds them, `rpc/` encodes them
+//! straight to msgpack (no JSON tree per frame), `lua/boo/ui/render.lua` dispatches on `op`.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::layout::Decor;
+use super::{PaneView, Tab};
+use crate::model::{ChatId, PaneId, SessionId};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Ensure the buffers of a chat exist.
+    Chat {
+        chat: ChatId,
+        name: String,
+        title: String,
+    },
+    /// Replace transcript lines `[first, last)` (0-based; `last = -1`: to the end).
+    Lines {
+        chat: ChatId,
+        first: i64,
+        last: i64,
+        lines: Vec<String>,
+    },
+    /// Markdown of one item from its row `from` on (see `HlOp`).
+    Hl {
+        chat: ChatId,
+        seq: usize,
+        from: usize,
+        spans: Vec<(usize, usize, usize, &'static str)>,
+        code: Vec<(usize, usize, String)>,
+    },
+    /// Items whose range or state changed.
+    Decor {
+        chat: ChatId,
+        items: Vec<Decor>,
+    },
+    Pane(PaneView),
+    Tabs {
+        pane: PaneId,
+        tabs: Vec<Tab>,
+    },
+    PaneClose {
+        pane: PaneId,
+    },
+    /// One line for the user (`vim.log.levels`).
+    Notify {
+        msg: String,
+        level: u8,
+    },
+    Autocmd {
+        pattern: String,
+        data: Json,
+    },
+    Status {
+        status: Json,
+    },
+    InputClear {
+        chat: ChatId,
+    },
+    /// A permission request (its fields are opencode's, shaped by `app/`).
+    Permission(Json),
+    /// The review view of a session (shaped by `app::review`).
+    Review(Json),
+    ReviewClose {
+        session: SessionId,
+    },
+    Reload {
+        paths: Vec<String>,
+    },
+    Select {
+        prompt: String,
+        items: Json,
+        method: String,
+        args: Json,
+        field: String,
+    },
+}
+
+/// One frame: the ops in the order Lua applies them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    /// The batch as JSON, for tests that look into it.
+    pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).unwrap_or(Json::Null)
+    }
+}
