@@ -3,7 +3,8 @@
 //! boocoder, `opencode serve` and git, the scripted model. Prints the time from `:Boo` (which
 //! opens the repository's first session) to its worktree being ready, and from the first
 //! prompt, sent right after `:Boo`, to the first answer chunk on screen, against the same for a
-//! second prompt in the ready session.
+//! second prompt in the ready session. `BOO_BENCH_LOG=1` also prints boocoder's INFO log lines
+//! (server start, worktree created, turns), to see where the first answer's time goes.
 
 use std::time::{Duration, Instant};
 
