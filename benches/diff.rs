@@ -1,18 +1,18 @@
-//! Benchmark of `worktree::pending` against the git CLI on the same worktree and base.
+//! Worktree engine on generated repositories of 20,000 and 100,000 files (or the sizes given:
+//! `cargo bench --bench diff -- 20000`): creation against `git worktree add` on the same
+//! repository in the same run, `pending()` and `risk()` (the check before a delete) with 10
+//! changed files, and `pending()` with 500 changed files against `git diff`.
 //!
-//! A repository of 20,000 files is generated with `git fast-import`, a session worktree is
-//! created with the engine, 500 files are changed in it, then `pending()` is timed against
-//! `git diff --stat <base>` + `git diff <base>` run in the worktree. Run: `cargo bench --bench diff`.
+//! The repositories are generated once with `git fast-import` and cached under
+//! `target/bench-repos/`; each run clones their refs (objects shared) into a temp dir.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use boocoder::worktree::{self, CreateOptions};
+use boo_testkit::repo::{generate_cached, generated_content, generated_path};
+use boocoder::worktree::{self, CreateOptions, SessionWorktree};
 
-const FILES: usize = 20_000;
-const CHANGED: usize = 500;
 const RUNS: usize = 7;
 
 fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
@@ -23,7 +23,6 @@ fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
             "-c",
             "user.email=bench@example.com",
         ])
-        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -38,51 +37,6 @@ fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn path_of(i: usize) -> String {
-    format!("src/m{:02}/d{:03}/file{i:05}.txt", i % 20, i % 400)
-}
-
-fn content_of(i: usize) -> String {
-    (0..30)
-        .map(|l| format!("file {i} line {l}: some text to diff\n"))
-        .collect()
-}
-
-/// One commit of FILES files on `main` (HEAD), written with fast-import (inline data). The user's
-/// checkout is left unpopulated: only the session worktree's files matter here, and checking out
-/// 20,000 files twice would double the run time.
-fn generate(repo: &Path) {
-    git(repo, &["init", "-q"]);
-    let mut child = Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(repo)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("git fast-import runs");
-    {
-        let mut stdin = std::io::BufWriter::new(child.stdin.take().expect("stdin"));
-        let msg = "generated";
-        write!(
-            stdin,
-            "commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\ndata {}\n{msg}\n",
-            msg.len()
-        )
-        .unwrap();
-        for i in 0..FILES {
-            let c = content_of(i);
-            write!(
-                stdin,
-                "M 100644 inline {}\ndata {}\n{c}\n",
-                path_of(i),
-                c.len()
-            )
-            .unwrap();
-        }
-        stdin.flush().unwrap();
-    }
-    assert!(child.wait().unwrap().success());
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -92,96 +46,111 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn main() {
-    let total = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-repos")
+}
+
+/// Rewrites `count` files spread over the repository, as an agent would.
+fn edit(wt: &SessionWorktree, files: usize, count: usize, tag: &str) {
+    for k in 0..count {
+        let i = k * (files / count);
+        let edited = generated_content(i)
+            .replace(": some text to diff\n", &format!(": edited by {tag}\n"))
+            .replacen("line 0:", "line zero:", 1);
+        std::fs::write(wt.path.join(generated_path(i)), edited).expect("edit");
+    }
+}
+
+fn timed<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        last = Some(f());
+        times.push(t.elapsed());
+    }
+    (median(times), last.expect("runs > 0"))
+}
+
+fn run(files: usize) {
+    println!("--- {files} files");
+    let tmp = tempfile::tempdir().expect("tmp");
     let t = Instant::now();
-    generate(&repo);
+    let repo = generate_cached(&cache_dir(), &tmp.path().join("repo"), files);
     println!(
-        "generate {FILES} files:           {:8.1} ms",
+        "repository (cached generation):  {:8.1} ms",
         ms(t.elapsed())
     );
 
-    // Side by side, in the same run, alternating so cache warm-up and load favour neither.
+    // Side by side, alternating so cache warm-up and load favour neither.
+    let rounds = if files > 50_000 { 2 } else { 3 };
     let (mut git_add, mut ours) = (Vec::new(), Vec::new());
     let mut wt = None;
-    for round in 0..3 {
-        let t = Instant::now();
-        let plain = tmp.path().join(format!("plain{round}"));
+    for round in 0..rounds {
         let name = format!("plain{round}");
-        git(
-            &repo,
-            &[
-                "worktree",
-                "add",
-                "-q",
-                "-b",
-                &name,
-                plain.to_str().unwrap(),
-                "HEAD",
-            ],
-        );
-        git_add.push(t.elapsed());
+        let plain = tmp.path().join(&name);
         let t = Instant::now();
+        let dest = plain.to_str().expect("utf-8 path");
+        git(&repo, &["worktree", "add", "-q", "-b", &name, dest, "HEAD"]);
+        git_add.push(t.elapsed());
         let slug = format!("bench{round}");
         let dest = tmp.path().join("worktrees").join(&slug);
-        wt = Some(worktree::create(&repo, &dest, &slug, &CreateOptions::default()).unwrap());
+        let t = Instant::now();
+        wt =
+            Some(worktree::create(&repo, &dest, &slug, &CreateOptions::default()).expect("create"));
         ours.push(t.elapsed());
     }
-    let wt = wt.unwrap();
+    let wt = wt.expect("made");
     let (g, o) = (median(git_add), median(ours));
-    println!("git worktree add (median of 3):  {:8.1} ms", ms(g));
-    println!("worktree::create (median of 3):  {:8.1} ms", ms(o));
+    println!("git worktree add (median of {rounds}):  {:8.1} ms", ms(g));
+    println!("worktree::create (median of {rounds}):  {:8.1} ms", ms(o));
     println!(
-        "ratio create / git worktree add: {:8.2}",
+        "ratio create / git worktree add:  {:8.2}",
         o.as_secs_f64() / g.as_secs_f64()
     );
 
     // The agent edits later than the checkout, as in real use (keeps index entries non-racy).
     std::thread::sleep(Duration::from_millis(1100));
-    for k in 0..CHANGED {
-        let i = k * (FILES / CHANGED);
-        let p = wt.path.join(path_of(i));
-        let edited = content_of(i)
-            .replace(": some text to diff\n", ": edited by the agent\n")
-            .replacen("line 0:", "line zero:", 1);
-        std::fs::write(&p, edited).unwrap();
-    }
+    edit(&wt, files, 10, "the agent");
+    let (p, changes) = timed(RUNS, || worktree::pending(&wt).expect("pending"));
+    assert_eq!(changes.len(), 10);
+    println!("pending() 10 changed (median of {RUNS}): {:8.1} ms", ms(p));
+    let (r, risk) = timed(RUNS, || worktree::risk(&wt).expect("risk"));
+    assert_eq!((risk.unaccepted.len(), risk.uncommitted.len()), (10, 10));
+    println!("risk() 10 changed (median of {RUNS}):    {:8.1} ms", ms(r));
+    let (s, _) = timed(RUNS, || git(&wt.path, &["status", "--porcelain"]));
+    println!("git status (median of {RUNS}):           {:8.1} ms", ms(s));
 
-    let mut ours = Vec::new();
-    let mut count = 0;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let changes = worktree::pending(&wt).unwrap();
-        ours.push(t.elapsed());
-        count = changes.len();
-    }
-    assert_eq!(count, CHANGED);
-
+    edit(&wt, files, 500, "the agent again");
+    let (o, changes) = timed(RUNS, || worktree::pending(&wt).expect("pending"));
+    assert_eq!(changes.len(), 500);
     let base = wt.base_commit.clone();
-    let mut theirs = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
+    let (g, _) = timed(RUNS, || {
         let stat = git(&wt.path, &["diff", "--stat", &base]);
         let patch = git(&wt.path, &["diff", &base]);
-        theirs.push(t.elapsed());
         assert!(!stat.is_empty() && !patch.is_empty());
-    }
-
-    let (o, g) = (median(ours), median(theirs));
+    });
+    println!("pending() 500 changed (median):  {:8.1} ms", ms(o));
+    println!("git diff --stat + git diff:      {:8.1} ms", ms(g));
     println!(
-        "pending() ({count} files, median of {RUNS}): {:8.1} ms",
-        ms(o)
-    );
-    println!("git diff --stat + git diff (median):  {:8.1} ms", ms(g));
-    println!(
-        "ratio pending / git:                  {:8.2}",
+        "ratio pending / git:              {:8.2}",
         o.as_secs_f64() / g.as_secs_f64()
     );
-    println!(
-        "whole run:                            {:8.1} ms",
-        ms(total.elapsed())
-    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![20_000, 100_000]
+    } else {
+        sizes
+    };
+    let total = Instant::now();
+    for n in sizes {
+        run(n);
+    }
+    println!("whole run: {:.1} s", total.elapsed().as_secs_f64());
 }

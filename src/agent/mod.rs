@@ -209,4 +209,9 @@ pub trait AgentBackend: Send + Sync {
 
     /// Stops everything (and the server this backend started).
     async fn shutdown(&self);
+
+    /// Gets ready for a first prompt in `directory` (or, without one, in general) before it is
+    /// sent: opencode starts its server and loads the directory's instance. Failures are only
+    /// logged; the prompt itself reports them.
+    async fn prepare(&self, _directory: Option<PathBuf>) {}
 }

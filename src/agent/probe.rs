@@ -712,6 +712,10 @@ impl super::AgentBackend for RoutedOpencode {
             b.shutdown().await
         }
     }
+
+    async fn prepare(&self, directory: Option<std::path::PathBuf>) {
+        self.backend().await.prepare(directory).await
+    }
 }
 
 #[cfg(test)]

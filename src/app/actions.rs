@@ -186,6 +186,8 @@ impl App {
         }
         self.show_pane(pane, true).await;
         self.save_panes(session).await;
+        // The chat is open: its first prompt should not wait for what can start now.
+        self.prepare_agent(session);
     }
 
     /// The chat a prompt goes to; resolves or creates the session and a chat when needed.
@@ -260,12 +262,8 @@ impl App {
         let dir = self.ws.sessions.get(&c.session).and_then(|s| s.dir.clone());
         let Some(dir) = dir else {
             let seq = seq.unwrap_or(0);
-            self.tx_set(
-                chat,
-                seq,
-                text.clone(),
-                json!({"status": "waiting for worktree"}),
-            );
+            let status = self.preparing_text(c.session);
+            self.tx_set(chat, seq, text.clone(), json!({ "status": status }));
             self.waiting
                 .entry(c.session)
                 .or_default()
@@ -582,6 +580,8 @@ impl App {
         };
         self.show_pane(pane, true).await;
         self.save_panes(session).await;
+        // The chat is open: its first prompt should not wait for what can start now.
+        self.prepare_agent(session);
     }
 
     async fn tab_close(&mut self, a: ChatArgs) {
@@ -644,6 +644,8 @@ impl App {
             .new_pane(session, kind, tabs, a.mods.filter(|m| !m.is_empty()));
         self.show_pane(pane, true).await;
         self.save_panes(session).await;
+        // The chat is open: its first prompt should not wait for what can start now.
+        self.prepare_agent(session);
     }
 
     /// A pane's window went away. The float only hides; other panes are remembered for reopen.
@@ -717,6 +719,8 @@ impl App {
         }
         self.show_pane(pane, true).await;
         self.save_panes(session).await;
+        // The chat is open: its first prompt should not wait for what can start now.
+        self.prepare_agent(session);
     }
 
     #[allow(dead_code)]

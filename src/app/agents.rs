@@ -272,6 +272,19 @@ impl Agents {
         });
     }
 
+    /// Readies the backend of `agent` for a first prompt in `dir` (opencode: starts the server
+    /// and loads the directory), in the background; a CLI agent needs nothing ahead.
+    pub fn prepare(&mut self, agent: &str, dir: Option<PathBuf>) {
+        let (backend, _) = split_agent(agent);
+        if backend != "opencode" {
+            return;
+        }
+        let Ok(d) = self.dispatcher(backend) else {
+            return;
+        };
+        tokio::spawn(async move { d.backend().prepare(dir).await });
+    }
+
     /// The task of the chat's running (oldest) turn.
     pub fn current_task(&self, chat: ChatId) -> Option<TaskId> {
         self.turns.get(&chat).and_then(|q| q.front().copied())

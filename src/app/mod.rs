@@ -50,6 +50,11 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// Checkout progress of a session's worktree being made.
+    WorktreeProgress {
+        session: crate::model::SessionId,
+        progress: crate::worktree::Progress,
+    },
     /// Review and session-worktree work finished (pending diff, accept/reject, risk, removal).
     Review(review::ReviewEvent),
     /// A probe of agents and models finished.
@@ -71,6 +76,7 @@ impl Event {
             Event::Notice { .. } => "notice",
             Event::FrameApplied(_) => "frame applied",
             Event::SessionReady(_) => "session ready",
+            Event::WorktreeProgress { .. } => "worktree progress",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
             Event::PermissionReply { .. } => "permission reply",
@@ -237,6 +243,9 @@ impl App {
                 }
             }
             Event::SessionReady(r) => self.session_ready(r).await,
+            Event::WorktreeProgress { session, progress } => {
+                self.worktree_progress(session, progress)
+            }
             Event::Notice { msg, level } => self.ui.notify(msg, level),
             Event::Review(r) => self.review_event(r).await,
             Event::Probe(report) => self.probe_done(*report),

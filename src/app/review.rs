@@ -654,6 +654,7 @@ mod tests {
                 title: "t".into(),
                 dir: Some(wt.path.clone()),
                 worktree_id: None,
+                preparing: None,
                 chats: Vec::new(),
                 last_chat: None,
             },

@@ -35,6 +35,22 @@ pub type Waiting = HashMap<SessionId, Vec<WaitingSend>>;
 
 pub const DEFAULT_AGENT: &str = "opencode";
 
+/// How often the checkout's progress is reported to the loop.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// 12345 -> "12,345".
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn slugify(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
@@ -216,7 +232,19 @@ impl App {
             copy_files: self.config.copy_ignored.clone(),
         };
         let events = self.events.clone();
+        if let Some(s) = self.ws.sessions.get_mut(&session) {
+            s.preparing = Some((0, 0));
+        }
         tokio::task::spawn_blocking(move || {
+            // git redraws its progress for every file or so: a few lines a second are enough.
+            let mut last: Option<std::time::Instant> = None;
+            let mut report = |progress: worktree::Progress| {
+                let due = last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                if due || progress.done == progress.total {
+                    last = Some(std::time::Instant::now());
+                    let _ = events.send(Event::WorktreeProgress { session, progress });
+                }
+            };
             // Session ids can be reused after a delete, and a deleted session's branch may be
             // kept (it held work): then the next free `-N` suffix names the new one.
             let mut n = 1;
@@ -226,7 +254,13 @@ impl App {
                 } else {
                     format!("{slug}-{n}")
                 };
-                match worktree::create(&repo_root, &parent.join(&name), &name, &opts) {
+                match worktree::create_with_progress(
+                    &repo_root,
+                    &parent.join(&name),
+                    &name,
+                    &opts,
+                    &mut report,
+                ) {
                     Err(
                         worktree::WorktreeError::BranchExists(_)
                         | worktree::WorktreeError::WorktreeExists(_)
@@ -239,8 +273,57 @@ impl App {
         });
     }
 
+    /// The one-line status of a prompt waiting for its session's worktree.
+    pub(super) fn preparing_text(&self, session: SessionId) -> String {
+        match self.ws.sessions.get(&session).and_then(|s| s.preparing) {
+            Some((done, total)) if total > 0 => format!(
+                "preparing worktree… {}/{} files",
+                thousands(done),
+                thousands(total)
+            ),
+            _ => "preparing worktree…".to_string(),
+        }
+    }
+
+    /// Shows the checkout's progress on the prompts waiting for it.
+    pub(super) fn worktree_progress(&mut self, session: SessionId, p: worktree::Progress) {
+        let Some(s) = self.ws.sessions.get_mut(&session) else {
+            return;
+        };
+        if s.dir.is_some() {
+            return; // a late report
+        }
+        s.preparing = Some((p.done, p.total));
+        let text = self.preparing_text(session);
+        let items: Vec<(ChatId, usize)> = self
+            .waiting
+            .get(&session)
+            .map(|w| w.iter().map(|w| (w.chat, w.seq)).collect())
+            .unwrap_or_default();
+        for (chat, seq) in items {
+            self.tx_set_meta(chat, seq, json!({ "status": text }));
+        }
+    }
+
+    /// Readies the agent of the session's current chat for its first prompt (see
+    /// `Agents::prepare`): at chat open without the worktree, again once it is there.
+    pub(super) fn prepare_agent(&mut self, session: SessionId) {
+        let Some(s) = self.ws.sessions.get(&session) else {
+            return;
+        };
+        let dir = s.dir.clone();
+        let chat = s.last_chat.or_else(|| s.chats.last().copied());
+        let agent = chat
+            .and_then(|c| self.ws.chats.get(&c))
+            .map_or(DEFAULT_AGENT.to_string(), |c| c.agent.clone());
+        self.agents.prepare(&agent, dir);
+    }
+
     pub(super) async fn session_ready(&mut self, ready: Ready) {
         let waiting = self.waiting.remove(&ready.session).unwrap_or_default();
+        if let Some(s) = self.ws.sessions.get_mut(&ready.session) {
+            s.preparing = None;
+        }
         match ready.result {
             Ok(wt) => {
                 let store = self.store().await;
@@ -260,7 +343,10 @@ impl App {
                 if let Err(e) = rec {
                     tracing::warn!("worktree record not saved: {e}");
                 }
+                self.prepare_agent(ready.session);
                 for w in waiting {
+                    // Cleared as for any prompt sent to a ready session.
+                    self.tx_set_meta(w.chat, w.seq, json!({}));
                     self.start_turn(w.chat, w.text, w.creator, Some(w.seq))
                         .await;
                 }
@@ -388,6 +474,7 @@ pub(super) fn new_state(id: SessionId, repo_root: &Path, title: &str) -> Session
         title: title.to_string(),
         dir: None,
         worktree_id: None,
+        preparing: None,
         chats: Vec::new(),
         last_chat: None,
     }
@@ -395,7 +482,15 @@ pub(super) fn new_state(id: SessionId, repo_root: &Path, title: &str) -> Session
 
 #[cfg(test)]
 mod tests {
-    use super::slugify;
+    use super::{slugify, thousands};
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(12000), "12,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 
     #[test]
     fn slugs_are_safe_branch_names() {

@@ -14,6 +14,8 @@ pub struct SessionState {
     /// Where the session's agents run: its worktree (None until ready).
     pub dir: Option<PathBuf>,
     pub worktree_id: Option<WorktreeId>,
+    /// Checkout progress (files written, total) while the worktree is being made.
+    pub preparing: Option<(usize, usize)>,
     /// Chats in tab order.
     pub chats: Vec<ChatId>,
     pub last_chat: Option<ChatId>,

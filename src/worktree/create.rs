@@ -74,6 +74,18 @@ pub fn create(
     slug: &str,
     opts: &CreateOptions,
 ) -> Result<SessionWorktree> {
+    create_with_progress(repo_path, dest, slug, opts, &mut |_| {})
+}
+
+/// [`create`], reporting the checkout's progress as git prints it ("Updating files: 60%
+/// (12000/20000)"); called on this thread, often (the caller throttles).
+pub fn create_with_progress(
+    repo_path: &Path,
+    dest: &Path,
+    slug: &str,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SessionWorktree> {
     check_slug(slug)?;
     let repo = open_user_repo(repo_path)?;
     let repo_root = repo
@@ -110,7 +122,7 @@ pub fn create(
         .file_name()
         .is_some_and(|n| n == std::ffi::OsStr::new(slug));
     let made = if same_name {
-        git_worktree_add(&repo_root, dest, &branch, base.id())
+        git_worktree_add(&repo_root, dest, &branch, base.id(), progress)
     } else {
         Err(WorktreeError::Git(
             "git names a worktree after its directory".into(),
@@ -160,8 +172,17 @@ pub fn create(
 /// `git worktree add`: git checks files out with parallel workers and its stat-cache tricks, an
 /// order of magnitude faster than libgit2's checkout on a large repository. Hooks are switched
 /// off (libgit2 never ran them either); the arguments are passed as a list, never through a shell.
-fn git_worktree_add(repo_root: &Path, dest: &Path, branch: &str, base: Oid) -> Result<()> {
-    let out = std::process::Command::new("git")
+/// Not `--quiet`: the checkout's progress lines on stderr are read as they come (shown from the
+/// start rather than after git's usual 2 s delay).
+fn git_worktree_add(
+    repo_root: &Path,
+    dest: &Path,
+    branch: &str,
+    base: Oid,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    use std::io::Read;
+    let mut child = std::process::Command::new("git")
         .arg("-C")
         .arg(repo_root)
         .args([
@@ -170,23 +191,85 @@ fn git_worktree_add(repo_root: &Path, dest: &Path, branch: &str, base: Oid) -> R
             "-c",
             "advice.detachedHead=false",
         ])
-        .args(["worktree", "add", "--quiet", "-b", branch])
+        .args(["worktree", "add", "-b", branch])
         .arg(dest)
         .arg(base.to_string())
+        .env("GIT_PROGRESS_DELAY", "0")
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| WorktreeError::Git(format!("cannot run git: {e}")))?;
-    if out.status.success() {
+    let mut lines = ProgressLines::default();
+    if let Some(mut err) = child.stderr.take() {
+        let mut buf = [0u8; 4096];
+        loop {
+            match err.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => lines.feed(&buf[..n], progress),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| WorktreeError::Git(format!("git worktree add: {e}")))?;
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
     Err(WorktreeError::Git(
-        stderr
-            .lines()
-            .last()
-            .unwrap_or("git worktree add failed")
-            .to_string(),
+        lines
+            .last_error
+            .unwrap_or_else(|| "git worktree add failed".to_string()),
     ))
+}
+
+/// Checkout progress of a new worktree: files written so far, of `total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Splits git's stderr into lines (progress redraws end in `\r`), reports the `(a/b)` counts of
+/// progress lines and keeps the last other line as the error message.
+#[derive(Default)]
+struct ProgressLines {
+    partial: Vec<u8>,
+    last_error: Option<String>,
+}
+
+impl ProgressLines {
+    fn feed(&mut self, bytes: &[u8], progress: &mut dyn FnMut(Progress)) {
+        for &b in bytes {
+            if b != b'\r' && b != b'\n' {
+                self.partial.push(b);
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.partial).trim().to_string();
+            self.partial.clear();
+            if line.is_empty() {
+                continue;
+            }
+            match parse_progress(&line) {
+                Some(p) => progress(p),
+                None => self.last_error = Some(line),
+            }
+        }
+    }
+}
+
+/// `Updating files:  60% (12000/20000)` (any language: only the counts are read).
+fn parse_progress(line: &str) -> Option<Progress> {
+    let inner = line.strip_suffix(", done.").unwrap_or(line);
+    let inner = inner.strip_suffix(')')?;
+    let (_, counts) = inner.rsplit_once('(')?;
+    let (done, total) = counts.split_once('/')?;
+    Some(Progress {
+        done: done.trim().parse().ok()?,
+        total: total.trim().parse().ok()?,
+    })
 }
 
 /// Removes what a failed creation may have left: the branch, the worktree metadata, the
@@ -281,4 +364,35 @@ pub fn list(repo_path: &Path) -> Result<Vec<SessionWorktree>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_give_counts_and_the_last_error() {
+        let mut seen = Vec::new();
+        let mut l = ProgressLines::default();
+        l.feed(
+            b"Preparing worktree (new branch 'boo/x')\nUpdating files:  40% (4",
+            &mut |p| seen.push(p),
+        );
+        l.feed(
+            b"/10)\rUpdating files: 100% (10/10), done.\nfatal: oops\n",
+            &mut |p| seen.push(p),
+        );
+        assert_eq!(
+            seen,
+            [
+                Progress { done: 4, total: 10 },
+                Progress {
+                    done: 10,
+                    total: 10
+                }
+            ]
+        );
+        assert_eq!(l.last_error.as_deref(), Some("fatal: oops"));
+        assert_eq!(parse_progress("HEAD is now at 1234 x (y)"), None);
+    }
 }

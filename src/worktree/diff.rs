@@ -54,9 +54,21 @@ pub(crate) fn list_changes(
     wt_root: &Path,
     only: Option<&str>,
 ) -> Result<Vec<RawChange>> {
+    let candidates = candidate_paths(repo, tree, only)?;
+    classify(repo, tree, wt_root, only, &candidates)
+}
+
+/// [`list_changes`] from the candidate paths already found.
+fn classify(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    wt_root: &Path,
+    only: Option<&str>,
+    candidates: &BTreeSet<String>,
+) -> Result<Vec<RawChange>> {
     let mut out = Vec::new();
     let (mut added, mut deleted) = (Vec::new(), Vec::new());
-    for path in candidate_paths(repo, tree, only)? {
+    for path in candidates.iter().cloned() {
         let base = tree
             .get_path(&paths::os_path(&path))
             .ok()
@@ -444,16 +456,27 @@ pub(crate) fn is_large(sides: &Sides) -> bool {
 pub fn pending(wt: &SessionWorktree) -> Result<Vec<FileChange>> {
     let repo = open_wt_repo(wt)?;
     let base = review_base(&repo, wt)?;
+    Ok(pending_at(&repo, wt, base)?.0)
+}
+
+/// [`pending`] against the review base `base` (already resolved), with the paths the scan
+/// found that may differ from it (committed, staged, modified or untracked).
+pub(crate) fn pending_at(
+    repo: &Repository,
+    wt: &SessionWorktree,
+    base: git2::Oid,
+) -> Result<(Vec<FileChange>, BTreeSet<String>)> {
     let tree = repo.find_commit(base)?.tree()?;
+    let candidates = candidate_paths(repo, &tree, None)?;
     let mut out = Vec::new();
-    for c in list_changes(&repo, &tree, &wt.path, None)? {
-        if let Some(fc) = describe_at(&repo, &tree, &wt.path, &c)? {
+    for c in classify(repo, &tree, &wt.path, None, &candidates)? {
+        if let Some(fc) = describe_at(repo, &tree, &wt.path, &c)? {
             out.push(fc);
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     debug!(slug = %wt.slug, files = out.len(), "pending computed");
-    Ok(out)
+    Ok((out, candidates))
 }
 
 /// The pending change of one file (its new path, or the old path of a rename), `None` when it has

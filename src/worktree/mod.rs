@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`repo_dir_name`] | `<repo>-<hash>` directory name for a repository's worktrees |
 //! | [`create`] | new worktree + branch `boo/<slug>` at the user's HEAD; copies configured ignored files |
+//! | [`create_with_progress`] | the same, reporting the checkout's progress (files written of total) |
 //! | [`open`] / [`list`] | find one / all session worktrees of a repository |
 //! | [`pending`] | the reviewable diff: worktree (committed, uncommitted, untracked) vs review base |
 //! | [`pending_file`] | the same for one path (refreshing one entry of the review view) |
@@ -63,7 +64,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use apply::{accept, accept_all, reject, reject_all, Pick};
-pub use create::{create, list, open};
+pub use create::{create, create_with_progress, list, open, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};

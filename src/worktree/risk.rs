@@ -4,7 +4,7 @@ use git2::{IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreePr
 use tracing::{info, warn};
 
 use super::create::{base_ref, open_user_repo, open_wt_repo, review_base, review_base_ref};
-use super::diff::pending;
+use super::diff::pending_at;
 use super::{RemoveMode, RemoveOutcome, Result, Risk, SessionWorktree, StashInfo, WorktreeError};
 
 fn stash_branch(slug: &str) -> String {
@@ -29,17 +29,25 @@ fn stash_tip(repo: &Repository, slug: &str) -> Option<Oid> {
 /// whether the current state is already stashed.
 pub fn risk(wt: &SessionWorktree) -> Result<Risk> {
     let repo = open_wt_repo(wt)?;
-    let unaccepted = pending(wt)?.into_iter().map(|c| c.path).collect();
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .exclude_submodules(true);
-    let uncommitted = repo
-        .statuses(Some(&mut opts))?
-        .iter()
-        .filter(|e| !e.status().is_ignored())
-        .map(|e| super::paths::git_path(&super::paths::os_path_bytes(e.path_bytes())))
-        .collect();
+    let base = review_base(&repo, wt)?;
+    let (changes, candidates) = pending_at(&repo, wt, base)?;
+    let unaccepted = changes.into_iter().map(|c| c.path).collect();
+    let head = repo.head()?.peel_to_commit()?;
+    // Usually nothing was committed since the review base: then what is uncommitted is what
+    // the pending diff's scan already found, and the worktree is scanned once, not twice.
+    let uncommitted = if head.id() == base {
+        candidates.into_iter().collect()
+    } else {
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .exclude_submodules(true);
+        repo.statuses(Some(&mut opts))?
+            .iter()
+            .filter(|e| !e.status().is_ignored())
+            .map(|e| super::paths::git_path(&super::paths::os_path_bytes(e.path_bytes())))
+            .collect()
+    };
     let stashed = match stash_tip(&repo, &wt.slug) {
         Some(tip) => repo.find_commit(tip)?.tree_id() == snapshot_tree(&repo)?,
         None => false,

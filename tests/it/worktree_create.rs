@@ -98,3 +98,30 @@ fn a_failed_creation_leaves_no_branch_directory_or_metadata() {
     )
     .unwrap();
 }
+
+/// A checkout that fails half-way (a tracked file whose name the file system refuses: git has
+/// made the branch and the metadata by then) leaves no branch, directory or metadata either.
+#[test]
+fn a_checkout_failing_half_way_leaves_nothing_behind() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let blob = git(&fx.repo, &["hash-object", "-w", "a.txt"]);
+    let long = "x".repeat(300);
+    let info = format!("100644,{},{long}", blob.trim());
+    git(&fx.repo, &["update-index", "--add", "--cacheinfo", &info]);
+    git(
+        &fx.repo,
+        &["commit", "-q", "-m", "a name too long to check out"],
+    );
+    let dest = fx.dest("s1");
+    let err = worktree::create(&fx.repo, &dest, "s1", &CreateOptions::default());
+    assert!(err.is_err(), "{err:?}");
+    assert_eq!(git(&fx.repo, &["branch", "--list", "boo/*"]), "");
+    assert_eq!(git(&fx.repo, &["for-each-ref", "refs/boo/"]), "");
+    assert_eq!(
+        git(&fx.repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert!(!dest.exists());
+}

@@ -91,3 +91,80 @@ pub fn tree_digest(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Path of generated file `i` (20 top directories of 20 subdirectories each).
+pub fn generated_path(i: usize) -> String {
+    format!("src/m{:02}/d{:03}/file{i:06}.txt", i % 20, i % 400)
+}
+
+/// Content of generated file `i`: 30 short lines.
+pub fn generated_content(i: usize) -> String {
+    (0..30)
+        .map(|l| format!("file {i} line {l}: some text to diff\n"))
+        .collect()
+}
+
+/// Makes `dir` a repository whose `main` (HEAD) is one commit of `files` generated files,
+/// written with `git fast-import`. The checkout is left unpopulated: a session worktree is
+/// made from HEAD, and checking the files out here too would double the time.
+pub fn generate(dir: &Path, files: usize) -> PathBuf {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).expect("mkdir repo");
+    git(dir, &["init", "-q", "-b", "main"]);
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import runs");
+    {
+        let stdin = child.stdin.take().expect("stdin");
+        let mut w = std::io::BufWriter::new(stdin);
+        let msg = "generated";
+        write!(
+            w,
+            "commit refs/heads/main\ncommitter Gen <gen@boo.invalid> 1700000000 +0000\ndata {}\n{msg}\n",
+            msg.len()
+        )
+        .expect("write");
+        for i in 0..files {
+            let c = generated_content(i);
+            write!(
+                w,
+                "M 100644 inline {}\ndata {}\n{c}\n",
+                generated_path(i),
+                c.len()
+            )
+            .expect("write");
+        }
+        w.flush().expect("flush");
+    }
+    assert!(child.wait().expect("fast-import").success());
+    dir.to_path_buf()
+}
+
+/// A generated repository of `files` files at `dest`, sharing the objects of one cached under
+/// `cache` (made once; later calls only clone its refs, a fraction of a second).
+pub fn generate_cached(cache: &Path, dest: &Path, files: usize) -> PathBuf {
+    let src = cache.join(format!("generated-{files}"));
+    let done = src.join(".git/boo-generated");
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(&src);
+        generate(&src, files);
+        std::fs::write(&done, "ok\n").expect("mark the cache complete");
+    }
+    let parent = dest.parent().expect("dest has a parent");
+    std::fs::create_dir_all(parent).expect("mkdir");
+    let out = Command::new("git")
+        .args(["clone", "-q", "--shared", "--no-checkout"])
+        .arg(&src)
+        .arg(dest)
+        .output()
+        .expect("git clone runs");
+    assert!(
+        out.status.success(),
+        "git clone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest.to_path_buf()
+}

@@ -155,6 +155,15 @@ impl Client {
             .to_string())
     }
 
+    /// `GET /agent` in `dir`: the agents it offers (also loads the directory's instance).
+    pub async fn agents(&self, dir: &Path) -> Result<Value, AgentError> {
+        self.json(
+            "list agents",
+            self.req(reqwest::Method::GET, "/agent", Some(dir)),
+        )
+        .await
+    }
+
     /// `POST /session` in `dir`; returns the new session id.
     pub async fn create_session(
         &self,

@@ -134,6 +134,11 @@ impl OpencodeBackend {
 
     /// The running server (started or attached on first use; restarted when it died).
     pub async fn server(&self) -> Result<Arc<Server>, AgentError> {
+        self.server_reporting(true).await
+    }
+
+    /// [`Self::server`]; a failure to start is sent as `ServerError` only when `report`.
+    async fn server_reporting(&self, report: bool) -> Result<Arc<Server>, AgentError> {
         if self.is_shut() {
             return Err(AgentError::Shutdown);
         }
@@ -171,10 +176,12 @@ impl OpencodeBackend {
                 Ok(s)
             }
             Err(e) => {
-                let _ = self
-                    .inner
-                    .events
-                    .send(AgentEvent::ServerError(e.to_string()));
+                if report {
+                    let _ = self
+                        .inner
+                        .events
+                        .send(AgentEvent::ServerError(e.to_string()));
+                }
                 Err(e)
             }
         }
@@ -388,6 +395,27 @@ impl AgentBackend for OpencodeBackend {
     async fn close_chat(&self, chat: ChatId) {
         if let Some(c) = self.inner.chats.lock().remove(&chat) {
             let _ = c.cmds.send(Cmd::Close);
+        }
+    }
+
+    async fn prepare(&self, directory: Option<PathBuf>) {
+        let t = std::time::Instant::now();
+        let server = match self.server_reporting(false).await {
+            Ok(s) => s,
+            Err(e) => return tracing::info!("opencode not started ahead of the prompt: {e}"),
+        };
+        let Some(dir) = directory else {
+            return tracing::info!(ms = t.elapsed().as_millis() as u64, "opencode ready");
+        };
+        // opencode loads a directory's instance (config, agents, project) on its first request
+        // there; a cheap listing does that now rather than with the prompt.
+        match server.client().agents(&dir).await {
+            Ok(_) => tracing::info!(
+                ms = t.elapsed().as_millis() as u64,
+                dir = %dir.display(),
+                "opencode ready for the directory"
+            ),
+            Err(e) => tracing::info!(dir = %dir.display(), "opencode directory not prepared: {e}"),
         }
     }
 
