@@ -311,7 +311,8 @@ async fn a_qwen_chat_streams_aborts_and_a_missing_cli_is_one_clear_message() {
     wait_status(&w, "agent", "qwen").await;
     let t0 = Instant::now();
     w.nvim.cmd("Boo send hello qwen").await.expect("send");
-    let text = wait_transcript(&w, "qwen's answer", "hello qwen").await;
+    // The answer, not the prompt (which shows at once, before the turn is even busy).
+    let text = wait_transcript(&w, "qwen's answer", "Echo:").await;
     wait_idle(&w).await;
     let took = t0.elapsed();
     let text = if text.contains("Echo:") {
