@@ -8,7 +8,10 @@ local lines = vim.fn.readfile(path)
 local first, last
 for i, l in ipairs(lines) do
   if l == BEGIN then first = i end
-  if l == END and first then last = i break end
+  if l == END and first then
+    last = i
+    break
+  end
 end
 if not (first and last) then
   io.stderr:write(path .. ': the markers of the generated keys are missing\n')

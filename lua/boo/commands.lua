@@ -6,7 +6,7 @@ local H = {}
 
 --- Subcommands that a later part of the plugin implements say so instead of failing oddly.
 function H.pending(name)
-  return function() util.notify((":Boo %s is not available yet"):format(name), vim.log.levels.WARN) end
+  return function() util.notify((':Boo %s is not available yet'):format(name), vim.log.levels.WARN) end
 end
 
 --- `:Boo session [new {title}|rename {title}|delete]`; no argument picks a session.
@@ -51,7 +51,9 @@ M.subcommands = {
   ask = {
     run = function(args, opts)
       local l1, l2 = opts.line1, opts.line2
-      if opts.range == 0 then l1, l2 = vim.fn.line('.'), vim.fn.line('.') end
+      if opts.range == 0 then
+        l1, l2 = vim.fn.line('.'), vim.fn.line('.')
+      end
       boo().ask({ text = table.concat(args, ' '), line1 = l1, line2 = l2 })
     end,
   },
@@ -77,8 +79,14 @@ M.subcommands = {
     end,
   },
   diff = { run = function() boo().diff() end },
-  accept = { run = function(args) boo().accept(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
-  reject = { run = function(args) boo().reject(H.path_arg(args)) end, complete = function() return H.pending_paths() end },
+  accept = {
+    run = function(args) boo().accept(H.path_arg(args)) end,
+    complete = function() return H.pending_paths() end,
+  },
+  reject = {
+    run = function(args) boo().reject(H.path_arg(args)) end,
+    complete = function() return H.pending_paths() end,
+  },
   agent = {
     run = function(args) boo().agent(args[1]) end,
     complete = function() return require('boo.ui.picker').complete('agent') end,

@@ -49,7 +49,7 @@ H.schema = {
     model = {
       default = nil,
       types = { 'string', 'nil' },
-      desc = "Default model as \"provider/model\"; nil = opencode's own default.",
+      desc = 'Default model as "provider/model"; nil = opencode\'s own default.',
     },
     watchdog_seconds = {
       default = 180,
@@ -153,7 +153,10 @@ function M.doc_lines()
     for _, k in ipairs(keys) do
       local child, name = node[k], prefix == '' and k or (prefix .. '.' .. k)
       if H.is_leaf(child) then
-        table.insert(out, ('`%s` (%s) default: `%s`'):format(name, table.concat(child.types, '|'), default_of(child.default)))
+        table.insert(
+          out,
+          ('`%s` (%s) default: `%s`'):format(name, table.concat(child.types, '|'), default_of(child.default))
+        )
         -- Wrapped at 78 columns with a tab-width indent, as help text is.
         local line = ''
         for word in child.desc:gmatch('%S+') do
@@ -216,7 +219,9 @@ function H.check_leaf(path, value, node)
   if not ok then return (tostring(err):gsub('^.-:%d+: ', '')) end
   if value == nil or value == vim.NIL then return nil, value end
   local must = node.check and H.checks[node.check](value)
-  if must then return ('%s must be %s, got %s'):format(path, must, vim.inspect(value, { newline = ' ', indent = '' })) end
+  if must then
+    return ('%s must be %s, got %s'):format(path, must, vim.inspect(value, { newline = ' ', indent = '' }))
+  end
   if node.path then
     if vim.trim(value) == '' then return ('%s must be a non-empty path'):format(path) end
     value = H.expand_path(value)
@@ -271,7 +276,10 @@ function H.check_agents(cfg, errors)
       for k, v in pairs(a) do
         local node = H.agent_keys[k]
         if not node then
-          table.insert(errors, ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k)))
+          table.insert(
+            errors,
+            ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k))
+          )
           a[k] = nil
         else
           local err = H.check_leaf(path .. '.' .. k, v, node)

@@ -23,7 +23,11 @@ function M.check()
     health.error('Neovim ' .. vs .. ' is too old; boo.nvim needs 0.10 or newer')
   end
   local _, cfg_err = require('boo.config').build(nil)
-  if cfg_err then health.error(cfg_err) else health.ok('configuration is valid') end
+  if cfg_err then
+    health.error(cfg_err)
+  else
+    health.ok('configuration is valid')
+  end
 
   health.start('boo: backend (boocoder)')
   local cmd, err = rpc.find()
@@ -38,7 +42,11 @@ function M.check()
     else
       health.ok(('version %s, revision %s, protocol %d'):format(info.version, info.revision, info.protocol))
       local stale = rpc.staleness(info)
-      if stale then health.warn(stale) else health.ok('binary matches the plugin revision') end
+      if stale then
+        health.warn(stale)
+      else
+        health.ok('binary matches the plugin revision')
+      end
     end
   end
   health.info('log file: ' .. rpc.log_file())
@@ -97,9 +105,7 @@ end
 --- The backend's probe of agents and models (a fresh one; waits for it up to a minute).
 function M.check_probe(health, rpc)
   health.start('boo: agents and models')
-  if not rpc.running() then
-    return health.warn('the backend is not running; agents and models were not probed')
-  end
+  if not rpc.running() then return health.warn('the backend is not running; agents and models were not probed') end
   local p, err = rpc.request('probe', { refresh = true })
   local deadline = vim.uv.now() + 60000
   while p and p.state ~= 'ready' and vim.uv.now() < deadline do
@@ -147,8 +153,13 @@ function M.check_probe(health, rpc)
       health.ok(('%s %s (%s)'):format(c.name, c.version or '?', c.path))
     end
   end
-  health.info(('agents: %s; %d models (probe took %d ms)'):format(
-    table.concat(p.agents or {}, ', '), #(p.models or {}), r.took_ms or 0))
+  health.info(
+    ('agents: %s; %d models (probe took %d ms)'):format(
+      table.concat(p.agents or {}, ', '),
+      #(p.models or {}),
+      r.took_ms or 0
+    )
+  )
 end
 
 return M

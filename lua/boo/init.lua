@@ -33,7 +33,10 @@ function M.send(text, opts)
   if type(text) ~= 'string' or vim.trim(text) == '' then
     return util.notify('nothing to send (empty prompt)', vim.log.levels.WARN)
   end
-  return H.action('send', { text = text, chat = opts.chat, pane = opts.pane or H.pane(), creator = opts.creator or 'api' })
+  return H.action(
+    'send',
+    { text = text, chat = opts.chat, pane = opts.pane or H.pane(), creator = opts.creator or 'api' }
+  )
 end
 
 --- Sends what the input buffer of `chat` holds; the backend clears it once accepted.
@@ -53,7 +56,14 @@ function M.ask(opts)
   local path = name ~= '' and vim.fn.fnamemodify(name, ':.') or '[No Name]'
   local ft = vim.bo[buf].filetype
   local question = opts.text and vim.trim(opts.text) ~= '' and opts.text or 'Look at this code.'
-  local text = ('%s\n\nFrom `%s` lines %d-%d:\n```%s\n%s\n```'):format(question, path, l1, l2, ft, table.concat(lines, '\n'))
+  local text = ('%s\n\nFrom `%s` lines %d-%d:\n```%s\n%s\n```'):format(
+    question,
+    path,
+    l1,
+    l2,
+    ft,
+    table.concat(lines, '\n')
+  )
   return H.action('send', { text = text, pane = H.pane(), creator = 'selection' })
 end
 
@@ -66,9 +76,7 @@ end
 function M.diff() H.action('diff') end
 
 --- Accepts all pending changes, or those of `path` (relative to the repository).
-function M.accept(path)
-  H.action('accept', { path = path, modified = require('boo.ui.review').modified_paths() })
-end
+function M.accept(path) H.action('accept', { path = path, modified = require('boo.ui.review').modified_paths() }) end
 
 --- Rejects (reverts in the session's worktree) all pending changes, or those of `path`.
 function M.reject(path) H.action('reject', { path = path }) end

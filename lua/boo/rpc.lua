@@ -108,7 +108,10 @@ function H.on_exit(chan, code, signal)
   -- Tell the user once per burst of crashes, not once per crash.
   if #H.crashes == 1 then
     util.notify(
-      ('backend exited (code %d, signal %d); it restarts on next use, with the open chats. See :Boo log'):format(code, signal),
+      ('backend exited (code %d, signal %d); it restarts on next use, with the open chats. See :Boo log'):format(
+        code,
+        signal
+      ),
       vim.log.levels.WARN
     )
   elseif #H.crashes == H.MAX_CRASHES then
@@ -138,7 +141,10 @@ function H.start_error(cmd, what, status, stderr)
   if status then table.insert(parts, status) end
   local lines = vim.tbl_filter(function(l) return l ~= '' end, stderr)
   if #lines > 0 then
-    table.insert(parts, 'stderr: ' .. table.concat(vim.list_slice(lines, math.max(1, #lines - H.STDERR_LINES + 1)), ' | '))
+    table.insert(
+      parts,
+      'stderr: ' .. table.concat(vim.list_slice(lines, math.max(1, #lines - H.STDERR_LINES + 1)), ' | ')
+    )
   end
   if not require('boo.config').get().backend.cmd then
     table.insert(parts, ('rebuild with cargo build --release (in %s)'):format(util.root()))
@@ -227,9 +233,7 @@ function M.ensure()
   local current = require('boo.ui.pane').current()
   local keep = require('boo.ui').reset()
   M.configure()
-  if #keep > 0 then
-    vim.rpcnotify(chan, 'restore', { cwd = vim.fn.getcwd(), panes = keep, current = current })
-  end
+  if #keep > 0 then vim.rpcnotify(chan, 'restore', { cwd = vim.fn.getcwd(), panes = keep, current = current }) end
   local stale = M.staleness(info)
   if stale then util.notify(stale, vim.log.levels.WARN) end
   return chan

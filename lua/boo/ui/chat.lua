@@ -53,7 +53,17 @@ function M.ensure(op)
   vim.bo[buf].undolevels = -1
   local input = H.scratch(op.name .. '/input', 'boo_input')
   local boo_md = require('boo.config').get().ui.markdown == 'boo'
-  view = { buf = buf, input = input, items = {}, n = 0, marks = {}, md = {}, running = {}, boo_md = boo_md, title = op.title or '' }
+  view = {
+    buf = buf,
+    input = input,
+    items = {},
+    n = 0,
+    marks = {},
+    md = {},
+    running = {},
+    boo_md = boo_md,
+    title = op.title or '',
+  }
   M.chats[op.chat] = view
   M.by_buf[buf], M.by_buf[input] = op.chat, op.chat
   -- Markdown comes from the backend per changed line (`hl` ops). The treesitter highlighter
@@ -201,7 +211,9 @@ vim.api.nvim_set_decoration_provider(M.md_ns, {
     if not view then return end
     for _, m in ipairs(M.row_marks(view, buf, row)) do
       local opts = { hl_group = m[3], priority = m[4], ephemeral = true, end_col = m[2] }
-      if m[2] < 0 then opts.end_col, opts.end_row = 0, row + 1 end
+      if m[2] < 0 then
+        opts.end_col, opts.end_row = 0, row + 1
+      end
       pcall(vim.api.nvim_buf_set_extmark, buf, M.md_ns, row, m[1], opts)
     end
   end,
@@ -226,7 +238,8 @@ function M.decor(op)
     view.items[it.seq] = it
     if it.seq >= view.n then view.n = it.seq + 1 end
     local st = it.status
-    view.running[it.seq] = H.foldable[it.kind] and (st == 'running' or st == 'pending' or st == 'asked') and it.first or nil
+    view.running[it.seq] = H.foldable[it.kind] and (st == 'running' or st == 'pending' or st == 'asked') and it.first
+      or nil
     if H.foldable[it.kind] and not (old and old.first == it.first and old.last == it.last) then
       for _, win in ipairs(wins) do
         H.fold(win, it)
@@ -301,9 +314,13 @@ function H.spin()
   end
   if not H.timer then H.timer = vim.uv.new_timer() end
   if H.timer:is_active() then return end
-  H.timer:start(0, 100, vim.schedule_wrap(function()
-    if not H.draw_spinners() and H.timer then H.timer:stop() end
-  end))
+  H.timer:start(
+    0,
+    100,
+    vim.schedule_wrap(function()
+      if not H.draw_spinners() and H.timer then H.timer:stop() end
+    end)
+  )
 end
 
 H.item_hl = { user = 'BooUser', error = 'BooError', info = 'BooInfo', reasoning = 'BooReasoning' }
@@ -374,9 +391,7 @@ end
 
 function M.clear_input(chat)
   local view = M.chats[chat]
-  if view and vim.api.nvim_buf_is_valid(view.input) then
-    vim.api.nvim_buf_set_lines(view.input, 0, -1, false, {})
-  end
+  if view and vim.api.nvim_buf_is_valid(view.input) then vim.api.nvim_buf_set_lines(view.input, 0, -1, false, {}) end
 end
 
 function M.input_text(chat)

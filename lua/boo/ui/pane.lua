@@ -81,9 +81,7 @@ function H.winbar(p)
 end
 
 --- Mouse click on the winbar's [+]: a new tab in that pane.
-function M.click_new()
-  require('boo.rpc').notify('new_chat', { pane = M.current() })
-end
+function M.click_new() require('boo.rpc').notify('new_chat', { pane = M.current() }) end
 
 --- Shows a pane (creating its windows when needed). `op`: {pane, kind, chat, tabs, mods, focus,
 --- cwd (term/code)}.
@@ -154,7 +152,10 @@ function H.close_windows(pane)
   for _, win in ipairs({ p.input_win, p.win }) do
     if H.valid(win) then
       -- The last window of the editor cannot close; leave it to the user then.
-      if #vim.api.nvim_tabpage_list_wins(vim.api.nvim_win_get_tabpage(win)) > 1 or vim.api.nvim_win_get_config(win).relative ~= '' then
+      if
+        #vim.api.nvim_tabpage_list_wins(vim.api.nvim_win_get_tabpage(win)) > 1
+        or vim.api.nvim_win_get_config(win).relative ~= ''
+      then
         pcall(vim.api.nvim_win_close, win, true)
       end
     end
@@ -200,9 +201,7 @@ function M.snapshot()
         table.insert(tabs, t.chat)
       end
       if #tabs == 0 and p.chat then tabs = { p.chat } end
-      if #tabs > 0 then
-        table.insert(out, { pane = id, kind = p.kind, tabs = tabs, active = p.chat, mods = p.mods })
-      end
+      if #tabs > 0 then table.insert(out, { pane = id, kind = p.kind, tabs = tabs, active = p.chat, mods = p.mods }) end
     end
   end
   table.sort(out, function(a, b) return a.pane < b.pane end)

@@ -10,9 +10,7 @@ H.poll_ms = 250
 H.give_up_ms = 120000
 
 --- The cached probe: {state = 'ready'|'running'|'none', agents, models, report} or nil, err.
-function M.probe(refresh)
-  return require('boo.rpc').request('probe', { refresh = refresh or false })
-end
+function M.probe(refresh) return require('boo.rpc').request('probe', { refresh = refresh or false }) end
 
 --- Calls `cb(probe)` once a probe is ready (at once when it is), polling without blocking.
 function H.when_ready(cb)
@@ -42,9 +40,7 @@ end
 
 --- The models offered for the active chat: opencode's (`provider/model`) for opencode chats,
 --- the router's own names for CLI agents.
-function H.models(p)
-  return vim.deepcopy((H.opencode_chat() and p.models or p.cli_models) or {})
-end
+function H.models(p) return vim.deepcopy((H.opencode_chat() and p.models or p.cli_models) or {}) end
 
 --- Opens the picker of `kind` ('agent' or 'model') for the chat of `pane`.
 function M.pick(kind, pane)

@@ -31,9 +31,7 @@ H.handlers = {
     local raw = type(op.msg) == 'string' and vim.startswith(op.msg, 'boo: ')
     require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO, { raw = raw })
   end,
-  autocmd = function(op)
-    vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false })
-  end,
+  autocmd = function(op) vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false }) end,
   status = function(op) M.status = op.status end,
   permission = function(op) require('boo.ui.permission').prompt(op) end,
   review = function(op) require('boo.ui.review').show(op) end,

@@ -86,10 +86,21 @@ function H.build(data)
     adds, dels = adds + (f.additions or 0), dels + (f.deletions or 0)
   end
   add(('Review: %s — %d file(s), +%d -%d'):format(data.title or '', #files, adds, dels), 'BooDiffFile')
-  add('ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close'
-    .. (data.lazy and '  <Tab> load hunks' or ''), 'BooReviewHint')
+  add(
+    'ga/gr accept/reject hunk  gA/gR file  ]c/[c next/prev hunk  <CR> side by side  q close'
+      .. (data.lazy and '  <Tab> load hunks' or ''),
+    'BooReviewHint'
+  )
   add('')
-  local model = { lines = lines, hl = hl, line_hl = line_hl, file = file_of, hunk = hunk_of, new_line = new_line_of, hunk_lines = hunk_lines }
+  local model = {
+    lines = lines,
+    hl = hl,
+    line_hl = line_hl,
+    file = file_of,
+    hunk = hunk_of,
+    new_line = new_line_of,
+    hunk_lines = hunk_lines,
+  }
   if #files == 0 then
     add('No pending changes.', 'BooReviewHint')
     return model
@@ -99,7 +110,11 @@ function H.build(data)
     return f.path
   end
   for fi, f in ipairs(files) do
-    add(('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0), 'BooDiffStatus', fi)
+    add(
+      ('%s %s  +%d -%d'):format(STATUS[f.status] or '?', name_of(f), f.additions or 0, f.deletions or 0),
+      'BooDiffStatus',
+      fi
+    )
   end
   for fi, f in ipairs(files) do
     add('')
@@ -296,7 +311,6 @@ function H.to_first_hunk(view)
   end
 end
 
-
 --- Render op `review_close`: {session}.
 function M.close(op)
   local view = M.views[op.session]
@@ -330,9 +344,7 @@ end
 
 function H.act(session, method, whole_file)
   local t = H.target(session)
-  if not t then
-    return util.notify('put the cursor on a file or a hunk of the review', vim.log.levels.WARN)
-  end
+  if not t then return util.notify('put the cursor on a file or a hunk of the review', vim.log.levels.WARN) end
   if not whole_file and not t.hunk then
     return util.notify('put the cursor on a hunk (gA/gR act on the whole file)', vim.log.levels.WARN)
   end
