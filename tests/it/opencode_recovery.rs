@@ -353,6 +353,7 @@ fn killed_boocoder_leaves_no_opencode_serve() {
         std::process::id(),
         boocoder::agent::opencode::server::random_password()
     );
+    let child_tmp = boo_testkit::dir::TestDir::new("boo-child-");
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
@@ -362,6 +363,8 @@ fn killed_boocoder_leaves_no_opencode_serve() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, &mark)
+        // The child is killed, never dropping its sandbox: its files go in ours.
+        .env("TMPDIR", child_tmp.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -64,7 +64,7 @@ impl Nvim {
     pub async fn start_with(opts: NvimOptions) -> Nvim {
         let dir = crate::dir::TestDir::new("boo-nvim-");
         let root = dir.path().to_path_buf();
-        for sub in ["home", "config", "data", "state", "cache", "work"] {
+        for sub in ["home", "config", "data", "state", "cache", "work", "tmp"] {
             std::fs::create_dir_all(root.join(sub)).expect("mkdir");
         }
         let mut config = json!({
@@ -92,6 +92,9 @@ impl Nvim {
             .env("XDG_DATA_HOME", root.join("data"))
             .env("XDG_STATE_HOME", root.join("state"))
             .env("XDG_CACHE_HOME", root.join("cache"))
+            // Neovim's own temp files (and those of what it starts) go with the test's folder,
+            // also when the test kills it.
+            .env("TMPDIR", root.join("tmp"))
             .env("BOO_TEST_CONFIG", config.to_string())
             .env_remove("NVIM")
             .env_remove("NVIM_LISTEN_ADDRESS")
