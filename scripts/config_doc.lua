@@ -15,16 +15,16 @@ for i, l in ipairs(lines) do
 end
 if not (first and last) then
   io.stderr:write(path .. ': the markers of the generated keys are missing\n')
-  os.exit(2)
+  vim.cmd('cquit 2')
 end
 local want = { BEGIN, '' }
 vim.list_extend(want, require('boo.config').doc_lines())
 vim.list_extend(want, { '', END })
 local have = vim.list_slice(lines, first, last)
-if vim.deep_equal(have, want) then os.exit(0) end
+if vim.deep_equal(have, want) then return end
 if arg[1] == '--check' then
   io.stderr:write(path .. ': the configuration keys differ from lua/boo/config.lua; run: make docs\n')
-  os.exit(1)
+  vim.cmd('cquit 1')
 end
 local out = vim.list_slice(lines, 1, first - 1)
 vim.list_extend(out, want)

@@ -58,5 +58,5 @@ for _, file in ipairs(arg) do
 end
 if problems > 0 then
   io.stderr:write(('lua-lint: %d problem(s)\n'):format(problems))
-  os.exit(1)
+  vim.cmd('cquit 1')
 end
