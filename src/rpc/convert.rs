@@ -92,6 +92,7 @@ mod tests {
                     first: 0,
                     last: -1,
                     lines: vec!["a".into()],
+                    keep: None,
                 },
                 Op::Hl {
                     chat: 3,

@@ -11,11 +11,16 @@ use crate::model::transcript::{Edit, Transcript};
 use crate::model::ItemKind;
 
 /// Replace buffer lines `[first, last)` with `lines` (0-based, end-exclusive; `last = -1`: to end).
+///
+/// With `keep = Some(col)`, line `first` keeps its first `col` bytes and `lines[0]` is only what
+/// follows them: a streamed answer's growing line costs the new text, not the whole line, on
+/// the wire and in Neovim.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LinesOp {
     pub first: i64,
     pub last: i64,
     pub lines: Vec<String>,
+    pub keep: Option<usize>,
 }
 
 /// Where an item is in the buffer, for highlights and folds (0-based, inclusive).
@@ -45,6 +50,9 @@ struct Item {
     md: Vec<(markdown::State, markdown::Line)>,
     /// The decoration last sent for this item.
     sent: Option<Decor>,
+    /// `(line, col)`: the buffer's line `line` (the first dirty one) still holds this item's first
+    /// `col` bytes of it; only appends happened to it since the last flush.
+    keep: Option<(usize, usize)>,
 }
 
 /// Markdown highlights of item `seq` from its row `from` on, in rows relative to the item's
@@ -278,6 +286,7 @@ impl ChatLayout {
                 dirty_from: Some(0),
                 md: Vec::new(),
                 sent: None,
+                keep: None,
             });
             self.decor_dirty = true;
         }
@@ -315,6 +324,7 @@ impl ChatLayout {
             return;
         }
         it.dirty_from = Some(it.dirty_from.map_or(first_diff, |d| d.min(first_diff)));
+        it.keep = None;
         it.lines = lines;
     }
 
@@ -339,7 +349,17 @@ impl ChatLayout {
         let last_body = it.lines.len().saturating_sub(1);
         let prefix = if it.kind == ItemKind::User { "> " } else { "" };
         let mut parts = delta.split('\n');
+        let unsynced = last_body >= it.synced;
         if let (Some(first), Some(line)) = (parts.next(), it.lines.last_mut()) {
+            // The buffer's copy of this line is still a prefix of it when the line was clean
+            // (or kept) before: remember how much of it to keep.
+            it.keep = match (it.dirty_from, it.keep) {
+                _ if unsynced => None,
+                (None, _) => Some((last_body, line.len())),
+                (Some(d), _) if d > last_body => Some((last_body, line.len())),
+                (Some(d), k) if d == last_body => k,
+                (_, k) => k,
+            };
             line.push_str(first);
         }
         let before = it.lines.len();
@@ -374,16 +394,32 @@ impl ChatLayout {
         for (seq, it) in self.items.iter_mut().enumerate() {
             let from = if fresh {
                 it.dirty_from = None;
+                it.keep = None;
                 all.extend(it.lines.iter().cloned());
                 it.synced = it.lines.len();
                 it.sent = None;
                 Some(0)
             } else if let Some(from) = it.dirty_from.take() {
                 let from = from.min(it.synced).min(it.lines.len());
+                let keep = match it.keep.take() {
+                    Some((line, col))
+                        if line == from
+                            && from < it.synced
+                            && it.lines.get(from).is_some_and(|l| l.is_char_boundary(col)) =>
+                    {
+                        Some(col)
+                    }
+                    _ => None,
+                };
+                let mut lines = it.lines[from..].to_vec();
+                if let (Some(col), Some(first)) = (keep, lines.first_mut()) {
+                    first.drain(..col);
+                }
                 out.lines.push(LinesOp {
                     first: (pos + from) as i64,
                     last: (pos + it.synced) as i64,
-                    lines: it.lines[from..].to_vec(),
+                    lines,
+                    keep,
                 });
                 it.synced = it.lines.len();
                 Some(from)
@@ -409,6 +445,7 @@ impl ChatLayout {
                     first: 0,
                     last: -1,
                     lines: all,
+                    keep: None,
                 },
             );
         }
@@ -491,7 +528,11 @@ mod tests {
                 op.last as usize
             };
             let first = op.first as usize;
-            buf.splice(first..last, op.lines.iter().cloned());
+            let mut lines = op.lines.clone();
+            if let (Some(col), Some(l)) = (op.keep, lines.first_mut()) {
+                *l = format!("{}{l}", &buf[first][..col]);
+            }
+            buf.splice(first..last, lines);
         }
     }
 
@@ -539,6 +580,42 @@ mod tests {
         assert!(buf.contains(&"second line".to_string()));
         assert!(buf.contains(&"> world".to_string()));
         assert_eq!(buf.iter().filter(|s| s.contains("Hello there")).count(), 1);
+    }
+
+    #[test]
+    fn a_growing_line_is_sent_as_its_new_text_only() {
+        let mut l = Chat::new();
+        let mut buf = vec![String::new()];
+        l.apply(upsert("t", ItemKind::Text, "start", json!({})));
+        apply(&mut buf, &l.flush().lines);
+        let mut sent = 0;
+        for i in 0..200 {
+            // Two deltas between flushes: the kept part is what the buffer had before both.
+            for d in [format!(" chunk-{i}"), format!(" more-{i}")] {
+                l.apply(ItemChange::Append {
+                    part_id: "t".into(),
+                    delta: d,
+                });
+            }
+            let ops = l.flush().lines;
+            assert!(ops.iter().all(|o| o.keep.is_some()), "{ops:?}");
+            sent += ops
+                .iter()
+                .flat_map(|o| &o.lines)
+                .map(|x| x.len())
+                .sum::<usize>();
+            apply(&mut buf, &ops);
+        }
+        assert_eq!(buf, l.all_lines());
+        let line = buf.iter().map(|x| x.len()).max().unwrap_or(0);
+        // O(new text), not O(line) per flush: the line is ~3,800 bytes, 200 flushes.
+        assert!(sent < line * 2, "sent {sent} bytes for a {line}-byte line");
+        // A rewrite of the line (the final text differs) falls back to the whole line.
+        l.apply(upsert("t", ItemKind::Text, "replaced", json!({})));
+        let ops = l.flush().lines;
+        assert!(ops.iter().all(|o| o.keep.is_none()), "{ops:?}");
+        apply(&mut buf, &ops);
+        assert_eq!(buf, l.all_lines());
     }
 
     #[test]
@@ -668,7 +745,11 @@ mod tests {
                     op.last as usize
                 };
                 let first = op.first as usize;
-                self.lines.splice(first..last, op.lines.iter().cloned());
+                let mut lines = op.lines.clone();
+                if let (Some(col), Some(l)) = (op.keep, lines.first_mut()) {
+                    *l = format!("{}{l}", &self.lines[first][..col]);
+                }
+                self.lines.splice(first..last, lines);
             }
             // As chat.lua's `hl`: rows from `from` on are replaced, and the blocks closed there.
             for h in f.hl {

@@ -239,6 +239,7 @@ impl Ui {
                     first: l.first,
                     last: l.last,
                     lines: l.lines,
+                    keep: l.keep,
                 });
             }
             for h in f.hl {

@@ -17,12 +17,15 @@ pub enum Op {
         name: String,
         title: String,
     },
-    /// Replace transcript lines `[first, last)` (0-based; `last = -1`: to the end).
+    /// Replace transcript lines `[first, last)` (0-based; `last = -1`: to the end); with
+    /// `keep`, line `first` keeps that many bytes and `lines[0]` is what follows them.
     Lines {
         chat: ChatId,
         first: i64,
         last: i64,
         lines: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        keep: Option<usize>,
     },
     /// Markdown of one item from its row `from` on (see `HlOp`).
     Hl {

@@ -90,7 +90,13 @@ function M.lines(op)
   end
   local set_opt, o = vim.api.nvim_set_option_value, { buf = buf }
   set_opt('modifiable', true, o)
-  vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)
+  if op.keep then
+    -- Line `first` keeps its first `keep` bytes: only the new text of a growing line is set.
+    vim.api.nvim_buf_set_lines(buf, op.first + 1, op.last, false, vim.list_slice(op.lines, 2))
+    vim.api.nvim_buf_set_text(buf, op.first, op.keep, op.first, -1, { op.lines[1] })
+  else
+    vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)
+  end
   set_opt('modifiable', false, o)
   local count = vim.api.nvim_buf_line_count(buf)
   for _, win in ipairs(followers) do
