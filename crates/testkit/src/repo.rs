@@ -3,11 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs git in `dir` with a fixed identity; panics with git's output on failure.
+/// Runs git in `dir` with a fixed identity and no user or system config (any owner of the
+/// directory, no CRLF conversion, `main` as the first branch); panics with git's output on
+/// failure. The one git helper of the tests.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
+        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
+        .args(["-c", "safe.directory=*"])
         .args(args)
         .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "boo test")
         .env("GIT_AUTHOR_EMAIL", "test@boo.invalid")
         .env("GIT_COMMITTER_NAME", "boo test")
