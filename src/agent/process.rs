@@ -19,8 +19,6 @@ use std::io::Read;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 /// The environment variable that marks a process (and its descendants) as boocoder's.
 pub const OWNER_ENV: &str = "BOO_OWNER";
 
@@ -110,17 +108,21 @@ pub(crate) fn own_std(cmd: &mut std::process::Command) {
     }
 }
 
+const NO_GUARD: &str =
+    "processes that start their own session (setsid) can outlive a kill -9 of boocoder";
+
 /// What keeps processes from outliving boocoder, for `:checkhealth` (set by [`start_guard`]).
 pub fn guard_status() -> String {
     GUARD
         .get()
         .map(|g| g.status.clone())
-        .unwrap_or_else(|| "no guard: processes that start their own session (setsid) can outlive a kill -9 of boocoder".into())
+        .unwrap_or_else(|| format!("no guard: {NO_GUARD}"))
 }
 
 struct Guard {
-    /// The write end of the guard's stdin; closing it (boocoder's exit, any way) wakes it.
-    _pipe: Mutex<Option<std::process::ChildStdin>>,
+    /// The write end of the guard's stdin, never written: closing it (boocoder's exit, any
+    /// way) wakes the guard.
+    _pipe: Option<std::process::ChildStdin>,
     status: String,
 }
 
@@ -144,7 +146,7 @@ pub fn start_guard() {
         let pipe = child.stdin.take();
         std::mem::forget(child);
         Ok(Guard {
-            _pipe: Mutex::new(pipe),
+            _pipe: pipe,
             status: format!(
                 "guard process {pid}: when boocoder ends (also by kill -9) it kills every process started under it, found by the {OWNER_ENV} environment marker; a process that clears its environment escapes"
             ),
@@ -158,8 +160,8 @@ pub fn start_guard() {
         Err(e) => {
             tracing::warn!("no process guard: {e}");
             let _ = GUARD.set(Guard {
-                _pipe: Mutex::new(None),
-                status: format!("no guard ({e}): processes that start their own session (setsid) can outlive a kill -9 of boocoder"),
+                _pipe: None,
+                status: format!("no guard ({e}): {NO_GUARD}"),
             });
         }
     }

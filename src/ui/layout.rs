@@ -353,12 +353,13 @@ impl ChatLayout {
         if let (Some(first), Some(line)) = (parts.next(), it.lines.last_mut()) {
             // The buffer's copy of this line is still a prefix of it when the line was clean
             // (or kept) before: remember how much of it to keep.
-            it.keep = match (it.dirty_from, it.keep) {
+            it.keep = match it.dirty_from {
                 _ if unsynced => None,
-                (None, _) => Some((last_body, line.len())),
-                (Some(d), _) if d > last_body => Some((last_body, line.len())),
-                (Some(d), k) if d == last_body => k,
-                (_, k) => k,
+                // Clean up to here: the buffer holds the whole line.
+                None => Some((last_body, line.len())),
+                Some(d) if d > last_body => Some((last_body, line.len())),
+                // Dirty from here or earlier: what was kept for that line still holds.
+                Some(_) => it.keep,
             };
             line.push_str(first);
         }
