@@ -41,6 +41,19 @@ async fn world() -> World {
     world_in(None, None).await
 }
 
+/// Sends `prompt`, waits for `answer` on screen and the turn's end, and lets the store catch up.
+async fn answered(w: &World, prompt: &str, answer: &str) {
+    w.nvim
+        .cmd(&format!("Boo send {prompt}"))
+        .await
+        .expect("send");
+    wait_transcript(w, "the answer", answer).await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 async fn transcript(nvim: &Nvim) -> String {
     nvim.transcript().await
 }
@@ -213,23 +226,9 @@ async fn permission_is_answered_from_the_prompt_and_the_tool_completes() {
 async fn restart_restores_the_streamed_transcript() {
     let w = world().await;
     w.nvim.cmd("Boo").await.expect(":Boo");
-    w.nvim.cmd("Boo send keep me").await.expect("send");
-    wait_transcript(&w, "the answer", "Echo: keep me").await;
-    w.nvim
-        .wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    answered(&w, "keep me", "Echo: keep me").await;
     let before = transcript(&w.nvim).await;
-    let World {
-        nvim,
-        model,
-        env,
-        tmp,
-        dir,
-    } = w;
-    nvim.quit().await;
-    drop(env);
-    let w = world_in(Some(tmp), Some(model)).await;
+    let w = recorded(w.restart().await).await;
     w.nvim.cmd("Boo").await.expect(":Boo after restart");
     let after = wait_transcript(&w, "restored transcript", "Echo: keep me").await;
     assert_eq!(
@@ -237,7 +236,6 @@ async fn restart_restores_the_streamed_transcript() {
         before.trim_end(),
         "same transcript after restart"
     );
-    let _ = Path::new(&dir);
     w.nvim.quit().await;
 }
 
@@ -384,21 +382,7 @@ async fn a_hidden_chat_killed_mid_stream_comes_back_with_its_partial_answer_mark
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = w
-        .nvim
-        .lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r.pid")
-        .await
-        .as_u64()
-        .expect("pid") as i32;
-    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    w.nvim
-        .wait_for(
-            "the plugin to notice the exit",
-            "not require('boo.rpc').running()",
-            WAIT,
-        )
-        .await;
+    w.kill_backend().await;
     assert!(
         stored_texts(&db).iter().any(|t| t.contains("hidden")),
         "the prompt is stored"
@@ -489,12 +473,7 @@ async fn a_tool_process_in_its_own_session_is_gone_10_s_after_boocoder_is_killed
 async fn a_corrupted_transcript_row_is_kept_and_new_turns_go_after_it() {
     let w = world().await;
     w.nvim.cmd("Boo").await.expect(":Boo");
-    w.nvim.cmd("Boo send first turn").await.expect("send");
-    wait_transcript(&w, "the first answer", "Echo: first turn").await;
-    w.nvim
-        .wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    answered(&w, "first turn", "Echo: first turn").await;
     let World {
         nvim,
         model,
@@ -531,12 +510,7 @@ async fn a_corrupted_transcript_row_is_kept_and_new_turns_go_after_it() {
     let w = world_in(Some(tmp), Some(model)).await;
     w.nvim.cmd("Boo").await.expect(":Boo after restart");
     wait_transcript(&w, "the placeholder", "unreadable item").await;
-    w.nvim.cmd("Boo send second turn").await.expect("send");
-    wait_transcript(&w, "the second answer", "Echo: second turn").await;
-    w.nvim
-        .wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    answered(&w, "second turn", "Echo: second turn").await;
     let shown = transcript(&w.nvim).await;
     assert!(shown.contains("Echo: first turn"), "{shown}");
     let after = rows(&db);
