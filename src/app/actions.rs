@@ -33,7 +33,13 @@ impl App {
             Notify::Show(a) => self.show(a.cwd.as_deref()).await,
             Notify::Send(a) => self.send(a).await,
             Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {
-                Some(chat) => self.agents.abort(chat),
+                Some(chat) => {
+                    // Turns whose task row is still being made are dropped when it is.
+                    if self.recording.contains_key(&chat) {
+                        self.abort_recording.insert(chat);
+                    }
+                    self.agents.abort(chat)
+                }
                 None => self.ui.notify("boo: no chat to abort", WARN),
             },
             Notify::NewChat(a) => self.new_tab(a).await,
@@ -277,50 +283,77 @@ impl App {
         };
         let store = self.store().await;
         let model = self.turn_model(&c);
-        let task = store
-            .create_task(NewTask {
-                chat_id: chat,
-                session_id: c.session,
-                agent: c.agent.clone(),
-                model: model.clone(),
-                prompt: text.clone(),
-                creator,
-            })
-            .await;
-        let turn = match task {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!("task not recorded: {e}");
-                0
-            }
-        };
-        if let Some(seq) = seq {
-            self.turn_items.insert(turn, (chat, seq));
-        }
         if let Some(c) = self.ws.chats.get_mut(&chat) {
             c.queued += 1;
         }
+        *self.recording.entry(chat).or_default() += 1;
         self.refresh_tabs(chat);
-        let binding = match store.agent_session(chat, &c.agent).await {
-            Ok(Some(s)) => Some(SessionBinding {
-                external_id: s.external_id,
-                config_hash: s.config_hash,
-            }),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(chat, "agent session not loaded: {e}");
-                None
-            }
-        };
-        self.agents.send(Turn {
-            chat,
-            task: turn,
-            dir,
-            text,
-            model,
-            binding,
+        // The task row is the turn's id; it may wait behind another editor's write lock, so
+        // it is made off the loop and the turn starts when it exists (`turn_recorded`).
+        let new = NewTask {
+            chat_id: chat,
+            session_id: c.session,
             agent: c.agent.clone(),
+            model: model.clone(),
+            prompt: text.clone(),
+            creator,
+        };
+        let agent = c.agent.clone();
+        let events = self.events.clone();
+        self.store_jobs.run(async move {
+            let task = store.create_task(new).await.unwrap_or_else(|e| {
+                tracing::warn!("task not recorded: {e}");
+                0
+            });
+            let binding = match store.agent_session(chat, &agent).await {
+                Ok(Some(s)) => Some(SessionBinding {
+                    external_id: s.external_id,
+                    config_hash: s.config_hash,
+                }),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(chat, "agent session not loaded: {e}");
+                    None
+                }
+            };
+            let turn = Turn {
+                chat,
+                task,
+                dir,
+                text,
+                model,
+                binding,
+                agent,
+            };
+            let _ = events.send(super::Event::TurnRecorded {
+                turn: Box::new(turn),
+                seq,
+            });
         });
+    }
+
+    /// A turn's task row exists: hand the prompt to the agent, unless the chat went away or
+    /// the user aborted before.
+    pub(super) async fn turn_recorded(&mut self, turn: Turn, seq: Option<usize>) {
+        let chat = turn.chat;
+        let left = self.recording.get_mut(&chat).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == Some(0) {
+            self.recording.remove(&chat);
+        }
+        if let Some(seq) = seq {
+            self.turn_items.insert(turn.task, (chat, seq));
+        }
+        let aborted = self.abort_recording.contains(&chat);
+        if left == Some(0) {
+            self.abort_recording.remove(&chat);
+        }
+        if aborted || !self.ws.chats.contains_key(&chat) {
+            return self.turn_done(chat, turn.task, Outcome::Aborted).await;
+        }
+        self.agents.send(turn);
     }
 
     pub(super) async fn agent_event(&mut self, e: AgentEvent) {
@@ -391,7 +424,6 @@ impl App {
                 let worktree = session
                     .and_then(|s| self.ws.sessions.get(&s))
                     .and_then(|s| s.worktree_id);
-                let store = self.store().await;
                 let row = AgentSession {
                     chat_id: chat,
                     agent,
@@ -402,9 +434,10 @@ impl App {
                     state: "live".into(),
                     updated_at: 0,
                 };
-                if let Err(e) = store.upsert_agent_session(row).await {
-                    tracing::warn!(chat, "agent session not saved: {e}");
-                }
+                self.write_later("agent session not saved", move |s| async move {
+                    s.upsert_agent_session(row).await
+                })
+                .await;
             }
             AgentEvent::Title { chat, title } => self.agent_title(chat, title).await,
             AgentEvent::Retrying { chat, message } => {
@@ -430,14 +463,14 @@ impl App {
         }
         c.title = title.clone();
         self.ui.set_title(chat, title.clone());
-        let store = self.store().await;
         let update = crate::store::ChatUpdate {
             title: Some(title),
             ..Default::default()
         };
-        if let Err(e) = store.update_chat(chat, update).await {
-            tracing::warn!(chat, "chat title not saved: {e}");
-        }
+        self.write_later("chat title not saved", move |s| async move {
+            s.update_chat(chat, update).await
+        })
+        .await;
         self.refresh_tabs(chat);
     }
 
@@ -664,15 +697,16 @@ impl App {
         } else {
             self.ws.panes.remove(&pane);
             if p.kind == PaneKind::Chat && !p.tabs.is_empty() {
-                let store = self.store().await;
                 let stored = StoredPane {
                     kind: super::sessions::stored_kind(p.kind, p.mods.as_deref()),
                     chat_ids: p.tabs.clone(),
                     active_chat: p.active,
                 };
-                if let Err(e) = store.push_closed_pane(p.session, stored).await {
-                    tracing::warn!("closed pane not remembered: {e}");
-                }
+                let session = p.session;
+                self.write_later("closed pane not remembered", move |s| async move {
+                    s.push_closed_pane(session, stored).await
+                })
+                .await;
             }
         }
         if self.ws.current_pane == Some(pane) {

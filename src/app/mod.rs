@@ -11,6 +11,7 @@ mod restore;
 mod review;
 mod session_cmds;
 mod sessions;
+mod store_jobs;
 mod transcripts;
 pub mod workspace;
 
@@ -64,6 +65,12 @@ pub enum Event {
         id: String,
         result: Result<(), String>,
     },
+    /// A turn's task row was written (see `store_jobs`): the turn can start.
+    TurnRecorded {
+        turn: Box<agents::Turn>,
+        /// The user item of the turn.
+        seq: Option<usize>,
+    },
 }
 
 impl Event {
@@ -80,6 +87,7 @@ impl Event {
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
             Event::PermissionReply { .. } => "permission reply",
+            Event::TurnRecorded { .. } => "turn recorded",
         }
     }
 }
@@ -108,6 +116,11 @@ pub struct App {
     /// Answers to Lua's requests and the count of handled notifications (see `answers`).
     shared: answers::Shared,
     handled: u64,
+    /// Store writes, in order, off the loop.
+    store_jobs: store_jobs::StoreJobs,
+    /// Turns per chat whose task row is being written, and the chats aborted meanwhile.
+    recording: std::collections::HashMap<crate::model::ChatId, usize>,
+    abort_recording: std::collections::HashSet<crate::model::ChatId>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -193,6 +206,9 @@ impl App {
             review: Default::default(),
             shared: answers::Shared::new(),
             handled: 0,
+            store_jobs: Default::default(),
+            recording: Default::default(),
+            abort_recording: Default::default(),
         }
     }
 
@@ -250,6 +266,7 @@ impl App {
             Event::Review(r) => self.review_event(r).await,
             Event::Probe(report) => self.probe_done(*report),
             Event::PermissionReply { id, result } => self.permission_reply_done(id, result),
+            Event::TurnRecorded { turn, seq } => self.turn_recorded(*turn, seq).await,
         }
     }
 
@@ -318,6 +335,20 @@ impl App {
         store
     }
 
+    /// Queues a store write whose result matters only to the log (see `store_jobs`).
+    async fn write_later<T, F, Fut>(&mut self, what: &'static str, write: F)
+    where
+        F: FnOnce(Store) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, crate::store::StoreError>> + Send + 'static,
+    {
+        let store = self.store().await;
+        self.store_jobs.run(async move {
+            if let Err(e) = write(store).await {
+                tracing::warn!("{what}: {e}");
+            }
+        });
+    }
+
     fn schedule_frame(&mut self) {
         if self.frame_due.is_none() && self.ui.is_dirty() {
             let soon = Instant::now() + COALESCE;
@@ -366,6 +397,7 @@ impl App {
     /// The store is flushed before the agents are stopped: stopping can take seconds, and
     /// whatever is in memory must be on disk by then.
     async fn shutdown(&mut self) {
+        self.store_jobs.settle(Duration::from_secs(5)).await;
         self.save_transcripts();
         if let Some(store) = &self.store {
             if let Err(e) = store.flush().await {

@@ -93,8 +93,10 @@ impl App {
             }
         }
         self.ws.current_session = Some(id);
-        let store = self.store().await;
-        let _ = store.touch_session(id).await;
+        self.write_later("session not touched", move |s| async move {
+            s.touch_session(id).await
+        })
+        .await;
         self.show(a.cwd.as_deref()).await;
     }
 
@@ -122,7 +124,11 @@ impl App {
             .insert(s.id, super::sessions::new_state(s.id, &repo, &s.title));
         self.ws.current_session = Some(s.id);
         self.create_worktree(s.id, &repo, &s.title);
-        let _ = store.touch_session(s.id).await;
+        let id = s.id;
+        self.write_later("session not touched", move |s| async move {
+            s.touch_session(id).await
+        })
+        .await;
         self.show(a.cwd.as_deref()).await;
         self.ui
             .notify(format!("boo: new session '{}'", s.title), INFO);

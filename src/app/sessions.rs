@@ -178,7 +178,10 @@ impl App {
         state.last_chat = chats.last().map(|c| c.id);
         self.ws.sessions.insert(id, state);
         self.ws.current_session = Some(id);
-        let _ = store.touch_session(id).await;
+        self.write_later("session not touched", move |s| async move {
+            s.touch_session(id).await
+        })
+        .await;
         if missing_worktree {
             // The worktree was deleted by hand (or never made): make a fresh one.
             self.create_worktree(id, repo_root, title);
@@ -451,10 +454,10 @@ impl App {
                 active_chat: p.active,
             })
             .collect();
-        let store = self.store().await;
-        if let Err(e) = store.save_panes(session, panes).await {
-            tracing::warn!("panes not saved: {e}");
-        }
+        self.write_later("panes not saved", move |s| async move {
+            s.save_panes(session, panes).await
+        })
+        .await;
     }
 }
 

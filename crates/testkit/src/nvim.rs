@@ -139,28 +139,61 @@ impl Nvim {
 
     /// Starts a 5 ms libuv timer inside Neovim that records how late each tick fires (ms) in
     /// `_G.boo_lag`: the benches' measure of how long Neovim's loop was blocked.
+    ///
+    /// On a loaded machine most of a long gap is the scheduler's, not Neovim's: the main
+    /// thread sat runnable with no CPU free. Where Linux reports it (`/proc/self/schedstat`:
+    /// time on CPU, time waiting for one), each tick also records its lateness less that wait
+    /// (`_G.boo_lag_own`: Neovim busy or blocked). A wait that ends inside a tick's own
+    /// callback is read before it belongs (it delays the next tick), so an excess is carried.
     pub async fn start_lag_timer(&self) {
         self.lua(
-            "_G.boo_lag = {}
+            "_G.boo_lag, _G.boo_lag_own, _G.boo_lag_spikes = {}, {}, {}
+             local function sched()
+               local f = io.open('/proc/self/schedstat')
+               if not f then return nil end
+               local c, w = (f:read('*l') or ''):match('^(%d+) (%d+)')
+               f:close()
+               if not w then return nil end
+               return tonumber(c), tonumber(w)
+             end
              local last = vim.uv.hrtime()
+             local last_cpu, last_wait = sched()
+             local carry = 0
              _G.boo_lag_timer = vim.uv.new_timer()
              _G.boo_lag_timer:start(5, 5, function()
                local now = vim.uv.hrtime()
-               table.insert(_G.boo_lag, (now - last) / 1e6 - 5)
-               last = now
+               local cpu, wait = sched()
+               local lag = (now - last) / 1e6 - 5
+               table.insert(_G.boo_lag, lag)
+               local own = lag
+               if wait and last_wait then
+                 own = lag - (wait - last_wait) / 1e6 - carry
+                 carry = math.max(0, -own)
+               end
+               own = math.max(0, own)
+               table.insert(_G.boo_lag_own, own)
+               if lag > 50 and #_G.boo_lag_spikes < 20 then
+                 table.insert(_G.boo_lag_spikes, {
+                   lag = lag, own = own, cpu = cpu and (cpu - last_cpu) / 1e6 or vim.NIL })
+               end
+               last, last_cpu, last_wait = now, cpu, wait
              end)",
         )
         .await;
     }
 
-    /// Stops the timer of [`Nvim::start_lag_timer`]; returns `{p50, p99, max}` of its lateness (ms).
+    /// Stops the timer of [`Nvim::start_lag_timer`]; returns `{p50, p99, max}` of its lateness
+    /// (ms), `own_p99` and `own_max` of the same less run-queue wait, and `spikes`: the first
+    /// ticks over 50 ms late, with their own part and CPU time.
     pub async fn stop_lag_timer(&self) -> Json {
         self.lua(
             "_G.boo_lag_timer:stop()
-             local l = _G.boo_lag
+             local function q(l, p) return l[math.max(1, math.floor(#l * p))] or 0 end
+             local l, o = _G.boo_lag, _G.boo_lag_own
              table.sort(l)
-             local function q(p) return l[math.max(1, math.floor(#l * p))] or 0 end
-             return { p50 = q(0.5), p99 = q(0.99), max = l[#l] or 0 }",
+             table.sort(o)
+             return { p50 = q(l, 0.5), p99 = q(l, 0.99), max = l[#l] or 0,
+                      own_p99 = q(o, 0.99), own_max = o[#o] or 0, spikes = _G.boo_lag_spikes }",
         )
         .await
     }
