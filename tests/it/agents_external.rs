@@ -2,7 +2,6 @@
 //! (streamed answer, resume, abort), and claude/goose against recorded output of their
 //! documented formats; missing CLI, failing CLI and unreadable output give one clear message.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,33 +25,15 @@ fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -
     }
 }
 
-/// The transcript the events build: (kind, final content) per item, in order.
+/// The transcript the events build, as the app builds it: (kind, final content) per item.
 fn transcript(events: &[AgentEvent]) -> Vec<(ItemKind, String)> {
-    let mut order = Vec::new();
-    let mut items: HashMap<String, (ItemKind, String)> = HashMap::new();
+    let mut t = boocoder::model::transcript::Transcript::default();
     for e in events {
         if let AgentEvent::Item { change, .. } = e {
-            match change {
-                ItemChange::Upsert {
-                    part_id,
-                    kind,
-                    content,
-                    ..
-                } => {
-                    if !items.contains_key(part_id) {
-                        order.push(part_id.clone());
-                    }
-                    items.insert(part_id.clone(), (*kind, content.clone()));
-                }
-                ItemChange::Append { part_id, delta } => {
-                    if let Some(i) = items.get_mut(part_id) {
-                        i.1.push_str(delta);
-                    }
-                }
-            }
+            t.apply(change.clone());
         }
     }
-    order.iter().filter_map(|p| items.get(p).cloned()).collect()
+    t.items().map(|i| (i.kind, i.content.clone())).collect()
 }
 
 /// Whether the process group is gone within 10 s (killed members may take a moment to be

@@ -2,8 +2,6 @@
 //! `record_long_stream` in `opencode_harness.rs`) replayed through the SSE parser and the
 //! translator: a cheap regression test for protocol drift, independent of chunk boundaries.
 
-use std::collections::HashMap;
-
 use boocoder::agent::opencode::sse::SseParser;
 use boocoder::agent::opencode::translate::{Output, Translator};
 use boocoder::model::{ItemChange, ItemKind};
@@ -40,33 +38,25 @@ fn replay(raw: &[u8], chunk: usize) -> (Vec<(ItemKind, String)>, Vec<Output>) {
     for e in &events {
         tr.on_event(e, &mut outs);
     }
-    let mut order = Vec::new();
-    let mut items: HashMap<String, (ItemKind, String)> = HashMap::new();
+    // Built as the app builds it.
+    let mut t = boocoder::model::transcript::Transcript::default();
     let mut other = Vec::new();
     for o in outs {
         match o {
-            Output::Change(ItemChange::Upsert {
-                part_id,
-                kind,
-                content,
-                ..
-            }) => {
-                if !items.contains_key(&part_id) {
-                    order.push(part_id.clone());
+            Output::Change(change) => {
+                if let ItemChange::Append { part_id, .. } = &change {
+                    assert!(
+                        t.find(part_id).is_some(),
+                        "append to unknown part {part_id}"
+                    );
                 }
-                items.insert(part_id, (kind, content));
-            }
-            Output::Change(ItemChange::Append { part_id, delta }) => {
-                items
-                    .get_mut(&part_id)
-                    .expect("append to a known part")
-                    .1
-                    .push_str(&delta);
+                t.apply(change);
             }
             o => other.push(o),
         }
     }
-    (order.iter().map(|id| items[id].clone()).collect(), other)
+    let items = t.items().map(|i| (i.kind, i.content.clone())).collect();
+    (items, other)
 }
 
 #[test]
