@@ -285,12 +285,17 @@ fn read_output(
 /// permission (asked for any file tool path, and any directory a bash command names, outside
 /// the session's directory) is denied unless the user's config already sets it. Commands can
 /// still reach outside through paths opencode's parser does not see (`cd $(...)`, scripts).
+/// opencode's own snapshots are off unless the user's inline config sets them: boo reviews
+/// against its own review base, and opencode's first snapshot of a new worktree stages every file
+/// (the first answer of a new session waited tens of seconds at 20,000 files).
 pub fn contained_config(user: Option<&str>) -> String {
     let mut cfg = user
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
     if let Some(o) = cfg.as_object_mut() {
+        o.entry("snapshot")
+            .or_insert_with(|| serde_json::json!(false));
         let perm = o
             .entry("permission")
             .or_insert_with(|| serde_json::json!({}));
@@ -330,6 +335,10 @@ mod containment_tests {
     fn external_directory_is_denied_unless_the_user_chose() {
         let c: Value = serde_json::from_str(&contained_config(None)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "deny");
+        assert_eq!(c["snapshot"], false);
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(r#"{"snapshot":true}"#))).expect("json");
+        assert_eq!(c["snapshot"], true);
         let user = r#"{"model":"a/b","permission":{"bash":"ask"}}"#;
         let c: Value = serde_json::from_str(&contained_config(Some(user))).expect("json");
         assert_eq!(

@@ -401,7 +401,11 @@ impl Actor {
                         continue;
                     };
                     if name == "MessageAbortedError" {
-                        t.aborted = true;
+                        // Only an abort of this turn: the late error of a turn given up before
+                        // (watchdog) arrives ahead of this turn's first busy status.
+                        if t.abort_sent.is_some() || t.saw_busy {
+                            t.aborted = true;
+                        }
                     } else {
                         t.error = Some(message.clone());
                         self.errors += 1;
