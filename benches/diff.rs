@@ -109,9 +109,40 @@ fn run(files: usize) {
         o.as_secs_f64() / g.as_secs_f64()
     );
 
+    // The session's scanner, as the app keeps one: its first scan starts the watch.
+    let scanner = worktree::PendingScanner::new(&wt.path);
+    let t = Instant::now();
+    assert!(scanner.pending(&wt).expect("first scan").is_empty());
+    println!(
+        "scanner: first scan (watch start): {:8.1} ms",
+        ms(t.elapsed())
+    );
+
     // The agent edits later than the checkout, as in real use (keeps index entries non-racy).
     std::thread::sleep(Duration::from_millis(1100));
     edit(&wt, files, 10, "the agent");
+    let t = Instant::now();
+    assert_eq!(scanner.pending(&wt).expect("scan").len(), 10);
+    println!(
+        "scanner: pending() 10 edited:     {:8.1} ms",
+        ms(t.elapsed())
+    );
+    // Each run edits the same 10 files again first (not timed), as a new turn would.
+    let mut own = Vec::new();
+    for _ in 0..RUNS {
+        edit(&wt, files, 10, "the agent");
+        let t = Instant::now();
+        assert_eq!(scanner.pending(&wt).expect("scan").len(), 10);
+        own.push(t.elapsed());
+    }
+    let p = median(own);
+    println!("scanner: same, median of {RUNS}:     {:8.1} ms", ms(p));
+    let (r, risk) = timed(RUNS, || {
+        worktree::risk_with(&wt, Some(&scanner)).expect("risk")
+    });
+    assert_eq!((risk.unaccepted.len(), risk.uncommitted.len()), (10, 10));
+    println!("scanner: risk() (median of {RUNS}):  {:8.1} ms", ms(r));
+    assert_eq!(scanner.full_scans(), 1, "one full scan: the first");
     let (p, changes) = timed(RUNS, || worktree::pending(&wt).expect("pending"));
     assert_eq!(changes.len(), 10);
     println!("pending() 10 changed (median of {RUNS}): {:8.1} ms", ms(p));

@@ -32,6 +32,8 @@ pub struct Target {
     pub worktree_id: Option<WorktreeId>,
     /// Who the pending changes are stamped with in the store.
     pub agent: String,
+    /// The session's scanner (scans in time proportional to what changed).
+    pub scanner: Option<std::sync::Arc<worktree::PendingScanner>>,
 }
 
 impl Target {
@@ -43,6 +45,14 @@ impl Target {
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| format!("bad worktree directory {}", self.dir.display()))?;
         worktree::open(&self.repo_root, &slug).map_err(|e| e.to_string())
+    }
+
+    fn pending(&self, wt: &worktree::SessionWorktree) -> Result<Vec<worktree::FileChange>, String> {
+        match &self.scanner {
+            Some(s) => s.pending(wt),
+            None => worktree::pending(wt),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -123,6 +133,8 @@ pub struct ReviewState {
     after_ready: HashSet<SessionId>,
     /// Files whose hunks a lazy view loaded (kept across refreshes).
     expanded: HashMap<SessionId, HashSet<String>>,
+    /// Each session worktree's scanner (and its watch), kept while the session is.
+    scanners: HashMap<SessionId, std::sync::Arc<worktree::PendingScanner>>,
 }
 
 impl ReviewState {
@@ -139,6 +151,7 @@ impl ReviewState {
         self.pending.remove(&session);
         self.after_ready.remove(&session);
         self.expanded.remove(&session);
+        self.scanners.remove(&session);
     }
 }
 
@@ -216,9 +229,7 @@ impl Job {
     fn run(self) -> ReviewEvent {
         match self {
             Job::Pending { target, open } => {
-                let result = target
-                    .open()
-                    .and_then(|wt| worktree::pending(&wt).map_err(|e| e.to_string()));
+                let result = target.open().and_then(|wt| target.pending(&wt));
                 ReviewEvent::Pending {
                     target,
                     open,
@@ -246,9 +257,9 @@ impl Job {
                 modified,
             } => act(target, kind, path, hunks, modified),
             Job::Risk { target, title } => {
-                let result = target
-                    .open()
-                    .and_then(|wt| worktree::risk(&wt).map_err(|e| e.to_string()));
+                let result = target.open().and_then(|wt| {
+                    worktree::risk_with(&wt, target.scanner.as_deref()).map_err(|e| e.to_string())
+                });
                 ReviewEvent::Risk {
                     target,
                     title,
@@ -313,13 +324,14 @@ fn act(
         review::Level::Warn => WARN,
         review::Level::Error => ERROR,
     };
+    let result = target.pending(&wt);
     ReviewEvent::Pending {
         target,
         open: false,
         messages: vec![(report.message.0, level)],
         reload: report.reload,
         review_base: report.review_base,
-        result: worktree::pending(&wt).map_err(|e| e.to_string()),
+        result,
     }
 }
 
@@ -373,7 +385,7 @@ impl App {
         Ok(self.target_of(id))
     }
 
-    pub(super) fn target_of(&self, session: SessionId) -> Option<Target> {
+    pub(super) fn target_of(&mut self, session: SessionId) -> Option<Target> {
         let s = self.ws.sessions.get(&session)?;
         let dir = s.dir.clone()?;
         let agent = s
@@ -386,6 +398,13 @@ impl App {
         Some(Target {
             session,
             repo_root: s.repo_root.clone(),
+            scanner: Some(
+                self.review
+                    .scanners
+                    .entry(session)
+                    .or_insert_with(|| std::sync::Arc::new(worktree::PendingScanner::new(&dir)))
+                    .clone(),
+            ),
             dir,
             worktree_id: s.worktree_id,
             agent,

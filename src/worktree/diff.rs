@@ -468,15 +468,27 @@ pub(crate) fn pending_at(
 ) -> Result<(Vec<FileChange>, BTreeSet<String>)> {
     let tree = repo.find_commit(base)?.tree()?;
     let candidates = candidate_paths(repo, &tree, None)?;
+    let out = pending_of(repo, &tree, wt, &candidates)?;
+    Ok((out, candidates))
+}
+
+/// The pending changes among `candidates` (a superset of the paths that differ between
+/// `tree` and the worktree), sorted by path.
+pub(crate) fn pending_of(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    wt: &SessionWorktree,
+    candidates: &BTreeSet<String>,
+) -> Result<Vec<FileChange>> {
     let mut out = Vec::new();
-    for c in classify(repo, &tree, &wt.path, None, &candidates)? {
-        if let Some(fc) = describe_at(repo, &tree, &wt.path, &c)? {
+    for c in classify(repo, tree, &wt.path, None, candidates)? {
+        if let Some(fc) = describe_at(repo, tree, &wt.path, &c)? {
             out.push(fc);
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    debug!(slug = %wt.slug, files = out.len(), "pending computed");
-    Ok((out, candidates))
+    debug!(slug = %wt.slug, files = out.len(), candidates = candidates.len(), "pending computed");
+    Ok(out)
 }
 
 /// The pending change of one file (its new path, or the old path of a rename), `None` when it has

@@ -56,7 +56,9 @@ mod discover;
 mod paths;
 pub mod review;
 mod risk;
+mod scan;
 mod txn;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -68,7 +70,8 @@ pub use create::{create, create_with_progress, list, open, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
-pub use risk::{remove, risk, stash};
+pub use risk::{remove, risk, risk_with, stash};
+pub use scan::PendingScanner;
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.
 pub const CONTEXT_LINES: u32 = 3;

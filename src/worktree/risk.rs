@@ -28,9 +28,18 @@ fn stash_tip(repo: &Repository, slug: &str) -> Option<Oid> {
 /// Reports unaccepted changes (vs the review base) and uncommitted work in the worktree, and
 /// whether the current state is already stashed.
 pub fn risk(wt: &SessionWorktree) -> Result<Risk> {
+    risk_with(wt, None)
+}
+
+/// [`risk`], with the session's scanner when it has one (the scan is then proportional to
+/// what changed).
+pub fn risk_with(wt: &SessionWorktree, scanner: Option<&super::PendingScanner>) -> Result<Risk> {
     let repo = open_wt_repo(wt)?;
     let base = review_base(&repo, wt)?;
-    let (changes, candidates) = pending_at(&repo, wt, base)?;
+    let (changes, candidates) = match scanner {
+        Some(s) => s.pending_with_candidates(wt)?,
+        None => pending_at(&repo, wt, base)?,
+    };
     let unaccepted = changes.into_iter().map(|c| c.path).collect();
     let head = repo.head()?.peel_to_commit()?;
     // Usually nothing was committed since the review base: then what is uncommitted is what

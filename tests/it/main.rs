@@ -32,4 +32,5 @@ mod worktree_large;
 mod worktree_lifecycle;
 mod worktree_names;
 mod worktree_review;
+mod worktree_scan;
 mod worktree_txn;
