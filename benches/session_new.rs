@@ -4,7 +4,8 @@
 //! opens the repository's first session) to its worktree being ready, and from the first
 //! prompt, sent right after `:Boo`, to the first answer chunk on screen, against the same for a
 //! second prompt in the ready session. `BOO_BENCH_LOG=1` also prints boocoder's INFO log lines
-//! (server start, worktree created, turns), to see where the first answer's time goes.
+//! (server start, worktree created, turns), to see where the first answer's time goes
+//! (`BOO_BENCH_LOG=debug`: its DEBUG lines too).
 
 use std::time::{Duration, Instant};
 
@@ -78,8 +79,11 @@ async fn run(files: usize) {
         "first - second:                      {:8.1} ms (goal <= 1000)",
         ms(first) - ms(second)
     );
-    if std::env::var_os("BOO_BENCH_LOG").is_some() {
-        for l in nvim.log().lines().filter(|l| l.contains(" INFO ")) {
+    if let Some(level) = std::env::var_os("BOO_BENCH_LOG") {
+        // `BOO_BENCH_LOG=debug` prints the DEBUG lines too (not the HTTP client's).
+        let debug = level == "debug";
+        let shown = |l: &&str| l.contains(" INFO ") || (debug && l.contains("DEBUG boocoder"));
+        for l in nvim.log().lines().filter(shown) {
             println!("{l}");
         }
     }

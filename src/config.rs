@@ -32,6 +32,8 @@ pub struct Config {
     pub worktree_dir: Option<PathBuf>,
     /// Ignored files copied into a new worktree.
     pub copy_ignored: Vec<String>,
+    /// Keep a spare worktree made ahead for the next session.
+    pub worktree_spare: bool,
     pub opencode: OpencodeConfig,
     pub router: RouterConfig,
     /// CLI agents by name (`qwen`, `claude`, `goose`).
@@ -100,6 +102,7 @@ impl Config {
         field(v, "store_path", "", &mut c.store_path, p);
         field(v, "worktree_dir", "", &mut c.worktree_dir, p);
         field(v, "copy_ignored", "", &mut c.copy_ignored, p);
+        field(v, "worktree_spare", "", &mut c.worktree_spare, p);
         for (name, path) in [
             ("store_path", &c.store_path),
             ("worktree_dir", &c.worktree_dir),

@@ -89,6 +89,11 @@ H.schema = {
       check = 'string_list',
       desc = 'Ignored files copied into a new worktree (e.g. secrets the build needs).',
     },
+    spare = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Keep one spare worktree (branch boo/spare-*) checked out ahead, so the next session starts without waiting for the checkout.',
+    },
   },
   ui = {
     markdown = {
@@ -365,6 +370,7 @@ function M.resolved()
     store_path = c.store.path or (data .. '/boo/boo.db'),
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,
+    worktree_spare = c.worktree.spare,
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
       url = oc.url,

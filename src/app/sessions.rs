@@ -37,6 +37,8 @@ pub const DEFAULT_AGENT: &str = "opencode";
 
 /// How often the checkout's progress is reported to the loop.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+/// A spare worktree for the next session is made this long after a session's is ready.
+const SPARE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// 12345 -> "12,345".
 fn thousands(n: usize) -> String {
@@ -235,10 +237,13 @@ impl App {
             copy_files: self.config.copy_ignored.clone(),
         };
         let events = self.events.clone();
+        let spare = self.config.worktree_spare;
+        let runtime = tokio::runtime::Handle::current();
         if let Some(s) = self.ws.sessions.get_mut(&session) {
             s.preparing = Some((0, 0));
         }
         tokio::task::spawn_blocking(move || {
+            let _rt = runtime.enter();
             // git redraws its progress for every file or so: a few lines a second are enough.
             let mut last: Option<std::time::Instant> = None;
             let mut report = |progress: worktree::Progress| {
@@ -248,10 +253,24 @@ impl App {
                     let _ = events.send(Event::WorktreeProgress { session, progress });
                 }
             };
+            let adopted = if spare {
+                match worktree::adopt_spare(&repo_root, &parent.join(&slug), &slug, &opts) {
+                    Ok(wt) => wt,
+                    Err(e) => {
+                        tracing::info!("spare worktree not used: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             // Session ids can be reused after a delete, and a deleted session's branch may be
             // kept (it held work): then the next free `-N` suffix names the new one.
             let mut n = 1;
             let result = loop {
+                if let Some(wt) = adopted {
+                    break Ok(wt);
+                }
                 let name = if n == 1 {
                     slug.clone()
                 } else {
@@ -272,7 +291,21 @@ impl App {
                     r => break r.map_err(|e| e.to_string()),
                 }
             };
+            let ready = result.is_ok();
             let _ = events.send(Event::SessionReady(Ready { session, result }));
+            if spare && ready {
+                // The next session's checkout, made once this one's first turn had the CPU.
+                tokio::spawn(async move {
+                    tokio::time::sleep(SPARE_AFTER).await;
+                    let made = tokio::task::spawn_blocking(move || {
+                        worktree::ensure_spare(&repo_root, &parent)
+                    })
+                    .await;
+                    if let Ok(Err(e)) = made {
+                        tracing::info!("no spare worktree: {e}");
+                    }
+                });
+            }
         });
     }
 

@@ -150,14 +150,7 @@ pub fn create_with_progress(
     repo.reference(&review_base_ref(slug), base.id(), true, "boo: review base")?;
     info!(slug, dest = %dest.display(), base = %base_hex, "session worktree created");
 
-    // Scratch files of the copies go to the worktree's own git dir (see `txn`).
-    let wt_git_dir = Repository::open(dest).map(|r| r.path().to_path_buf());
-    for rel in &opts.copy_files {
-        match &wt_git_dir {
-            Ok(g) => copy_one(&repo_root, dest, g, rel),
-            Err(e) => warn!(rel, error = %e, "worktree not openable; not copied"),
-        }
-    }
+    copy_files(&repo_root, dest, opts);
 
     Ok(SessionWorktree {
         repo_root,
@@ -290,6 +283,18 @@ fn cleanup_failed(repo: &Repository, dest: &Path, slug: &str, branch: &str) {
     }
 }
 
+/// Copies the configured files (e.g. `.env`) from the user's checkout into the worktree.
+pub(crate) fn copy_files(repo_root: &Path, dest: &Path, opts: &CreateOptions) {
+    // Scratch files of the copies go to the worktree's own git dir (see `txn`).
+    let wt_git_dir = Repository::open(dest).map(|r| r.path().to_path_buf());
+    for rel in &opts.copy_files {
+        match &wt_git_dir {
+            Ok(g) => copy_one(repo_root, dest, g, rel),
+            Err(e) => warn!(rel, error = %e, "worktree not openable; not copied"),
+        }
+    }
+}
+
 /// Copies one configured file (e.g. `.env`); missing files and directories are skipped, failures
 /// only logged: a session without a copied `.env` is still a session.
 fn copy_one(repo_root: &Path, dest: &Path, git_dir: &Path, rel: &str) {
@@ -328,10 +333,10 @@ fn write_one(dest: &Path, git_dir: &Path, to: PathBuf, content: Content) -> Resu
 pub fn open(repo_path: &Path, slug: &str) -> Result<SessionWorktree> {
     check_slug(slug)?;
     let repo = open_user_repo(repo_path)?;
-    from_repo(&repo, slug)
+    session_from_repo(&repo, slug)
 }
 
-fn from_repo(repo: &Repository, slug: &str) -> Result<SessionWorktree> {
+pub(crate) fn session_from_repo(repo: &Repository, slug: &str) -> Result<SessionWorktree> {
     let not_found = || WorktreeError::NotFound(slug.to_string());
     let wt = repo.find_worktree(slug).map_err(|_| not_found())?;
     let review_base = repo
@@ -353,14 +358,18 @@ fn from_repo(repo: &Repository, slug: &str) -> Result<SessionWorktree> {
     })
 }
 
-/// All session worktrees (those with a review-base ref) of the repository at `repo_path`.
+/// All session worktrees (those with a review-base ref, spares left out) of the repository at
+/// `repo_path`.
 pub fn list(repo_path: &Path) -> Result<Vec<SessionWorktree>> {
     let repo = open_user_repo(repo_path)?;
     let names = repo.worktrees()?;
     let mut out = Vec::new();
     for name in names.iter().flatten() {
-        if check_slug(name).is_ok() && repo.refname_to_id(&review_base_ref(name)).is_ok() {
-            out.push(from_repo(&repo, name)?);
+        if check_slug(name).is_ok()
+            && !super::spare::is_spare(name)
+            && repo.refname_to_id(&review_base_ref(name)).is_ok()
+        {
+            out.push(session_from_repo(&repo, name)?);
         }
     }
     Ok(out)

@@ -57,6 +57,7 @@ mod paths;
 pub mod review;
 mod risk;
 mod scan;
+mod spare;
 mod txn;
 mod watch;
 
@@ -72,6 +73,7 @@ pub use discover::discover;
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, risk_with, stash};
 pub use scan::PendingScanner;
+pub use spare::{adopt_spare, ensure_spare, is_spare};
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.
 pub const CONTEXT_LINES: u32 = 3;

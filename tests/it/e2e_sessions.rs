@@ -106,12 +106,14 @@ async fn wait_message(nvim: &Nvim, needle: &str) -> String {
     }
 }
 
+/// Session branches matching `pattern` (the spare's `boo/spare-*` left out).
 fn branches(repo_dir: &Path, pattern: &str) -> Vec<String> {
     repo::git(
         repo_dir,
         &["branch", "--list", pattern, "--format=%(refname:short)"],
     )
     .lines()
+    .filter(|b| !b.starts_with("boo/spare-"))
     .map(str::to_string)
     .collect()
 }
@@ -329,4 +331,75 @@ async fn the_picker_reopens_a_session_not_loaded_since_a_restart() {
     )
     .await;
     env.nvim.quit().await;
+}
+
+/// The next session takes over the spare worktree made after the first one was ready: no new
+/// checkout, a session worktree like any other (its branch, a turn in it, its review), and a
+/// new spare is made for the session after. Real opencode and the scripted model.
+#[tokio::test]
+async fn the_next_session_takes_over_the_spare_worktree() {
+    let w = boo_testkit::world::World::start().await;
+    let nvim = &w.nvim;
+    let repo_dir = w.dir.join("project");
+    nvim.cmd("Boo").await.expect(":Boo");
+    let first = wait_worktree(nvim, None).await;
+    let spare = || {
+        repo::git(
+            &repo_dir,
+            &[
+                "branch",
+                "--list",
+                "boo/spare-*",
+                "--format=%(refname:short)",
+            ],
+        )
+        .lines()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let wait_spare = |what: &'static str| async move {
+        let t0 = std::time::Instant::now();
+        while spare().is_empty() {
+            assert!(t0.elapsed() < WAIT, "{what}:\n{}", nvim.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        spare().remove(0)
+    };
+    let spare_branch = wait_spare("no spare made").await;
+    nvim.cmd("Boo session new via spare").await.expect("new");
+    let second = wait_worktree(nvim, Some(&first)).await;
+    assert!(
+        nvim.log().contains("spare worktree adopted"),
+        "{}",
+        nvim.log()
+    );
+    let dir = PathBuf::from(second["worktree"].as_str().expect("dir"));
+    let slug = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(slug.starts_with("via-spare-"), "{slug}");
+    assert_eq!(
+        repo::git(&dir, &["symbolic-ref", "HEAD"]).trim(),
+        format!("refs/heads/boo/{slug}")
+    );
+    assert!(
+        !spare().contains(&spare_branch),
+        "the spare became the session's"
+    );
+    // A turn in it writes into its worktree only, pending review.
+    nvim.cmd("Boo send [fake:write spare.txt from the spare session]")
+        .await
+        .expect("send");
+    nvim.wait_for(
+        "the write pending",
+        "require('boo').status().pending_changes == 1",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(dir.join("spare.txt").exists());
+    assert!(!repo_dir.join("spare.txt").exists());
+    wait_spare("no spare for the session after").await;
+    w.nvim.quit().await;
 }

@@ -33,4 +33,5 @@ mod worktree_lifecycle;
 mod worktree_names;
 mod worktree_review;
 mod worktree_scan;
+mod worktree_spare;
 mod worktree_txn;
