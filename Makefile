@@ -1,5 +1,5 @@
 # boo.nvim — the two commands a fresh clone needs are `make demo` and `make test`.
-.PHONY: all bootstrap build release test demo bench fmt check docs clean
+.PHONY: all bootstrap build release test demo bench contract fmt check docs clean
 
 all: build
 
@@ -24,6 +24,12 @@ demo: release
 
 bench: bootstrap
 	cargo bench
+
+# The opencode contract test (event types and key structure vs tests/data/opencode_contract.txt)
+# against another opencode binary: `make contract OPENCODE=/path/to/opencode`.
+OPENCODE ?=
+contract: bootstrap
+	BOO_OPENCODE="$(OPENCODE)" cargo test --test it -- opencode_contract --nocapture
 
 # The configuration keys of doc/boo.txt, from the schema in lua/boo/config.lua.
 docs: bootstrap

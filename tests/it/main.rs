@@ -21,6 +21,7 @@ mod e2e_sessions;
 mod e2e_turns;
 mod e2e_two_editors;
 mod opencode_backend;
+mod opencode_contract;
 mod opencode_harness;
 mod opencode_recovery;
 mod opencode_replay;

@@ -13,7 +13,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn find(env: &str, name: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(env) {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let local = repo_root().join(".deps/bin").join(name);
