@@ -295,23 +295,42 @@ async fn run_conversation() -> BTreeSet<String> {
     )
     .await;
     events_until(&mut stream, &mut buf, &mut out, idle(sid.clone())).await;
-    // What the re-sync reads.
-    s.rest(
-        &mut out,
-        Method::GET,
-        &format!("/session/{sid}/message"),
-        "/session/{id}/message",
-        None,
-    )
-    .await;
-    s.rest(
-        &mut out,
-        Method::GET,
-        &format!("/session/{sid}/message?limit=2"),
-        "/session/{id}/message?limit",
-        None,
-    )
-    .await;
+    // What the re-sync reads: the whole list, and (what the end-of-turn re-sync relies on)
+    // `?limit=N` giving the newest N, oldest first.
+    let all = s
+        .rest(
+            &mut out,
+            Method::GET,
+            &format!("/session/{sid}/message"),
+            "/session/{id}/message",
+            None,
+        )
+        .await;
+    let tail = s
+        .rest(
+            &mut out,
+            Method::GET,
+            &format!("/session/{sid}/message?limit=2"),
+            "/session/{id}/message?limit",
+            None,
+        )
+        .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["info"]["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all_ids = ids(&all);
+    assert!(all_ids.len() > 2, "{all_ids:?}");
+    assert_eq!(
+        ids(&tail),
+        all_ids[all_ids.len() - 2..].to_vec(),
+        "limit gives the newest"
+    );
     s.rest(
         &mut out,
         Method::GET,

@@ -276,6 +276,23 @@ impl Client {
         .await
     }
 
+    /// The newest `limit` messages of the session (oldest first), as `GET ?limit=` gives them.
+    pub async fn last_messages(
+        &self,
+        id: &str,
+        dir: &Path,
+        limit: usize,
+    ) -> Result<Value, AgentError> {
+        let r = self
+            .req(
+                reqwest::Method::GET,
+                &format!("/session/{id}/message"),
+                Some(dir),
+            )
+            .query(&[("limit", limit.to_string())]);
+        self.json("messages", r).await
+    }
+
     /// `GET /session/status`: true when the session is busy (or retrying).
     pub async fn is_busy(&self, id: &str, dir: &Path) -> Result<bool, AgentError> {
         let v = self

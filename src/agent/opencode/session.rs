@@ -81,6 +81,9 @@ pub struct Actor {
     abandoned: bool,
 }
 
+/// Messages read per page by a re-sync (a turn is a user message and a few steps).
+const RESYNC_PAGE: usize = 8;
+
 type ByteStream = BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>;
 
 impl Actor {
@@ -455,12 +458,28 @@ impl Actor {
 
     /// Fetches the session's messages (and, after a reconnect, its pending permissions) and
     /// reconciles the transcript with them.
+    /// The messages since the session's last user message (the current or last turn): read
+    /// from the end, a page at a time, so the cost follows the turn, not the session's length.
+    async fn turn_messages(&self) -> Result<Value, AgentError> {
+        let mut limit = RESYNC_PAGE;
+        loop {
+            let msgs = self
+                .client
+                .last_messages(&self.session_id, &self.directory, limit)
+                .await?;
+            let list = msgs.as_array().map(Vec::as_slice).unwrap_or_default();
+            let has_user = list
+                .iter()
+                .any(|m| m["info"]["role"].as_str() == Some("user"));
+            if has_user || list.len() < limit || limit >= RESYNC_PAGE << 8 {
+                return Ok(msgs);
+            }
+            limit *= 4;
+        }
+    }
+
     async fn resync(&mut self, permissions: bool) {
-        match self
-            .client
-            .messages(&self.session_id, &self.directory)
-            .await
-        {
+        match self.turn_messages().await {
             Ok(msgs) => {
                 let mut outs = Vec::new();
                 self.translator.resync(&msgs, &mut outs);
