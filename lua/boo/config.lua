@@ -116,6 +116,19 @@ H.schema = {
       },
     },
   },
+  compose = {
+    auto_complete = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Open completion in the chat input on typing `@` (files), `#` (context) or `/` (commands, at the start).',
+    },
+    max_context_lines = {
+      default = 2000,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Lines of one buffer or selection attached by `#buffer`, `#buffers`, `#selection`; more are cut (and the text says so).',
+    },
+  },
   keys = {
     hide = { default = 'q', types = { 'string', 'boolean' }, desc = 'Chat key: hide the float; false disables it.' },
     next_tab = { default = ']t', types = { 'string', 'boolean' }, desc = 'Chat key: next tab.' },

@@ -146,6 +146,52 @@ pub struct TurnRequest {
     pub agent: Option<String>,
     /// The binding the caller knows for `(chat, agent)`, if any.
     pub binding: Option<SessionBinding>,
+    /// Mentioned files and editor context, sent after the text.
+    pub attachments: Vec<Attachment>,
+}
+
+/// Something attached to a prompt (see `app/compose.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attachment {
+    /// A file of the worktree, read by the agent: `path` absolute, `rel` as the user wrote it,
+    /// `lines` the 1-based inclusive range asked for.
+    File {
+        path: PathBuf,
+        rel: String,
+        mime: String,
+        lines: Option<(usize, usize)>,
+    },
+    /// Delimited text: editor context, or a file cut at the size limit.
+    Text { label: String, text: String },
+}
+
+impl Attachment {
+    /// The attachment as delimited text, for agents that take one prompt string (CLI agents).
+    pub fn as_text(&self) -> String {
+        match self {
+            Attachment::File {
+                rel, lines, mime, ..
+            } => {
+                let range = lines.map_or(String::new(), |(a, b)| format!(" lines {a}-{b}"));
+                format!("<file path=\"{rel}\"{range} mime=\"{mime}\"/> (read it from the worktree)")
+            }
+            Attachment::Text { label, text } => {
+                format!("<context name=\"{label}\">\n{text}\n</context>")
+            }
+        }
+    }
+}
+
+impl TurnRequest {
+    /// The text with every attachment appended as delimited text.
+    pub fn text_with_attachments(&self) -> String {
+        let mut out = self.text.clone();
+        for a in &self.attachments {
+            out.push_str("\n\n");
+            out.push_str(&a.as_text());
+        }
+        out
+    }
 }
 
 /// What a backend reports. Sent on the `tokio::sync::mpsc` channel given at construction.

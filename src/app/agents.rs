@@ -51,6 +51,7 @@ pub struct Turn {
     pub binding: Option<SessionBinding>,
     /// The chat's agent (`opencode`, `opencode:plan`, `qwen`...).
     pub agent: String,
+    pub attachments: Vec<crate::agent::Attachment>,
 }
 
 /// The backend of an agent name and, for opencode, its own agent: `opencode:plan` ->
@@ -269,6 +270,7 @@ impl Agents {
             model: turn.model,
             agent: sub.map(str::to_string),
             binding: turn.binding,
+            attachments: turn.attachments,
         });
     }
 

@@ -53,6 +53,7 @@ mod apply;
 mod create;
 mod diff;
 mod discover;
+mod files;
 mod paths;
 pub mod review;
 mod risk;
@@ -67,6 +68,7 @@ pub use apply::{accept, accept_all, reject, reject_all, Pick};
 pub use create::{create, create_with_progress, list, open, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
+pub use files::{list_files, uncommitted_patch};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, stash};
 

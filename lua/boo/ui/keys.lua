@@ -48,6 +48,7 @@ function M.input(buf, chat)
     vim.cmd.stopinsert()
     send()
   end, 'send')
+  require('boo.compose.complete').attach(buf, chat)
 end
 
 return M

@@ -225,11 +225,11 @@ impl Client {
         &self,
         id: &str,
         dir: &Path,
-        text: &str,
+        parts: Vec<Value>,
         model: Option<&ModelRef>,
         agent: Option<&str>,
     ) -> Result<(), AgentError> {
-        let mut body = json!({"parts": [{"type": "text", "text": text}]});
+        let mut body = json!({ "parts": parts });
         if let Some(m) = model {
             body["model"] = json!({"providerID": m.provider, "modelID": m.model});
         }

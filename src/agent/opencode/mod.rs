@@ -5,6 +5,7 @@
 //!   `translate`: events -> transcript changes (pure); `session`: the per-session actor.
 
 pub mod client;
+pub mod parts;
 pub mod server;
 pub mod session;
 pub mod sse;
@@ -321,7 +322,7 @@ impl OpencodeBackend {
             .await?;
         let (tx, rx) = oneshot::channel();
         cmds.send(Cmd::Start {
-            text: req.text.clone(),
+            parts: parts::prompt_parts(&req.text, &req.attachments),
             model,
             agent: Some(agent),
             reply: tx,

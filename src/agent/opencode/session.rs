@@ -37,7 +37,7 @@ pub struct Timings {
 
 pub enum Cmd {
     Start {
-        text: String,
+        parts: Vec<serde_json::Value>,
         model: Option<ModelRef>,
         agent: Option<String>,
         reply: oneshot::Sender<Result<(), AgentError>>,
@@ -217,8 +217,8 @@ impl Actor {
                         }
                         break;
                     }
-                    Some(Cmd::Start { text, model, agent, reply }) => {
-                        let r = self.start(&text, model.as_ref(), agent.as_deref()).await;
+                    Some(Cmd::Start { parts, model, agent, reply }) => {
+                        let r = self.start(parts, model.as_ref(), agent.as_deref()).await;
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Abort { reply }) => {
@@ -264,7 +264,7 @@ impl Actor {
 
     async fn start(
         &mut self,
-        text: &str,
+        parts: Vec<serde_json::Value>,
         model: Option<&ModelRef>,
         agent: Option<&str>,
     ) -> Result<(), AgentError> {
@@ -298,7 +298,7 @@ impl Actor {
         });
         match self
             .client
-            .prompt_async(&self.session_id, &self.directory, text, model, agent)
+            .prompt_async(&self.session_id, &self.directory, parts, model, agent)
             .await
         {
             Ok(()) => {

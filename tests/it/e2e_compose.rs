@@ -1,0 +1,222 @@
+//! Composing prompts end to end (real Neovim, boocoder, `opencode serve`; scripted model):
+//! `@` file mentions completed and sent as file parts, `#` editor context, bad mentions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boo_testkit::dir::TestDir;
+use boo_testkit::repo;
+use boo_testkit::world::{World, WorldOptions};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `src/app.py` has one distinct line per number (`alpha7 = 7`), so a range is checkable.
+fn project(tmp: &TestDir) {
+    let app: String = (1..=30).map(|i| format!("alpha{i} = {i}\n")).collect();
+    repo::init(
+        &tmp.path().join("project"),
+        &[
+            ("README.md", "# sample\n\nA tiny project for boo.nvim.\n"),
+            ("src/app.py", &app),
+            (
+                "src/main.py",
+                "def greet(name):\n    return 'hello ' + name\n",
+            ),
+            ("blob.bin", "ab\0cd"),
+        ],
+    );
+}
+
+async fn world() -> World {
+    let tmp = Arc::new(TestDir::new("boo-compose-"));
+    project(&tmp);
+    let w = World::start_with(WorldOptions {
+        tmp: Some(tmp),
+        ..Default::default()
+    })
+    .await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .wait_for(
+            "the session's worktree",
+            "require('boo').status().dir ~= nil",
+            WAIT,
+        )
+        .await;
+    w
+}
+
+/// Puts `text` in the current chat's input and sends it as <CR> would.
+async fn send_input(w: &World, text: &str) {
+    w.nvim
+        .lua_with(
+            "local chat = require('boo').status().chat
+             local view = require('boo.ui.chat').chats[chat]
+             vim.api.nvim_buf_set_lines(view.input, 0, -1, false, vim.split(..., '\\n'))
+             require('boo').send_input(chat)",
+            vec![text.into()],
+        )
+        .await;
+}
+
+fn input_expr() -> &'static str {
+    "table.concat(vim.api.nvim_buf_get_lines(require('boo.ui.chat').chats[require('boo').status().chat].input, 0, -1, false), '\\n')"
+}
+
+/// The text of the first chat request whose last user message contains `needle`.
+async fn request_with(w: &World, needle: &str) -> String {
+    let start = std::time::Instant::now();
+    while start.elapsed() < WAIT {
+        if let Some(t) = w
+            .model
+            .chat_requests()
+            .into_iter()
+            .filter_map(|r| r.last_user_text)
+            .find(|t| t.contains(needle))
+        {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no request with {needle:?}: {:?}\n{}",
+        w.model.chat_requests(),
+        w.nvim.log()
+    );
+}
+
+#[tokio::test]
+async fn file_mentions_are_completed_and_sent_as_file_parts() {
+    let w = world().await;
+    // The input has the cursor; entering insert mode lists the worktree's files.
+    w.nvim.cmd("startinsert").await.expect("insert");
+    w.nvim
+        .wait_for(
+            "the file list",
+            "#require('boo.compose.complete').files(require('boo').status().chat) > 0",
+            WAIT,
+        )
+        .await;
+    w.nvim
+        .lua("vim.api.nvim_feedkeys('@src/a' .. vim.keycode('<C-x><C-o>'), 'nt', false)")
+        .await;
+    let words = w
+        .nvim
+        .wait_for(
+            "the completion menu",
+            "(function() local i = vim.fn.complete_info({ 'items' }).items
+               if #i == 0 then return nil end
+               return vim.tbl_map(function(x) return x.word end, i) end)()",
+            WAIT,
+        )
+        .await;
+    assert_eq!(words[0], "@src/app.py", "{words}");
+    // `#` offers the context sources.
+    w.nvim
+        .lua("vim.api.nvim_feedkeys(vim.keycode('<C-e><C-u>') .. '#dia' .. vim.keycode('<C-x><C-o>'), 'nt', false)")
+        .await;
+    let words = w
+        .nvim
+        .wait_for(
+            "the # menu",
+            "(function() local i = vim.fn.complete_info({ 'items' }).items
+               if #i == 0 or i[1].word:sub(1, 1) ~= '#' then return nil end
+               return vim.tbl_map(function(x) return x.word end, i) end)()",
+            WAIT,
+        )
+        .await;
+    assert!(
+        words
+            .as_array()
+            .is_some_and(|a| a.contains(&"#diagnostics".into())),
+        "{words}"
+    );
+    w.nvim.cmd("stopinsert").await.expect("stopinsert");
+
+    // A range is cut to its lines; a whole file is attached whole.
+    send_input(&w, "explain @src/app.py:3-5 and @README.md").await;
+    let asked = request_with(&w, "explain").await;
+    assert!(
+        asked.contains("alpha3 = 3") && asked.contains("alpha5 = 5"),
+        "{asked}"
+    );
+    assert!(
+        !asked.contains("alpha2 =") && !asked.contains("alpha6 ="),
+        "{asked}"
+    );
+    assert!(asked.contains("A tiny project for boo.nvim."), "{asked}");
+    // The transcript shows each mention compactly, its content folded under it.
+    let text = w
+        .wait_transcript("the mention blocks", "@src/app.py:3-5")
+        .await;
+    assert!(text.contains("@README.md (attached)"), "{text}");
+    w.nvim
+        .wait_for(
+            "the input cleared",
+            &format!("{} == ''", input_expr()),
+            WAIT,
+        )
+        .await;
+
+    // Bad mentions: one line each, the prompt stays in the input, nothing is sent.
+    let before = w.model.chat_requests().len();
+    for (prompt, says) in [
+        ("look at @nope.py", "@nope.py: no such file"),
+        ("look at @src", "@src: is a directory"),
+        ("look at @blob.bin", "@blob.bin: binary file"),
+        ("look at @../outside.txt", "no such file"),
+        (
+            "look at @src/app.py:40-50",
+            "no such lines (the file has 30)",
+        ),
+    ] {
+        send_input(&w, prompt).await;
+        w.nvim
+            .wait_for(
+                &format!("the line for {prompt:?}"),
+                &format!(
+                    "vim.api.nvim_exec2('messages', {{ output = true }}).output:find({says:?}, 1, true) ~= nil"
+                ),
+                WAIT,
+            )
+            .await;
+        assert_eq!(
+            w.nvim.lua(&format!("return {}", input_expr())).await,
+            prompt
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.model.chat_requests().len(), before);
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn buffer_and_diagnostics_context_carry_unsaved_text_and_diagnostics() {
+    let w = world().await;
+    // A file window with unsaved edits and a diagnostic set by the test.
+    w.nvim
+        .lua(
+            "vim.cmd('botright split src/main.py')
+             vim.api.nvim_buf_set_lines(0, 0, 0, false, { 'UNSAVED_EDIT = 1' })
+             local ns = vim.api.nvim_create_namespace('boo-test')
+             vim.diagnostic.set(ns, 0, { { lnum = 1, col = 4, message = 'DIAG_MARK undefined name', severity = vim.diagnostic.severity.ERROR, source = 'pyright' } })",
+        )
+        .await;
+    w.nvim
+        .cmd("Boo send check #buffer and #diagnostics")
+        .await
+        .expect("send");
+    let asked = request_with(&w, "check").await;
+    assert!(asked.contains("UNSAVED_EDIT = 1"), "{asked}");
+    assert!(asked.contains("unsaved changes included"), "{asked}");
+    assert!(
+        asked.contains("src/main.py:2:5: ERROR: DIAG_MARK undefined name [pyright]"),
+        "{asked}"
+    );
+    // The float is still shown (the file window is a split under it).
+    let text = w
+        .wait_transcript("the context blocks", "#diagnostics (1)")
+        .await;
+    assert!(text.contains("#buffer src/main.py"), "{text}");
+    w.nvim.quit().await;
+}
