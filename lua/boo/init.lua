@@ -48,7 +48,14 @@ function M.send_input(chat)
   if require('boo.compose.commands').run(text, chat) then return require('boo.ui.chat').clear_input(chat) end
   local context, err = require('boo.compose.context').gather(text)
   if not context then return util.notify(err .. '; prompt not sent, it stays in the input', vim.log.levels.WARN) end
-  H.action('send', { text = text, chat = chat, from_input = true, creator = 'user', context = context })
+  H.action('send', {
+    text = text,
+    chat = chat,
+    from_input = true,
+    creator = 'user',
+    context = context,
+    command = require('boo.compose.commands').agent_command(text, chat),
+  })
 end
 
 --- Prompts with a selection attached: `opts` = {text?, buf?, line1, line2}.

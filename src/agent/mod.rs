@@ -146,8 +146,17 @@ pub struct TurnRequest {
     pub agent: Option<String>,
     /// The binding the caller knows for `(chat, agent)`, if any.
     pub binding: Option<SessionBinding>,
+    /// Attachments and the agent's own command, if the prompt is one.
+    pub extras: Extras,
+}
+
+/// What a prompt carries besides its text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
     /// Mentioned files and editor context, sent after the text.
     pub attachments: Vec<Attachment>,
+    /// Run this agent command (opencode's custom `/commands`) with the text as its arguments.
+    pub command: Option<String>,
 }
 
 /// Something attached to a prompt (see `app/compose.rs`).
@@ -185,8 +194,11 @@ impl Attachment {
 impl TurnRequest {
     /// The text with every attachment appended as delimited text.
     pub fn text_with_attachments(&self) -> String {
-        let mut out = self.text.clone();
-        for a in &self.attachments {
+        let mut out = match &self.extras.command {
+            Some(c) => format!("/{c} {}", self.text),
+            None => self.text.clone(),
+        };
+        for a in &self.extras.attachments {
             out.push_str("\n\n");
             out.push_str(&a.as_text());
         }
@@ -260,4 +272,9 @@ pub trait AgentBackend: Send + Sync {
     /// sent: opencode starts its server and loads the directory's instance. Failures are only
     /// logged; the prompt itself reports them.
     async fn prepare(&self, _directory: Option<PathBuf>) {}
+
+    /// The agent's own commands for `directory`: (name, description).
+    async fn commands(&self, _directory: PathBuf) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

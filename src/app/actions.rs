@@ -249,7 +249,7 @@ impl App {
         text: String,
         creator: String,
         seq: Option<usize>,
-        attachments: Vec<crate::agent::Attachment>,
+        extras: crate::agent::Extras,
     ) {
         let Some(c) = self.ws.chats.get(&chat).cloned() else {
             return;
@@ -267,7 +267,7 @@ impl App {
                     text,
                     creator,
                     seq,
-                    attachments,
+                    extras,
                 });
             return;
         };
@@ -314,7 +314,7 @@ impl App {
                 model,
                 binding,
                 agent,
-                attachments,
+                extras,
             };
             let _ = events.send(super::Event::TurnRecorded {
                 turn: Box::new(turn),

@@ -30,6 +30,7 @@ pub struct Answers {
     chats: HashMap<SessionId, Json>,
     chat_session: HashMap<ChatId, SessionId>,
     files: HashMap<SessionId, Arc<Vec<String>>>,
+    commands: HashMap<SessionId, Arc<Json>>,
 }
 
 impl Answers {
@@ -55,6 +56,15 @@ impl Answers {
                     .or(self.fallback);
                 let files = session.and_then(|s| self.files.get(&s));
                 Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::Commands(a) => {
+                let session = a
+                    .chat
+                    .and_then(|c| self.chat_session.get(&c).copied())
+                    .or_else(|| a.pane.and_then(|p| self.pane_session.get(&p).copied()))
+                    .or(self.fallback);
+                let c = session.and_then(|s| self.commands.get(&s));
+                Ok(c.map_or(json!({}), |c| (**c).clone()))
             }
             _ => return None,
         })
@@ -132,6 +142,7 @@ impl App {
             chats,
             chat_session,
             files: self.files.clone(),
+            commands: self.commands.clone(),
         };
         if let Ok(mut shared) = self.shared.answers.lock() {
             *shared = a;

@@ -268,6 +268,16 @@ impl App {
         let (Some(dir), session) = (s.dir.clone(), s.id) else {
             return;
         };
+        let agent = chat
+            .or_else(|| self.ws.target_chat(None, pane))
+            .and_then(|c| self.ws.chats.get(&c))
+            .map(|c| c.agent.clone());
+        if let Some(agent) = agent {
+            let events = self.events.clone();
+            self.agents.commands(&agent, dir.clone(), move |commands| {
+                let _ = events.send(super::Event::Commands { session, commands });
+            });
+        }
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || match crate::worktree::list_files(&dir, MAX_FILES) {
             Ok(files) => {
@@ -366,7 +376,20 @@ impl App {
             self.ui.input_clear(chat);
         }
         let creator = a.creator.unwrap_or_else(|| "user".into());
-        self.start_turn(chat, text, creator, Some(seq), c.attachments)
+        // A command's text after its `/name` is its arguments.
+        let text = match &a.command {
+            Some(name) => text
+                .strip_prefix(&format!("/{name}"))
+                .unwrap_or(&text)
+                .trim()
+                .to_string(),
+            None => text,
+        };
+        let extras = crate::agent::Extras {
+            attachments: c.attachments,
+            command: a.command.clone(),
+        };
+        self.start_turn(chat, text, creator, Some(seq), extras)
             .await;
     }
 }

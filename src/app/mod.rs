@@ -79,6 +79,11 @@ pub enum Event {
         text: String,
         result: Result<compose::Composed, String>,
     },
+    /// The agent's own commands in a session (`/` completion).
+    Commands {
+        session: crate::model::SessionId,
+        commands: Vec<(String, String)>,
+    },
     /// The files of a session's worktree, for `@` completion.
     Files {
         session: crate::model::SessionId,
@@ -103,6 +108,7 @@ impl Event {
             Event::TurnRecorded { .. } => "turn recorded",
             Event::Composed { .. } => "prompt composed",
             Event::Files { .. } => "file list",
+            Event::Commands { .. } => "command list",
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct App {
     abort_recording: std::collections::HashSet<crate::model::ChatId>,
     /// The worktree files of each session, as last listed (`@` completion).
     files: std::collections::HashMap<crate::model::SessionId, Arc<Vec<String>>>,
+    /// The agent's own commands per session, name -> description (`/` completion).
+    commands: std::collections::HashMap<crate::model::SessionId, Arc<Json>>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -227,6 +235,7 @@ impl App {
             recording: Default::default(),
             abort_recording: Default::default(),
             files: Default::default(),
+            commands: Default::default(),
         }
     }
 
@@ -291,6 +300,13 @@ impl App {
                 text,
                 result,
             } => self.composed(chat, *args, text, result).await,
+            Event::Commands { session, commands } => {
+                let map: serde_json::Map<String, Json> = commands
+                    .into_iter()
+                    .map(|(n, d)| (n, Json::String(d)))
+                    .collect();
+                self.commands.insert(session, Arc::new(Json::Object(map)));
+            }
             Event::Files { session, files } => {
                 self.files.insert(session, files);
             }
@@ -333,6 +349,15 @@ impl App {
                     .map(|c| c.session);
                 let files = session.and_then(|s| self.files.get(&s));
                 Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::Commands(a) => {
+                let session = self
+                    .ws
+                    .target_chat(a.chat, a.pane)
+                    .and_then(|c| self.ws.chats.get(&c))
+                    .map(|c| c.session);
+                let c = session.and_then(|s| self.commands.get(&s));
+                Ok(c.map_or(json!({}), |c| (**c).clone()))
             }
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))

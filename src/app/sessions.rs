@@ -29,7 +29,7 @@ pub struct WaitingSend {
     pub text: String,
     pub creator: String,
     pub seq: usize,
-    pub attachments: Vec<crate::agent::Attachment>,
+    pub extras: crate::agent::Extras,
 }
 
 pub type Waiting = HashMap<SessionId, Vec<WaitingSend>>;
@@ -351,7 +351,7 @@ impl App {
                 for w in waiting {
                     // Cleared as for any prompt sent to a ready session.
                     self.tx_set_meta(w.chat, w.seq, json!({}));
-                    self.start_turn(w.chat, w.text, w.creator, Some(w.seq), w.attachments)
+                    self.start_turn(w.chat, w.text, w.creator, Some(w.seq), w.extras)
                         .await;
                 }
                 self.review_session_ready(ready.session, true);

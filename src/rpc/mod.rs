@@ -92,6 +92,8 @@ pub enum Request {
     Probe(ProbeArgs),
     /// The worktree files of a chat's session, as last listed (`@` completion).
     Files(ChatArgs),
+    /// The agent's own commands in a chat's session: name -> description.
+    Commands(ChatArgs),
 }
 
 /// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
@@ -269,6 +271,9 @@ pub struct SendArgs {
     /// Editor context gathered by Lua (`#buffer`, `#diagnostics`...), sent after the text.
     #[serde(default)]
     pub context: Vec<ContextArg>,
+    /// One of the agent's own commands (opencode's `/name`), run with `text` as its arguments.
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 /// One piece of editor context: a label (`#buffer src/app.py`) and its text.
@@ -308,6 +313,7 @@ impl Request {
             "review_info" => Ok(Request::ReviewInfo(first_arg(name, args)?)),
             "probe" => Ok(Request::Probe(first_arg(name, args)?)),
             "files" => Ok(Request::Files(first_arg(name, args)?)),
+            "commands" => Ok(Request::Commands(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
     }

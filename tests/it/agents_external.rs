@@ -23,7 +23,7 @@ fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -
         model: None,
         agent: None,
         binding,
-        attachments: Vec::new(),
+        extras: Default::default(),
     }
 }
 

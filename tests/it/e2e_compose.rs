@@ -23,6 +23,10 @@ fn project(tmp: &TestDir) {
                 "def greet(name):\n    return 'hello ' + name\n",
             ),
             ("blob.bin", "ab\0cd"),
+            (
+                "opencode.json",
+                r#"{"command": {"greet-cmd": {"description": "greets someone", "template": "Say hello to $ARGUMENTS politely"}}}"#,
+            ),
         ],
     );
 }
@@ -218,5 +222,56 @@ async fn buffer_and_diagnostics_context_carry_unsaved_text_and_diagnostics() {
         .wait_transcript("the context blocks", "#diagnostics (1)")
         .await;
     assert!(text.contains("#buffer src/main.py"), "{text}");
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn slash_offers_boo_and_opencode_commands_and_runs_opencode_ones_through_it() {
+    let w = world().await;
+    w.nvim.cmd("startinsert").await.expect("insert");
+    // Entering the input lists the agent's commands too.
+    w.nvim
+        .wait_for(
+            "opencode's commands",
+            "require('boo.compose.commands').agent(require('boo').status().chat)['greet-cmd'] ~= nil",
+            WAIT,
+        )
+        .await;
+    w.nvim
+        .lua("vim.api.nvim_feedkeys('/' .. vim.keycode('<C-x><C-o>'), 'nt', false)")
+        .await;
+    let words = w
+        .nvim
+        .wait_for(
+            "the / menu",
+            "(function() local i = vim.fn.complete_info({ 'items' }).items
+               if #i == 0 then return nil end
+               return vim.tbl_map(function(x) return x.word end, i) end)()",
+            WAIT,
+        )
+        .await;
+    let words = words.as_array().cloned().unwrap_or_default();
+    for want in ["/new", "/model", "/agent", "/abort", "/diff", "/greet-cmd"] {
+        assert!(words.contains(&want.into()), "{want} not in {words:?}");
+    }
+    w.nvim.cmd("stopinsert").await.expect("stopinsert");
+    // An opencode command runs through opencode (its template expanded there).
+    send_input(&w, "/greet-cmd Bob").await;
+    let asked = request_with(&w, "Say hello to Bob politely").await;
+    assert!(!asked.contains("/greet-cmd"), "{asked}");
+    w.wait_transcript("the command's answer", "Echo: Say hello to Bob")
+        .await;
+    // A boo command runs in the editor: `/new` opens a new tab, nothing is sent.
+    let chat = w.nvim.lua("return require('boo').status().chat").await;
+    let before = w.model.chat_requests().len();
+    send_input(&w, "/new").await;
+    w.nvim
+        .wait_for(
+            "a new chat",
+            &format!("require('boo').status().chat ~= {chat}"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(w.model.chat_requests().len(), before);
     w.nvim.quit().await;
 }

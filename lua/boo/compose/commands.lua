@@ -19,13 +19,29 @@ M.boo = {
   diff = { desc = 'review pending changes', run = function() require('boo').diff() end },
 }
 
---- Every command for completion: name -> description.
-function M.list(_chat)
+--- The agent's own commands (opencode's, listed by the backend): name -> description.
+function M.agent(chat)
+  local list = require('boo.rpc').request('commands', { chat = chat })
+  return type(list) == 'table' and list or {}
+end
+
+--- Every command for completion: name -> description (boo's win a name clash).
+function M.list(chat)
   local out = {}
+  for name, desc in pairs(M.agent(chat)) do
+    out[name] = desc ~= '' and desc or 'agent command'
+  end
   for name, c in pairs(M.boo) do
     out[name] = c.desc
   end
   return out
+end
+
+--- The agent command `text` starts with, if any (sent to the agent as a command).
+function M.agent_command(text, chat)
+  local name = text:match('^/(%S+)')
+  if name and not M.boo[name] and M.agent(chat)[name] ~= nil then return name end
+  return nil
 end
 
 --- Runs `text` when it is one of boo's commands; true when it was.

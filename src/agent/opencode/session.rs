@@ -38,6 +38,8 @@ pub struct Timings {
 pub enum Cmd {
     Start {
         parts: Vec<serde_json::Value>,
+        /// Run this opencode command instead, with the text part as its arguments.
+        command: Option<String>,
         model: Option<ModelRef>,
         agent: Option<String>,
         reply: oneshot::Sender<Result<(), AgentError>>,
@@ -217,8 +219,8 @@ impl Actor {
                         }
                         break;
                     }
-                    Some(Cmd::Start { parts, model, agent, reply }) => {
-                        let r = self.start(parts, model.as_ref(), agent.as_deref()).await;
+                    Some(Cmd::Start { parts, command, model, agent, reply }) => {
+                        let r = self.start(parts, command, model.as_ref(), agent.as_deref()).await;
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Abort { reply }) => {
@@ -265,6 +267,7 @@ impl Actor {
     async fn start(
         &mut self,
         parts: Vec<serde_json::Value>,
+        command: Option<String>,
         model: Option<&ModelRef>,
         agent: Option<&str>,
     ) -> Result<(), AgentError> {
@@ -296,6 +299,28 @@ impl Actor {
             error: None,
             idle_hint: None,
         });
+        if let Some(name) = command {
+            // `POST /command` answers when the turn is over; its events arrive on the stream
+            // like a prompt's, so it runs in the background and the stream ends the turn.
+            let client = self.client.clone();
+            let (id, dir, events) = (
+                self.session_id.clone(),
+                self.directory.clone(),
+                self.events.clone(),
+            );
+            let model = model.map(|m| format!("{}/{}", m.provider, m.model));
+            let agent = agent.map(str::to_string);
+            tokio::spawn(async move {
+                if let Err(e) = client.command(&id, &dir, &name, parts, model, agent).await {
+                    tracing::warn!(session = %id, "command /{name}: {e}");
+                    let _ = events.send(AgentEvent::ServerError(format!(
+                        "opencode command /{name} failed: {e}"
+                    )));
+                }
+            });
+            self.emit(AgentEvent::TurnStarted { chat: self.chat });
+            return Ok(());
+        }
         match self
             .client
             .prompt_async(&self.session_id, &self.directory, parts, model, agent)

@@ -75,7 +75,7 @@ impl Harness {
             model: None,
             agent: None,
             binding: None,
-            attachments: Vec::new(),
+            extras: Default::default(),
         }
     }
 
