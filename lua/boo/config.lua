@@ -146,6 +146,26 @@ H.schema = {
       types = { 'string', 'boolean' },
       desc = 'Input key (insert mode): send the prompt.',
     },
+    history_prev = {
+      default = '<Up>',
+      types = { 'string', 'boolean' },
+      desc = "Input key (normal mode, on the input's first line): the previous prompt of the chat's history.",
+    },
+    history_next = {
+      default = '<Down>',
+      types = { 'string', 'boolean' },
+      desc = "Input key (normal mode, on the input's last line): the next prompt of the history.",
+    },
+    history_prev_insert = {
+      default = '<C-p>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (insert mode, no completion menu open): the previous prompt of the history.',
+    },
+    history_next_insert = {
+      default = '<C-n>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (insert mode, no completion menu open): the next prompt of the history.',
+    },
     abort = { default = '<C-c>', types = { 'string', 'boolean' }, desc = 'Chat key: abort the running turn.' },
   },
 }

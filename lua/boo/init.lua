@@ -48,6 +48,7 @@ function M.send_input(chat)
   if require('boo.compose.commands').run(text, chat) then return require('boo.ui.chat').clear_input(chat) end
   local context, err = require('boo.compose.context').gather(text)
   if not context then return util.notify(err .. '; prompt not sent, it stays in the input', vim.log.levels.WARN) end
+  require('boo.compose.history').sent(chat)
   H.action('send', {
     text = text,
     chat = chat,

@@ -33,6 +33,7 @@ impl App {
             Notify::Show(a) => self.show(a.cwd.as_deref()).await,
             Notify::Send(a) => self.send(a).await,
             Notify::FilesRefresh(a) => self.refresh_files(a.chat, a.pane),
+            Notify::Draft(a) => self.save_draft(a.chat, a.text).await,
             Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {
                 Some(chat) => {
                     // Turns whose task row is still being made are dropped when it is.

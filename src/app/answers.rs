@@ -31,6 +31,7 @@ pub struct Answers {
     chat_session: HashMap<ChatId, SessionId>,
     files: HashMap<SessionId, Arc<Vec<String>>>,
     commands: HashMap<SessionId, Arc<Json>>,
+    prompts: HashMap<ChatId, Arc<crate::store::ChatPrompts>>,
 }
 
 impl Answers {
@@ -56,6 +57,13 @@ impl Answers {
                     .or(self.fallback);
                 let files = session.and_then(|s| self.files.get(&s));
                 Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::History(a) => {
+                let p = a.chat.and_then(|c| self.prompts.get(&c));
+                Ok(p.map_or(
+                    json!({"history": [], "draft": ""}),
+                    |p| json!({"history": p.history, "draft": p.draft}),
+                ))
             }
             Request::Commands(a) => {
                 let session = a
@@ -143,6 +151,7 @@ impl App {
             chat_session,
             files: self.files.clone(),
             commands: self.commands.clone(),
+            prompts: self.prompts.clone(),
         };
         if let Ok(mut shared) = self.shared.answers.lock() {
             *shared = a;

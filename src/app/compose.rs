@@ -251,6 +251,39 @@ fn push_text(out: &mut Composed, label: &str, what: &str, text: String) {
 }
 
 impl App {
+    /// A prompt sent from the input joins its history; the draft is gone.
+    async fn remember_prompt(&mut self, chat: ChatId, text: String) {
+        let p = self.prompts.entry(chat).or_default();
+        let p = std::sync::Arc::make_mut(p);
+        if p.history.last() != Some(&text) {
+            p.history.push(text.clone());
+        }
+        let cap = crate::store::HISTORY_CAP as usize;
+        if p.history.len() > cap {
+            p.history.drain(..p.history.len() - cap);
+        }
+        p.draft.clear();
+        self.write_later("input history not saved", move |s| async move {
+            s.add_prompt(chat, text).await
+        })
+        .await;
+    }
+
+    pub(super) async fn save_draft(&mut self, chat: ChatId, text: String) {
+        if !self.ws.chats.contains_key(&chat) {
+            return;
+        }
+        let p = self.prompts.entry(chat).or_default();
+        if p.draft == text {
+            return;
+        }
+        std::sync::Arc::make_mut(p).draft = text.clone();
+        self.write_later("draft not saved", move |s| async move {
+            s.set_draft(chat, text).await
+        })
+        .await;
+    }
+
     /// Lists the files of the chat's worktree again, off the loop.
     pub(super) fn refresh_files(
         &mut self,
@@ -374,6 +407,7 @@ impl App {
         }
         if a.from_input {
             self.ui.input_clear(chat);
+            self.remember_prompt(chat, text.clone()).await;
         }
         let creator = a.creator.unwrap_or_else(|| "user".into());
         // A command's text after its `/name` is its arguments.

@@ -146,6 +146,8 @@ pub struct App {
     files: std::collections::HashMap<crate::model::SessionId, Arc<Vec<String>>>,
     /// The agent's own commands per session, name -> description (`/` completion).
     commands: std::collections::HashMap<crate::model::SessionId, Arc<Json>>,
+    /// Each registered chat's input history and draft (see `store::ChatPrompts`).
+    prompts: std::collections::HashMap<crate::model::ChatId, Arc<crate::store::ChatPrompts>>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -236,6 +238,7 @@ impl App {
             abort_recording: Default::default(),
             files: Default::default(),
             commands: Default::default(),
+            prompts: Default::default(),
         }
     }
 
@@ -349,6 +352,14 @@ impl App {
                     .map(|c| c.session);
                 let files = session.and_then(|s| self.files.get(&s));
                 Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::History(a) => {
+                let chat = self.ws.target_chat(a.chat, a.pane);
+                let p = chat.and_then(|c| self.prompts.get(&c));
+                Ok(p.map_or(
+                    json!({"history": [], "draft": ""}),
+                    |p| json!({"history": p.history, "draft": p.draft}),
+                ))
             }
             Request::Commands(a) => {
                 let session = self

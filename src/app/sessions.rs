@@ -439,6 +439,12 @@ impl App {
             &t,
         );
         self.transcripts.insert(t);
+        match store.load_prompts(chat).await {
+            Ok(p) => {
+                self.prompts.insert(chat, std::sync::Arc::new(p));
+            }
+            Err(e) => tracing::warn!(chat, "input history not loaded: {e}"),
+        }
     }
 
     /// Saves the session's open panes (so a restart reopens them).

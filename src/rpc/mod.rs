@@ -94,6 +94,8 @@ pub enum Request {
     Files(ChatArgs),
     /// The agent's own commands in a chat's session: name -> description.
     Commands(ChatArgs),
+    /// A chat's input history (oldest first) and its saved draft.
+    History(ChatArgs),
 }
 
 /// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
@@ -142,6 +144,15 @@ pub enum Notify {
     SetModel(SetArgs),
     /// List the files of a chat's worktree again (the input gained focus).
     FilesRefresh(ChatArgs),
+    /// The unsent text of a chat's input, saved so it survives a restart.
+    Draft(DraftArgs),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DraftArgs {
+    pub chat: ChatId,
+    #[serde(default)]
+    pub text: String,
 }
 
 /// Targets the given session, else the current one (of the cwd's repository).
@@ -314,6 +325,7 @@ impl Request {
             "probe" => Ok(Request::Probe(first_arg(name, args)?)),
             "files" => Ok(Request::Files(first_arg(name, args)?)),
             "commands" => Ok(Request::Commands(first_arg(name, args)?)),
+            "history" => Ok(Request::History(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
     }
@@ -357,6 +369,7 @@ impl Notify {
             "set_agent" => Notify::SetAgent(first_arg(name, args)?),
             "set_model" => Notify::SetModel(first_arg(name, args)?),
             "files_refresh" => Notify::FilesRefresh(first_arg(name, args)?),
+            "draft" => Notify::Draft(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

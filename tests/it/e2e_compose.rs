@@ -275,3 +275,106 @@ async fn slash_offers_boo_and_opencode_commands_and_runs_opencode_ones_through_i
     assert_eq!(w.model.chat_requests().len(), before);
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn history_and_drafts_survive_tab_switches_and_a_restart() {
+    let w = world().await;
+    for p in ["first prompt", "second prompt"] {
+        send_input(&w, p).await;
+        w.wait_transcript("the answer", &format!("Echo: {p}")).await;
+        w.nvim
+            .wait_for("idle", "not require('boo').status().busy", WAIT)
+            .await;
+    }
+    // A draft, typed, survives switching tabs.
+    w.nvim
+        .lua("vim.api.nvim_feedkeys('idraft not sent' .. vim.keycode('<Esc>'), 'nt', false)")
+        .await;
+    let input = format!("return {}", input_expr());
+    w.nvim
+        .wait_for(
+            "the draft typed",
+            &format!("{} == 'draft not sent'", input_expr()),
+            WAIT,
+        )
+        .await;
+    let chat = w.nvim.lua("return require('boo').status().chat").await;
+    w.nvim.cmd("Boo new").await.expect("new");
+    w.nvim
+        .wait_for(
+            "the new tab",
+            &format!("require('boo').status().chat ~= {chat}"),
+            WAIT,
+        )
+        .await;
+    w.nvim.cmd("Boo prev").await.expect("prev");
+    w.nvim
+        .wait_for(
+            "back",
+            &format!("require('boo').status().chat == {chat}"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(w.nvim.lua(&input).await, "draft not sent");
+    // Saved within a second; then a restart brings back the draft and the history.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let w = w.restart().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .wait_for(
+            "the chat",
+            &format!("require('boo').status().chat == {chat}"),
+            WAIT,
+        )
+        .await;
+    w.nvim
+        .wait_for(
+            "the draft back",
+            &format!("{} == 'draft not sent'", input_expr()),
+            WAIT,
+        )
+        .await;
+    let press = |keys: &'static str| {
+        let nvim = &w.nvim;
+        async move {
+            nvim.lua(&format!(
+                "vim.api.nvim_feedkeys(vim.keycode('{keys}'), 'mt', false)"
+            ))
+            .await;
+        }
+    };
+    press("<Esc><Up>").await;
+    w.nvim
+        .wait_for(
+            "the last prompt",
+            &format!("{} == 'second prompt'", input_expr()),
+            WAIT,
+        )
+        .await;
+    press("<Up>").await;
+    w.nvim
+        .wait_for(
+            "the one before",
+            &format!("{} == 'first prompt'", input_expr()),
+            WAIT,
+        )
+        .await;
+    press("<Down><Down>").await;
+    w.nvim
+        .wait_for(
+            "the draft again",
+            &format!("{} == 'draft not sent'", input_expr()),
+            WAIT,
+        )
+        .await;
+    // Insert mode: <C-p>.
+    press("A<C-p>").await;
+    w.nvim
+        .wait_for(
+            "<C-p>",
+            &format!("{} == 'second prompt'", input_expr()),
+            WAIT,
+        )
+        .await;
+    w.nvim.quit().await;
+}

@@ -49,6 +49,8 @@ function M.input(buf, chat)
     send()
   end, 'send')
   require('boo.compose.complete').attach(buf, chat)
+  require('boo.compose.history').attach(buf, chat)
+  require('boo.compose.history').keys(buf, chat)
 end
 
 return M
