@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// `src/app.py` has one distinct line per number (`alpha7 = 7`), so a range is checkable.
 fn project(tmp: &TestDir) {
     let app: String = (1..=30).map(|i| format!("alpha{i} = {i}\n")).collect();
-    repo::init(
+    let dir = repo::init(
         &tmp.path().join("project"),
         &[
             ("README.md", "# sample\n\nA tiny project for boo.nvim.\n"),
@@ -29,7 +29,19 @@ fn project(tmp: &TestDir) {
             ),
         ],
     );
+    // A real 1x1 PNG (not text: it must go as an image, not be refused as binary).
+    std::fs::write(dir.join("logo.png"), PNG).expect("write png");
+    repo::git(&dir, &["add", "logo.png"]);
+    repo::git(&dir, &["commit", "-q", "-m", "logo"]);
 }
+
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
 
 async fn world() -> World {
     let tmp = Arc::new(TestDir::new("boo-compose-"));
@@ -376,5 +388,31 @@ async fn history_and_drafts_survive_tab_switches_and_a_restart() {
             WAIT,
         )
         .await;
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn an_image_mention_reaches_the_model_as_an_image_part() {
+    let w = world().await;
+    send_input(&w, "what is in @logo.png").await;
+    let start = std::time::Instant::now();
+    loop {
+        let reqs = w.model.chat_requests();
+        let r = reqs.iter().find(|r| {
+            r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("what is in"))
+        });
+        if let Some(r) = r {
+            assert!(r.user_images >= 1, "{r:?}");
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no request: {reqs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = w
+        .wait_transcript("the image block", "@logo.png (attached)")
+        .await;
+    assert!(text.contains("image, 1 KB"), "{text}");
     w.nvim.quit().await;
 }
