@@ -127,6 +127,20 @@ async fn file_mentions_are_completed_and_sent_as_file_parts() {
         )
         .await;
     assert_eq!(words[0], "@src/app.py", "{words}");
+    // The nvim-cmp and blink.cmp sources give the same items, replacing the typed word.
+    let cmp = w
+        .nvim
+        .lua(
+            "local chat = require('boo').status().chat
+             local got
+             require('boo.compose.blink').new():get_completions(
+               { line = 'see @src/a', cursor = { 1, 10 }, bufnr = vim.api.nvim_get_current_buf() },
+               function(r) got = r.items end)
+             local a = require('boo.compose.cmp').lsp_items('see @src/a', 10, 1, chat)[1]
+             return { a.label, a.textEdit.range.start.character, got[1].label }",
+        )
+        .await;
+    assert_eq!(cmp, serde_json::json!(["@src/app.py", 4, "@src/app.py"]));
     // `#` offers the context sources.
     w.nvim
         .lua("vim.api.nvim_feedkeys(vim.keycode('<C-e><C-u>') .. '#dia' .. vim.keycode('<C-x><C-o>'), 'nt', false)")

@@ -75,6 +75,11 @@ end
 --- Sets up an input buffer: the omnifunc, completion on typing a sigil, a fresh file list when
 --- it gains focus.
 function M.attach(buf, chat)
+  if not H.cmp then
+    -- nvim-cmp's source, when nvim-cmp is installed (blink.cmp loads its module itself).
+    H.cmp = true
+    require('boo.compose.cmp').register()
+  end
   vim.bo[buf].omnifunc = "v:lua.require'boo.compose.complete'.omnifunc"
   local group = vim.api.nvim_create_augroup('boo.complete.' .. buf, { clear = true })
   vim.api.nvim_create_autocmd('InsertEnter', {
