@@ -20,6 +20,7 @@
 //! | [`accept_all`] / [`reject_all`] | the same for several files as one transaction (all or nothing) |
 //! | [`review::act`] | a user's accept/reject request (hunk ids, paths, unsaved buffers) -> one line |
 //! | [`check_inside`] | the path check of every write: inside the root, nothing beyond a symlink |
+//! | [`list_files`] / [`uncommitted_patch`] | what a prompt can mention: files (`@`), a checkout's changes (`#gitdiff`) |
 //!
 //! # Review base
 //!
