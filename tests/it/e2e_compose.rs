@@ -232,11 +232,23 @@ async fn buffer_and_diagnostics_context_carry_unsaved_text_and_diagnostics() {
              vim.diagnostic.set(ns, 0, { { lnum = 1, col = 4, message = 'DIAG_MARK undefined name', severity = vim.diagnostic.severity.ERROR, source = 'pyright' } })",
         )
         .await;
+    // An uncommitted change of the user's checkout, for `#gitdiff`.
+    std::fs::write(
+        w.dir.join("project/README.md"),
+        "# sample\n\nA tiny project for boo.nvim.\nGITDIFF_LINE\n",
+    )
+    .expect("write");
     w.nvim
-        .cmd("Boo send check #buffer and #diagnostics")
+        .cmd("Boo send check #buffer and #diagnostics, #gitdiff #diff")
         .await
         .expect("send");
     let asked = request_with(&w, "check").await;
+    assert!(asked.contains("+GITDIFF_LINE"), "{asked}");
+    // The session has no pending changes yet.
+    assert!(
+        asked.contains("#diff: the session's pending changes\">\n(no changes)"),
+        "{asked}"
+    );
     assert!(asked.contains("UNSAVED_EDIT = 1"), "{asked}");
     assert!(asked.contains("unsaved changes included"), "{asked}");
     assert!(
