@@ -146,6 +146,11 @@ H.schema = {
       types = { 'string', 'boolean' },
       desc = 'Input key (insert mode): send the prompt.',
     },
+    paste_image = {
+      default = '<M-v>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (normal and insert mode): paste the image in the clipboard (wl-paste or xclip) as an attachment.',
+    },
     history_prev = {
       default = '<Up>',
       types = { 'string', 'boolean' },

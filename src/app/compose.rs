@@ -188,9 +188,32 @@ fn file(
     Ok(())
 }
 
+/// A pasted image (`@paste:{name}`): a plain file name in the pastes folder.
+fn pasted(pastes: Option<&Path>, name: &str, out: &mut Composed) -> Result<(), String> {
+    let at = format!("@paste:{name}");
+    let dir = pastes.ok_or_else(|| format!("{at}: no store folder for pasted images"))?;
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(format!("{at}: not a pasted image name"));
+    }
+    let path = dir.join(name);
+    let mime = image_mime(&path).ok_or_else(|| format!("{at}: not an image"))?;
+    let meta = std::fs::metadata(&path).map_err(|_| format!("{at}: no such pasted image"))?;
+    out.shown
+        .push((at, format!("image, {} KB", meta.len().div_ceil(1024))));
+    out.attachments.push(Attachment::File {
+        path,
+        rel: name.to_string(),
+        mime: mime.to_string(),
+        lines: None,
+    });
+    Ok(())
+}
+
 /// What `resolve` needs of the session.
 pub struct Where {
     pub dir: PathBuf,
+    /// Where pasted images are saved (`@paste:{name}`), beside the store.
+    pub pastes: Option<PathBuf>,
     pub repo_root: PathBuf,
     pub target: Option<super::review::Target>,
 }
@@ -204,7 +227,10 @@ pub fn resolve(w: &Where, mentions: &[Mention]) -> Result<Composed, String> {
     let mut out = Composed::default();
     for m in mentions {
         match m {
-            Mention::File { rel, lines } => file(&dir, rel, *lines, &mut out)?,
+            Mention::File { rel, lines } => match rel.strip_prefix("paste:") {
+                Some(name) => pasted(w.pastes.as_deref(), name, &mut out)?,
+                None => file(&dir, rel, *lines, &mut out)?,
+            },
             Mention::GitDiff => {
                 let patch = crate::worktree::uncommitted_patch(&w.repo_root, MAX_DIFF)
                     .map_err(|e| format!("#gitdiff: {e}"))?;
@@ -344,10 +370,17 @@ impl App {
             return self.ui.notify(msg, 3);
         };
         let target = session.and_then(|s| self.target_of(s));
+        let pastes = self
+            .config
+            .store_path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|p| p.join("pastes"));
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
             let w = Where {
                 dir,
+                pastes,
                 repo_root,
                 target,
             };

@@ -440,5 +440,52 @@ async fn an_image_mention_reaches_the_model_as_an_image_part() {
         .wait_transcript("the image block", "@logo.png (attached)")
         .await;
     assert!(text.contains("image, 1 KB"), "{text}");
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+
+    // A pasted image is kept beside the store and mentioned as `@paste:{name}` (the clipboard
+    // tools need a display, which tests do not have: the file is put where a paste saves it).
+    let dir = w
+        .nvim
+        .lua("return require('boo.compose.paste').dir()")
+        .await;
+    assert_eq!(dir, w.dir.join("pastes").display().to_string());
+    std::fs::create_dir_all(w.dir.join("pastes")).expect("mkdir");
+    std::fs::write(w.dir.join("pastes/paste-1.png"), PNG).expect("write");
+    w.nvim
+        .lua(
+            "local chat = require('boo').status().chat
+             local input = require('boo.ui.chat').chats[chat].input
+             vim.api.nvim_buf_set_lines(input, 0, -1, false, { 'describe' }) -- the cursor is at its start
+             require('boo.compose.paste').insert(chat, '@paste:paste-1.png ')
+             require('boo').send_input(chat)",
+        )
+        .await;
+    let start = std::time::Instant::now();
+    while !w.model.chat_requests().iter().any(|r| {
+        r.user_images >= 2
+            && r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("@paste:paste-1.png describe"))
+    }) {
+        assert!(
+            start.elapsed() < WAIT,
+            "no pasted image: {:?}",
+            w.model.chat_requests()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Without a clipboard tool (or a display), one line says so.
+    w.nvim
+        .lua("vim.env.PATH = '/nonexistent'; require('boo.compose.paste').image(require('boo').status().chat)")
+        .await;
+    w.nvim
+        .wait_for(
+            "the clipboard line",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('no clipboard tool found', 1, true) ~= nil",
+            WAIT,
+        )
+        .await;
     w.nvim.quit().await;
 }

@@ -49,6 +49,7 @@ function M.input(buf, chat)
     send()
   end, 'send')
   require('boo.compose.complete').attach(buf, chat)
+  map(buf, { 'n', 'i' }, k.paste_image, function() require('boo.compose.paste').image(chat) end, 'paste image')
   require('boo.compose.history').attach(buf, chat)
   require('boo.compose.history').keys(buf, chat)
 end
