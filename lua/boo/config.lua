@@ -121,6 +121,19 @@ H.schema = {
       },
     },
   },
+  compose = {
+    auto_complete = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Open completion in the chat input on typing `@` (files), `#` (context) or `/` (commands, at the start).',
+    },
+    max_context_lines = {
+      default = 2000,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Lines of one buffer or selection attached by `#buffer`, `#buffers`, `#selection`; more are cut (and the text says so).',
+    },
+  },
   keys = {
     hide = { default = 'q', types = { 'string', 'boolean' }, desc = 'Chat key: hide the float; false disables it.' },
     next_tab = { default = ']t', types = { 'string', 'boolean' }, desc = 'Chat key: next tab.' },
@@ -137,6 +150,31 @@ H.schema = {
       default = '<C-s>',
       types = { 'string', 'boolean' },
       desc = 'Input key (insert mode): send the prompt.',
+    },
+    paste_image = {
+      default = '<M-v>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (normal and insert mode): paste the image in the clipboard (wl-paste or xclip) as an attachment.',
+    },
+    history_prev = {
+      default = '<Up>',
+      types = { 'string', 'boolean' },
+      desc = "Input key (normal mode, on the input's first line): the previous prompt of the chat's history.",
+    },
+    history_next = {
+      default = '<Down>',
+      types = { 'string', 'boolean' },
+      desc = "Input key (normal mode, on the input's last line): the next prompt of the history.",
+    },
+    history_prev_insert = {
+      default = '<C-p>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (insert mode, no completion menu open): the previous prompt of the history.',
+    },
+    history_next_insert = {
+      default = '<C-n>',
+      types = { 'string', 'boolean' },
+      desc = 'Input key (insert mode, no completion menu open): the next prompt of the history.',
     },
     abort = { default = '<C-c>', types = { 'string', 'boolean' }, desc = 'Chat key: abort the running turn.' },
   },

@@ -33,9 +33,11 @@ function M.send(text, opts)
   if type(text) ~= 'string' or vim.trim(text) == '' then
     return util.notify('nothing to send (empty prompt)', vim.log.levels.WARN)
   end
+  local context, err = require('boo.compose.context').gather(text)
+  if not context then return util.notify(err .. '; prompt not sent', vim.log.levels.WARN) end
   return H.action(
     'send',
-    { text = text, chat = opts.chat, pane = opts.pane or H.pane(), creator = opts.creator or 'api' }
+    { text = text, chat = opts.chat, pane = opts.pane or H.pane(), creator = opts.creator or 'api', context = context }
   )
 end
 
@@ -43,7 +45,18 @@ end
 function M.send_input(chat)
   local text = require('boo.ui.chat').input_text(chat)
   if text == '' then return end
-  H.action('send', { text = text, chat = chat, from_input = true, creator = 'user' })
+  if require('boo.compose.commands').run(text, chat) then return require('boo.ui.chat').clear_input(chat) end
+  local context, err = require('boo.compose.context').gather(text)
+  if not context then return util.notify(err .. '; prompt not sent, it stays in the input', vim.log.levels.WARN) end
+  require('boo.compose.history').sent(chat)
+  H.action('send', {
+    text = text,
+    chat = chat,
+    from_input = true,
+    creator = 'user',
+    context = context,
+    command = require('boo.compose.commands').agent_command(text, chat),
+  })
 end
 
 --- Prompts with a selection attached: `opts` = {text?, buf?, line1, line2}.
@@ -51,20 +64,10 @@ function M.ask(opts)
   opts = opts or {}
   local buf = opts.buf or vim.api.nvim_get_current_buf()
   local l1, l2 = opts.line1 or vim.fn.line("'<"), opts.line2 or vim.fn.line("'>")
-  local lines = vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false)
-  local name = vim.api.nvim_buf_get_name(buf)
-  local path = name ~= '' and vim.fn.fnamemodify(name, ':.') or '[No Name]'
-  local ft = vim.bo[buf].filetype
   local question = opts.text and vim.trim(opts.text) ~= '' and opts.text or 'Look at this code.'
-  local text = ('%s\n\nFrom `%s` lines %d-%d:\n```%s\n%s\n```'):format(
-    question,
-    path,
-    l1,
-    l2,
-    ft,
-    table.concat(lines, '\n')
-  )
-  return H.action('send', { text = text, pane = H.pane(), creator = 'selection' })
+  -- The selection is an attachment like `#selection` (folded under the prompt).
+  local context = { require('boo.compose.context').selection(buf, l1, l2) }
+  return H.action('send', { text = question, pane = H.pane(), creator = 'selection', context = context })
 end
 
 function M.abort(opts)

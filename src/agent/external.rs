@@ -348,7 +348,7 @@ impl ExternalBackend {
         let chat = req.chat;
         let kind = self.kind();
         if let Some(mut stdin) = child.stdin.take() {
-            let text = req.text.clone();
+            let text = req.text_with_attachments();
             tokio::spawn(async move {
                 let _ = stdin.write_all(text.as_bytes()).await;
                 let _ = stdin.shutdown().await;

@@ -146,6 +146,64 @@ pub struct TurnRequest {
     pub agent: Option<String>,
     /// The binding the caller knows for `(chat, agent)`, if any.
     pub binding: Option<SessionBinding>,
+    /// Attachments and the agent's own command, if the prompt is one.
+    pub extras: Extras,
+}
+
+/// What a prompt carries besides its text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    /// Mentioned files and editor context, sent after the text.
+    pub attachments: Vec<Attachment>,
+    /// Run this agent command (opencode's custom `/commands`) with the text as its arguments.
+    pub command: Option<String>,
+}
+
+/// Something attached to a prompt (see `app/compose.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attachment {
+    /// A file of the worktree, read by the agent: `path` absolute, `rel` as the user wrote it,
+    /// `lines` the 1-based inclusive range asked for.
+    File {
+        path: PathBuf,
+        rel: String,
+        mime: String,
+        lines: Option<(usize, usize)>,
+    },
+    /// Delimited text: editor context, or a file cut at the size limit.
+    Text { label: String, text: String },
+}
+
+impl Attachment {
+    /// The attachment as delimited text, for agents that take one prompt string (CLI agents).
+    pub fn as_text(&self) -> String {
+        match self {
+            Attachment::File {
+                rel, lines, mime, ..
+            } => {
+                let range = lines.map_or(String::new(), |(a, b)| format!(" lines {a}-{b}"));
+                format!("<file path=\"{rel}\"{range} mime=\"{mime}\"/> (read it from the worktree)")
+            }
+            Attachment::Text { label, text } => {
+                format!("<context name=\"{label}\">\n{text}\n</context>")
+            }
+        }
+    }
+}
+
+impl TurnRequest {
+    /// The text with every attachment appended as delimited text.
+    pub fn text_with_attachments(&self) -> String {
+        let mut out = match &self.extras.command {
+            Some(c) => format!("/{c} {}", self.text),
+            None => self.text.clone(),
+        };
+        for a in &self.extras.attachments {
+            out.push_str("\n\n");
+            out.push_str(&a.as_text());
+        }
+        out
+    }
 }
 
 /// What a backend reports. Sent on the `tokio::sync::mpsc` channel given at construction.
@@ -214,4 +272,9 @@ pub trait AgentBackend: Send + Sync {
     /// sent: opencode starts its server and loads the directory's instance. Failures are only
     /// logged; the prompt itself reports them.
     async fn prepare(&self, _directory: Option<PathBuf>) {}
+
+    /// The agent's own commands for `directory`: (name, description).
+    async fn commands(&self, _directory: PathBuf) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

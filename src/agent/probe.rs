@@ -716,6 +716,10 @@ impl super::AgentBackend for RoutedOpencode {
     async fn prepare(&self, directory: Option<std::path::PathBuf>) {
         self.backend().await.prepare(directory).await
     }
+
+    async fn commands(&self, directory: std::path::PathBuf) -> Vec<(String, String)> {
+        self.backend().await.commands(directory).await
+    }
 }
 
 #[cfg(test)]

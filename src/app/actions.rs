@@ -32,6 +32,8 @@ impl App {
             }
             Notify::Show(a) => self.show(a.cwd.as_deref()).await,
             Notify::Send(a) => self.send(a).await,
+            Notify::FilesRefresh(a) => self.refresh_files(a.chat, a.pane),
+            Notify::Draft(a) => self.save_draft(a.chat, a.text).await,
             Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {
                 Some(chat) => {
                     // Turns whose task row is still being made are dropped when it is.
@@ -238,20 +240,7 @@ impl App {
             }
         };
         self.register_chat(chat).await;
-        let busy = self.ws.chats.get(&chat).is_some_and(|c| c.busy());
-        let meta = if busy {
-            json!({"status": "queued"})
-        } else {
-            json!({})
-        };
-        let Some(seq) = self.tx_push(chat, ItemKind::User, None, text.clone(), meta) else {
-            return;
-        };
-        if a.from_input {
-            self.ui.input_clear(chat);
-        }
-        let creator = a.creator.unwrap_or_else(|| "user".into());
-        self.start_turn(chat, text, creator, Some(seq)).await;
+        self.compose(chat, a, text).await;
     }
 
     /// Records the task and hands the prompt to the chat's agent (or waits for the worktree).
@@ -261,6 +250,7 @@ impl App {
         text: String,
         creator: String,
         seq: Option<usize>,
+        extras: crate::agent::Extras,
     ) {
         let Some(c) = self.ws.chats.get(&chat).cloned() else {
             return;
@@ -278,6 +268,7 @@ impl App {
                     text,
                     creator,
                     seq,
+                    extras,
                 });
             return;
         };
@@ -324,6 +315,7 @@ impl App {
                 model,
                 binding,
                 agent,
+                extras,
             };
             let _ = events.send(super::Event::TurnRecorded {
                 turn: Box::new(turn),

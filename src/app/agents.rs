@@ -51,6 +51,7 @@ pub struct Turn {
     pub binding: Option<SessionBinding>,
     /// The chat's agent (`opencode`, `opencode:plan`, `qwen`...).
     pub agent: String,
+    pub extras: crate::agent::Extras,
 }
 
 /// The backend of an agent name and, for opencode, its own agent: `opencode:plan` ->
@@ -269,7 +270,23 @@ impl Agents {
             model: turn.model,
             agent: sub.map(str::to_string),
             binding: turn.binding,
+            extras: turn.extras,
         });
+    }
+
+    /// The agent's own commands in `dir` (opencode's), listed in the background and sent to
+    /// `done`.
+    pub fn commands(
+        &mut self,
+        agent: &str,
+        dir: PathBuf,
+        done: impl FnOnce(Vec<(String, String)>) + Send + 'static,
+    ) {
+        let (backend, _) = split_agent(agent);
+        let Ok(d) = self.dispatcher(backend) else {
+            return;
+        };
+        tokio::spawn(async move { done(d.backend().commands(dir).await) });
     }
 
     /// Readies the backend of `agent` for a first prompt in `dir` (opencode: starts the server

@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 use tokio::sync::watch;
 
 use super::App;
-use crate::model::{PaneId, SessionId};
+use crate::model::{ChatId, PaneId, SessionId};
 use crate::rpc::{ErrorCode, Request, RpcError};
 
 /// How long a request waits for the notifications sent before it to be handled, so that
@@ -28,6 +28,10 @@ pub struct Answers {
     pane_session: HashMap<PaneId, SessionId>,
     fallback: Option<SessionId>,
     chats: HashMap<SessionId, Json>,
+    chat_session: HashMap<ChatId, SessionId>,
+    files: HashMap<SessionId, Arc<Vec<String>>>,
+    commands: HashMap<SessionId, Arc<Json>>,
+    prompts: HashMap<ChatId, Arc<crate::store::ChatPrompts>>,
 }
 
 impl Answers {
@@ -45,6 +49,31 @@ impl Answers {
                 .ok_or_else(|| {
                     RpcError::new(ErrorCode::NotFound, "no session yet: open one with :Boo")
                 }),
+            Request::Files(a) => {
+                let session = a
+                    .chat
+                    .and_then(|c| self.chat_session.get(&c).copied())
+                    .or_else(|| a.pane.and_then(|p| self.pane_session.get(&p).copied()))
+                    .or(self.fallback);
+                let files = session.and_then(|s| self.files.get(&s));
+                Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::History(a) => {
+                let p = a.chat.and_then(|c| self.prompts.get(&c));
+                Ok(p.map_or(
+                    json!({"history": [], "draft": ""}),
+                    |p| json!({"history": p.history, "draft": p.draft}),
+                ))
+            }
+            Request::Commands(a) => {
+                let session = a
+                    .chat
+                    .and_then(|c| self.chat_session.get(&c).copied())
+                    .or_else(|| a.pane.and_then(|p| self.pane_session.get(&p).copied()))
+                    .or(self.fallback);
+                let c = session.and_then(|s| self.commands.get(&s));
+                Ok(c.map_or(json!({}), |c| (**c).clone()))
+            }
             _ => return None,
         })
     }
@@ -111,6 +140,7 @@ impl App {
             })
             .collect();
         let probe = (self.agents.probe.is_some() || self.agents.probing).then(|| self.probe_json());
+        let chat_session = self.ws.chats.values().map(|c| (c.id, c.session)).collect();
         let a = Answers {
             permissions: self.agents.permissions_json(),
             review_info: self.review_info(),
@@ -118,6 +148,10 @@ impl App {
             pane_session,
             fallback,
             chats,
+            chat_session,
+            files: self.files.clone(),
+            commands: self.commands.clone(),
+            prompts: self.prompts.clone(),
         };
         if let Ok(mut shared) = self.shared.answers.lock() {
             *shared = a;

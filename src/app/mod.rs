@@ -6,6 +6,7 @@ mod actions;
 mod agent_cmds;
 mod agents;
 mod answers;
+mod compose;
 mod permissions;
 mod restore;
 mod review;
@@ -71,6 +72,23 @@ pub enum Event {
         /// The user item of the turn.
         seq: Option<usize>,
     },
+    /// A prompt's mentions were resolved (or one was bad).
+    Composed {
+        chat: crate::model::ChatId,
+        args: Box<crate::rpc::SendArgs>,
+        text: String,
+        result: Result<compose::Composed, String>,
+    },
+    /// The agent's own commands in a session (`/` completion).
+    Commands {
+        session: crate::model::SessionId,
+        commands: Vec<(String, String)>,
+    },
+    /// The files of a session's worktree, for `@` completion.
+    Files {
+        session: crate::model::SessionId,
+        files: Arc<Vec<String>>,
+    },
 }
 
 impl Event {
@@ -88,6 +106,9 @@ impl Event {
             Event::Probe(_) => "probe report",
             Event::PermissionReply { .. } => "permission reply",
             Event::TurnRecorded { .. } => "turn recorded",
+            Event::Composed { .. } => "prompt composed",
+            Event::Files { .. } => "file list",
+            Event::Commands { .. } => "command list",
         }
     }
 }
@@ -121,6 +142,12 @@ pub struct App {
     /// Turns per chat whose task row is being written, and the chats aborted meanwhile.
     recording: std::collections::HashMap<crate::model::ChatId, usize>,
     abort_recording: std::collections::HashSet<crate::model::ChatId>,
+    /// The worktree files of each session, as last listed (`@` completion).
+    files: std::collections::HashMap<crate::model::SessionId, Arc<Vec<String>>>,
+    /// The agent's own commands per session, name -> description (`/` completion).
+    commands: std::collections::HashMap<crate::model::SessionId, Arc<Json>>,
+    /// Each registered chat's input history and draft (see `store::ChatPrompts`).
+    prompts: std::collections::HashMap<crate::model::ChatId, Arc<crate::store::ChatPrompts>>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -209,6 +236,9 @@ impl App {
             store_jobs: Default::default(),
             recording: Default::default(),
             abort_recording: Default::default(),
+            files: Default::default(),
+            commands: Default::default(),
+            prompts: Default::default(),
         }
     }
 
@@ -267,6 +297,22 @@ impl App {
             Event::Probe(report) => self.probe_done(*report),
             Event::PermissionReply { id, result } => self.permission_reply_done(id, result),
             Event::TurnRecorded { turn, seq } => self.turn_recorded(*turn, seq).await,
+            Event::Composed {
+                chat,
+                args,
+                text,
+                result,
+            } => self.composed(chat, *args, text, result).await,
+            Event::Commands { session, commands } => {
+                let map: serde_json::Map<String, Json> = commands
+                    .into_iter()
+                    .map(|(n, d)| (n, Json::String(d)))
+                    .collect();
+                self.commands.insert(session, Arc::new(Json::Object(map)));
+            }
+            Event::Files { session, files } => {
+                self.files.insert(session, files);
+            }
         }
     }
 
@@ -298,6 +344,32 @@ impl App {
             Request::Permissions => Ok(self.agents.permissions_json()),
             Request::ReviewInfo(_) => Ok(self.review_info()),
             Request::Probe(a) => Ok(self.probe_request(a.refresh)),
+            Request::Files(a) => {
+                let session = self
+                    .ws
+                    .target_chat(a.chat, a.pane)
+                    .and_then(|c| self.ws.chats.get(&c))
+                    .map(|c| c.session);
+                let files = session.and_then(|s| self.files.get(&s));
+                Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
+            }
+            Request::History(a) => {
+                let chat = self.ws.target_chat(a.chat, a.pane);
+                let p = chat.and_then(|c| self.prompts.get(&c));
+                Ok(p.map_or(
+                    json!({"history": [], "draft": ""}),
+                    |p| json!({"history": p.history, "draft": p.draft}),
+                ))
+            }
+            Request::Commands(a) => {
+                let session = self
+                    .ws
+                    .target_chat(a.chat, a.pane)
+                    .and_then(|c| self.ws.chats.get(&c))
+                    .map(|c| c.session);
+                let c = session.and_then(|s| self.commands.get(&s));
+                Ok(c.map_or(json!({}), |c| (**c).clone()))
+            }
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
             }

@@ -38,7 +38,7 @@ pub struct Target {
 
 impl Target {
     /// The worktree's slug is the last component of its directory (see `create_worktree`).
-    fn open(&self) -> Result<SessionWorktree, String> {
+    pub(super) fn open(&self) -> Result<SessionWorktree, String> {
         let slug = self
             .dir
             .file_name()

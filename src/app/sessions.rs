@@ -29,6 +29,7 @@ pub struct WaitingSend {
     pub text: String,
     pub creator: String,
     pub seq: usize,
+    pub extras: crate::agent::Extras,
 }
 
 pub type Waiting = HashMap<SessionId, Vec<WaitingSend>>;
@@ -383,7 +384,7 @@ impl App {
                 for w in waiting {
                     // Cleared as for any prompt sent to a ready session.
                     self.tx_set_meta(w.chat, w.seq, json!({}));
-                    self.start_turn(w.chat, w.text, w.creator, Some(w.seq))
+                    self.start_turn(w.chat, w.text, w.creator, Some(w.seq), w.extras)
                         .await;
                 }
                 self.review_session_ready(ready.session, true);
@@ -471,6 +472,12 @@ impl App {
             &t,
         );
         self.transcripts.insert(t);
+        match store.load_prompts(chat).await {
+            Ok(p) => {
+                self.prompts.insert(chat, std::sync::Arc::new(p));
+            }
+            Err(e) => tracing::warn!(chat, "input history not loaded: {e}"),
+        }
     }
 
     /// Saves the session's open panes (so a restart reopens them).

@@ -90,6 +90,12 @@ pub enum Request {
     ReviewInfo(CwdArgs),
     /// The last probe of agents and models (`refresh`: start a new one).
     Probe(ProbeArgs),
+    /// The worktree files of a chat's session, as last listed (`@` completion).
+    Files(ChatArgs),
+    /// The agent's own commands in a chat's session: name -> description.
+    Commands(ChatArgs),
+    /// A chat's input history (oldest first) and its saved draft.
+    History(ChatArgs),
 }
 
 /// Notifications: user intents (`vim.rpcnotify`); their results come back as render batches.
@@ -136,6 +142,17 @@ pub enum Notify {
     SetAgent(SetArgs),
     /// `:Boo model {provider/model}`: the model of a chat (empty: the default).
     SetModel(SetArgs),
+    /// List the files of a chat's worktree again (the input gained focus).
+    FilesRefresh(ChatArgs),
+    /// The unsent text of a chat's input, saved so it survives a restart.
+    Draft(DraftArgs),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DraftArgs {
+    pub chat: ChatId,
+    #[serde(default)]
+    pub text: String,
 }
 
 /// Targets the given session, else the current one (of the cwd's repository).
@@ -262,6 +279,19 @@ pub struct SendArgs {
     /// Who asked: "user" (default), "selection", "api".
     #[serde(default)]
     pub creator: Option<String>,
+    /// Editor context gathered by Lua (`#buffer`, `#diagnostics`...), sent after the text.
+    #[serde(default)]
+    pub context: Vec<ContextArg>,
+    /// One of the agent's own commands (opencode's `/name`), run with `text` as its arguments.
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+/// One piece of editor context: a label (`#buffer src/app.py`) and its text.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ContextArg {
+    pub label: String,
+    pub text: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -293,6 +323,9 @@ impl Request {
             "permissions" => Ok(Request::Permissions),
             "review_info" => Ok(Request::ReviewInfo(first_arg(name, args)?)),
             "probe" => Ok(Request::Probe(first_arg(name, args)?)),
+            "files" => Ok(Request::Files(first_arg(name, args)?)),
+            "commands" => Ok(Request::Commands(first_arg(name, args)?)),
+            "history" => Ok(Request::History(first_arg(name, args)?)),
             _ => Err(unknown(name)),
         }
     }
@@ -335,6 +368,8 @@ impl Notify {
             "session_delete" => Notify::SessionDelete(first_arg(name, args)?),
             "set_agent" => Notify::SetAgent(first_arg(name, args)?),
             "set_model" => Notify::SetModel(first_arg(name, args)?),
+            "files_refresh" => Notify::FilesRefresh(first_arg(name, args)?),
+            "draft" => Notify::Draft(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

@@ -11,6 +11,7 @@ mod changes;
 mod chats;
 mod error;
 mod panes;
+mod prompts;
 pub mod schema;
 mod sessions;
 mod tasks;
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 
 pub use error::StoreError;
 pub use panes::CLOSED_PANES_CAP;
+pub use prompts::{ChatPrompts, HISTORY_CAP};
 pub use types::*;
 
 use thread::{Db, Msg, Target};

@@ -50,6 +50,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: v4_session_owner,
         check: None,
     },
+    Migration {
+        version: 5,
+        name: "prompt_history",
+        up: v5_prompt_history,
+        check: None,
+    },
 ];
 
 /// The version a database has after all of `MIGRATIONS`.
@@ -238,6 +244,24 @@ fn v3_task_owner(tx: &Transaction) -> rusqlite::Result<()> {
 /// The pid of the boocoder that drives a session (a lease; a dead owner's lease is free).
 fn v4_session_owner(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE sessions ADD COLUMN owner_pid INTEGER;")
+}
+
+/// Each chat's sent prompts (input history) and unsent draft.
+fn v5_prompt_history(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE prompts (
+            id          INTEGER PRIMARY KEY,
+            chat_id     INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            text        TEXT NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        CREATE INDEX prompts_chat ON prompts(chat_id, id);
+        CREATE TABLE drafts (
+            chat_id     INTEGER PRIMARY KEY REFERENCES chats(id) ON DELETE CASCADE,
+            text        TEXT NOT NULL,
+            updated_at  INTEGER NOT NULL
+        );",
+    )
 }
 
 fn v2_check(tx: &Transaction) -> Result<(), String> {

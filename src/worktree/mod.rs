@@ -20,6 +20,7 @@
 //! | [`accept_all`] / [`reject_all`] | the same for several files as one transaction (all or nothing) |
 //! | [`review::act`] | a user's accept/reject request (hunk ids, paths, unsaved buffers) -> one line |
 //! | [`check_inside`] | the path check of every write: inside the root, nothing beyond a symlink |
+//! | [`list_files`] / [`uncommitted_patch`] | what a prompt can mention: files (`@`), a checkout's changes (`#gitdiff`) |
 //!
 //! # Review base
 //!
@@ -53,6 +54,7 @@ mod apply;
 mod create;
 mod diff;
 mod discover;
+mod files;
 mod paths;
 pub mod review;
 mod risk;
@@ -70,6 +72,7 @@ pub use apply::{accept, accept_all, reject, reject_all, Pick};
 pub use create::{create, create_with_progress, list, open, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
+pub use files::{list_files, uncommitted_patch};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, risk_with, stash};
 pub use scan::PendingScanner;

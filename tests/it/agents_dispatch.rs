@@ -33,6 +33,7 @@ async fn chats_run_concurrently_and_one_chat_runs_one_turn_at_a_time() {
         model: None,
         agent: None,
         binding: None,
+        extras: Default::default(),
     };
     assert_eq!(d.send(req(1, "a")), Sent::Starting);
     assert_eq!(d.send(req(1, "b")), Sent::Queued(1));

@@ -22,6 +22,7 @@ fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -
         model: None,
         agent: None,
         binding,
+        extras: Default::default(),
     }
 }
 

@@ -254,7 +254,8 @@ async fn ask_sends_the_selection_with_path_and_lines_and_queues_while_busy() {
         .expect("queued send");
     w.nvim.cmd("Boo").await.expect(":Boo");
     let text = wait_transcript(&w, "the answer to the second prompt", "Echo: second prompt").await;
-    assert!(text.contains("From `src/main.py` lines 1-2"), "{text}");
+    // The selection is attached as a block under the prompt.
+    assert!(text.contains("#selection src/main.py:1-2"), "{text}");
     assert!(text.contains("def greet(name):"), "{text}");
     let reqs = w.model.chat_requests();
     let asked = reqs

@@ -199,6 +199,7 @@ async fn event_stream_cut_mid_turn_ends_equal_to_the_server_transcript() {
             model: None,
             agent: None,
             binding: None,
+            extras: Default::default(),
         })
         .await
         .expect("start");
@@ -448,6 +449,7 @@ async fn silent_event_stream_falls_back_to_polling() {
         model: None,
         agent: None,
         binding: None,
+        extras: Default::default(),
     };
     let mut transcript = crate::support::opencode::Transcript::default();
     let mut session = None;

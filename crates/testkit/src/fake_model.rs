@@ -44,6 +44,8 @@ pub struct RequestRecord {
     pub model: Option<String>,
     /// Text of the last `role:"user"` message.
     pub last_user_text: Option<String>,
+    /// Image parts (`image_url`) of the user messages.
+    pub user_images: usize,
     /// A title-generator request.
     pub is_title: bool,
     /// The last message was a tool result (a follow-up after a tool call).
@@ -312,11 +314,19 @@ fn log_req(
         .and_then(|m| m.get("role"))
         .and_then(Value::as_str)
         == Some("tool");
+    let user_images = messages
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+        .count();
     let rec = RequestRecord {
         method: req.method.clone(),
         path: path.to_string(),
         model: body.get("model").and_then(Value::as_str).map(String::from),
         last_user_text,
+        user_images,
         is_title,
         is_tool_followup,
     };

@@ -145,7 +145,9 @@ pub fn config_for(base_url: &str, opts: &SandboxOptions) -> Value {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "Fake",
                 "options": {"baseURL": base_url, "apiKey": "x"},
-                "models": {MODEL_ID: {"name": "Fake", "limit": {"context": 32000, "output": 4096}}}
+                // Images too, so an image attachment reaches the model as an image part.
+                "models": {MODEL_ID: {"name": "Fake", "limit": {"context": 32000, "output": 4096},
+                    "attachment": true, "modalities": {"input": ["text", "image"], "output": ["text"]}}}
             }
         },
         "model": format!("{PROVIDER_ID}/{MODEL_ID}"),

@@ -48,6 +48,10 @@ function M.input(buf, chat)
     vim.cmd.stopinsert()
     send()
   end, 'send')
+  require('boo.compose.complete').attach(buf, chat)
+  map(buf, { 'n', 'i' }, k.paste_image, function() require('boo.compose.paste').image(chat) end, 'paste image')
+  require('boo.compose.history').attach(buf, chat)
+  require('boo.compose.history').keys(buf, chat)
 end
 
 return M

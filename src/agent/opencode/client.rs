@@ -225,11 +225,11 @@ impl Client {
         &self,
         id: &str,
         dir: &Path,
-        text: &str,
+        parts: Vec<Value>,
         model: Option<&ModelRef>,
         agent: Option<&str>,
     ) -> Result<(), AgentError> {
-        let mut body = json!({"parts": [{"type": "text", "text": text}]});
+        let mut body = json!({ "parts": parts });
         if let Some(m) = model {
             body["model"] = json!({"providerID": m.provider, "modelID": m.model});
         }
@@ -247,6 +247,77 @@ impl Client {
         )
         .await
         .map(|_| ())
+    }
+
+    /// `GET /command`: opencode's commands for `dir` (its own and the config's).
+    pub async fn commands(&self, dir: &Path) -> Result<Value, AgentError> {
+        self.json(
+            "list commands",
+            self.req(reqwest::Method::GET, "/command", Some(dir)),
+        )
+        .await
+    }
+
+    /// `POST /session/{id}/command`: runs a command with the first text part as its arguments
+    /// and the file parts attached. Answers when the turn is over (no short timeout).
+    pub async fn command(
+        &self,
+        id: &str,
+        dir: &Path,
+        name: &str,
+        parts: Vec<Value>,
+        model: Option<String>,
+        agent: Option<String>,
+    ) -> Result<(), AgentError> {
+        let arguments = parts
+            .first()
+            .and_then(|p| p.get("text"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        // Only file parts are accepted here; text context joins the arguments.
+        let mut args = arguments;
+        let mut files = Vec::new();
+        for p in parts.into_iter().skip(1) {
+            match p.get("type").and_then(Value::as_str) {
+                Some("file") => files.push(p),
+                _ => {
+                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                        args.push_str("\n\n");
+                        args.push_str(t);
+                    }
+                }
+            }
+        }
+        let mut body = json!({"command": name, "arguments": args, "parts": files});
+        if let Some(m) = model {
+            body["model"] = json!(m);
+        }
+        if let Some(a) = agent {
+            body["agent"] = json!(a);
+        }
+        let r = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/session/{id}/command"),
+                Some(dir),
+            )
+            .json(&body)
+            .timeout(Duration::from_secs(24 * 3600));
+        let resp = r
+            .send()
+            .await
+            .map_err(|e| AgentError::Unreachable(format!("command: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = resp.text().await.unwrap_or_default();
+        Err(AgentError::Http {
+            what: "command".into(),
+            status: status.as_u16(),
+            message: message.chars().take(300).collect(),
+        })
     }
 
     /// `POST /session/{id}/abort`.

@@ -5,6 +5,7 @@
 //!   `translate`: events -> transcript changes (pure); `session`: the per-session actor.
 
 pub mod client;
+pub mod parts;
 pub mod server;
 pub mod session;
 pub mod sse;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use self::client::ModelRef;
@@ -321,7 +323,8 @@ impl OpencodeBackend {
             .await?;
         let (tx, rx) = oneshot::channel();
         cmds.send(Cmd::Start {
-            text: req.text.clone(),
+            parts: parts::prompt_parts(&req.text, &req.extras.attachments),
+            command: req.extras.command.clone(),
             model,
             agent: Some(agent),
             reply: tx,
@@ -416,6 +419,30 @@ impl AgentBackend for OpencodeBackend {
                 "opencode ready for the directory"
             ),
             Err(e) => tracing::info!(dir = %dir.display(), "opencode directory not prepared: {e}"),
+        }
+    }
+
+    async fn commands(&self, directory: PathBuf) -> Vec<(String, String)> {
+        let Ok(server) = self.server_reporting(false).await else {
+            return Vec::new();
+        };
+        match server.client().commands(&directory).await {
+            Ok(Value::Array(list)) => list
+                .iter()
+                .filter_map(|c| {
+                    let name = c.get("name")?.as_str()?.to_string();
+                    let desc = c
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Some((name, desc.to_string()))
+                })
+                .collect(),
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::info!("opencode commands not listed: {e}");
+                Vec::new()
+            }
         }
     }
 

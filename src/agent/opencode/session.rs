@@ -37,7 +37,9 @@ pub struct Timings {
 
 pub enum Cmd {
     Start {
-        text: String,
+        parts: Vec<serde_json::Value>,
+        /// Run this opencode command instead, with the text part as its arguments.
+        command: Option<String>,
         model: Option<ModelRef>,
         agent: Option<String>,
         reply: oneshot::Sender<Result<(), AgentError>>,
@@ -220,8 +222,8 @@ impl Actor {
                         }
                         break;
                     }
-                    Some(Cmd::Start { text, model, agent, reply }) => {
-                        let r = self.start(&text, model.as_ref(), agent.as_deref()).await;
+                    Some(Cmd::Start { parts, command, model, agent, reply }) => {
+                        let r = self.start(parts, command, model.as_ref(), agent.as_deref()).await;
                         let _ = reply.send(r);
                     }
                     Some(Cmd::Abort { reply }) => {
@@ -267,7 +269,8 @@ impl Actor {
 
     async fn start(
         &mut self,
-        text: &str,
+        parts: Vec<serde_json::Value>,
+        command: Option<String>,
         model: Option<&ModelRef>,
         agent: Option<&str>,
     ) -> Result<(), AgentError> {
@@ -299,9 +302,31 @@ impl Actor {
             error: None,
             idle_hint: None,
         });
+        if let Some(name) = command {
+            // `POST /command` answers when the turn is over; its events arrive on the stream
+            // like a prompt's, so it runs in the background and the stream ends the turn.
+            let client = self.client.clone();
+            let (id, dir, events) = (
+                self.session_id.clone(),
+                self.directory.clone(),
+                self.events.clone(),
+            );
+            let model = model.map(|m| format!("{}/{}", m.provider, m.model));
+            let agent = agent.map(str::to_string);
+            tokio::spawn(async move {
+                if let Err(e) = client.command(&id, &dir, &name, parts, model, agent).await {
+                    tracing::warn!(session = %id, "command /{name}: {e}");
+                    let _ = events.send(AgentEvent::ServerError(format!(
+                        "opencode command /{name} failed: {e}"
+                    )));
+                }
+            });
+            self.emit(AgentEvent::TurnStarted { chat: self.chat });
+            return Ok(());
+        }
         match self
             .client
-            .prompt_async(&self.session_id, &self.directory, text, model, agent)
+            .prompt_async(&self.session_id, &self.directory, parts, model, agent)
             .await
         {
             Ok(()) => {

@@ -75,6 +75,7 @@ impl Harness {
             model: None,
             agent: None,
             binding: None,
+            extras: Default::default(),
         }
     }
 
