@@ -37,6 +37,8 @@ pub struct Config {
     /// CLI agents by name (`qwen`, `claude`, `goose`).
     #[serde(deserialize_with = "map_or_empty_list")]
     pub agents: BTreeMap<String, CliAgentConfig>,
+    /// Per-session caps on usage.
+    pub budget: BudgetConfig,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -132,6 +134,10 @@ impl Config {
             field(r, "name", "router.", &mut c.router.name, p);
             field(r, "api_key", "router.", &mut c.router.api_key, p);
         }
+        if let Some(b) = v.get("budget") {
+            field(b, "cost", "budget.", &mut c.budget.cost, p);
+            field(b, "tokens", "budget.", &mut c.budget.tokens, p);
+        }
         if let Some(agents) = v.get("agents") {
             match (agents.as_object(), agents.as_array()) {
                 (Some(m), _) => {
@@ -168,6 +174,16 @@ pub struct RouterConfig {
     pub url: Option<String>,
     pub name: Option<String>,
     pub api_key: Option<String>,
+}
+
+/// Per-session caps: a turn is not run (or, past a step, aborted) once one is reached.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BudgetConfig {
+    /// Dollars.
+    pub cost: Option<f64>,
+    /// Tokens in and out.
+    pub tokens: Option<u64>,
 }
 
 /// How to run one CLI agent (`agents.qwen`, `agents.claude`, `agents.goose`).

@@ -76,6 +76,20 @@ H.schema = {
     types = { 'table' },
     desc = "CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = {...} } }; `args` replaces the default extra arguments, `env` is added (|boo-agents|).",
   },
+  budget = {
+    cost = {
+      default = nil,
+      types = { 'number', 'nil' },
+      check = 'positive',
+      desc = 'Per-session cap in dollars: a turn past it is not run (or, between steps, aborted); the winbar warns at 80%. nil = none.',
+    },
+    tokens = {
+      default = nil,
+      types = { 'number', 'nil' },
+      check = 'positive_int',
+      desc = 'Per-session cap in tokens (in + out), like `cost`. nil = none.',
+    },
+  },
   worktree = {
     dir = {
       default = nil,
@@ -365,6 +379,7 @@ function M.resolved()
     store_path = c.store.path or (data .. '/boo/boo.db'),
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,
+    budget = { cost = c.budget.cost, tokens = c.budget.tokens },
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
       url = oc.url,

@@ -25,7 +25,7 @@ impl App {
                     let msg = format!("boo: config: {}", cfg.problems.join("; "));
                     self.ui.notify(msg, ERROR);
                 }
-                self.config = cfg;
+                self.config = *cfg;
                 self.agents.configure(&self.config);
                 // Open the store now, so a bad path is reported at start, not at first prompt.
                 self.store().await;
@@ -87,6 +87,7 @@ impl App {
                 title: c.title.clone(),
                 active: p.active == Some(c.id),
                 busy: c.busy(),
+                info: (p.active == Some(c.id)).then(|| self.tab_info(c.id)),
             })
             .collect()
     }
@@ -125,7 +126,7 @@ impl App {
     }
 
     /// Redraws the winbar of every pane showing `chat` (busy marks, titles).
-    fn refresh_tabs(&mut self, chat: ChatId) {
+    pub(super) fn refresh_tabs(&mut self, chat: ChatId) {
         let panes: Vec<PaneId> = self
             .ws
             .panes
@@ -249,6 +250,12 @@ impl App {
         };
         if a.from_input {
             self.ui.input_clear(chat);
+        }
+        if let Some(line) = self.over_budget(chat) {
+            self.tx_set(chat, seq, text, json!({"status": "not sent"}));
+            let shown = line.trim_start_matches("boo: ").to_string();
+            self.tx_push(chat, ItemKind::Error, None, shown, Json::Null);
+            return self.ui.notify(line, WARN);
         }
         let creator = a.creator.unwrap_or_else(|| "user".into());
         self.start_turn(chat, text, creator, Some(seq)).await;
@@ -387,7 +394,39 @@ impl App {
                 ..
             } => {}
             AgentEvent::Item { chat, change } => {
-                self.tx_apply(chat, change);
+                let step = match &change {
+                    ItemChange::Upsert {
+                        kind: ItemKind::Info,
+                        meta,
+                        ..
+                    } if meta.get("type").and_then(Json::as_str) == Some("step-finish") => {
+                        Some(self.stamp_step(chat, meta.clone()))
+                    }
+                    _ => None,
+                };
+                match (step, change) {
+                    (
+                        Some(meta),
+                        ItemChange::Upsert {
+                            part_id,
+                            kind,
+                            content,
+                            ..
+                        },
+                    ) => {
+                        self.tx_apply(
+                            chat,
+                            ItemChange::Upsert {
+                                part_id,
+                                kind,
+                                content,
+                                meta: meta.clone(),
+                            },
+                        );
+                        self.step_finished(chat, &meta);
+                    }
+                    (_, change) => self.tx_apply(chat, change),
+                }
             }
             AgentEvent::PermissionAsked { chat, request } => {
                 let title = request

@@ -13,6 +13,7 @@ mod session_cmds;
 mod sessions;
 mod store_jobs;
 mod transcripts;
+mod usage;
 pub mod workspace;
 
 use std::sync::Arc;

@@ -100,7 +100,7 @@ pub enum Notify {
         message: String,
     },
     /// The resolved configuration; sent right after `hello` and on every `setup()`.
-    Configure(Config),
+    Configure(Box<Config>),
     /// Show the floating chat of the cwd's repository (creating its session on first use).
     Show(CwdArgs),
     Send(SendArgs),
@@ -309,7 +309,7 @@ impl Notify {
                 let a: LogArgs = first_arg(name, args)?;
                 Notify::Log { message: a.message }
             }
-            "configure" => Notify::Configure(Config::decode(args.first())),
+            "configure" => Notify::Configure(Box::new(Config::decode(args.first()))),
             "show" => Notify::Show(first_arg(name, args)?),
             "send" => Notify::Send(first_arg(name, args)?),
             "abort" => Notify::Abort(first_arg(name, args)?),

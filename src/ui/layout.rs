@@ -194,6 +194,11 @@ fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
         ItemKind::Tool => tool_body(content, meta),
         // The header says it all.
         ItemKind::Permission => String::new(),
+        // A step's usage, as a footer under its answer.
+        ItemKind::Info => match crate::model::usage::Usage::of_step(meta) {
+            Some(u) => format!("  {}", super::usage::footer(&u)),
+            None => content.to_string(),
+        },
         _ => content.to_string(),
     };
     // An empty item (a text part announced before its first delta) takes no lines at all.

@@ -8,6 +8,7 @@
 pub mod layout;
 pub mod markdown;
 pub mod ops;
+pub mod usage;
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +34,9 @@ pub struct Tab {
     pub title: String,
     pub active: bool,
     pub busy: bool,
+    /// The active tab's agent, model and usage totals (for the winbar's right side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
 }
 
 /// What a pane shows; sent when it opens or switches chat.

@@ -20,6 +20,7 @@ mod e2e_secrets;
 mod e2e_sessions;
 mod e2e_turns;
 mod e2e_two_editors;
+mod e2e_usage;
 mod opencode_backend;
 mod opencode_harness;
 mod opencode_recovery;

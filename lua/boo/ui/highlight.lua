@@ -25,6 +25,8 @@ M.groups = {
   BooTabActive = 'TabLineSel',
   BooTabBusy = 'DiagnosticWarn',
   BooTabFill = 'TabLineFill',
+  BooTabInfo = 'TabLineFill',
+  BooTabWarn = 'DiagnosticWarn',
 }
 
 function M.apply()

@@ -77,6 +77,13 @@ function H.winbar(p)
     table.insert(parts, ('%s%s%d %s '):format(hl, busy, i, title))
   end
   table.insert(parts, "%#BooTabFill# %@v:lua.require'boo.ui.pane'.click_new@[+]%X")
+  -- The active chat's agent, model and usage, on the right.
+  for _, t in ipairs(p.tabs or {}) do
+    if t.active and t.info and t.info ~= '' then
+      local hl = t.info:find('⚠', 1, true) and '%#BooTabWarn#' or '%#BooTabInfo#'
+      table.insert(parts, '%=' .. hl .. ' ' .. t.info:gsub('%%', '%%%%') .. ' ')
+    end
+  end
   return table.concat(parts, '%*')
 end
 
