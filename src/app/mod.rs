@@ -122,6 +122,11 @@ pub struct App {
     /// Turns per chat whose task row is being written, and the chats aborted meanwhile.
     recording: std::collections::HashMap<crate::model::ChatId, usize>,
     abort_recording: std::collections::HashSet<crate::model::ChatId>,
+    /// Each chat's usage totals, summed from its transcript when first asked (statusline,
+    /// winbar) and dropped when a step finishes or the transcript is (re)loaded.
+    usage_cache: parking_lot::Mutex<
+        std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
+    >,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -210,6 +215,7 @@ impl App {
             store_jobs: Default::default(),
             recording: Default::default(),
             abort_recording: Default::default(),
+            usage_cache: Default::default(),
         }
     }
 
@@ -390,6 +396,7 @@ impl App {
             "busy": c.is_some_and(|c| c.busy()),
             "pending_changes": pending,
             "permissions": self.agents.permission_count(),
+            "cost": session.map(|s| self.session_usage(s).cost),
             "dir": s.and_then(|s| s.dir.as_ref()).map(|d| d.display().to_string()),
         });
         self.ui.status(status);

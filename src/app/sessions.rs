@@ -438,6 +438,7 @@ impl App {
             &t,
         );
         self.transcripts.insert(t);
+        self.usage_changed(chat);
     }
 
     /// Saves the session's open panes (so a restart reopens them).

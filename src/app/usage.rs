@@ -13,10 +13,20 @@ const WARN_AT: f64 = 0.8;
 
 impl App {
     pub(super) fn chat_usage(&self, chat: ChatId) -> Usage {
-        self.transcripts
-            .get(chat)
-            .map(Usage::of_transcript)
-            .unwrap_or_default()
+        if let Some(u) = self.usage_cache.lock().get(&chat) {
+            return *u;
+        }
+        let Some(t) = self.transcripts.get(chat) else {
+            return Usage::default();
+        };
+        let u = Usage::of_transcript(t);
+        self.usage_cache.lock().insert(chat, u);
+        u
+    }
+
+    /// The chat's transcript changed in a way its totals may see.
+    pub(super) fn usage_changed(&self, chat: ChatId) {
+        self.usage_cache.lock().remove(&chat);
     }
 
     /// The session's chats that are loaded (a chat never opened in this process has not run a
@@ -116,6 +126,7 @@ impl App {
     /// A step of `chat` finished: the winbar's totals change, and a turn that goes on (it
     /// called tools) past the budget is aborted.
     pub(super) fn step_finished(&mut self, chat: ChatId, meta: &Json) {
+        self.usage_changed(chat);
         self.refresh_tabs(chat);
         let more = meta.get("reason").and_then(Json::as_str) == Some("tool-calls");
         if !more {

@@ -133,3 +133,66 @@ async fn a_token_budget_stops_the_second_turn_with_one_line() {
     assert!(bar.contains("⚠ budget"), "the winbar warns: {bar}");
     w.nvim.quit().await;
 }
+
+async fn statusline(w: &World) -> String {
+    w.nvim
+        .lua("return require('boo').statusline()")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn statusline_spins_while_a_turn_runs_and_counts_a_waiting_permission() {
+    let w = World::start().await;
+    assert_eq!(statusline(&w).await, "", "nothing before a session");
+    // Permission prompts are left unanswered (the user looks elsewhere).
+    w.nvim.lua("vim.ui.select = function() end").await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .wait_for("a session", "require('boo').statusline() == 'boo'", WAIT)
+        .await;
+    w.nvim
+        .cmd("Boo send [fake:slow 150] slowly")
+        .await
+        .expect("send");
+    w.nvim
+        .wait_for("busy", "require('boo').status().busy", WAIT)
+        .await;
+    // The spinner turns: several frames within half a second.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let s = statusline(&w).await;
+        if require_busy(&w).await {
+            seen.insert(s);
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(seen.len() >= 2, "the spinner turns: {seen:?}");
+    assert!(seen.iter().all(|s| s.starts_with("boo ")), "{seen:?}");
+    w.wait_transcript("the answer", "Echo: slowly").await;
+    w.nvim
+        .wait_for(
+            "the cost",
+            "require('boo').statusline() == 'boo $0.0018'",
+            WAIT,
+        )
+        .await;
+    w.nvim
+        .cmd("Boo send [fake:bash echo hi]")
+        .await
+        .expect("send");
+    w.nvim
+        .wait_for(
+            "the waiting permission",
+            "require('boo').statusline():find('⚠1', 1, true) ~= nil",
+            WAIT,
+        )
+        .await;
+    w.nvim.quit().await;
+}
+
+async fn require_busy(w: &World) -> bool {
+    w.nvim.lua("return require('boo').status().busy").await == json!(true)
+}
