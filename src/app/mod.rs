@@ -66,6 +66,8 @@ pub enum Event {
         id: String,
         result: Result<(), String>,
     },
+    /// The `:Boo usage` report was built (or the store could not be read).
+    UsageReport(Result<Vec<String>, String>),
     /// A turn's task row was written (see `store_jobs`): the turn can start.
     TurnRecorded {
         turn: Box<agents::Turn>,
@@ -89,6 +91,7 @@ impl Event {
             Event::Probe(_) => "probe report",
             Event::PermissionReply { .. } => "permission reply",
             Event::TurnRecorded { .. } => "turn recorded",
+            Event::UsageReport(_) => "usage report",
         }
     }
 }
@@ -274,6 +277,8 @@ impl App {
             Event::Probe(report) => self.probe_done(*report),
             Event::PermissionReply { id, result } => self.permission_reply_done(id, result),
             Event::TurnRecorded { turn, seq } => self.turn_recorded(*turn, seq).await,
+            Event::UsageReport(Ok(lines)) => self.ui.report("boo usage", lines),
+            Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
         }
     }
 

@@ -11,6 +11,20 @@ use crate::ui::usage as fmt;
 /// The winbar warns from this share of a budget on.
 const WARN_AT: f64 = 0.8;
 
+/// A stored step as the report counts it (None for a meta that does not parse).
+fn step_of(r: &crate::store::StepRow) -> Option<fmt::Step> {
+    let meta: Json = serde_json::from_str(&r.meta).ok()?;
+    let usage = Usage::of_step(&meta)?;
+    let text = |k: &str| meta.get(k).and_then(Json::as_str).map(String::from);
+    Some(fmt::Step {
+        session: r.session_title.clone(),
+        agent: text("agent").unwrap_or_else(|| r.agent.clone()),
+        model: text("model").unwrap_or_else(|| "unknown model".into()),
+        at: meta.get("at").and_then(Json::as_u64),
+        usage,
+    })
+}
+
 impl App {
     pub(super) fn chat_usage(&self, chat: ChatId) -> Usage {
         if let Some(u) = self.usage_cache.lock().get(&chat) {
@@ -102,6 +116,30 @@ impl App {
         let session = self.ws.chats.get(&chat)?.session;
         let (share, what) = self.budget_share(session)?;
         (share >= 1.0).then(|| format!("boo: session budget reached: {what} used; turn not run"))
+    }
+
+    /// `:Boo usage`: reads every stored step off the loop and opens the report.
+    pub(super) async fn usage_report(&mut self, today: Option<u64>) {
+        // What streamed in the last 50 ms is in the report too.
+        self.save_transcripts();
+        let store = self.store().await;
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let r = async {
+                store.flush().await?;
+                store.usage_steps().await
+            }
+            .await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let r = r.map_err(|e| e.to_string()).map(|rows| {
+                let steps: Vec<fmt::Step> = rows.iter().filter_map(step_of).collect();
+                fmt::report(&steps, now, today.unwrap_or(now - now % 86_400))
+            });
+            let _ = events.send(super::Event::UsageReport(r));
+        });
     }
 
     /// A step's meta with what the agent does not know: which agent ran it, and when (unix

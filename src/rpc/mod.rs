@@ -122,6 +122,8 @@ pub enum Notify {
     PermissionReply(PermissionReplyArgs),
     /// Compute the session's pending diff and open the review view.
     Diff(ReviewArgs),
+    /// `:Boo usage`: the usage report buffer.
+    Usage(UsageArgs),
     Accept(ReviewActionArgs),
     Reject(ReviewActionArgs),
     /// The review buffer of a session was closed.
@@ -197,6 +199,13 @@ pub struct SetArgs {
     pub chat: Option<ChatId>,
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// `today`: the user's local midnight in unix seconds (the backend knows no time zone).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UsageArgs {
+    #[serde(default)]
+    pub today: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -325,6 +334,7 @@ impl Notify {
             "restore" => Notify::Restore(first_arg(name, args)?),
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
             "diff" => Notify::Diff(first_arg(name, args)?),
+            "usage" => Notify::Usage(first_arg(name, args)?),
             "accept" => Notify::Accept(first_arg(name, args)?),
             "reject" => Notify::Reject(first_arg(name, args)?),
             "review_closed" => Notify::ReviewClosed(first_arg(name, args)?),

@@ -17,6 +17,7 @@ mod tasks;
 mod thread;
 mod transcript;
 mod types;
+mod usage;
 mod worktrees;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use tokio::sync::oneshot;
 pub use error::StoreError;
 pub use panes::CLOSED_PANES_CAP;
 pub use types::*;
+pub use usage::StepRow;
 
 use thread::{Db, Msg, Target};
 

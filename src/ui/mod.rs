@@ -198,6 +198,14 @@ impl Ui {
         });
     }
 
+    /// Shows a read-only report buffer named `name`.
+    pub fn report(&mut self, name: &str, lines: Vec<String>) {
+        self.late_ops.push(Op::Report {
+            name: name.to_string(),
+            lines,
+        });
+    }
+
     /// Ensures Lua has a chat's buffers (needed before a pane can show it).
     pub fn ensure_created(&mut self, chat: ChatId) {
         if let Some(c) = self.chats.get_mut(&chat) {

@@ -87,6 +87,35 @@ async fn footer_and_winbar_show_the_models_usage_and_keep_it_after_a_restart() {
         bar.contains(MODEL_ID),
         "the model, from the stored steps: {bar}"
     );
+    // The report reads the store: both turns, today, by session, agent and model.
+    w.nvim.cmd("Boo usage").await.expect(":Boo usage");
+    w.nvim
+        .wait_for(
+            "the report",
+            "vim.fn.bufnr('boo usage') ~= -1 and #vim.api.nvim_buf_get_lines(vim.fn.bufnr('boo usage'), 0, -1, false) > 3",
+            WAIT,
+        )
+        .await;
+    let report = w
+        .nvim
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(vim.fn.bufnr('boo usage'), 0, -1, false), '\\n')")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for want in [
+        "Today: 3.1k tokens · $0.0036",
+        "Last 7 days: 3.1k tokens · $0.0036",
+        "All: 3.1k tokens · $0.0036",
+        "  by session",
+        "  by agent",
+        "    opencode",
+        &format!("    fake/{MODEL_ID}"),
+        "2.4k in · 680 out · $0.0036 · 2 steps",
+    ] {
+        assert!(report.contains(want), "{want:?} in:\n{report}");
+    }
+    assert!(report.contains(&"█".repeat(24)), "a full bar: {report}");
     w.nvim.quit().await;
 }
 
