@@ -105,6 +105,11 @@ H.schema = {
     },
   },
   ui = {
+    welcome = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Show a welcome (keys, example prompts) in an empty chat until its first prompt.',
+    },
     markdown = {
       default = 'boo',
       types = { 'string' },

@@ -12,6 +12,7 @@ mod ci_script;
 mod e2e_agents;
 mod e2e_chat_ui;
 mod e2e_foundation;
+mod e2e_newcomer;
 mod e2e_prepare;
 mod e2e_recovery;
 mod e2e_render;

@@ -5,6 +5,7 @@ M.groups = {
   BooUser = 'Title',
   BooError = 'DiagnosticError',
   BooInfo = 'Comment',
+  BooWelcome = 'Comment',
   BooQueued = 'DiagnosticHint',
   BooBlockHeader = 'Special',
   BooBlockRunning = 'DiagnosticWarn',

@@ -70,6 +70,9 @@ end
 
 function H.winbar(p)
   local parts = {}
+  for _, t in ipairs(p.tabs or {}) do
+    if t.chat then chat_ui.retitle(t.chat, t.title) end
+  end
   for i, t in ipairs(p.tabs or {}) do
     local hl = t.active and '%#BooTabActive#' or '%#BooTab#'
     local busy = t.busy and '%#BooTabBusy# ● ' .. hl or ' '

@@ -590,6 +590,8 @@ fn tool_item(part: &Value, msg: &str) -> (String, Value) {
         "input": input,
         "output": output,
         "error": state.get("error").cloned().unwrap_or(Value::Null),
+        // A command's exit status, for the folded header's result.
+        "exit": state.pointer("/metadata/exit").cloned().unwrap_or(Value::Null),
     });
     let content = if summary.is_empty() {
         tool.to_string()
