@@ -68,6 +68,8 @@ pub enum Event {
     },
     /// The `:Boo usage` report was built (or the store could not be read).
     UsageReport(Result<Vec<String>, String>),
+    /// The store's facts for `:checkhealth boo`.
+    Health(Json),
     /// A turn's task row was written (see `store_jobs`): the turn can start.
     TurnRecorded {
         turn: Box<agents::Turn>,
@@ -92,6 +94,7 @@ impl Event {
             Event::PermissionReply { .. } => "permission reply",
             Event::TurnRecorded { .. } => "turn recorded",
             Event::UsageReport(_) => "usage report",
+            Event::Health(_) => "health report",
         }
     }
 }
@@ -279,6 +282,7 @@ impl App {
             Event::TurnRecorded { turn, seq } => self.turn_recorded(*turn, seq).await,
             Event::UsageReport(Ok(lines)) => self.ui.report("boo usage", lines),
             Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
+            Event::Health(data) => self.ui.autocmd("BooHealth", data),
         }
     }
 

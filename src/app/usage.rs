@@ -142,6 +142,24 @@ impl App {
         });
     }
 
+    /// `:checkhealth boo`: the live worktrees and whether their session exists, off the loop.
+    pub(super) async fn health_report(&mut self) {
+        let store = self.store().await;
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let data = match store.live_worktrees().await {
+                Ok(w) => serde_json::json!({
+                    "worktrees": w.iter().map(|w| serde_json::json!({
+                        "path": w.path,
+                        "session": w.session_id,
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+            let _ = events.send(super::Event::Health(data));
+        });
+    }
+
     /// A step's meta with what the agent does not know: which agent ran it, and when (unix
     /// seconds), for the usage report.
     pub(super) fn stamp_step(&self, chat: ChatId, mut meta: Json) -> Json {

@@ -124,6 +124,8 @@ pub enum Notify {
     Diff(ReviewArgs),
     /// `:Boo usage`: the usage report buffer.
     Usage(UsageArgs),
+    /// `:checkhealth boo`: the store's facts, answered as the `User BooHealth` event.
+    Health,
     Accept(ReviewActionArgs),
     Reject(ReviewActionArgs),
     /// The review buffer of a session was closed.
@@ -335,6 +337,7 @@ impl Notify {
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
             "diff" => Notify::Diff(first_arg(name, args)?),
             "usage" => Notify::Usage(first_arg(name, args)?),
+            "health" => Notify::Health,
             "accept" => Notify::Accept(first_arg(name, args)?),
             "reject" => Notify::Reject(first_arg(name, args)?),
             "review_closed" => Notify::ReviewClosed(first_arg(name, args)?),

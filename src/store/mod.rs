@@ -10,6 +10,7 @@ mod agent_sessions;
 mod changes;
 mod chats;
 mod error;
+mod health;
 mod panes;
 pub mod schema;
 mod sessions;
@@ -27,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 pub use error::StoreError;
+pub use health::LiveWorktree;
 pub use panes::CLOSED_PANES_CAP;
 pub use types::*;
 pub use usage::StepRow;

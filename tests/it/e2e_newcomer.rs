@@ -108,3 +108,50 @@ async fn the_welcome_shows_in_an_empty_chat_until_the_first_prompt() {
     assert_eq!(welcome(&w).await, "", "no welcome when ui.welcome = false");
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn checkhealth_shows_the_database_worktrees_and_those_left_behind() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    // The session's worktree exists once the status names its folder.
+    w.nvim
+        .wait_for("the worktree", "require('boo').status().dir ~= nil", WAIT)
+        .await;
+    // A worktree whose session was deleted: its files stay, the record loses its session.
+    let left = w.dir.join("worktrees").join("left-behind");
+    std::fs::create_dir_all(&left).expect("mkdir");
+    std::fs::write(left.join("work.txt"), vec![b'x'; 64 * 1024]).expect("write");
+    {
+        let conn = rusqlite::Connection::open(w.db()).expect("open db");
+        conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
+        conn.execute(
+            "INSERT INTO worktrees (session_id, repo_root, path, branch, base_commit, review_base, created_at)
+             VALUES (NULL, '/r', ?1, 'boo/gone', 'x', 'x', 0)",
+            [left.display().to_string()],
+        )
+        .expect("insert");
+    }
+    w.nvim.cmd("checkhealth boo").await.expect(":checkhealth");
+    let report = w
+        .nvim
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let db = w.db().display().to_string();
+    assert!(report.contains(&format!("OK database: {db} (")), "{report}");
+    assert!(report.contains("OK worktrees: 2, "), "{report}");
+    assert!(
+        report.contains(&format!(
+            "WARNING 1 worktree(s) whose session is gone (their files stay): {}",
+            left.display()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("server starts and answers"),
+        "opencode: {report}"
+    );
+    w.nvim.quit().await;
+}
