@@ -225,6 +225,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn budget_decodes_and_a_bad_value_is_named() {
+        let c = Config::decode(Some(
+            &serde_json::json!({"budget": {"cost": 2.5, "tokens": 500000}}),
+        ));
+        assert_eq!(
+            c.budget,
+            BudgetConfig {
+                cost: Some(2.5),
+                tokens: Some(500000)
+            }
+        );
+        let c = Config::decode(Some(&serde_json::json!({"budget": {"tokens": "lots"}})));
+        assert_eq!(c.budget.tokens, None);
+        assert!(
+            c.problems[0].starts_with("budget.tokens:"),
+            "{:?}",
+            c.problems
+        );
+    }
+
+    #[test]
     fn agents_and_router_decode_also_from_empty_lua_tables() {
         let c: Config = serde_json::from_value(serde_json::json!({
             "router": {"url": "http://h:1/v1", "name": "lab"},
