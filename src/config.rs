@@ -39,6 +39,8 @@ pub struct Config {
     /// CLI agents by name (`qwen`, `claude`, `goose`).
     #[serde(deserialize_with = "map_or_empty_list")]
     pub agents: BTreeMap<String, CliAgentConfig>,
+    /// Per-session caps on usage.
+    pub budget: BudgetConfig,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -135,6 +137,10 @@ impl Config {
             field(r, "name", "router.", &mut c.router.name, p);
             field(r, "api_key", "router.", &mut c.router.api_key, p);
         }
+        if let Some(b) = v.get("budget") {
+            field(b, "cost", "budget.", &mut c.budget.cost, p);
+            field(b, "tokens", "budget.", &mut c.budget.tokens, p);
+        }
         if let Some(agents) = v.get("agents") {
             match (agents.as_object(), agents.as_array()) {
                 (Some(m), _) => {
@@ -171,6 +177,16 @@ pub struct RouterConfig {
     pub url: Option<String>,
     pub name: Option<String>,
     pub api_key: Option<String>,
+}
+
+/// Per-session caps: a turn is not run (or, past a step, aborted) once one is reached.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BudgetConfig {
+    /// Dollars.
+    pub cost: Option<f64>,
+    /// Tokens in and out.
+    pub tokens: Option<u64>,
 }
 
 /// How to run one CLI agent (`agents.qwen`, `agents.claude`, `agents.goose`).
@@ -210,6 +226,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_decodes_and_a_bad_value_is_named() {
+        let c = Config::decode(Some(
+            &serde_json::json!({"budget": {"cost": 2.5, "tokens": 500000}}),
+        ));
+        assert_eq!(
+            c.budget,
+            BudgetConfig {
+                cost: Some(2.5),
+                tokens: Some(500000)
+            }
+        );
+        let c = Config::decode(Some(&serde_json::json!({"budget": {"tokens": "lots"}})));
+        assert_eq!(c.budget.tokens, None);
+        assert!(
+            c.problems[0].starts_with("budget.tokens:"),
+            "{:?}",
+            c.problems
+        );
+    }
 
     #[test]
     fn agents_and_router_decode_also_from_empty_lua_tables() {

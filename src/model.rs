@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod transcript;
+pub mod usage;
 
 pub type SessionId = i64;
 pub type ChatId = i64;

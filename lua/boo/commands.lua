@@ -79,6 +79,7 @@ M.subcommands = {
     end,
   },
   diff = { run = function() boo().diff() end },
+  usage = { run = function() boo().usage() end },
   accept = {
     run = function(args) boo().accept(H.path_arg(args)) end,
     complete = function() return H.pending_paths() end,

@@ -76,6 +76,20 @@ H.schema = {
     types = { 'table' },
     desc = "CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = {...} } }; `args` replaces the default extra arguments, `env` is added (|boo-agents|).",
   },
+  budget = {
+    cost = {
+      default = nil,
+      types = { 'number', 'nil' },
+      check = 'positive',
+      desc = 'Per-session cap in dollars: a turn past it is not run (or, between steps, aborted); the winbar warns at 80%. nil = none.',
+    },
+    tokens = {
+      default = nil,
+      types = { 'number', 'nil' },
+      check = 'positive_int',
+      desc = 'Per-session cap in tokens (in + out), like `cost`. nil = none.',
+    },
+  },
   worktree = {
     dir = {
       default = nil,
@@ -96,6 +110,11 @@ H.schema = {
     },
   },
   ui = {
+    welcome = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Show a welcome (keys, example prompts) in an empty chat until its first prompt.',
+    },
     markdown = {
       default = 'boo',
       types = { 'string' },
@@ -409,6 +428,7 @@ function M.resolved()
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,
     worktree_spare = c.worktree.spare,
+    budget = { cost = c.budget.cost, tokens = c.budget.tokens },
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
       url = oc.url,

@@ -73,6 +73,71 @@ function M.check()
 
   M.check_safety(health, cfg)
   M.check_probe(health, rpc)
+  M.check_storage(health, rpc)
+end
+
+--- `1.2 MB`
+local function size(bytes)
+  if bytes >= 1024 * 1024 * 1024 then return ('%.1f GB'):format(bytes / 1024 ^ 3) end
+  if bytes >= 1024 * 1024 then return ('%.1f MB'):format(bytes / 1024 ^ 2) end
+  return ('%d KB'):format(math.ceil(bytes / 1024))
+end
+
+--- Disk use of the folders, in bytes (`du -sk`, all at once).
+local function disk_use(paths)
+  local jobs, total = {}, 0
+  for _, p in ipairs(paths) do
+    local ok, job = pcall(vim.system, { 'du', '-sk', p }, { text = true })
+    if ok then table.insert(jobs, job) end
+  end
+  for _, job in ipairs(jobs) do
+    local out = job:wait(20000)
+    local kb = out.code == 0 and tonumber((out.stdout or ''):match('^(%d+)')) or 0
+    total = total + kb * 1024
+  end
+  return total
+end
+
+--- The database file and the session worktrees (from the store, through the backend).
+function M.check_storage(health, rpc)
+  health.start('boo: storage')
+  local db = require('boo.config').resolved().store_path
+  local bytes = 0
+  for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+    local st = vim.uv.fs_stat(db .. suffix)
+    if st then bytes = bytes + st.size end
+  end
+  if bytes > 0 then
+    health.ok(('database: %s (%s)'):format(db, size(bytes)))
+  else
+    health.info(('database: %s (not created yet)'):format(db))
+  end
+  if not rpc.running() then return health.warn('the backend is not running; worktrees were not counted') end
+  local got
+  local id = vim.api.nvim_create_autocmd('User', {
+    pattern = 'BooHealth',
+    once = true,
+    callback = function(ev) got = ev.data or {} end,
+  })
+  rpc.notify('health', {})
+  vim.wait(5000, function() return got ~= nil end, 20)
+  pcall(vim.api.nvim_del_autocmd, id)
+  if not got then return health.warn('the backend did not answer within 5 s; see :Boo log') end
+  if got.error and got.error ~= vim.NIL then return health.error('store: ' .. tostring(got.error)) end
+  local paths, gone = {}, {}
+  for _, w in ipairs(got.worktrees or {}) do
+    if vim.uv.fs_stat(w.path) then table.insert(paths, w.path) end
+    if w.session == nil or w.session == vim.NIL then table.insert(gone, w.path) end
+  end
+  health.ok(('worktrees: %d, %s on disk'):format(#paths, size(disk_use(paths))))
+  if #gone > 0 then
+    health.warn(
+      ('%d worktree(s) whose session is gone (their files stay): %s'):format(#gone, table.concat(gone, ', ')),
+      { 'Look for work to keep, then remove them with `git worktree remove PATH`' }
+    )
+  else
+    health.ok('no worktrees left behind by deleted sessions')
+  end
 end
 
 --- What keeps the agent inside its worktree, and what does not (issue: containment).

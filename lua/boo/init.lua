@@ -87,6 +87,12 @@ function M.reject(path) H.action('reject', { path = path }) end
 --- Cheap state for statuslines: what the backend last pushed. Never starts the backend.
 function M.status() return vim.deepcopy(require('boo.ui.render').status) end
 
+--- A short statusline string (`boo ⠋ ±2 ⚠1 $0.0036`), cached; see |boo-statusline|.
+function M.statusline() return require('boo.statusline').get() end
+
+--- Opens the usage report: tokens and cost by session, agent and model (|:Boo-usage|).
+function M.usage() require('boo.ui.usage').request() end
+
 --- Opens the backend log (the Lua side writes its failures there too).
 function M.log() vim.cmd.split(vim.fn.fnameescape(require('boo.rpc').log_file())) end
 

@@ -131,6 +131,8 @@ impl CliKind {
     fn parser(self, prefix: String) -> Box<dyn LineParser> {
         match self {
             CliKind::Goose => Box::new(GooseJson::new(prefix)),
+            // qwen counts cached tokens inside `input_tokens`; Claude does not.
+            CliKind::Qwen => Box::new(StreamJson::new(prefix).input_includes_cache()),
             _ => Box::new(StreamJson::new(prefix)),
         }
     }

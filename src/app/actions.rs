@@ -25,7 +25,7 @@ impl App {
                     let msg = format!("boo: config: {}", cfg.problems.join("; "));
                     self.ui.notify(msg, ERROR);
                 }
-                self.config = cfg;
+                self.config = *cfg;
                 self.agents.configure(&self.config);
                 // Open the store now, so a bad path is reported at start, not at first prompt.
                 self.store().await;
@@ -65,6 +65,8 @@ impl App {
                 }
             }
             Notify::Diff(a) => self.diff(a).await,
+            Notify::Usage(a) => self.usage_report(a.today).await,
+            Notify::Health => self.health_report().await,
             Notify::Accept(a) => self.review_act(super::review::ActKind::Accept, a).await,
             Notify::Reject(a) => self.review_act(super::review::ActKind::Reject, a).await,
             Notify::ReviewClosed(a) => self.review_closed(a),
@@ -89,6 +91,7 @@ impl App {
                 title: c.title.clone(),
                 active: p.active == Some(c.id),
                 busy: c.busy(),
+                info: (p.active == Some(c.id)).then(|| self.tab_info(c.id)),
             })
             .collect()
     }
@@ -127,7 +130,7 @@ impl App {
     }
 
     /// Redraws the winbar of every pane showing `chat` (busy marks, titles).
-    fn refresh_tabs(&mut self, chat: ChatId) {
+    pub(super) fn refresh_tabs(&mut self, chat: ChatId) {
         let panes: Vec<PaneId> = self
             .ws
             .panes
@@ -379,7 +382,39 @@ impl App {
                 ..
             } => {}
             AgentEvent::Item { chat, change } => {
-                self.tx_apply(chat, change);
+                let step = match &change {
+                    ItemChange::Upsert {
+                        kind: ItemKind::Info,
+                        meta,
+                        ..
+                    } if meta.get("type").and_then(Json::as_str) == Some("step-finish") => {
+                        Some(self.stamp_step(chat, meta.clone()))
+                    }
+                    _ => None,
+                };
+                match (step, change) {
+                    (
+                        Some(meta),
+                        ItemChange::Upsert {
+                            part_id,
+                            kind,
+                            content,
+                            ..
+                        },
+                    ) => {
+                        self.tx_apply(
+                            chat,
+                            ItemChange::Upsert {
+                                part_id,
+                                kind,
+                                content,
+                                meta: meta.clone(),
+                            },
+                        );
+                        self.step_finished(chat, &meta);
+                    }
+                    (_, change) => self.tx_apply(chat, change),
+                }
             }
             AgentEvent::PermissionAsked { chat, request } => {
                 let title = request

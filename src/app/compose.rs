@@ -442,6 +442,12 @@ impl App {
             self.ui.input_clear(chat);
             self.remember_prompt(chat, text.clone()).await;
         }
+        if let Some(line) = self.over_budget(chat) {
+            self.tx_set(chat, seq, text, json!({"status": "not sent"}));
+            let shown = line.trim_start_matches("boo: ").to_string();
+            self.tx_push(chat, ItemKind::Error, None, shown, serde_json::Value::Null);
+            return self.ui.notify(line, 3);
+        }
         let creator = a.creator.unwrap_or_else(|| "user".into());
         // A command's text after its `/name` is its arguments.
         let text = match &a.command {

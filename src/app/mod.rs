@@ -14,6 +14,7 @@ mod session_cmds;
 mod sessions;
 mod store_jobs;
 mod transcripts;
+mod usage;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub enum Event {
         id: String,
         result: Result<(), String>,
     },
+    /// The `:Boo usage` report was built (or the store could not be read).
+    UsageReport(Result<Vec<String>, String>),
+    /// The store's facts for `:checkhealth boo`.
+    Health(Json),
     /// A turn's task row was written (see `store_jobs`): the turn can start.
     TurnRecorded {
         turn: Box<agents::Turn>,
@@ -109,6 +114,8 @@ impl Event {
             Event::Composed { .. } => "prompt composed",
             Event::Files { .. } => "file list",
             Event::Commands { .. } => "command list",
+            Event::UsageReport(_) => "usage report",
+            Event::Health(_) => "health report",
         }
     }
 }
@@ -148,6 +155,11 @@ pub struct App {
     commands: std::collections::HashMap<crate::model::SessionId, Arc<Json>>,
     /// Each registered chat's input history and draft (see `store::ChatPrompts`).
     prompts: std::collections::HashMap<crate::model::ChatId, Arc<crate::store::ChatPrompts>>,
+    /// Each chat's usage totals, summed from its transcript when first asked (statusline,
+    /// winbar) and dropped when a step finishes or the transcript is (re)loaded.
+    usage_cache: parking_lot::Mutex<
+        std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
+    >,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -239,6 +251,7 @@ impl App {
             files: Default::default(),
             commands: Default::default(),
             prompts: Default::default(),
+            usage_cache: Default::default(),
         }
     }
 
@@ -313,6 +326,9 @@ impl App {
             Event::Files { session, files } => {
                 self.files.insert(session, files);
             }
+            Event::UsageReport(Ok(lines)) => self.ui.report("boo usage", lines),
+            Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
+            Event::Health(data) => self.ui.autocmd("BooHealth", data),
         }
     }
 
@@ -461,6 +477,7 @@ impl App {
             "busy": c.is_some_and(|c| c.busy()),
             "pending_changes": pending,
             "permissions": self.agents.permission_count(),
+            "cost": session.map(|s| self.session_usage(s).cost),
             "dir": s.and_then(|s| s.dir.as_ref()).map(|d| d.display().to_string()),
         });
         self.ui.status(status);

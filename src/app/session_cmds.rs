@@ -334,6 +334,7 @@ impl App {
             self.ws.chats.remove(&c);
             self.ui.remove_chat(c);
             self.transcripts.remove(c);
+            self.usage_changed(c);
             self.agents.close_chat(c);
         }
         self.waiting.remove(&id);

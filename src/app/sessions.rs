@@ -478,6 +478,7 @@ impl App {
             }
             Err(e) => tracing::warn!(chat, "input history not loaded: {e}"),
         }
+        self.usage_changed(chat);
     }
 
     /// Saves the session's open panes (so a restart reopens them).

@@ -106,7 +106,7 @@ pub enum Notify {
         message: String,
     },
     /// The resolved configuration; sent right after `hello` and on every `setup()`.
-    Configure(Config),
+    Configure(Box<Config>),
     /// Show the floating chat of the cwd's repository (creating its session on first use).
     Show(CwdArgs),
     Send(SendArgs),
@@ -128,6 +128,10 @@ pub enum Notify {
     PermissionReply(PermissionReplyArgs),
     /// Compute the session's pending diff and open the review view.
     Diff(ReviewArgs),
+    /// `:Boo usage`: the usage report buffer.
+    Usage(UsageArgs),
+    /// `:checkhealth boo`: the store's facts, answered as the `User BooHealth` event.
+    Health,
     Accept(ReviewActionArgs),
     Reject(ReviewActionArgs),
     /// The review buffer of a session was closed.
@@ -214,6 +218,13 @@ pub struct SetArgs {
     pub chat: Option<ChatId>,
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// `today`: the user's local midnight in unix seconds (the backend knows no time zone).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UsageArgs {
+    #[serde(default)]
+    pub today: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -342,7 +353,7 @@ impl Notify {
                 let a: LogArgs = first_arg(name, args)?;
                 Notify::Log { message: a.message }
             }
-            "configure" => Notify::Configure(Config::decode(args.first())),
+            "configure" => Notify::Configure(Box::new(Config::decode(args.first()))),
             "show" => Notify::Show(first_arg(name, args)?),
             "send" => Notify::Send(first_arg(name, args)?),
             "abort" => Notify::Abort(first_arg(name, args)?),
@@ -358,6 +369,8 @@ impl Notify {
             "restore" => Notify::Restore(first_arg(name, args)?),
             "permission_reply" => Notify::PermissionReply(first_arg(name, args)?),
             "diff" => Notify::Diff(first_arg(name, args)?),
+            "usage" => Notify::Usage(first_arg(name, args)?),
+            "health" => Notify::Health,
             "accept" => Notify::Accept(first_arg(name, args)?),
             "reject" => Notify::Reject(first_arg(name, args)?),
             "review_closed" => Notify::ReviewClosed(first_arg(name, args)?),

@@ -10,6 +10,7 @@ mod agent_sessions;
 mod changes;
 mod chats;
 mod error;
+mod health;
 mod panes;
 mod prompts;
 pub mod schema;
@@ -18,6 +19,7 @@ mod tasks;
 mod thread;
 mod transcript;
 mod types;
+mod usage;
 mod worktrees;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +29,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 pub use error::StoreError;
+pub use health::LiveWorktree;
 pub use panes::CLOSED_PANES_CAP;
 pub use prompts::{ChatPrompts, HISTORY_CAP};
 pub use types::*;
+pub use usage::StepRow;
 
 use thread::{Db, Msg, Target};
 

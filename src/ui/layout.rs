@@ -133,7 +133,7 @@ fn header(kind: ItemKind, meta: &Json) -> Option<String> {
                 .find(|s| !s.is_empty())
                 .map(|s| format!(": {}", one_line(s, 80)))
                 .unwrap_or_default();
-            Some(format!("⚙ {tool}{summary}{badge}"))
+            Some(format!("⚙ {tool}{summary}{badge}{}", tool_result(meta)))
         }
         ItemKind::Permission => {
             let what = str_field(meta, "permission");
@@ -153,6 +153,39 @@ fn header(kind: ItemKind, meta: &Json) -> Option<String> {
             ))
         }
         _ => None,
+    }
+}
+
+/// A finished tool's result in a few words, so a folded block says how it went: the error,
+/// the file written, or the exit status and first line of output.
+fn tool_result(meta: &Json) -> String {
+    let first = |key: &str| {
+        meta.get(key)
+            .and_then(Json::as_str)
+            .and_then(|s| s.lines().map(str::trim).find(|l| !l.is_empty()))
+            .map(|l| one_line(l, 60))
+    };
+    let status = str_field(meta, "status");
+    if status == "error" {
+        return first("error")
+            .map(|e| format!(" → {e}"))
+            .unwrap_or_default();
+    }
+    if status != "completed" {
+        return String::new();
+    }
+    let tool = str_field(meta, "tool").to_ascii_lowercase();
+    let path = meta.pointer("/input/filePath").and_then(Json::as_str);
+    if let (true, Some(p)) = (matches!(tool.as_str(), "write" | "edit" | "patch"), path) {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        return format!(" → wrote {name}");
+    }
+    let out = first("output");
+    match (meta.get("exit").and_then(Json::as_i64), out) {
+        (Some(code), Some(o)) => format!(" → exit {code}: {o}"),
+        (Some(code), None) => format!(" → exit {code}"),
+        (None, Some(o)) => format!(" → {o}"),
+        (None, None) => String::new(),
     }
 }
 
@@ -194,6 +227,11 @@ fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
         ItemKind::Tool => tool_body(content, meta),
         // The header says it all.
         ItemKind::Permission => String::new(),
+        // A step's usage, as a footer under its answer.
+        ItemKind::Info => match crate::model::usage::Usage::of_step(meta) {
+            Some(u) => format!("  {}", super::usage::footer(&u)),
+            None => content.to_string(),
+        },
         _ => content.to_string(),
     };
     // An empty item (a text part announced before its first delta) takes no lines at all.
@@ -655,6 +693,35 @@ mod tests {
             json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
         ));
         assert!(!l.is_dirty());
+    }
+
+    #[test]
+    fn a_finished_tool_header_says_how_it_went() {
+        let h = |meta: Json| header(ItemKind::Tool, &meta).unwrap_or_default();
+        assert_eq!(
+            h(
+                json!({"tool": "bash", "status": "completed", "title": "echo hi", "output": "\nhi\nthere", "exit": 0})
+            ),
+            "⚙ bash: echo hi (completed) → exit 0: hi"
+        );
+        assert_eq!(
+            h(
+                json!({"tool": "write", "status": "completed", "title": "src/a.py", "input": {"filePath": "/w/src/a.py"}, "output": "ok"})
+            ),
+            "⚙ write: src/a.py (completed) → wrote a.py"
+        );
+        assert_eq!(
+            h(
+                json!({"tool": "read", "status": "error", "title": "x", "error": "File not found: x\nmore"})
+            ),
+            "⚙ read: x (error) → File not found: x"
+        );
+        assert_eq!(
+            h(
+                json!({"tool": "bash", "status": "running", "title": "sleep 1", "output": "partial"})
+            ),
+            "⚙ bash: sleep 1 (running)"
+        );
     }
 
     #[test]

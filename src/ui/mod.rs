@@ -8,6 +8,7 @@
 pub mod layout;
 pub mod markdown;
 pub mod ops;
+pub mod usage;
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +34,9 @@ pub struct Tab {
     pub title: String,
     pub active: bool,
     pub busy: bool,
+    /// The active tab's agent, model and usage totals (for the winbar's right side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
 }
 
 /// What a pane shows; sent when it opens or switches chat.
@@ -191,6 +195,14 @@ impl Ui {
             method: method.to_string(),
             args,
             field: field.to_string(),
+        });
+    }
+
+    /// Shows a read-only report buffer named `name`.
+    pub fn report(&mut self, name: &str, lines: Vec<String>) {
+        self.late_ops.push(Op::Report {
+            name: name.to_string(),
+            lines,
         });
     }
 

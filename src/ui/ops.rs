@@ -80,6 +80,11 @@ pub enum Op {
         args: Json,
         field: String,
     },
+    /// A read-only report buffer (`:Boo usage`).
+    Report {
+        name: String,
+        lines: Vec<String>,
+    },
 }
 
 /// One frame: the ops in the order Lua applies them.

@@ -11,6 +11,7 @@ use boocoder::agent::external::{CliConfig, CliKind, ExternalBackend};
 use boocoder::agent::{
     AgentBackend, AgentError, AgentEvent, SessionBinding, TurnOutcome, TurnRequest,
 };
+use boocoder::model::usage::Usage;
 use boocoder::model::{ItemChange, ItemKind};
 use tokio::sync::mpsc;
 
@@ -26,11 +27,31 @@ fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -
     }
 }
 
+/// The usage steps a turn reported.
+fn steps(events: &[AgentEvent]) -> Vec<Usage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Item {
+                change: ItemChange::Upsert { meta, .. },
+                ..
+            } => Usage::of_step(meta),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The transcript the events build, as the app builds it: (kind, final content) per item.
 fn transcript(events: &[AgentEvent]) -> Vec<(ItemKind, String)> {
     let mut t = boocoder::model::transcript::Transcript::default();
     for e in events {
         if let AgentEvent::Item { change, .. } = e {
+            // Usage steps are checked on their own (`steps`).
+            if let ItemChange::Upsert { meta, .. } = change {
+                if Usage::of_step(meta).is_some() {
+                    continue;
+                }
+            }
             t.apply(change.clone());
         }
     }
@@ -150,6 +171,18 @@ async fn qwen_streams_an_answer_from_the_scripted_model_and_resumes_its_session(
         .expect("starts");
     let evs = until(&mut rx, "second turn done", done).await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    // qwen sums the turn's model calls (here two, each reporting the fake's usage).
+    let used = steps(&evs);
+    assert_eq!(used.len(), 1, "{used:?}");
+    let (prompt, cached, completion, _) = boo_testkit::fake_model::USAGE;
+    assert_eq!(used[0].tokens_in() % prompt, 0, "{used:?}");
+    let calls = used[0].tokens_in() / prompt;
+    assert!(calls >= 1, "{used:?}");
+    assert_eq!(
+        (used[0].cache_read, used[0].tokens_out()),
+        (cached * calls, completion * calls),
+        "{used:?}"
+    );
     let items = transcript(&evs);
     assert!(
         !items.iter().any(|(k, _)| *k == ItemKind::Info),

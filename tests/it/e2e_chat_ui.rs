@@ -81,12 +81,17 @@ async fn boo_opens_the_float_with_transcript_and_input() {
         .iter()
         .find(|w| w["ft"] == "boo")
         .expect("transcript window");
-    assert!(
-        main["name"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("boo://"),
-        "{main}"
+    // A readable name for tablines and `:ls`, with the chat's id.
+    let name = main["name"].as_str().unwrap_or_default();
+    assert!(name.starts_with("boo://chat 1 #"), "{main}");
+    let input = wins
+        .iter()
+        .find(|w| w["ft"] == "boo_input")
+        .expect("input window");
+    assert_eq!(
+        input["name"].as_str().unwrap_or_default(),
+        format!("{name} prompt"),
+        "{input}"
     );
     assert!(
         main["winbar"]

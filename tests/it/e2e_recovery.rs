@@ -83,8 +83,18 @@ async fn after_kill_9_a_send_restarts_the_backend_and_the_open_float_shows_the_a
         1,
         "the triggering prompt is delivered once:\n{text}"
     );
-    let winbar = shown["winbar"].as_str().unwrap_or_default();
-    assert_eq!(winbar, before["winbar"], "same tabs, same active one");
+    // The tabs (left of `%=`) are the same; the usage totals on the right grew by the turn.
+    let tabs = |v: &serde_json::Value| {
+        let bar = v["winbar"].as_str().unwrap_or_default().to_string();
+        let (tabs, info) = bar.split_once("%=").unwrap_or((&bar, ""));
+        (tabs.to_string(), info.to_string())
+    };
+    let ((tabs_now, info_now), (tabs_before, info_before)) = (tabs(&shown), tabs(&before));
+    assert_eq!(tabs_now, tabs_before, "same tabs, same active one");
+    assert!(
+        info_before.contains("1.5k tok") && info_now.contains("3.1k tok"),
+        "{info_before} -> {info_now}"
+    );
     assert_eq!(shown["win"], before["win"], "the float stayed open");
     assert_ne!(w.backend_pid().await, old_pid, "a new backend");
     // One float, and the crash was announced once.

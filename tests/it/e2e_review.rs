@@ -780,3 +780,36 @@ async fn many_files_are_listed_and_hunks_load_per_file() {
     .await;
     env.nvim.quit().await;
 }
+
+/// The summary at the top lists each file: `gA` there accepts that file, and `ga` there (no
+/// hunk under the cursor) says in one line what it needs.
+#[tokio::test]
+async fn keys_on_a_summary_line_act_on_its_file_or_say_why_not() {
+    let env = start().await;
+    let nvim = &env.nvim;
+    std::fs::write(env.wt.join("summary.txt"), "from the agent\n").expect("write");
+    std::fs::write(env.wt.join("other.txt"), "also\n").expect("write");
+    nvim.cmd("Boo diff").await.expect(":Boo diff");
+    wait_review(nvim, "the new file", "A summary.txt").await;
+    press_on(nvim, "A summary.txt", 1, "ga").await;
+    let m = wait_message(nvim, "why ga cannot act", "no hunk under the cursor").await;
+    assert_eq!(m.matches("no hunk under the cursor").count(), 1, "{m}");
+    assert!(
+        !env.repo.join("summary.txt").exists(),
+        "ga accepted nothing"
+    );
+    press_on(nvim, "A summary.txt", 1, "gA").await;
+    wait_file(
+        nvim,
+        "the file accepted from its summary line",
+        &env.repo.join("summary.txt"),
+        "from the agent\n",
+    )
+    .await;
+    wait_review_without(nvim, "the file gone from the review", "summary.txt").await;
+    assert!(!env.repo.join("other.txt").exists(), "only that file");
+    // A line that names no file.
+    press_on(nvim, "Review:", 1, "gA").await;
+    wait_message(nvim, "why gA cannot act there", "no file on this line").await;
+    env.nvim.quit().await;
+}

@@ -146,7 +146,7 @@ async fn new_session_gets_its_own_worktree_and_the_picker_switches() {
     nvim.wait_for(
         "a chat of the new session in the float",
         &format!(
-            "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do local n = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(w)) if n:find('^boo://{}/%d+$') then return true end end end)()",
+            "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do local n = vim.b[vim.api.nvim_win_get_buf(w)].boo_id or '' if n:find('^boo://{}/%d+$') then return true end end end)()",
             second["session"]
         ),
         WAIT,
@@ -324,7 +324,7 @@ async fn the_picker_reopens_a_session_not_loaded_since_a_restart() {
     nvim.wait_for(
         "its chat in the float",
         &format!(
-            "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(w)):find('^boo://{}/%d+$') then return true end end end)()",
+            "(function() for _, w in ipairs(vim.api.nvim_list_wins()) do if (vim.b[vim.api.nvim_win_get_buf(w)].boo_id or ''):find('^boo://{}/%d+$') then return true end end end)()",
             first["session"]
         ),
         WAIT,

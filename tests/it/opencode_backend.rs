@@ -38,7 +38,12 @@ async fn plain_turn_yields_reasoning_and_text_once_and_reuses_the_session() {
         .any(|e| matches!(e, AgentEvent::Title { chat: 1, title } if title == boo_testkit::fake_model::TITLE)));
     let steps = tr.of_kind(ItemKind::Info);
     assert_eq!(steps.len(), 1, "{steps:?}");
-    assert_eq!(steps[0].2["tokens"]["output"], json!(5));
+    // opencode splits the fake's usage: cached tokens out of input, reasoning out of output.
+    assert_eq!(steps[0].2["tokens"]["input"], json!(1000));
+    assert_eq!(steps[0].2["tokens"]["cache"]["read"], json!(200));
+    assert_eq!(steps[0].2["tokens"]["output"], json!(300));
+    assert_eq!(steps[0].2["tokens"]["reasoning"], json!(40));
+    assert_eq!(steps[0].2["cost"], json!(0.00178));
 
     // The same chat again: same session, and the transcript equals what opencode holds.
     let binds_before = h

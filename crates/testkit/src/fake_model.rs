@@ -19,6 +19,8 @@
 //! the turn ends. Title requests (system prompt starting "You are a title generator") get
 //! [`TITLE`]. The prompt text in answers is the user text with the marker removed and trimmed.
 //!
+//! Every completion reports the token usage [`USAGE`].
+//!
 //! Dropping the [`FakeModel`] stops the server (its own thread and runtime).
 
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,22 @@ pub const MODEL_ID: &str = "fake-model";
 pub const TITLE: &str = "Fake title";
 /// The error message of the `[fake:error]` scenario.
 pub const ERROR_MESSAGE: &str = "fake model refuses: bad request";
+
+/// Tokens every completion reports (prompt, of it cached, completion, of it reasoning), so
+/// usage shown by boo can be checked against known numbers.
+pub const USAGE: (u64, u64, u64, u64) = (1200, 200, 340, 40);
+
+/// The OpenAI `usage` block of every completion: [`USAGE`].
+fn usage() -> Value {
+    let (prompt, cached, completion, reasoning) = USAGE;
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    })
+}
 
 /// One request the fake model received.
 #[derive(Clone, Debug, PartialEq)]
@@ -478,7 +496,7 @@ impl Sse<'_> {
         let usage = json!({
             "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
             "model": self.model, "choices": [],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "usage": usage(),
         });
         self.raw(&usage).await?;
         self.sock.write_all(b"data: [DONE]\n\n").await?;
@@ -538,7 +556,7 @@ async fn chat(sock: &mut TcpStream, body: &Value, rec: &RequestRecord) -> std::i
         let v = json!({
             "id":"chatcmpl-fake","object":"chat.completion","created":0,"model":model,
             "choices":[{"index":0,"message":{"role":"assistant","content":text},"finish_reason":"stop"}],
-            "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15},
+            "usage": usage(),
         });
         return respond_json(sock, 200, &v).await;
     }

@@ -136,6 +136,11 @@ impl OpencodeEnv {
     }
 }
 
+/// The fake model's context window, as the opencode config gives it.
+pub const CONTEXT_LIMIT: u64 = 32000;
+/// Its price in dollars per million tokens: input, output, cache read.
+pub const COST: (f64, f64, f64) = (1.0, 2.0, 0.5);
+
 /// The inline opencode config (`OPENCODE_CONFIG_CONTENT`) for a fake model at `base_url`.
 pub fn config_for(base_url: &str, opts: &SandboxOptions) -> Value {
     let mut cfg = json!({
@@ -145,9 +150,15 @@ pub fn config_for(base_url: &str, opts: &SandboxOptions) -> Value {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "Fake",
                 "options": {"baseURL": base_url, "apiKey": "x"},
-                // Images too, so an image attachment reaches the model as an image part.
-                "models": {MODEL_ID: {"name": "Fake", "limit": {"context": 32000, "output": 4096},
-                    "attachment": true, "modalities": {"input": ["text", "image"], "output": ["text"]}}}
+                "models": {MODEL_ID: {
+                    "name": "Fake",
+                    "limit": {"context": CONTEXT_LIMIT, "output": 4096},
+                    // Dollars per million tokens, so turns have a known cost.
+                    "cost": {"input": COST.0, "output": COST.1, "cache_read": COST.2},
+                    // Images too, so an image attachment reaches the model as an image part.
+                    "attachment": true,
+                    "modalities": {"input": ["text", "image"], "output": ["text"]},
+                }}
             }
         },
         "model": format!("{PROVIDER_ID}/{MODEL_ID}"),

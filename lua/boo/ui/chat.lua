@@ -19,20 +19,33 @@ M.chats = {}
 ---@type table<integer, integer> transcript or input buffer -> chat id
 M.by_buf = {}
 
---- The buffer with exactly this name (`bufnr()` would also match a longer name).
-function H.find(name)
+--- The buffer with this id (`b:boo_id`, the backend's `boo://{session}/{chat}`).
+function H.find(id)
   for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_get_name(b) == name then return b end
+    if vim.b[b].boo_id == id then return b end
   end
   return -1
 end
 
-function H.scratch(name, ft)
-  local buf = H.find(name)
+--- What tablines and `:ls` show: the chat's title and id (`boo://Fake title #3`, and
+--- `... #3 prompt` for its input), not the backend's `boo://1/3/input`. The scheme keeps
+--- Neovim from taking the name for a file in the cwd.
+function H.display(title, chat, input)
+  local t = (title and title ~= '') and title:gsub('/', '∕') or ('chat ' .. chat)
+  return ('boo://%s #%d%s'):format(t, chat, input and ' prompt' or '')
+end
+
+function H.set_name(buf, name)
+  if vim.api.nvim_buf_get_name(buf) ~= name then pcall(vim.api.nvim_buf_set_name, buf, name) end
+end
+
+function H.scratch(id, ft, display)
+  local buf = H.find(id)
   if buf == -1 or not vim.api.nvim_buf_is_valid(buf) then
     buf = vim.api.nvim_create_buf(false, true)
-    pcall(vim.api.nvim_buf_set_name, buf, name)
+    vim.b[buf].boo_id = id
   end
+  H.set_name(buf, display)
   vim.bo[buf].buftype = 'nofile'
   vim.bo[buf].bufhidden = 'hide'
   vim.bo[buf].swapfile = false
@@ -44,14 +57,14 @@ end
 function M.ensure(op)
   local view = M.chats[op.chat]
   if view and vim.api.nvim_buf_is_valid(view.buf) and vim.api.nvim_buf_is_valid(view.input) then
-    view.title = op.title or view.title
+    M.retitle(op.chat, op.title or view.title)
     return view
   end
-  local buf = H.scratch(op.name, 'boo')
+  local buf = H.scratch(op.name, 'boo', H.display(op.title, op.chat, false))
   vim.bo[buf].modifiable = false
   -- Nobody undoes a transcript; undo entries would be saved for every streamed frame.
   vim.bo[buf].undolevels = -1
-  local input = H.scratch(op.name .. '/input', 'boo_input')
+  local input = H.scratch(op.name .. '/input', 'boo_input', H.display(op.title, op.chat, true))
   local boo_md = require('boo.config').get().ui.markdown == 'boo'
   view = {
     buf = buf,
@@ -63,6 +76,7 @@ function M.ensure(op)
     running = {},
     boo_md = boo_md,
     title = op.title or '',
+    named = op.title,
   }
   M.chats[op.chat] = view
   M.by_buf[buf], M.by_buf[input] = op.chat, op.chat
@@ -74,7 +88,17 @@ function M.ensure(op)
   end
   require('boo.ui.keys').chat(buf, op.chat)
   require('boo.ui.keys').input(input, op.chat)
+  require('boo.ui.welcome').update(buf)
   return view
+end
+
+--- A chat got a new title: its buffers' names follow.
+function M.retitle(chat, title)
+  local view = M.chats[chat]
+  if not view or not title or view.named == title then return end
+  view.title, view.named = title, title
+  if vim.api.nvim_buf_is_valid(view.buf) then H.set_name(view.buf, H.display(title, chat, false)) end
+  if vim.api.nvim_buf_is_valid(view.input) then H.set_name(view.input, H.display(title, chat, true)) end
 end
 
 --- Replaces lines [first, last) of a chat's transcript and keeps windows at the end following.
@@ -98,6 +122,7 @@ function M.lines(op)
     vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)
   end
   set_opt('modifiable', false, o)
+  require('boo.ui.welcome').update(buf)
   local count = vim.api.nvim_buf_line_count(buf)
   for _, win in ipairs(followers) do
     vim.api.nvim_win_set_cursor(win, { count, 0 })

@@ -5,6 +5,7 @@ M.groups = {
   BooUser = 'Title',
   BooError = 'DiagnosticError',
   BooInfo = 'Comment',
+  BooWelcome = 'Comment',
   BooQueued = 'DiagnosticHint',
   BooBlockHeader = 'Special',
   BooBlockRunning = 'DiagnosticWarn',
@@ -25,6 +26,8 @@ M.groups = {
   BooTabActive = 'TabLineSel',
   BooTabBusy = 'DiagnosticWarn',
   BooTabFill = 'TabLineFill',
+  BooTabInfo = 'TabLineFill',
+  BooTabWarn = 'DiagnosticWarn',
 }
 
 function M.apply()

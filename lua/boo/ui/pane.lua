@@ -70,6 +70,9 @@ end
 
 function H.winbar(p)
   local parts = {}
+  for _, t in ipairs(p.tabs or {}) do
+    if t.chat then chat_ui.retitle(t.chat, t.title) end
+  end
   for i, t in ipairs(p.tabs or {}) do
     local hl = t.active and '%#BooTabActive#' or '%#BooTab#'
     local busy = t.busy and '%#BooTabBusy# ● ' .. hl or ' '
@@ -77,6 +80,13 @@ function H.winbar(p)
     table.insert(parts, ('%s%s%d %s '):format(hl, busy, i, title))
   end
   table.insert(parts, "%#BooTabFill# %@v:lua.require'boo.ui.pane'.click_new@[+]%X")
+  -- The active chat's agent, model and usage, on the right.
+  for _, t in ipairs(p.tabs or {}) do
+    if t.active and t.info and t.info ~= '' then
+      local hl = t.info:find('⚠', 1, true) and '%#BooTabWarn#' or '%#BooTabInfo#'
+      table.insert(parts, '%=' .. hl .. ' ' .. t.info:gsub('%%', '%%%%') .. ' ')
+    end
+  end
   return table.concat(parts, '%*')
 end
 

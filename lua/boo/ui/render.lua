@@ -32,12 +32,16 @@ H.handlers = {
     require('boo.util').notify(op.msg, op.level or vim.log.levels.INFO, { raw = raw })
   end,
   autocmd = function(op) vim.api.nvim_exec_autocmds('User', { pattern = op.pattern, data = op.data, modeline = false }) end,
-  status = function(op) M.status = op.status end,
+  status = function(op)
+    M.status = op.status
+    require('boo.statusline').changed()
+  end,
   permission = function(op) require('boo.ui.permission').prompt(op) end,
   review = function(op) require('boo.ui.review').show(op) end,
   review_close = function(op) require('boo.ui.review').close(op) end,
   reload = function(op) require('boo.ui.review').reload(op) end,
   select = function(op) require('boo.ui.review').select(op) end,
+  report = function(op) require('boo.ui.usage').show(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and

@@ -344,9 +344,9 @@ end
 
 function H.act(session, method, whole_file)
   local t = H.target(session)
-  if not t then return util.notify('put the cursor on a file or a hunk of the review', vim.log.levels.WARN) end
+  if not t then return util.notify('no file on this line: put the cursor on a file or a hunk', vim.log.levels.WARN) end
   if not whole_file and not t.hunk then
-    return util.notify('put the cursor on a hunk (gA/gR act on the whole file)', vim.log.levels.WARN)
+    return util.notify("no hunk under the cursor: gA/gR act on this line's whole file", vim.log.levels.WARN)
   end
   local args = { session = session, path = t.path, hunks = (not whole_file) and { t.hunk } or nil }
   if method == 'accept' then args.modified = M.modified_paths() end

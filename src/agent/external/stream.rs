@@ -103,6 +103,28 @@ fn tool_change(
 }
 
 /// Text of a tool result's `content` (a string, or a list of `{type:"text", text}`).
+/// A `result` line's `usage` (Anthropic's counts; input excludes the cache) as the
+/// `step-finish` meta opencode steps have, so usage is shown and summed alike.
+fn result_usage(u: &Value, cost: Option<&Value>, cache_in_input: bool) -> Value {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let input = if cache_in_input {
+        n("input_tokens").saturating_sub(n("cache_read_input_tokens"))
+    } else {
+        n("input_tokens")
+    };
+    json!({
+        "type": "step-finish",
+        "reason": "stop",
+        "tokens": {
+            "input": input,
+            "output": n("output_tokens"),
+            "reasoning": 0,
+            "cache": {"read": n("cache_read_input_tokens"), "write": n("cache_creation_input_tokens")},
+        },
+        "cost": cost.cloned().unwrap_or(Value::Null),
+    })
+}
+
 fn result_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -129,6 +151,8 @@ pub struct StreamJson {
     /// Tool calls by id: (name, input).
     tools: HashMap<String, (String, Value)>,
     session: Option<String>,
+    /// `usage.input_tokens` includes cache reads (qwen), unlike Anthropic's.
+    cache_in_input: bool,
 }
 
 impl StreamJson {
@@ -140,7 +164,13 @@ impl StreamJson {
             open: HashMap::new(),
             tools: HashMap::new(),
             session: None,
+            cache_in_input: false,
         }
+    }
+
+    pub fn input_includes_cache(mut self) -> StreamJson {
+        self.cache_in_input = true;
+        self
     }
 
     fn new_id(&mut self) -> String {
@@ -320,6 +350,15 @@ impl LineParser for StreamJson {
                         .unwrap_or("the agent reported an error")
                         .to_string()
                 });
+                if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                    let id = self.new_id();
+                    out.push(Out::Change(ItemChange::Upsert {
+                        part_id: id,
+                        kind: ItemKind::Info,
+                        content: String::new(),
+                        meta: result_usage(u, v.get("total_cost_usd"), self.cache_in_input),
+                    }));
+                }
                 out.push(Out::Finished(msg));
             }
             // system/init (session id handled above), and anything newer: ignored.
@@ -548,6 +587,22 @@ mod tests {
         assert_eq!(out.last(), Some(&Out::Finished(None)));
         let tool_done = out.iter().any(|o| matches!(o, Out::Change(ItemChange::Upsert { kind: ItemKind::Tool, meta, .. }) if meta["status"] == "completed" && meta["output"] == "a.txt"));
         assert!(tool_done, "{out:?}");
+    }
+
+    #[test]
+    fn a_result_with_usage_becomes_a_step_item() {
+        let mut p = StreamJson::new("t");
+        let out = run(
+            &mut p,
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.012,"usage":{"input_tokens":900,"output_tokens":120,"cache_read_input_tokens":300,"cache_creation_input_tokens":50}}"#,
+        );
+        let Some(Out::Change(ItemChange::Upsert { kind, meta, .. })) = out.first() else {
+            panic!("{out:?}");
+        };
+        assert_eq!(*kind, ItemKind::Info);
+        let u = crate::model::usage::Usage::of_step(meta).expect("a step");
+        assert_eq!((u.tokens_in(), u.tokens_out(), u.cost), (1250, 120, 0.012));
+        assert_eq!(out.last(), Some(&Out::Finished(None)));
     }
 
     #[test]

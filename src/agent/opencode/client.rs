@@ -164,6 +164,15 @@ impl Client {
         .await
     }
 
+    /// `GET /config/providers` in `dir`: the providers and their models (with limits).
+    pub async fn providers(&self, dir: &Path) -> Result<Value, AgentError> {
+        self.json(
+            "list providers",
+            self.req(reqwest::Method::GET, "/config/providers", Some(dir)),
+        )
+        .await
+    }
+
     /// `POST /session` in `dir`; returns the new session id.
     pub async fn create_session(
         &self,

@@ -12,7 +12,7 @@ pub mod sse;
 pub mod translate;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use self::client::ModelRef;
+use self::client::{Client, ModelRef};
 use self::server::{Server, ServerSpec};
 use self::session::{Actor, Cmd, PermissionMap, Timings};
 use crate::agent::{
@@ -106,6 +106,8 @@ struct Inner {
     permissions: PermissionMap,
     shut: std::sync::atomic::AtomicBool,
     live: Arc<std::sync::atomic::AtomicUsize>,
+    /// Context window per `provider/model`, asked once per server (for context fill).
+    limits: session::ContextLimits,
 }
 
 /// The opencode implementation of [`AgentBackend`]. Cheap to clone.
@@ -126,6 +128,7 @@ impl OpencodeBackend {
                 permissions: Arc::new(Mutex::new(HashMap::new())),
                 shut: std::sync::atomic::AtomicBool::new(false),
                 live: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+                limits: Default::default(),
             }),
         }
     }
@@ -213,6 +216,21 @@ impl OpencodeBackend {
         }
     }
 
+    /// Asks the server for its models' context windows once, in the background (a turn takes
+    /// longer than this local request, so its step usage finds them).
+    fn learn_limits(&self, client: &Client, dir: &Path) {
+        if !self.inner.limits.lock().is_empty() {
+            return;
+        }
+        let (client, dir, limits) = (client.clone(), dir.to_path_buf(), self.inner.limits.clone());
+        tokio::spawn(async move {
+            match client.providers(&dir).await {
+                Ok(v) => *limits.lock() = session::context_limits(&v),
+                Err(e) => tracing::debug!("no context limits: {e}"),
+            }
+        });
+    }
+
     /// Finds or makes the live session of `req.chat` (stale guard included).
     async fn live_session(
         &self,
@@ -238,6 +256,7 @@ impl OpencodeBackend {
             }
         }
         let client = server.client();
+        self.learn_limits(client, &req.directory);
         // The caller's binding, if it still exists and fits.
         let mut session_id = None;
         if let Some(b) = &req.binding {
@@ -277,7 +296,8 @@ impl OpencodeBackend {
             self.inner.permissions.clone(),
             self.timings(),
             self.inner.live.clone(),
-        );
+        )
+        .with_limits(self.inner.limits.clone());
         tokio::spawn(actor.run(rx, ready_tx));
         match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
             Ok(Ok(Ok(()))) => {}

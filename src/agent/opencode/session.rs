@@ -50,6 +50,29 @@ pub enum Cmd {
     Close,
 }
 
+/// Context window per `provider/model`.
+pub type ContextLimits = Arc<Mutex<HashMap<String, u64>>>;
+
+/// `GET /config/providers` -> context window per `provider/model`.
+pub fn context_limits(v: &Value) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let providers = v.get("providers").and_then(Value::as_array);
+    for p in providers.into_iter().flatten() {
+        let (Some(pid), Some(Value::Object(models))) =
+            (p.get("id").and_then(Value::as_str), p.get("models"))
+        else {
+            continue;
+        };
+        for (mid, m) in models {
+            let limit = m.pointer("/limit/context").and_then(Value::as_u64);
+            if let Some(l) = limit.filter(|l| *l > 0) {
+                out.insert(format!("{pid}/{mid}"), l);
+            }
+        }
+    }
+    out
+}
+
 /// Pending permissions of all chats: id -> (chat, directory, request).
 pub type PermissionMap = Arc<Mutex<HashMap<String, (PendingPermission, PathBuf)>>>;
 
@@ -76,6 +99,7 @@ pub struct Actor {
     pub translator: Translator,
     /// Counts live session streams (for `OpencodeBackend::live_streams`).
     pub live: Arc<std::sync::atomic::AtomicUsize>,
+    limits: ContextLimits,
     turn: Option<Turn>,
     errors: u32,
     /// A turn was given up (watchdog, lost connection, unconfirmed abort) without opencode
@@ -112,10 +136,29 @@ impl Actor {
             events,
             permissions,
             timings,
+            limits: Default::default(),
             turn: None,
             errors: 0,
             abandoned: false,
         }
+    }
+
+    pub fn with_limits(mut self, limits: ContextLimits) -> Actor {
+        self.limits = limits;
+        self
+    }
+
+    /// A step's usage gets its model's context window, for the context fill shown.
+    fn with_context_limit(&self, mut change: ItemChange) -> ItemChange {
+        if let ItemChange::Upsert { meta, .. } = &mut change {
+            if meta.get("type").and_then(Value::as_str) == Some("step-finish") {
+                let model = meta.get("model").and_then(Value::as_str);
+                if let Some(l) = model.and_then(|m| self.limits.lock().get(m).copied()) {
+                    meta["context_limit"] = l.into();
+                }
+            }
+        }
+        change
     }
 
     fn emit(&self, ev: AgentEvent) {
@@ -391,7 +434,7 @@ impl Actor {
             match o {
                 Output::Change(change) => self.emit(AgentEvent::Item {
                     chat: self.chat,
-                    change,
+                    change: self.with_context_limit(change),
                 }),
                 Output::Busy { retry } => {
                     if let Some(t) = self.turn.as_mut() {

@@ -10,7 +10,7 @@
 //! * `<dcp-message-id>...</dcp-message-id>` is stripped from text parts only, also when the tag
 //!   is split across deltas (a possible tag start is held back until it is decided).
 //! * Tool parts carry `{tool, call_id, status, title, input, output, error}` in `meta`.
-//! * `step-finish` becomes an `Info` item with `{reason, tokens, cost}`.
+//! * `step-finish` becomes an `Info` item with `{reason, tokens, cost, model}`.
 
 use std::collections::HashMap;
 
@@ -67,6 +67,8 @@ pub struct Translator {
     parts: HashMap<String, Part>,
     /// message id -> is a user message
     user_msgs: HashMap<String, bool>,
+    /// assistant message id -> `provider/model` that wrote it (for step usage)
+    msg_models: HashMap<String, String>,
     /// deltas of parts not announced yet
     early: HashMap<String, String>,
     title: Option<String>,
@@ -87,6 +89,7 @@ impl Translator {
             session_id: session_id.into(),
             parts: HashMap::new(),
             user_msgs: HashMap::new(),
+            msg_models: HashMap::new(),
             early: HashMap::new(),
             title: None,
         }
@@ -237,6 +240,10 @@ impl Translator {
         if let Some(id) = info.get("id").and_then(Value::as_str) {
             let user = info.get("role").and_then(Value::as_str) == Some("user");
             self.user_msgs.insert(id.to_string(), user);
+            let model = ["providerID", "modelID"].map(|k| info.get(k).and_then(Value::as_str));
+            if let [Some(p), Some(m)] = model {
+                self.msg_models.insert(id.to_string(), format!("{p}/{m}"));
+            }
         }
     }
 
@@ -277,6 +284,7 @@ impl Translator {
                     "reason": part.get("reason").cloned().unwrap_or(Value::Null),
                     "tokens": part.get("tokens").cloned().unwrap_or(Value::Null),
                     "cost": part.get("cost").cloned().unwrap_or(Value::Null),
+                    "model": self.msg_models.get(msg).cloned(),
                 });
                 self.upsert_whole(id, ItemKind::Info, String::new(), meta, out);
                 return;
@@ -582,6 +590,8 @@ fn tool_item(part: &Value, msg: &str) -> (String, Value) {
         "input": input,
         "output": output,
         "error": state.get("error").cloned().unwrap_or(Value::Null),
+        // A command's exit status, for the folded header's result.
+        "exit": state.pointer("/metadata/exit").cloned().unwrap_or(Value::Null),
     });
     let content = if summary.is_empty() {
         tool.to_string()
