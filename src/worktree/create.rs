@@ -101,22 +101,7 @@ pub fn create_with_progress(
     };
     let base = head.peel_to_commit()?;
     let branch = branch_name(slug);
-    if repo.find_branch(&branch, BranchType::Local).is_ok() {
-        return Err(WorktreeError::BranchExists(branch));
-    }
-    if repo.find_worktree(slug).is_ok() {
-        return Err(WorktreeError::WorktreeExists(slug.to_string()));
-    }
-    if let Ok(mut entries) = fs::read_dir(dest) {
-        if entries.next().is_some() {
-            return Err(WorktreeError::DestinationExists(dest.display().to_string()));
-        }
-        // libgit2 wants to create the directory itself.
-        fs::remove_dir(dest).map_err(|e| WorktreeError::io(dest, e))?;
-    }
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| WorktreeError::io(parent, e))?;
-    }
+    make_room(&repo, slug, dest)?;
 
     let same_name = dest
         .file_name()
@@ -160,6 +145,28 @@ pub fn create_with_progress(
         base_commit: base_hex.clone(),
         review_base: base_hex,
     })
+}
+
+/// Checks that session `slug` has neither a branch nor a worktree entry yet and that `dest` is
+/// missing or empty; leaves `dest` missing (git and libgit2 make it) and its parent made.
+pub(crate) fn make_room(repo: &Repository, slug: &str, dest: &Path) -> Result<()> {
+    let branch = branch_name(slug);
+    if repo.find_branch(&branch, BranchType::Local).is_ok() {
+        return Err(WorktreeError::BranchExists(branch));
+    }
+    if repo.find_worktree(slug).is_ok() {
+        return Err(WorktreeError::WorktreeExists(slug.to_string()));
+    }
+    if let Ok(mut entries) = fs::read_dir(dest) {
+        if entries.next().is_some() {
+            return Err(WorktreeError::DestinationExists(dest.display().to_string()));
+        }
+        fs::remove_dir(dest).map_err(|e| WorktreeError::io(dest, e))?;
+    }
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(|e| WorktreeError::io(parent, e))?;
+    }
+    Ok(())
 }
 
 /// `git worktree add`: git checks files out with parallel workers and its stat-cache tricks, an

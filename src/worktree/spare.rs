@@ -8,11 +8,12 @@ use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
-use git2::{BranchType, Repository};
+use git2::Repository;
 use tracing::{debug, info, warn};
 
 use super::create::{
-    base_ref, branch_name, copy_files, create, open_user_repo, review_base_ref, session_from_repo,
+    base_ref, branch_name, copy_files, create, make_room, open_user_repo, review_base_ref,
+    session_from_repo,
 };
 use super::paths::check_slug;
 use super::{CreateOptions, RemoveMode, Result, SessionWorktree, WorktreeError};
@@ -130,26 +131,12 @@ fn rename(
 ) -> Result<SessionWorktree> {
     let repo = open_user_repo(repo_path)?;
     let branch = branch_name(slug);
-    if repo.find_branch(&branch, BranchType::Local).is_ok() {
-        return Err(WorktreeError::BranchExists(branch));
-    }
-    if repo.find_worktree(slug).is_ok() {
-        return Err(WorktreeError::WorktreeExists(slug.to_string()));
-    }
     if dest.file_name() != Some(std::ffi::OsStr::new(slug)) {
         return Err(WorktreeError::Git(
             "git names a worktree after its directory".into(),
         ));
     }
-    if let Ok(mut entries) = fs::read_dir(dest) {
-        if entries.next().is_some() {
-            return Err(WorktreeError::DestinationExists(dest.display().to_string()));
-        }
-        fs::remove_dir(dest).map_err(|e| WorktreeError::io(dest, e))?;
-    }
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| WorktreeError::io(parent, e))?;
-    }
+    make_room(&repo, slug, dest)?;
     // Nothing may have moved the spare's branch (nobody works in a spare).
     let tip = repo.refname_to_id(&format!("refs/heads/{}", spare.branch))?;
     if tip.to_string() != spare.base_commit {
