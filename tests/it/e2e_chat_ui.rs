@@ -258,7 +258,16 @@ async fn split_term_and_code_open_in_the_session_worktree() {
     nvim.wait_for("a terminal", "vim.bo.buftype == 'terminal'", WAIT)
         .await;
     let cwd = nvim.lua("return vim.fn.getcwd(0)").await;
-    let job_cwd = nvim.lua("local pid = vim.fn.jobpid(vim.bo.channel); return vim.uv.fs_readlink('/proc/' .. pid .. '/cwd')").await;
+    // The child changes directory after the fork, so under load its first reading can
+    // still be the editor's; what counts is where the shell ends up running.
+    let job_cwd_lua = "(function() local pid = vim.fn.jobpid(vim.bo.channel); return vim.uv.fs_readlink('/proc/' .. pid .. '/cwd') end)()";
+    nvim.wait_for(
+        "the shell in the worktree",
+        &format!("{job_cwd_lua} == {dir:?}"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let job_cwd = nvim.lua(&format!("return {job_cwd_lua}")).await;
     assert_eq!(
         job_cwd.as_str(),
         Some(dir.as_str()),
