@@ -109,6 +109,22 @@ fn child_env() -> Option<(String, PathBuf, PathBuf)> {
     ))
 }
 
+/// Marks this child as ready (its store is open), so the parent knows when to say go.
+fn ready_file(go: &Path, tag: &str) -> PathBuf {
+    go.with_file_name(format!("ready-{tag}"))
+}
+
+/// The parent says go only once every child has opened its store: started merely together,
+/// one child could finish its writes before the other had opened the file.
+fn say_go_when_ready(go: &Path, tags: &[&str]) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !tags.iter().all(|t| ready_file(go, t).exists()) {
+        assert!(Instant::now() < until, "children never became ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(go, "").unwrap();
+}
+
 /// Children start together: the parent creates the "go" file once both are running.
 fn wait_for_go(go: &Path) {
     let until = Instant::now() + Duration::from_secs(30);
@@ -138,6 +154,7 @@ async fn store_child_hammer() {
         })
         .await
         .unwrap();
+    std::fs::write(ready_file(&go, &tag), "").unwrap();
     wait_for_go(&go);
     println!("@@ START {}", now_ms());
     for seq in 0..ITEMS {
@@ -184,7 +201,7 @@ fn store_two_processes_hammer_one_file() {
             (c, rx)
         })
         .collect();
-    std::fs::write(&go, "").unwrap();
+    say_go_when_ready(&go, &["a", "b"]);
 
     let mut spans = Vec::new();
     let mut chats = Vec::new();
