@@ -493,4 +493,28 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_huge_file_is_cut_at_a_line_end_and_the_user_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let line = "x".repeat(99) + "\n";
+        std::fs::write(root.join("big.txt"), line.repeat(MAX_TEXT / 100 + 500)).unwrap();
+        let mut out = Composed::default();
+        file(&root, "big.txt", None, &mut out).unwrap();
+        let [Attachment::Text { label, text }] = out.attachments.as_slice() else {
+            panic!("not one text attachment: {:?}", out.attachments);
+        };
+        assert!(
+            text.len() <= MAX_TEXT && text.ends_with('\n'),
+            "{}",
+            text.len()
+        );
+        let kept = text.lines().count();
+        assert_eq!(kept, MAX_TEXT / 100);
+        assert!(label.contains(&format!("first {kept} lines")), "{label}");
+        assert_eq!(out.notes.len(), 1);
+        assert!(out.notes[0].contains("only its first"), "{:?}", out.notes);
+        assert_eq!(out.shown[0].0, "@big.txt (cut)");
+    }
 }

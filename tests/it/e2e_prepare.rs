@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use boo_testkit::dir::TestDir;
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::nvim::{Nvim, NvimOptions};
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
@@ -44,10 +45,7 @@ async fn a_prompt_sent_while_the_worktree_is_prepared_shows_progress_and_is_deli
             ..Default::default()
         },
     );
-    let tmp = tempfile::Builder::new()
-        .prefix("boo-prepare-")
-        .tempdir()
-        .expect("tmp");
+    let tmp = TestDir::new("boo-prepare-");
     let project = repo::generate(&tmp.path().join("project"), FILES);
     let nvim = Nvim::start_with(NvimOptions {
         cwd: Some(project),
@@ -129,4 +127,5 @@ async fn a_prompt_sent_while_the_worktree_is_prepared_shows_progress_and_is_deli
         )
         .await;
     assert_eq!(last, "", "statuses seen: {seen:?}");
+    nvim.quit().await;
 }

@@ -286,9 +286,29 @@ impl Nvim {
 
     /// Quits Neovim with `:qa!` and waits for the process to end.
     pub async fn quit(mut self) {
+        // The backend outlives Neovim by its exit work (flush, a spare worktree being made), so
+        // its pid is waited for too: a test's temp dir is removed only once nothing writes there.
+        let backend = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.api.exec_lua(
+                "local ok, rpc = pcall(require, 'boo.rpc')
+                 if not (ok and rpc.running()) then return 0 end
+                 local ok2, r = pcall(rpc.request, 'hello', { protocol = rpc.PROTOCOL })
+                 return ok2 and type(r) == 'table' and r.pid or 0",
+                vec![],
+            ),
+        )
+        .await;
+        let backend = match backend {
+            Ok(Ok(v)) => v.as_u64().unwrap_or(0) as u32,
+            _ => 0,
+        };
         // The channel drops while the command runs, so its result is an error by design.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.api.command("qa!")).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        if backend != 0 {
+            wait_pid_gone(backend, Duration::from_secs(10)).await;
+        }
     }
 }
 
