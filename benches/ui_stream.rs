@@ -8,7 +8,8 @@
 //! idle from the first N to the last, and the time to open a restored 50,000-line transcript.
 //!
 //! The scripted model sends a chunk every 2 ms, as in the measurement that opened issue 10.
-//! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`). The machine's load shows in
+//! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`; `BOO_BENCH_FPS=N` sets
+//! `ui.fps`). The machine's load shows in
 //! the idle figures: run it when the machine is quiet.
 
 use std::time::{Duration, Instant};
@@ -131,14 +132,22 @@ fn setup() -> Setup {
 }
 
 async fn start(s: &Setup) -> Nvim {
+    let mut config = json!({
+        "backend": { "cmd": env!("CARGO_BIN_EXE_boocoder"), "log_level": "info" },
+        "store": { "path": s.dir.path().join("boo.db").display().to_string() },
+        "worktree": { "dir": s.dir.path().join("wt").display().to_string() },
+    });
+    // `BOO_BENCH_FPS=20` measures another `ui.fps` than the default.
+    if let Some(fps) = std::env::var("BOO_BENCH_FPS")
+        .ok()
+        .and_then(|f| f.parse::<u32>().ok())
+    {
+        config["ui"] = json!({ "fps": fps });
+    }
     let nvim = Nvim::start_with(NvimOptions {
         cwd: Some(s.dir.path().join("project")),
         env: s.env.vars().to_vec(),
-        config: json!({
-            "backend": { "cmd": env!("CARGO_BIN_EXE_boocoder"), "log_level": "info" },
-            "store": { "path": s.dir.path().join("boo.db").display().to_string() },
-            "worktree": { "dir": s.dir.path().join("wt").display().to_string() },
-        }),
+        config,
     })
     .await;
     if std::env::var_os("BOO_BENCH_NOUI").is_none() {

@@ -41,6 +41,8 @@ pub struct Config {
     pub agents: BTreeMap<String, CliAgentConfig>,
     /// Per-session caps on usage.
     pub budget: BudgetConfig,
+    /// Most render batches a second while a chat streams (None = the default).
+    pub ui_fps: Option<u32>,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -105,6 +107,11 @@ impl Config {
         field(v, "worktree_dir", "", &mut c.worktree_dir, p);
         field(v, "copy_ignored", "", &mut c.copy_ignored, p);
         field(v, "worktree_spare", "", &mut c.worktree_spare, p);
+        field(v, "ui_fps", "", &mut c.ui_fps, p);
+        if let Some(fps) = c.ui_fps.filter(|f| !(1..=120).contains(f)) {
+            p.push(format!("ui.fps: must be between 1 and 120, got {fps}"));
+            c.ui_fps = None;
+        }
         for (name, path) in [
             ("store_path", &c.store_path),
             ("worktree_dir", &c.worktree_dir),

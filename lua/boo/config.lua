@@ -110,6 +110,12 @@ H.schema = {
     },
   },
   ui = {
+    fps = {
+      default = 30,
+      types = { 'number' },
+      check = 'positive',
+      desc = 'Most times a second a streaming chat is redrawn (1-120): each redraw costs Neovim the same whatever it carries, so fewer means less CPU while agents stream.',
+    },
     welcome = {
       default = true,
       types = { 'boolean' },
@@ -428,6 +434,7 @@ function M.resolved()
     worktree_dir = c.worktree.dir or (data .. '/boo/worktrees'),
     copy_ignored = c.worktree.copy_ignored,
     worktree_spare = c.worktree.spare,
+    ui_fps = c.ui.fps,
     budget = { cost = c.budget.cost, tokens = c.budget.tokens },
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,

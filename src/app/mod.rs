@@ -33,9 +33,9 @@ use workspace::Workspace;
 
 /// A change is drawn this soon (deltas arriving meanwhile join the same batch)...
 const COALESCE: Duration = Duration::from_millis(8);
-/// ...but batches are at least this far apart: each costs Neovim a redraw and an RPC call
-/// whatever its size, so a stream is drawn at 30 frames a second, not one batch per delta.
-const FRAME: Duration = Duration::from_millis(33);
+/// ...but batches are at least 1/fps apart: each costs Neovim a redraw and an RPC call
+/// whatever its size, so a stream is drawn at a frame rate, not one batch per delta.
+const DEFAULT_FPS: u32 = 30;
 /// Transcript changes are batched for this long before they go to the store (goal: <= 100 ms).
 const SAVE: Duration = Duration::from_millis(50);
 
@@ -440,11 +440,18 @@ impl App {
     fn schedule_frame(&mut self) {
         if self.frame_due.is_none() && self.ui.is_dirty() {
             let soon = Instant::now() + COALESCE;
-            self.frame_due = Some(self.frame_sent.map_or(soon, |t| soon.max(t + FRAME)));
+            self.frame_due = Some(
+                self.frame_sent
+                    .map_or(soon, |t| soon.max(t + self.frame_gap())),
+            );
         }
         if self.save_due.is_none() && self.transcripts.has_unsaved() {
             self.save_due = Some(Instant::now() + SAVE);
         }
+    }
+
+    fn frame_gap(&self) -> Duration {
+        Duration::from_millis(1000 / u64::from(self.config.ui_fps.unwrap_or(DEFAULT_FPS)))
     }
 
     /// Sends one batch for what is visible.

@@ -192,7 +192,7 @@ impl Workspace {
         if let Some(c) = chat.filter(|c| self.chats.contains_key(c)) {
             return Some(c);
         }
-        let pane = pane.or(self.current_pane);
+        let pane = self.target_pane(pane);
         if let Some(a) = pane.and_then(|p| self.panes.get(&p)).and_then(|p| p.active) {
             return Some(a);
         }
@@ -201,11 +201,21 @@ impl Workspace {
             .and_then(|s| s.last_chat.or_else(|| s.chats.last().copied()))
     }
 
-    /// The pane an action is for: the given one if it exists, else the current one.
+    /// The pane an action is for: the given one if it exists, else the current one. A given
+    /// pane the backend has hidden since (a new session's float replaced it, and the view has
+    /// not drawn that yet) is stale: `:Boo session new x | Boo send y` is for the new session.
     pub fn target_pane(&self, pane: Option<PaneId>) -> Option<PaneId> {
-        pane.filter(|p| self.panes.contains_key(p))
-            .or(self.current_pane.filter(|p| self.panes.contains_key(p)))
-            .or_else(|| self.panes.values().find(|p| p.visible).map(|p| p.id))
+        let current = self
+            .current_pane
+            .filter(|p| self.panes.get(p).is_some_and(|p| p.visible));
+        pane.filter(|p| {
+            self.panes
+                .get(p)
+                .is_some_and(|p| p.visible || current.is_none())
+        })
+        .or(current)
+        .or(self.current_pane.filter(|p| self.panes.contains_key(p)))
+        .or_else(|| self.panes.values().find(|p| p.visible).map(|p| p.id))
     }
 }
 
@@ -252,5 +262,22 @@ mod tests {
         p.add_tab(15);
         assert_eq!(p.tabs, vec![10, 15, 20]);
         assert_eq!(p.active, Some(15));
+    }
+
+    #[test]
+    fn a_pane_hidden_since_the_view_named_it_yields_to_the_current_one() {
+        let mut ws = Workspace::default();
+        let old = ws.new_pane(1, PaneKind::Float, vec![10], None);
+        let new = ws.new_pane(2, PaneKind::Float, vec![20], None);
+        ws.current_pane = Some(new);
+        // Both shown: the named pane wins.
+        assert_eq!(ws.target_chat(None, Some(old)), Some(10));
+        // The new session's float replaced the old one, which the view still names.
+        ws.panes.get_mut(&old).unwrap().visible = false;
+        assert_eq!(ws.target_chat(None, Some(old)), Some(20));
+        assert_eq!(ws.target_pane(Some(old)), Some(new));
+        // With nothing current on screen, the named pane is still used.
+        ws.panes.get_mut(&new).unwrap().visible = false;
+        assert_eq!(ws.target_chat(None, Some(old)), Some(10));
     }
 }

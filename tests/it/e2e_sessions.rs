@@ -366,7 +366,12 @@ async fn the_next_session_takes_over_the_spare_worktree() {
         spare().remove(0)
     };
     let spare_branch = wait_spare("no spare made").await;
+    // A prompt sent right away is for the new session, although the view still shows the
+    // old session's float when `:Boo send` runs.
     nvim.cmd("Boo session new via spare").await.expect("new");
+    nvim.cmd("Boo send [fake:write spare.txt from the spare session]")
+        .await
+        .expect("send");
     let second = wait_worktree(nvim, Some(&first)).await;
     assert!(
         nvim.log().contains("spare worktree adopted"),
@@ -388,10 +393,7 @@ async fn the_next_session_takes_over_the_spare_worktree() {
         !spare().contains(&spare_branch),
         "the spare became the session's"
     );
-    // A turn in it writes into its worktree only, pending review.
-    nvim.cmd("Boo send [fake:write spare.txt from the spare session]")
-        .await
-        .expect("send");
+    // The turn writes into its worktree only, pending review.
     nvim.wait_for(
         "the write pending",
         "require('boo').status().pending_changes == 1",
