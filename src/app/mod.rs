@@ -35,7 +35,7 @@ use workspace::Workspace;
 const COALESCE: Duration = Duration::from_millis(8);
 /// ...but batches are at least 1/fps apart: each costs Neovim a redraw and an RPC call
 /// whatever its size, so a stream is drawn at a frame rate, not one batch per delta.
-const DEFAULT_FPS: u32 = 30;
+const DEFAULT_FPS: u32 = 20;
 /// Transcript changes are batched for this long before they go to the store (goal: <= 100 ms).
 const SAVE: Duration = Duration::from_millis(50);
 
