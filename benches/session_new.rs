@@ -128,7 +128,10 @@ async fn run(files: usize) {
     // A new session once the spare worktree (made after the first was ready) is there.
     // The spare's branch exists from the start of its checkout, so its end is read from the log.
     let t = Instant::now();
-    let spare = || nvim.log().contains("spare worktree made for the next session");
+    let spare = || {
+        nvim.log()
+            .contains("spare worktree made for the next session")
+    };
     while !spare() {
         assert!(t.elapsed() < WAIT, "no spare worktree:\n{}", nvim.log());
         tokio::time::sleep(Duration::from_millis(50)).await;

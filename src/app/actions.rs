@@ -431,7 +431,13 @@ impl App {
                     patterns: request.patterns.clone(),
                     replying: false,
                 };
-                let req = json!({"id": p.id, "chat": chat, "title": title, "permission": p.permission, "patterns": p.patterns});
+                let req = crate::ui::PermissionView {
+                    id: p.id.clone(),
+                    chat,
+                    title,
+                    permission: p.permission.clone(),
+                    patterns: p.patterns.clone(),
+                };
                 self.agents.note_permission(p);
                 self.ui.permission(req);
             }

@@ -134,7 +134,15 @@ impl App {
                     .chats
                     .iter()
                     .filter_map(|c| self.ws.chats.get(c))
-                    .map(|c| json!({"id": c.id, "title": c.title, "busy": c.busy(), "agent": c.agent, "model": c.model}))
+                    .map(|c| {
+                        json!(crate::ui::ChatEntry {
+                            id: c.id,
+                            title: c.title.clone(),
+                            busy: c.busy(),
+                            agent: c.agent.clone(),
+                            model: c.model.clone(),
+                        })
+                    })
                     .collect();
                 (s.id, Json::Array(list))
             })

@@ -20,7 +20,7 @@ pub mod workspace;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -332,62 +332,20 @@ impl App {
         }
     }
 
-    /// Fast queries, answered from memory.
+    /// A request the forwarder could not answer from the published state (a probe to start,
+    /// or answers not published yet): answered by the loop, from the same `Answers`.
     fn request(&mut self, req: Request) -> Result<Json, RpcError> {
         match req {
-            Request::Chats(a) => {
-                let pane = self.ws.target_pane(a.pane);
-                let session = pane
-                    .and_then(|p| self.ws.panes.get(&p))
-                    .map(|p| p.session)
-                    .or(self.ws.current_session)
-                    .ok_or_else(|| {
-                        RpcError::new(ErrorCode::NotFound, "no session yet: open one with :Boo")
-                    })?;
-                let chats = self
-                    .ws
-                    .sessions
-                    .get(&session)
-                    .map(|s| s.chats.clone())
-                    .unwrap_or_default();
-                let list: Vec<Json> = chats
-                    .iter()
-                    .filter_map(|c| self.ws.chats.get(c))
-                    .map(|c| json!({"id": c.id, "title": c.title, "busy": c.busy(), "agent": c.agent, "model": c.model}))
-                    .collect();
-                Ok(Json::Array(list))
-            }
-            Request::Permissions => Ok(self.agents.permissions_json()),
-            Request::ReviewInfo(_) => Ok(self.review_info()),
             Request::Probe(a) => Ok(self.probe_request(a.refresh)),
-            Request::Files(a) => {
-                let session = self
-                    .ws
-                    .target_chat(a.chat, a.pane)
-                    .and_then(|c| self.ws.chats.get(&c))
-                    .map(|c| c.session);
-                let files = session.and_then(|s| self.files.get(&s));
-                Ok(files.map_or(Json::Array(Vec::new()), |f| json!(**f)))
-            }
-            Request::History(a) => {
-                let chat = self.ws.target_chat(a.chat, a.pane);
-                let p = chat.and_then(|c| self.prompts.get(&c));
-                Ok(p.map_or(
-                    json!({"history": [], "draft": ""}),
-                    |p| json!({"history": p.history, "draft": p.draft}),
-                ))
-            }
-            Request::Commands(a) => {
-                let session = self
-                    .ws
-                    .target_chat(a.chat, a.pane)
-                    .and_then(|c| self.ws.chats.get(&c))
-                    .map(|c| c.session);
-                let c = session.and_then(|s| self.commands.get(&s));
-                Ok(c.map_or(json!({}), |c| (**c).clone()))
-            }
             Request::Hello(_) | Request::Ping => {
                 Err(RpcError::new(ErrorCode::Internal, "answered by rpc"))
+            }
+            req => {
+                self.publish_answers();
+                let answers = self.shared.answers.lock().ok();
+                answers
+                    .and_then(|a| a.answer(&req))
+                    .unwrap_or_else(|| Err(RpcError::new(ErrorCode::Internal, "no answer")))
             }
         }
     }
@@ -476,17 +434,19 @@ impl App {
         let session = c.map(|c| c.session).or(self.ws.current_session);
         let s = session.and_then(|s| self.ws.sessions.get(&s));
         let pending = s.and_then(|s| self.review.pending_count(s.id)).unwrap_or(0);
-        let status = json!({
-            "session": session,
-            "chat": c.map(|c| c.id),
-            "agent": c.map(|c| c.agent.clone()),
-            "model": c.and_then(|c| c.model.clone()),
-            "busy": c.is_some_and(|c| c.busy()),
-            "pending_changes": pending,
-            "permissions": self.agents.permission_count(),
-            "cost": session.map(|s| self.session_usage(s).cost),
-            "dir": s.and_then(|s| s.dir.as_ref()).map(|d| d.display().to_string()),
-        });
+        let status = crate::ui::StatusView {
+            session,
+            chat: c.map(|c| c.id),
+            agent: c.map(|c| c.agent.clone()),
+            model: c.and_then(|c| c.model.clone()),
+            busy: c.is_some_and(|c| c.busy()),
+            pending_changes: pending,
+            permissions: self.agents.permission_count(),
+            cost: session.map(|s| self.session_usage(s).cost),
+            dir: s
+                .and_then(|s| s.dir.as_ref())
+                .map(|d| d.display().to_string()),
+        };
         self.ui.status(status);
     }
 

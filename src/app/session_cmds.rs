@@ -1,6 +1,7 @@
 //! `:Boo session`: pick/switch, new (with its own worktree), rename, delete (risk-checked:
 //! the user is asked before work is lost; stashing keeps it on a branch).
 
+use crate::ui::{Choice, ChoiceValue};
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -63,12 +64,12 @@ impl App {
                 } else {
                     ""
                 };
-                json!({"label": format!("{}{mark}", s.title), "value": s.id})
+                Choice::new(format!("{}{mark}", s.title), ChoiceValue::Id(s.id))
             })
             .collect();
         self.ui.select(
             "boo: sessions",
-            json!(items),
+            items,
             "session_switch",
             json!({"cwd": a.cwd}),
             "session",
@@ -251,11 +252,17 @@ impl App {
             risk.unaccepted.len(),
             risk.uncommitted.len()
         );
-        let items = json!([
-            {"label": "stash and delete (keeps the work on a branch)", "value": "stash"},
-            {"label": "delete anyway (the work is lost)", "value": "force"},
-            {"label": "cancel", "value": "cancel"},
-        ]);
+        let items = vec![
+            Choice::new(
+                "stash and delete (keeps the work on a branch)",
+                ChoiceValue::Name("stash"),
+            ),
+            Choice::new(
+                "delete anyway (the work is lost)",
+                ChoiceValue::Name("force"),
+            ),
+            Choice::new("cancel", ChoiceValue::Name("cancel")),
+        ];
         self.ui.select(
             &prompt,
             items,

@@ -101,7 +101,13 @@ mod tests {
                     spans: vec![(0, 1, 2, "BooMdList")],
                     code: vec![(1, 2, "lua".into())],
                 },
-                Op::Permission(serde_json::json!({"id": "p", "patterns": ["x"]})),
+                Op::Permission(crate::ui::PermissionView {
+                    id: "p".into(),
+                    chat: 3,
+                    title: "ls".into(),
+                    permission: "bash".into(),
+                    patterns: vec!["x".into()],
+                }),
             ],
         };
         let v = to_value(&b).expect("encodes");

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod markdown;
 pub mod ops;
 pub mod usage;
+pub mod views;
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,6 +21,7 @@ use crate::model::transcript::{Edit, Transcript};
 use crate::model::{ChatId, PaneId};
 use layout::ChatLayout;
 pub use ops::{Batch, Op};
+pub use views::{ChatEntry, Choice, ChoiceValue, PermissionView, StatusView};
 
 /// Where batches go: Neovim in the product (`rpc::NvimFrontend`).
 #[async_trait]
@@ -72,7 +74,7 @@ pub struct Ui {
     ops: Vec<Op>,
     /// Ops that must run after the content of this frame (showing a pane moves its cursor).
     late_ops: Vec<Op>,
-    last_status: Option<Json>,
+    last_status: Option<StatusView>,
 }
 
 impl Ui {
@@ -148,12 +150,8 @@ impl Ui {
         });
     }
 
-    /// The statusline state; sent only when it changed. Null fields are left out, so Lua sees
-    /// `nil` (a JSON null would arrive as the truthy `vim.NIL`).
-    pub fn status(&mut self, mut status: Json) {
-        if let Some(m) = status.as_object_mut() {
-            m.retain(|_, v| !v.is_null());
-        }
+    /// The statusline state; sent only when it changed.
+    pub fn status(&mut self, status: StatusView) {
         if self.last_status.as_ref() == Some(&status) {
             return;
         }
@@ -165,7 +163,7 @@ impl Ui {
         self.late_ops.push(Op::InputClear { chat });
     }
 
-    pub fn permission(&mut self, request: Json) {
+    pub fn permission(&mut self, request: PermissionView) {
         self.late_ops.push(Op::Permission(request));
     }
 
@@ -188,7 +186,14 @@ impl Ui {
 
     /// Asks the user to choose (`vim.ui.select` of `[{label, value}]`); the chosen `value` comes
     /// back as notification `method` with `args` plus `field = value`.
-    pub fn select(&mut self, prompt: &str, items: Json, method: &str, args: Json, field: &str) {
+    pub fn select(
+        &mut self,
+        prompt: &str,
+        items: Vec<Choice>,
+        method: &str,
+        args: Json,
+        field: &str,
+    ) {
         self.late_ops.push(Op::Select {
             prompt: prompt.to_string(),
             items,
@@ -319,12 +324,18 @@ mod tests {
     #[test]
     fn status_drops_nulls_and_is_sent_only_when_it_changes() {
         let mut ui = Ui::new();
-        ui.status(json!({"busy": false, "chat": null}));
+        ui.status(StatusView::default());
         let b = ui.frame().expect("first status").to_json();
-        assert_eq!(b["ops"][0]["status"], json!({"busy": false}));
-        ui.status(json!({"busy": false, "chat": null}));
+        assert_eq!(
+            b["ops"][0]["status"],
+            json!({"busy": false, "pending_changes": 0, "permissions": 0})
+        );
+        ui.status(StatusView::default());
         assert!(ui.frame().is_none(), "unchanged");
-        ui.status(json!({"busy": true}));
+        ui.status(StatusView {
+            busy: true,
+            ..Default::default()
+        });
         assert!(ui.frame().is_some());
     }
 

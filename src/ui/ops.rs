@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::layout::Decor;
+use super::views::{Choice, PermissionView, StatusView};
 use super::{PaneView, Tab};
 use crate::model::{ChatId, PaneId, SessionId};
 
@@ -58,13 +59,13 @@ pub enum Op {
         data: Json,
     },
     Status {
-        status: Json,
+        status: StatusView,
     },
     InputClear {
         chat: ChatId,
     },
-    /// A permission request (its fields are opencode's, shaped by `app/`).
-    Permission(Json),
+    /// A permission request.
+    Permission(PermissionView),
     /// The review view of a session (shaped by `app::review`).
     Review(Json),
     ReviewClose {
@@ -75,7 +76,7 @@ pub enum Op {
     },
     Select {
         prompt: String,
-        items: Json,
+        items: Vec<Choice>,
         method: String,
         args: Json,
         field: String,
