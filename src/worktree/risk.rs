@@ -13,7 +13,7 @@ fn stash_branch(slug: &str) -> String {
 
 /// The tree of everything in the worktree as `git add -A` would stage it (ignored files left
 /// out), written to the object database without touching the worktree's index file.
-fn snapshot_tree(repo: &Repository) -> Result<Oid> {
+pub(crate) fn snapshot_tree(repo: &Repository) -> Result<Oid> {
     let mut index = repo.index()?;
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     index.update_all(["*"], None)?;

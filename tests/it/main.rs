@@ -37,5 +37,6 @@ mod worktree_lifecycle;
 mod worktree_names;
 mod worktree_review;
 mod worktree_scan;
+mod worktree_snapshot;
 mod worktree_spare;
 mod worktree_txn;
