@@ -61,7 +61,7 @@ fn run(files: usize) {
     assert!(worktree::changed_since(&wt, &after).expect("check").is_empty());
     println!("edited-since check:                    {:8.1} ms", ms(t.elapsed()));
     let t = Instant::now();
-    let r = worktree::restore(&wt, &before, &after).expect("restore");
+    let r = worktree::restore(&wt, &before, Some(after.as_str())).expect("restore");
     println!(
         "restore of {} files (undo):             {:8.1} ms",
         r.written.len(),

@@ -97,6 +97,8 @@ M.subcommands = {
     complete = function() return require('boo.ui.picker').complete('model') end,
   },
   permissions = { run = function() boo().permissions() end },
+  undo = { run = act('undo') },
+  redo = { run = act('redo') },
   log = { run = function() boo().log() end },
 }
 

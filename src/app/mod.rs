@@ -6,6 +6,7 @@ mod actions;
 mod agent_cmds;
 mod agents;
 mod answers;
+mod checkpoints;
 mod compose;
 mod permissions;
 mod restore;
@@ -94,6 +95,8 @@ pub enum Event {
         session: crate::model::SessionId,
         files: Arc<Vec<String>>,
     },
+    /// Turn checkpoints: a snapshot written, an undo/redo done.
+    Checkpoint(checkpoints::CheckpointEvent),
 }
 
 impl Event {
@@ -116,6 +119,7 @@ impl Event {
             Event::Commands { .. } => "command list",
             Event::UsageReport(_) => "usage report",
             Event::Health(_) => "health report",
+            Event::Checkpoint(_) => "checkpoint",
         }
     }
 }
@@ -160,6 +164,10 @@ pub struct App {
     usage_cache: parking_lot::Mutex<
         std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
     >,
+    /// Chats with an undo/redo under way.
+    moving: std::collections::HashSet<crate::model::ChatId>,
+    /// Turns whose prompt message id was recorded (the agent echoes the prompt more than once).
+    message_noted: std::collections::HashSet<crate::model::TaskId>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -252,6 +260,8 @@ impl App {
             commands: Default::default(),
             prompts: Default::default(),
             usage_cache: Default::default(),
+            moving: Default::default(),
+            message_noted: Default::default(),
         }
     }
 
@@ -329,6 +339,7 @@ impl App {
             Event::UsageReport(Ok(lines)) => self.ui.report("boo usage", lines),
             Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
             Event::Health(data) => self.ui.autocmd("BooHealth", data),
+            Event::Checkpoint(ev) => self.checkpoint_event(ev).await,
         }
     }
 

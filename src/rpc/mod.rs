@@ -150,6 +150,9 @@ pub enum Notify {
     FilesRefresh(ChatArgs),
     /// The unsent text of a chat's input, saved so it survives a restart.
     Draft(DraftArgs),
+    /// `:Boo undo` / `:Boo redo` on a chat's turns.
+    Undo(ChatArgs),
+    Redo(ChatArgs),
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -383,6 +386,8 @@ impl Notify {
             "set_model" => Notify::SetModel(first_arg(name, args)?),
             "files_refresh" => Notify::FilesRefresh(first_arg(name, args)?),
             "draft" => Notify::Draft(first_arg(name, args)?),
+            "undo" => Notify::Undo(first_arg(name, args)?),
+            "redo" => Notify::Redo(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

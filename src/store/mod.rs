@@ -8,6 +8,7 @@
 
 mod agent_sessions;
 mod changes;
+mod checkpoints;
 mod chats;
 mod error;
 mod health;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
+pub use checkpoints::{Checkpoint, CheckpointState};
 pub use error::StoreError;
 pub use health::LiveWorktree;
 pub use panes::CLOSED_PANES_CAP;

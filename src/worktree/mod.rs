@@ -79,7 +79,7 @@ pub use files::{list_files, uncommitted_patch};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, risk_with, stash};
 pub use scan::PendingScanner;
-pub use snapshot::{changed_since, restore, snapshot, turn_diff, turn_ref, Restored, Side, TurnFile};
+pub use snapshot::{changed_since, restore, snapshot, snapshot_dir, turn_diff, turn_ref, Restored, Side, TurnFile};
 pub use spare::{adopt_spare, ensure_spare, is_spare};
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.

@@ -42,7 +42,23 @@ pub fn turn_ref(slug: &str, chat: i64, turn: u32, side: Side) -> String {
 /// Writes the worktree's state as a commit (parent: the worktree's HEAD) kept by the turn's
 /// ref. Returns the commit (hex).
 pub fn snapshot(wt: &SessionWorktree, chat: i64, turn: u32, side: Side) -> Result<String> {
-    let repo = open_wt_repo(wt)?;
+    snapshot_in(&open_wt_repo(wt)?, &wt.slug, chat, turn, side)
+}
+
+/// [`snapshot`] of the session worktree at `dir` (its slug is its libgit2 worktree name): what
+/// a turn knows is its directory.
+pub fn snapshot_dir(dir: &std::path::Path, chat: i64, turn: u32, side: Side) -> Result<String> {
+    let repo = Repository::open(dir).map_err(|_| WorktreeError::NotARepo(dir.display().to_string()))?;
+    let slug = repo
+        .is_worktree()
+        .then(|| repo.path().file_name())
+        .flatten()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| WorktreeError::NotFound(dir.display().to_string()))?;
+    snapshot_in(&repo, &slug, chat, turn, side)
+}
+
+fn snapshot_in(repo: &Repository, slug: &str, chat: i64, turn: u32, side: Side) -> Result<String> {
     let tree = repo.find_tree(snapshot_tree(&repo)?)?;
     let sig = repo
         .signature()
@@ -51,7 +67,7 @@ pub fn snapshot(wt: &SessionWorktree, chat: i64, turn: u32, side: Side) -> Resul
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let msg = format!("boo: chat {chat} turn {turn} {}", side.as_str());
     let commit = repo.commit(None, &sig, &sig, &msg, &tree, &parents)?;
-    repo.reference(&turn_ref(&wt.slug, chat, turn, side), commit, true, &msg)?;
+    repo.reference(&turn_ref(slug, chat, turn, side), commit, true, &msg)?;
     Ok(commit.to_string())
 }
 
@@ -99,18 +115,21 @@ pub fn changed_since(wt: &SessionWorktree, commit: &str) -> Result<Vec<String>> 
 }
 
 /// Puts the worktree in the state of snapshot `target`, provided it holds the state of snapshot
-/// `expect` now; otherwise refuses with [`WorktreeError::EditedSince`] and writes nothing.
-/// Ignored files are left alone (they are not in snapshots).
-pub fn restore(wt: &SessionWorktree, target: &str, expect: &str) -> Result<Restored> {
+/// `expect` now (when given); otherwise refuses with [`WorktreeError::EditedSince`] and writes
+/// nothing. Only files that differ are written, as one transaction; ignored files are left
+/// alone (they are not in snapshots).
+pub fn restore(wt: &SessionWorktree, target: &str, expect: Option<&str>) -> Result<Restored> {
     let repo = open_wt_repo(wt)?;
     let now = repo.find_tree(snapshot_tree(&repo)?)?;
-    let expected = tree_of(&repo, expect)?;
-    if now.id() != expected.id() {
-        let paths: Vec<String> = changed_paths(&repo, &expected, &now)?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        return Err(WorktreeError::EditedSince(paths.join(", ")));
+    if let Some(expect) = expect {
+        let expected = tree_of(&repo, expect)?;
+        if now.id() != expected.id() {
+            let paths: Vec<String> = changed_paths(&repo, &expected, &now)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            return Err(WorktreeError::EditedSince(paths.join(", ")));
+        }
     }
     let goal = tree_of(&repo, target)?;
     let mut ops = Vec::new();
@@ -128,8 +147,9 @@ pub fn restore(wt: &SessionWorktree, target: &str, expect: &str) -> Result<Resto
                     },
                 ));
             }
-            // Gone in the target (or a submodule entry, which is left alone).
+            // A submodule entry is left alone.
             Ok(_) => continue,
+            // Gone in the target.
             Err(_) => ops.push(Op::Delete(abs)),
         }
         written.push(path);

@@ -56,16 +56,16 @@ fn restore_goes_back_and_forth_between_turns() {
     let after_2 = digest(&wt.path);
 
     // Undo turn 2, then turn 1.
-    let r = worktree::restore(&wt, &b2, &a2).unwrap();
+    let r = worktree::restore(&wt, &b2, Some(a2.as_str())).unwrap();
     assert_eq!(r.written.len(), 3, "{r:?}");
     assert_eq!(digest(&wt.path), after_1);
-    worktree::restore(&wt, &b1, &b2).unwrap();
+    worktree::restore(&wt, &b1, Some(b2.as_str())).unwrap();
     assert_eq!(read_s(&wt.path.join("a.txt")), "a\n");
     assert_eq!(read_s(&wt.path.join("gone.txt")), "g\n");
     // Redo both.
-    worktree::restore(&wt, &a1, &b1).unwrap();
+    worktree::restore(&wt, &a1, Some(b1.as_str())).unwrap();
     assert_eq!(digest(&wt.path), after_1);
-    worktree::restore(&wt, &a2, &b2).unwrap();
+    worktree::restore(&wt, &a2, Some(b2.as_str())).unwrap();
     assert_eq!(digest(&wt.path), after_2);
     assert!(worktree::changed_since(&wt, &a2).unwrap().is_empty());
 
@@ -86,7 +86,7 @@ fn restore_refuses_when_the_worktree_changed_since_and_writes_nothing() {
     write(&wt.path.join("mine.txt"), "my work\n");
     let state = digest(&wt.path);
 
-    let e = worktree::restore(&wt, &before, &after).unwrap_err();
+    let e = worktree::restore(&wt, &before, Some(after.as_str())).unwrap_err();
     assert!(matches!(e, WorktreeError::EditedSince(ref p) if p.contains("mine.txt")), "{e}");
     assert!(e.to_string().contains("edits are kept"), "{e}");
     assert_eq!(digest(&wt.path), state, "a refused restore wrote something");
