@@ -11,6 +11,7 @@ mod agents_probe;
 mod ci_script;
 mod e2e_agents;
 mod e2e_chat_ui;
+mod e2e_checkpoints;
 mod e2e_compose;
 mod e2e_foundation;
 mod e2e_newcomer;
