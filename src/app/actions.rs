@@ -77,6 +77,7 @@ impl App {
             Notify::SessionDelete(a) => self.session_delete(a).await,
             Notify::Undo(a) => self.checkpoint_move(a, false).await,
             Notify::Redo(a) => self.checkpoint_move(a, true).await,
+            Notify::Fork(a) => self.fork(a).await,
         }
         self.push_status();
     }

@@ -45,6 +45,11 @@ pub enum CheckpointEvent {
         agent: String,
         result: Result<Moved, String>,
     },
+    /// A fork finished (see `fork`).
+    Forked {
+        chat: ChatId,
+        result: Result<super::fork::Forked, String>,
+    },
 }
 
 /// What an undo/redo did.
@@ -268,6 +273,7 @@ impl App {
                     Err(e) => self.ui.notify(format!("boo: {e}"), ERROR),
                 }
             }
+            CheckpointEvent::Forked { chat, result } => self.forked(chat, result).await,
         }
     }
 

@@ -8,6 +8,7 @@ mod agents;
 mod answers;
 mod checkpoints;
 mod compose;
+mod fork;
 mod permissions;
 mod restore;
 mod review;

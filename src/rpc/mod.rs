@@ -153,6 +153,25 @@ pub enum Notify {
     /// `:Boo undo` / `:Boo redo` on a chat's turns.
     Undo(ChatArgs),
     Redo(ChatArgs),
+    /// `:Boo fork [session]`: a new chat starting from one turn.
+    Fork(ForkArgs),
+}
+
+/// The chat (as [`ChatArgs`]) and the turn a fork starts from: the one holding transcript item
+/// `seq` (the cursor), turn number `turn`, or the last.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ForkArgs {
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+    #[serde(default)]
+    pub seq: Option<usize>,
+    #[serde(default)]
+    pub turn: Option<u32>,
+    /// In a new session with its own worktree.
+    #[serde(default)]
+    pub session: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -388,6 +407,7 @@ impl Notify {
             "draft" => Notify::Draft(first_arg(name, args)?),
             "undo" => Notify::Undo(first_arg(name, args)?),
             "redo" => Notify::Redo(first_arg(name, args)?),
+            "fork" => Notify::Fork(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

@@ -307,3 +307,69 @@ async fn undo_refuses_when_the_worktree_was_edited_after_the_turn() {
     assert!(!stored_undone(&w, "write it"));
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn fork_at_turn_1_gives_a_chat_with_turn_1s_context_and_files() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    turn(&w, "first turn [fake:write notes.txt one]", 1).await;
+    turn(&w, "second turn [fake:write notes.txt two]", 2).await;
+    let dir = PathBuf::from(
+        w.nvim
+            .lua("return require('boo').status().dir")
+            .await
+            .as_str()
+            .expect("session dir"),
+    );
+    let old_chat = w.nvim.lua("return require('boo').status().chat").await;
+    // The cursor on turn 1's prompt in the transcript.
+    w.nvim
+        .lua(
+            "for _, win in ipairs(vim.api.nvim_list_wins()) do
+               local b = vim.api.nvim_win_get_buf(win)
+               if vim.bo[b].filetype == 'boo' then
+                 for i, l in ipairs(vim.api.nvim_buf_get_lines(b, 0, -1, false)) do
+                   if l:find('first turn', 1, true) then
+                     vim.api.nvim_set_current_win(win)
+                     vim.api.nvim_win_set_cursor(win, { i, 0 })
+                     return
+                   end
+                 end
+               end
+             end",
+        )
+        .await;
+    command(&w, "fork", "forked").await;
+    assert_eq!(read(&dir.join("notes.txt")).as_deref(), Some("one"));
+    let new_chat = w.nvim.lua("return require('boo').status().chat").await;
+    assert_ne!(new_chat, old_chat, "the fork is not the active chat");
+    w.nvim
+        .cmd("Boo send third turn in the fork")
+        .await
+        .expect("send");
+    wait_until("the fork's turn reaches the model", || {
+        w.model.chat_requests().iter().any(|r| {
+            r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("third turn"))
+        })
+    })
+    .await;
+    let req = w
+        .model
+        .chat_requests()
+        .into_iter()
+        .rfind(|r| {
+            r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("third turn"))
+        })
+        .expect("the fork's request");
+    let texts = req.user_texts.join(" | ");
+    assert!(texts.contains("first turn"), "{texts}");
+    assert!(!texts.contains("second turn"), "turn 2 leaked into the fork: {texts}");
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    w.nvim.quit().await;
+}

@@ -179,6 +179,16 @@ function H.item_at(view, row)
   return found
 end
 
+--- The chat shown in the current window and the transcript item under its cursor, if any.
+function M.cursor_item()
+  local buf = vim.api.nvim_get_current_buf()
+  local chat = M.by_buf[buf]
+  local view = chat and M.chats[chat]
+  if not view then return nil, nil end
+  if view.buf ~= buf then return chat, nil end
+  return chat, H.item_at(view, vim.api.nvim_win_get_cursor(0)[1] - 1)
+end
+
 --- The marks drawn on a buffer row: `{col, end_col, group, priority}`, end_col -1 for the end of
 --- the line. Fenced blocks are parsed by their language's parser the first time they are drawn.
 function M.row_marks(view, buf, row)
