@@ -98,6 +98,7 @@ M.subcommands = {
   },
   permissions = { run = function() boo().permissions() end },
   undo = { run = act('undo') },
+  timeline = { run = act('timeline') },
   redo = { run = act('redo') },
   fork = {
     run = function(args)

@@ -75,8 +75,19 @@ impl App {
             Notify::SessionNew(a) => self.session_new(a).await,
             Notify::SessionRename(a) => self.session_rename(a).await,
             Notify::SessionDelete(a) => self.session_delete(a).await,
-            Notify::Undo(a) => self.checkpoint_move(a, false).await,
-            Notify::Redo(a) => self.checkpoint_move(a, true).await,
+            Notify::Undo(a) => self.checkpoint_move(a, false, None).await,
+            Notify::Redo(a) => self.checkpoint_move(a, true, None).await,
+            Notify::UndoTo(a) => {
+                let args = ChatArgs {
+                    pane: a.pane,
+                    chat: a.chat,
+                    cwd: None,
+                };
+                self.checkpoint_move(args, false, a.turn.or(Some(u32::MAX)))
+                    .await
+            }
+            Notify::Timeline(a) => self.timeline(a).await,
+            Notify::TurnDiff(a) => self.turn_diff(a).await,
             Notify::Fork(a) => self.fork(a).await,
         }
         self.push_status();

@@ -43,7 +43,19 @@ pub enum CheckpointEvent {
         chat: ChatId,
         session: SessionId,
         agent: String,
-        result: Result<Moved, String>,
+        /// Each step, in order; an `Err` ends the list.
+        result: Vec<Result<Moved, String>>,
+    },
+    /// The chat's turns for `:Boo timeline`.
+    Timeline {
+        chat: ChatId,
+        result: Result<Vec<crate::ui::TimelineTurn>, String>,
+    },
+    /// A turn's own diff (the timeline's `<CR>`).
+    TurnDiff {
+        chat: ChatId,
+        turn: u32,
+        result: Result<String, String>,
     },
     /// A fork finished (see `fork`).
     Forked {
@@ -190,6 +202,42 @@ async fn run_move(
     })
 }
 
+async fn timeline_turns(
+    store: Store,
+    target: Target,
+    chat: ChatId,
+) -> Result<Vec<crate::ui::TimelineTurn>, String> {
+    let cps = store.checkpoints(chat).await.map_err(|e| e.to_string())?;
+    let tasks = store.list_tasks(chat).await.map_err(|e| e.to_string())?;
+    let wt = blocking(move || target.open()).await?;
+    blocking(move || {
+        let mut out = Vec::new();
+        for cp in cps {
+            let task = tasks.iter().find(|t| t.id == cp.task_id);
+            let (mut files, mut additions, mut deletions) = (0, 0, 0);
+            if let (Some(b), Some(a)) = (&cp.before_commit, &cp.after_commit) {
+                if let Ok((f, _)) = worktree::turn_diff(&wt, b, a) {
+                    files = f.len();
+                    additions = f.iter().map(|x| x.additions).sum();
+                    deletions = f.iter().map(|x| x.deletions).sum();
+                }
+            }
+            out.push(crate::ui::TimelineTurn {
+                turn: cp.turn,
+                prompt: task.map(|t| t.prompt.clone()).unwrap_or_default(),
+                at_ms: task.map_or(0, |t| t.created_at),
+                files,
+                additions,
+                deletions,
+                state: cp.state.as_str().to_string(),
+                checkpointed: cp.before_commit.is_some() && cp.after_commit.is_some(),
+            });
+        }
+        Ok(out)
+    })
+    .await
+}
+
 fn shorten(paths: &[String]) -> String {
     let mut s = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
     if paths.len() > 3 {
@@ -207,8 +255,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl App {
-    /// `:Boo undo` (`redo` false) and `:Boo redo` on a chat.
-    pub(super) async fn checkpoint_move(&mut self, a: ChatArgs, redo: bool) {
+    /// `:Boo undo` (`redo` false) and `:Boo redo` on a chat; with `until`, undo until that
+    /// turn is undone too (the timeline's `u`).
+    pub(super) async fn checkpoint_move(&mut self, a: ChatArgs, redo: bool, until: Option<u32>) {
         let Some(chat) = self.ws.target_chat(a.chat, a.pane) else {
             return self.ui.notify("boo: no chat to undo in", WARN);
         };
@@ -237,7 +286,26 @@ impl App {
         let events = self.events.clone();
         let (session, agent) = (c.session, c.agent.clone());
         self.store_jobs.run(async move {
-            let result = run_move(store, backend, target, chat, agent.clone(), redo).await;
+            let mut result = Vec::new();
+            loop {
+                let r = run_move(
+                    store.clone(),
+                    backend.clone(),
+                    target.clone(),
+                    chat,
+                    agent.clone(),
+                    redo,
+                )
+                .await;
+                let more = match (&r, until) {
+                    (Ok(m), Some(t)) => m.turn > t,
+                    _ => false,
+                };
+                result.push(r);
+                if !more {
+                    break;
+                }
+            }
             let _ = events.send(super::Event::Checkpoint(CheckpointEvent::Moved {
                 chat,
                 session,
@@ -268,13 +336,103 @@ impl App {
                 result,
             } => {
                 self.moving.remove(&chat);
-                match result {
-                    Ok(m) => self.moved(chat, session, &agent, m),
-                    Err(e) => self.ui.notify(format!("boo: {e}"), ERROR),
+                for r in result {
+                    match r {
+                        Ok(m) => self.moved(chat, session, &agent, m),
+                        Err(e) => self.ui.notify(format!("boo: {e}"), ERROR),
+                    }
                 }
             }
+            CheckpointEvent::Timeline { chat, result } => match result {
+                Ok(turns) => {
+                    let title = self.ws.chats.get(&chat).map(|c| c.title.clone());
+                    self.ui.timeline(chat, title.unwrap_or_default(), turns)
+                }
+                Err(e) => self.ui.notify(format!("boo: timeline: {e}"), ERROR),
+            },
+            CheckpointEvent::TurnDiff { chat, turn, result } => match result {
+                Ok(patch) => self.ui.report_as(
+                    &format!("boo://turn/{chat}/{turn}"),
+                    patch.lines().map(str::to_string).collect(),
+                    Some("diff"),
+                ),
+                Err(e) => self.ui.notify(format!("boo: {e}"), ERROR),
+            },
             CheckpointEvent::Forked { chat, result } => self.forked(chat, result).await,
         }
+    }
+
+    /// `:Boo timeline`: the chat's turns with prompt, time and diffstat.
+    pub(super) async fn timeline(&mut self, a: ChatArgs) {
+        let Some(chat) = self.ws.target_chat(a.chat, a.pane) else {
+            return self.ui.notify("boo: no chat yet: open one with :Boo", WARN);
+        };
+        let Some(target) = self
+            .ws
+            .chats
+            .get(&chat)
+            .map(|c| c.session)
+            .and_then(|s| self.target_of(s))
+        else {
+            return self
+                .ui
+                .notify("boo: this chat's worktree is not ready yet", WARN);
+        };
+        let store = self.store().await;
+        let events = self.events.clone();
+        // A store job: it sees every checkpoint and undo queued before it.
+        self.store_jobs.run(async move {
+            let result = timeline_turns(store, target, chat).await;
+            let _ = events.send(super::Event::Checkpoint(CheckpointEvent::Timeline {
+                chat,
+                result,
+            }));
+        });
+    }
+
+    /// The timeline's `<CR>`: a turn's own diff, after-snapshot vs before-snapshot.
+    pub(super) async fn turn_diff(&mut self, a: crate::rpc::ForkArgs) {
+        let (Some(chat), Some(turn)) = (self.ws.target_chat(a.chat, a.pane), a.turn) else {
+            return self.ui.notify("boo: which turn? (use the timeline)", WARN);
+        };
+        let Some(target) = self
+            .ws
+            .chats
+            .get(&chat)
+            .map(|c| c.session)
+            .and_then(|s| self.target_of(s))
+        else {
+            return;
+        };
+        let store = self.store().await;
+        let events = self.events.clone();
+        self.store_jobs.run(async move {
+            let result = async {
+                let cps = store.checkpoints(chat).await.map_err(|e| e.to_string())?;
+                let cp = cps
+                    .into_iter()
+                    .find(|c| c.turn == turn)
+                    .ok_or(format!("no turn {turn} in this chat"))?;
+                let (Some(b), Some(a)) = (cp.before_commit, cp.after_commit) else {
+                    return Err(format!("turn {turn} has no checkpoint"));
+                };
+                let wt = blocking(move || target.open()).await?;
+                let (_, patch) =
+                    blocking(move || worktree::turn_diff(&wt, &b, &a).map_err(|e| e.to_string()))
+                        .await?;
+                Ok(if patch.is_empty() {
+                    format!("turn {turn} changed no file")
+                } else {
+                    patch
+                })
+            }
+            .await;
+            let _ = events.send(super::Event::Checkpoint(CheckpointEvent::TurnDiff {
+                chat,
+                turn,
+                result,
+            }));
+        });
     }
 
     fn moved(&mut self, chat: ChatId, session: SessionId, agent: &str, m: Moved) {

@@ -155,6 +155,10 @@ pub enum Notify {
     Redo(ChatArgs),
     /// `:Boo fork [session]`: a new chat starting from one turn.
     Fork(ForkArgs),
+    /// `:Boo timeline`, its `<CR>` (one turn's diff) and `u` (undo back to that turn).
+    Timeline(ChatArgs),
+    TurnDiff(ForkArgs),
+    UndoTo(ForkArgs),
 }
 
 /// The chat (as [`ChatArgs`]) and the turn a fork starts from: the one holding transcript item
@@ -408,6 +412,9 @@ impl Notify {
             "undo" => Notify::Undo(first_arg(name, args)?),
             "redo" => Notify::Redo(first_arg(name, args)?),
             "fork" => Notify::Fork(first_arg(name, args)?),
+            "timeline" => Notify::Timeline(first_arg(name, args)?),
+            "turn_diff" => Notify::TurnDiff(first_arg(name, args)?),
+            "undo_to" => Notify::UndoTo(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

@@ -373,3 +373,70 @@ async fn fork_at_turn_1_gives_a_chat_with_turn_1s_context_and_files() {
         .await;
     w.nvim.quit().await;
 }
+
+/// Feeds `keys` on the timeline buffer's line showing turn `turn`.
+async fn timeline_key(w: &World, turn: u32, keys: &str) {
+    let code = format!(
+        "for _, win in ipairs(vim.api.nvim_list_wins()) do
+           local b = vim.api.nvim_win_get_buf(win)
+           if vim.api.nvim_buf_get_name(b):find('boo://timeline/', 1, true) then
+             for i, t in ipairs(vim.b[b].boo_turns or {{}}) do
+               if t == {turn} then
+                 vim.api.nvim_set_current_win(win)
+                 vim.api.nvim_win_set_cursor(win, {{ i, 0 }})
+                 vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes({keys:?}, true, false, true), 'mx', false)
+                 return true
+               end
+             end
+           end
+         end"
+    );
+    assert_eq!(w.nvim.lua(&code).await, Value::Bool(true), "no timeline line for turn {turn}");
+}
+
+/// The lines of the first buffer whose name contains `name`, once it has one containing `needle`.
+async fn wait_buffer(w: &World, name: &str, needle: &str) -> String {
+    let expr = format!(
+        "(function() for _, b in ipairs(vim.api.nvim_list_bufs()) do
+           if vim.api.nvim_buf_get_name(b):find({name:?}, 1, true) then
+             local t = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n')
+             if t:find({needle:?}, 1, true) then return t end
+           end
+         end end)()"
+    );
+    w.nvim
+        .wait_for(&format!("{name} showing {needle}"), &expr, WAIT)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn timeline_lists_turns_shows_a_turns_diff_and_undoes_back_to_one() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    turn(&w, "first turn [fake:write notes.txt one]", 1).await;
+    turn(&w, "second turn [fake:write notes.txt two]", 2).await;
+    let dir = PathBuf::from(
+        w.nvim
+            .lua("return require('boo').status().dir")
+            .await
+            .as_str()
+            .expect("session dir"),
+    );
+    w.nvim.cmd("Boo timeline").await.expect(":Boo timeline");
+    let text = wait_buffer(&w, "boo://timeline/", "#2").await;
+    assert!(text.contains("#1") && text.contains("first turn"), "{text}");
+    assert!(text.contains("1 file(s) +1 -1"), "turn 2's diffstat: {text}");
+
+    timeline_key(&w, 2, "<CR>").await;
+    let diff = wait_buffer(&w, "boo://turn/", "+two").await;
+    assert!(diff.contains("-one"), "{diff}");
+
+    timeline_key(&w, 1, "u").await;
+    wait_until("notes.txt gone with turn 1", || !dir.join("notes.txt").exists()).await;
+    let text = wait_buffer(&w, "boo://timeline/", "(undone)").await;
+    assert_eq!(text.matches("(undone)").count(), 2, "{text}");
+    w.nvim.quit().await;
+}
