@@ -40,7 +40,10 @@ fn run(files: usize) {
         worktree::snapshot(&wt, 1, n as u32, Side::Before).expect("snapshot");
         clean.push(t.elapsed());
     }
-    println!("snapshot, clean worktree (median of {RUNS}): {:8.1} ms", ms(median(clean)));
+    println!(
+        "snapshot, clean worktree (median of {RUNS}): {:8.1} ms",
+        ms(median(clean))
+    );
 
     let before = worktree::snapshot(&wt, 1, 100, Side::Before).expect("before");
     let mut edited = Vec::new();
@@ -55,11 +58,19 @@ fn run(files: usize) {
         after = worktree::snapshot(&wt, 1, 200 + n as u32, Side::After).expect("snapshot");
         edited.push(t.elapsed());
     }
-    println!("snapshot, 10 files edited (median of {RUNS}): {:8.1} ms", ms(median(edited)));
+    println!(
+        "snapshot, 10 files edited (median of {RUNS}): {:8.1} ms",
+        ms(median(edited))
+    );
 
     let t = Instant::now();
-    assert!(worktree::changed_since(&wt, &after).expect("check").is_empty());
-    println!("edited-since check:                    {:8.1} ms", ms(t.elapsed()));
+    assert!(worktree::changed_since(&wt, &after)
+        .expect("check")
+        .is_empty());
+    println!(
+        "edited-since check:                    {:8.1} ms",
+        ms(t.elapsed())
+    );
     let t = Instant::now();
     let r = worktree::restore(&wt, &before, Some(after.as_str())).expect("restore");
     println!(
@@ -74,7 +85,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    for files in if sizes.is_empty() { vec![20_000] } else { sizes } {
+    for files in if sizes.is_empty() {
+        vec![20_000]
+    } else {
+        sizes
+    } {
         run(files);
     }
 }

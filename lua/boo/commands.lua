@@ -104,7 +104,10 @@ M.subcommands = {
     run = function(args)
       -- In a transcript, the turn under the cursor; elsewhere the chat's last turn.
       local chat, seq = require('boo.ui.chat').cursor_item()
-      boo()._action('fork', { pane = require('boo.ui.pane').current(), chat = chat, seq = seq, session = args[1] == 'session' })
+      boo()._action(
+        'fork',
+        { pane = require('boo.ui.pane').current(), chat = chat, seq = seq, session = args[1] == 'session' }
+      )
     end,
     complete = function() return { 'session' } end,
   },

@@ -723,7 +723,10 @@ impl super::AgentBackend for RoutedOpencode {
         external_id: String,
         before: Option<String>,
     ) -> Result<(), super::AgentError> {
-        self.backend().await.rewind(directory, external_id, before).await
+        self.backend()
+            .await
+            .rewind(directory, external_id, before)
+            .await
     }
 
     async fn fork(
@@ -732,7 +735,10 @@ impl super::AgentBackend for RoutedOpencode {
         external_id: String,
         before: Option<String>,
     ) -> Result<String, super::AgentError> {
-        self.backend().await.fork(directory, external_id, before).await
+        self.backend()
+            .await
+            .fork(directory, external_id, before)
+            .await
     }
 
     async fn commands(&self, directory: std::path::PathBuf) -> Vec<(String, String)> {

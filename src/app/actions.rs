@@ -471,11 +471,7 @@ impl App {
             } => {
                 // Keyed by the chat's agent (`opencode`, `opencode:plan`, `qwen`), as turns look
                 // it up, not by the backend's own agent name (`build`).
-                let agent = self
-                    .ws
-                    .chats
-                    .get(&chat)
-                    .map_or(agent, |c| c.agent.clone());
+                let agent = self.ws.chats.get(&chat).map_or(agent, |c| c.agent.clone());
                 let session = self.ws.chats.get(&chat).map(|c| c.session);
                 let worktree = session
                     .and_then(|s| self.ws.sessions.get(&s))

@@ -144,8 +144,8 @@ async fn run_move(
     let plan = plan(&cps, redo)?;
     let wt = blocking(move || target.open()).await?;
     let (wt2, expect) = (wt.clone(), plan.expect.clone());
-    let changed = blocking(move || worktree::changed_since(&wt2, &expect).map_err(|e| e.to_string()))
-        .await?;
+    let changed =
+        blocking(move || worktree::changed_since(&wt2, &expect).map_err(|e| e.to_string())).await?;
     if !changed.is_empty() {
         let what = if redo { "redone" } else { "undone" };
         return Err(format!(
@@ -182,8 +182,8 @@ async fn run_move(
     };
     // The agent's own revert may have written files too: the snapshot is the truth.
     let goal = plan.target.clone();
-    let restored = blocking(move || worktree::restore(&wt, &goal, None).map_err(|e| e.to_string()))
-        .await?;
+    let restored =
+        blocking(move || worktree::restore(&wt, &goal, None).map_err(|e| e.to_string())).await?;
     let state = if redo {
         CheckpointState::Done
     } else {
@@ -266,7 +266,10 @@ impl App {
         };
         if c.busy() || self.recording.contains_key(&chat) {
             return self.ui.notify(
-                format!("boo: {} has a turn running; undo or redo when it is done", c.title),
+                format!(
+                    "boo: {} has a turn running; undo or redo when it is done",
+                    c.title
+                ),
                 WARN,
             );
         }
@@ -500,7 +503,10 @@ mod tests {
         use CheckpointState::*;
         let cps = vec![cp(1, Done), cp(2, Done)];
         let p = plan(&cps, false).unwrap();
-        assert_eq!((p.turn, p.expect.as_str(), p.target.as_str()), (2, "a2", "b2"));
+        assert_eq!(
+            (p.turn, p.expect.as_str(), p.target.as_str()),
+            (2, "a2", "b2")
+        );
         assert_eq!(p.forget_from.as_deref(), Some("msg_2"));
         assert_eq!(p.items, (20, None));
         assert!(plan(&cps, true).is_err());
@@ -509,7 +515,10 @@ mod tests {
         assert_eq!(plan(&cps, false).unwrap().turn, 1);
         assert_eq!(plan(&cps, false).unwrap().items, (10, Some(20)));
         let r = plan(&cps, true).unwrap();
-        assert_eq!((r.turn, r.expect.as_str(), r.target.as_str()), (2, "b2", "a2"));
+        assert_eq!(
+            (r.turn, r.expect.as_str(), r.target.as_str()),
+            (2, "b2", "a2")
+        );
         assert_eq!(r.forget_again, None);
 
         let cps = vec![cp(1, Undone), cp(2, Undone)];

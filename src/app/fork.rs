@@ -116,7 +116,11 @@ async fn run_fork(
         ));
     }
     let external_id = backend
-        .fork(wt.path.clone(), binding.external_id, plan.keep_before.clone())
+        .fork(
+            wt.path.clone(),
+            binding.external_id,
+            plan.keep_before.clone(),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let after = plan.after.clone();
@@ -200,11 +204,7 @@ impl App {
         if let Some(c) = self.ws.chats.get_mut(&new) {
             c.title = title.clone();
         }
-        let worktree = self
-            .ws
-            .sessions
-            .get(&f.session)
-            .and_then(|s| s.worktree_id);
+        let worktree = self.ws.sessions.get(&f.session).and_then(|s| s.worktree_id);
         let row = AgentSession {
             chat_id: new,
             agent: orig.agent.clone(),

@@ -98,7 +98,12 @@ impl Dispatcher {
                 // starts after it.
                 let next = match &ev {
                     AgentEvent::TurnDone { chat, .. } => {
-                        let ended = d.shared.chats.lock().get_mut(chat).and_then(|q| q.current.take());
+                        let ended = d
+                            .shared
+                            .chats
+                            .lock()
+                            .get_mut(chat)
+                            .and_then(|q| q.current.take());
                         if let (Some(hook), Some(req)) = (d.shared.hook.get(), ended) {
                             hook(&req, HookPoint::AfterEnd).await;
                         }

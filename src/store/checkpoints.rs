@@ -109,7 +109,11 @@ impl Store {
         after: bool,
         commit: String,
     ) -> Result<(), StoreError> {
-        let col = if after { "after_commit" } else { "before_commit" };
+        let col = if after {
+            "after_commit"
+        } else {
+            "before_commit"
+        };
         self.call(move |db| {
             db.write(|tx| {
                 tx.execute(
@@ -165,7 +169,8 @@ impl Store {
     pub async fn checkpoints(&self, chat_id: ChatId) -> Result<Vec<Checkpoint>, StoreError> {
         self.call(move |db| {
             db.read(|tx| {
-                let sql = format!("SELECT {COLS} FROM checkpoints WHERE chat_id = ?1 ORDER BY turn");
+                let sql =
+                    format!("SELECT {COLS} FROM checkpoints WHERE chat_id = ?1 ORDER BY turn");
                 let mut st = tx.prepare_cached(&sql)?;
                 let rows = st.query_map([chat_id], row)?;
                 Ok(rows.collect::<Result<_, _>>()?)

@@ -8,8 +8,8 @@
 
 mod agent_sessions;
 mod changes;
-mod checkpoints;
 mod chats;
+mod checkpoints;
 mod error;
 mod health;
 mod panes;

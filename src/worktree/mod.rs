@@ -79,7 +79,9 @@ pub use files::{list_files, uncommitted_patch};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, risk_with, stash};
 pub use scan::PendingScanner;
-pub use snapshot::{changed_since, restore, snapshot, snapshot_dir, turn_diff, turn_ref, Restored, Side, TurnFile};
+pub use snapshot::{
+    changed_since, restore, snapshot, snapshot_dir, turn_diff, turn_ref, Restored, Side, TurnFile,
+};
 pub use spare::{adopt_spare, ensure_spare, is_spare};
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.
@@ -289,7 +291,9 @@ pub enum WorktreeError {
     #[error("worktree has work that would be lost ({0}); stash it or force removal")]
     AtRisk(String),
     /// The worktree changed since the checkpoint a restore starts from; nothing was written.
-    #[error("the worktree changed since that turn ({0}); nothing was changed, so those edits are kept")]
+    #[error(
+        "the worktree changed since that turn ({0}); nothing was changed, so those edits are kept"
+    )]
     EditedSince(String),
     #[error("the review base moved during the operation; refresh and retry")]
     ReviewBaseMoved,

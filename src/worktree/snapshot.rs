@@ -48,7 +48,8 @@ pub fn snapshot(wt: &SessionWorktree, chat: i64, turn: u32, side: Side) -> Resul
 /// [`snapshot`] of the session worktree at `dir` (its slug is its libgit2 worktree name): what
 /// a turn knows is its directory.
 pub fn snapshot_dir(dir: &std::path::Path, chat: i64, turn: u32, side: Side) -> Result<String> {
-    let repo = Repository::open(dir).map_err(|_| WorktreeError::NotARepo(dir.display().to_string()))?;
+    let repo =
+        Repository::open(dir).map_err(|_| WorktreeError::NotARepo(dir.display().to_string()))?;
     let slug = repo
         .is_worktree()
         .then(|| repo.path().file_name())
@@ -59,7 +60,7 @@ pub fn snapshot_dir(dir: &std::path::Path, chat: i64, turn: u32, side: Side) -> 
 }
 
 fn snapshot_in(repo: &Repository, slug: &str, chat: i64, turn: u32, side: Side) -> Result<String> {
-    let tree = repo.find_tree(snapshot_tree(&repo)?)?;
+    let tree = repo.find_tree(snapshot_tree(repo)?)?;
     let sig = repo
         .signature()
         .or_else(|_| Signature::now("boo", "boo@localhost"))?;
@@ -95,7 +96,8 @@ fn changed_paths(repo: &Repository, a: &Tree<'_>, b: &Tree<'_>) -> Result<Vec<(S
 }
 
 fn tree_of<'r>(repo: &'r Repository, commit: &str) -> Result<Tree<'r>> {
-    let id = Oid::from_str(commit).map_err(|_| WorktreeError::Git(format!("bad commit {commit}")))?;
+    let id =
+        Oid::from_str(commit).map_err(|_| WorktreeError::Git(format!("bad commit {commit}")))?;
     Ok(repo.find_commit(id)?.tree()?)
 }
 
@@ -174,7 +176,11 @@ pub struct TurnFile {
 }
 
 /// The files a turn changed with their line counts, and its unified patch.
-pub fn turn_diff(wt: &SessionWorktree, before: &str, after: &str) -> Result<(Vec<TurnFile>, String)> {
+pub fn turn_diff(
+    wt: &SessionWorktree,
+    before: &str,
+    after: &str,
+) -> Result<(Vec<TurnFile>, String)> {
     let repo = open_wt_repo(wt)?;
     let (a, b) = (tree_of(&repo, before)?, tree_of(&repo, after)?);
     let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), None)?;

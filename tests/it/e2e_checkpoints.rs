@@ -145,7 +145,10 @@ async fn checkpoints(w: &World, turns: usize) -> Vec<[String; 4]> {
                 })
                 .collect();
         }
-        assert!(start.elapsed() < WAIT, "checkpoints never complete: {rows:?}");
+        assert!(
+            start.elapsed() < WAIT,
+            "checkpoints never complete: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -174,7 +177,11 @@ async fn command(w: &World, cmd: &str, needle: &str) {
 }
 
 fn session_worktree(w: &World, dir: &Path) -> worktree::SessionWorktree {
-    let slug = dir.file_name().expect("slug").to_string_lossy().into_owned();
+    let slug = dir
+        .file_name()
+        .expect("slug")
+        .to_string_lossy()
+        .into_owned();
     worktree::open(&w.dir.join("project"), &slug).expect("open the session worktree")
 }
 
@@ -198,15 +205,14 @@ async fn undone_on_screen(w: &World) -> i64 {
 }
 
 fn stored_undone(w: &World, needle: &str) -> bool {
-    db_rows(
-        &w.db(),
-        "SELECT content, meta FROM transcript ORDER BY seq",
-    )
-    .iter()
-    .any(|r| {
-        r[0].as_deref().is_some_and(|c| c.contains(needle))
-            && r[1].as_deref().is_some_and(|m| m.contains("\"undone\":true"))
-    })
+    db_rows(&w.db(), "SELECT content, meta FROM transcript ORDER BY seq")
+        .iter()
+        .any(|r| {
+            r[0].as_deref().is_some_and(|c| c.contains(needle))
+                && r[1]
+                    .as_deref()
+                    .is_some_and(|m| m.contains("\"undone\":true"))
+        })
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -253,7 +259,10 @@ async fn undo_and_redo_move_files_and_opencodes_context_together() {
     let (texts, revert) = peek.remembered(&ses, &dir).await;
     assert_eq!(texts, vec!["first turn [fake:write notes.txt one]"]);
     assert_eq!(revert.as_deref(), Some(cps[1][2].as_str()));
-    wait_until("turn 2 stored as undone", || stored_undone(&w, "second turn")).await;
+    wait_until("turn 2 stored as undone", || {
+        stored_undone(&w, "second turn")
+    })
+    .await;
     assert!(!stored_undone(&w, "first turn"), "turn 1 marked undone");
     assert!(undone_on_screen(&w).await > 0, "no undone item on screen");
 
@@ -262,7 +271,10 @@ async fn undo_and_redo_move_files_and_opencodes_context_together() {
     assert!(worktree::changed_since(&wt, &cps[1][1]).unwrap().is_empty());
     let (texts, revert) = peek.remembered(&ses, &dir).await;
     assert_eq!((texts.len(), revert), (2, None), "{texts:?}");
-    wait_until("turn 2 no longer undone", || !stored_undone(&w, "second turn")).await;
+    wait_until("turn 2 no longer undone", || {
+        !stored_undone(&w, "second turn")
+    })
+    .await;
     assert_eq!(undone_on_screen(&w).await, 0);
 
     // Undo twice goes back before turn 1; redo after that brings turn 1 only.
@@ -367,7 +379,10 @@ async fn fork_at_turn_1_gives_a_chat_with_turn_1s_context_and_files() {
         .expect("the fork's request");
     let texts = req.user_texts.join(" | ");
     assert!(texts.contains("first turn"), "{texts}");
-    assert!(!texts.contains("second turn"), "turn 2 leaked into the fork: {texts}");
+    assert!(
+        !texts.contains("second turn"),
+        "turn 2 leaked into the fork: {texts}"
+    );
     w.nvim
         .wait_for("idle", "not require('boo').status().busy", WAIT)
         .await;
@@ -391,7 +406,11 @@ async fn timeline_key(w: &World, turn: u32, keys: &str) {
            end
          end"
     );
-    assert_eq!(w.nvim.lua(&code).await, Value::Bool(true), "no timeline line for turn {turn}");
+    assert_eq!(
+        w.nvim.lua(&code).await,
+        Value::Bool(true),
+        "no timeline line for turn {turn}"
+    );
 }
 
 /// The lines of the first buffer whose name contains `name`, once it has one containing `needle`.
@@ -428,14 +447,20 @@ async fn timeline_lists_turns_shows_a_turns_diff_and_undoes_back_to_one() {
     w.nvim.cmd("Boo timeline").await.expect(":Boo timeline");
     let text = wait_buffer(&w, "boo://timeline/", "#2").await;
     assert!(text.contains("#1") && text.contains("first turn"), "{text}");
-    assert!(text.contains("1 file(s) +1 -1"), "turn 2's diffstat: {text}");
+    assert!(
+        text.contains("1 file(s) +1 -1"),
+        "turn 2's diffstat: {text}"
+    );
 
     timeline_key(&w, 2, "<CR>").await;
     let diff = wait_buffer(&w, "boo://turn/", "+two").await;
     assert!(diff.contains("-one"), "{diff}");
 
     timeline_key(&w, 1, "u").await;
-    wait_until("notes.txt gone with turn 1", || !dir.join("notes.txt").exists()).await;
+    wait_until("notes.txt gone with turn 1", || {
+        !dir.join("notes.txt").exists()
+    })
+    .await;
     let text = wait_buffer(&w, "boo://timeline/", "(undone)").await;
     assert_eq!(text.matches("(undone)").count(), 2, "{text}");
     w.nvim.quit().await;

@@ -29,7 +29,11 @@ fn snapshot_keeps_tracked_and_untracked_files_and_touches_no_index_or_branch() {
     assert_eq!(files, vec![".gitignore", "a.txt", "new/b.txt"]);
     assert_eq!(git(&fx.repo, &["show", &format!("{c}:a.txt")]), "changed\n");
     // Nothing of the worktree's own state moved.
-    assert_eq!(read(&index_file), index_before, "the worktree's index was written");
+    assert_eq!(
+        read(&index_file),
+        index_before,
+        "the worktree's index was written"
+    );
     assert_eq!(git(&wt.path, &["rev-parse", "HEAD"]), head_before);
     assert_eq!(std::fs::read(wt.path.join(".git")).unwrap(), index);
     assert!(git(&wt.path, &["status", "--porcelain"]).contains("?? new/"));
@@ -87,8 +91,14 @@ fn restore_refuses_when_the_worktree_changed_since_and_writes_nothing() {
     let state = digest(&wt.path);
 
     let e = worktree::restore(&wt, &before, Some(after.as_str())).unwrap_err();
-    assert!(matches!(e, WorktreeError::EditedSince(ref p) if p.contains("mine.txt")), "{e}");
+    assert!(
+        matches!(e, WorktreeError::EditedSince(ref p) if p.contains("mine.txt")),
+        "{e}"
+    );
     assert!(e.to_string().contains("edits are kept"), "{e}");
     assert_eq!(digest(&wt.path), state, "a refused restore wrote something");
-    assert_eq!(worktree::changed_since(&wt, &after).unwrap(), vec!["mine.txt"]);
+    assert_eq!(
+        worktree::changed_since(&wt, &after).unwrap(),
+        vec!["mine.txt"]
+    );
 }

@@ -421,7 +421,10 @@ function H.highlight(buf, it, count)
   end
   if it.undone then
     -- Dimmed whole, above every other highlight of the item.
-    mark(it.first, { end_row = last, end_col = 0, hl_group = 'BooUndone', hl_eol = true, priority = 250, strict = false })
+    mark(
+      it.first,
+      { end_row = last, end_col = 0, hl_group = 'BooUndone', hl_eol = true, priority = 250, strict = false }
+    )
     mark(it.first, { virt_text = { { '  (undone)', 'BooUndone' } }, virt_text_pos = 'eol' })
     return ids
   end

@@ -18,7 +18,9 @@ function H.turn_here(buf)
 end
 
 function H.keys(buf)
-  local function map(lhs, desc, fn) vim.keymap.set('n', lhs, fn, { buffer = buf, desc = 'boo: ' .. desc, nowait = true }) end
+  local function map(lhs, desc, fn)
+    vim.keymap.set('n', lhs, fn, { buffer = buf, desc = 'boo: ' .. desc, nowait = true })
+  end
   local function chat() return vim.b[buf].boo_chat end
   map('<CR>', "show the turn's diff", function()
     local t = H.turn_here(buf)
