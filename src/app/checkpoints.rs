@@ -57,6 +57,11 @@ pub enum CheckpointEvent {
         turn: u32,
         result: Result<String, String>,
     },
+    /// The turn a `:Boo fork session` starts from: (turn, after-snapshot commit).
+    ForkSession {
+        chat: ChatId,
+        result: Result<(u32, String), String>,
+    },
     /// A fork finished (see `fork`).
     Forked {
         chat: ChatId,
@@ -362,6 +367,7 @@ impl App {
                 Err(e) => self.ui.notify(format!("boo: {e}"), ERROR),
             },
             CheckpointEvent::Forked { chat, result } => self.forked(chat, result).await,
+            CheckpointEvent::ForkSession { chat, result } => self.fork_session(chat, result).await,
         }
     }
 

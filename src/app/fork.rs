@@ -148,10 +148,18 @@ impl App {
             return;
         };
         if a.session {
-            return self.ui.notify(
-                "boo: :Boo fork session is not available yet; :Boo fork makes a chat in this session",
-                WARN,
-            );
+            let store = self.store().await;
+            let events = self.events.clone();
+            self.store_jobs.run(async move {
+                let result = match store.checkpoints(chat).await {
+                    Ok(cps) => fork_plan(&cps, a.seq, a.turn).map(|p| (p.turn, p.after)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = events.send(super::Event::Checkpoint(
+                    super::checkpoints::CheckpointEvent::ForkSession { chat, result },
+                ));
+            });
+            return;
         }
         if c.busy() || self.recording.contains_key(&chat) || !self.moving.insert(chat) {
             return self.ui.notify(
@@ -176,6 +184,50 @@ impl App {
                 super::checkpoints::CheckpointEvent::Forked { chat, result: r },
             ));
         });
+    }
+
+    /// `:Boo fork session`: a new session whose worktree starts from the turn's after-snapshot.
+    /// The agent starts a new conversation there: opencode keeps a session in the directory it
+    /// was made in, so its fork could not work in the new worktree.
+    pub(super) async fn fork_session(
+        &mut self,
+        chat: ChatId,
+        result: Result<(u32, String), String>,
+    ) {
+        let (turn, commit) = match result {
+            Ok(x) => x,
+            Err(e) => return self.ui.notify(format!("boo: fork: {e}"), ERROR),
+        };
+        let Some(old) = self
+            .ws
+            .chats
+            .get(&chat)
+            .and_then(|c| self.ws.sessions.get(&c.session))
+        else {
+            return;
+        };
+        let repo = old.repo_root.clone();
+        let title = format!("{} @{turn}", old.title);
+        let store = self.store().await;
+        let s = match store
+            .create_session(&repo.display().to_string(), &title)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return self.ui.notify(format!("boo: fork: {e}"), ERROR),
+        };
+        self.ws
+            .sessions
+            .insert(s.id, super::sessions::new_state(s.id, &repo, &s.title));
+        self.ws.current_session = Some(s.id);
+        self.seeds.insert(s.id, commit);
+        self.create_worktree(s.id, &repo, &s.title);
+        let cwd = repo.display().to_string();
+        self.show(Some(&cwd)).await;
+        self.ui.notify(
+            format!("boo: new session '{}' from turn {turn}'s files; its agent starts a new conversation", s.title),
+            INFO,
+        );
     }
 
     pub(super) async fn forked(&mut self, chat: ChatId, result: Result<Forked, String>) {

@@ -165,6 +165,8 @@ pub struct App {
     usage_cache: parking_lot::Mutex<
         std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
     >,
+    /// Sessions being made by `:Boo fork session`: the snapshot commit their worktree starts from.
+    seeds: std::collections::HashMap<crate::model::SessionId, String>,
     /// Chats with an undo/redo under way.
     moving: std::collections::HashSet<crate::model::ChatId>,
     /// Turns whose prompt message id was recorded (the agent echoes the prompt more than once).
@@ -262,6 +264,7 @@ impl App {
             prompts: Default::default(),
             usage_cache: Default::default(),
             moving: Default::default(),
+            seeds: Default::default(),
             message_noted: Default::default(),
         }
     }

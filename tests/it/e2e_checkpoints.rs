@@ -465,3 +465,87 @@ async fn timeline_lists_turns_shows_a_turns_diff_and_undoes_back_to_one() {
     assert_eq!(text.matches("(undone)").count(), 2, "{text}");
     w.nvim.quit().await;
 }
+
+#[tokio::test]
+async fn fork_session_makes_a_new_worktree_from_the_turns_files() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    turn(&w, "first turn [fake:write notes.txt one]", 1).await;
+    turn(&w, "second turn [fake:write notes.txt two]", 2).await;
+    let old_dir = w.nvim.lua("return require('boo').status().dir").await;
+    let old_session = w.nvim.lua("return require('boo').status().session").await;
+    w.nvim
+        .lua("require('boo')._action('fork', { turn = 1, session = true })")
+        .await;
+    let expr = format!(
+        "(function() local s = require('boo').status()
+           if s.session ~= {old_session} and s.dir then return s.dir end end)()"
+    );
+    let new_dir = w.nvim.wait_for("the fork's session", &expr, WAIT).await;
+    assert_ne!(new_dir, old_dir);
+    let new_dir = PathBuf::from(new_dir.as_str().expect("dir"));
+    wait_until("turn 1's files in the new worktree", || {
+        read(&new_dir.join("notes.txt")).as_deref() == Some("one")
+    })
+    .await;
+    let old_dir = PathBuf::from(old_dir.as_str().expect("dir"));
+    assert_eq!(read(&old_dir.join("notes.txt")).as_deref(), Some("two"));
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn undo_after_a_restart_still_rewinds_the_conversation() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    turn(&w, "first turn [fake:write notes.txt one]", 1).await;
+    turn(&w, "second turn [fake:write notes.txt two]", 2).await;
+    let cps = checkpoints(&w, 2).await;
+    let w = w.restart_keeping_agent().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    let dir = PathBuf::from(
+        w.nvim
+            .wait_for("the session", "require('boo').status().dir", WAIT)
+            .await
+            .as_str()
+            .expect("dir"),
+    );
+    command(&w, "undo", "undid turn 2").await;
+    let ses = db_rows(
+        &w.db(),
+        "SELECT external_id FROM agent_sessions WHERE agent = 'opencode'",
+    );
+    let ses = ses[0][0].clone().expect("opencode session id");
+    let peek = Peek::start(&w);
+    let (texts, revert) = peek.remembered(&ses, &dir).await;
+    assert_eq!(texts, vec!["first turn [fake:write notes.txt one]"]);
+    assert_eq!(revert.as_deref(), Some(cps[1][2].as_str()));
+    // The next turn goes on in the same conversation, without turn 2.
+    w.nvim.cmd("Boo send third turn").await.expect("send");
+    wait_until("the third turn reaches the model", || {
+        w.model.chat_requests().iter().any(|r| {
+            r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("third turn"))
+        })
+    })
+    .await;
+    let req = w
+        .model
+        .chat_requests()
+        .into_iter()
+        .rfind(|r| {
+            r.last_user_text
+                .as_deref()
+                .is_some_and(|t| t.contains("third turn"))
+        })
+        .expect("request");
+    let texts = req.user_texts.join(" | ");
+    assert!(
+        texts.contains("first turn") && !texts.contains("second turn"),
+        "{texts}"
+    );
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    w.nvim.quit().await;
+}
