@@ -256,6 +256,14 @@ impl App {
                 return;
             }
         };
+        if self.moving.contains(&chat) {
+            // The worktree and the agent's context are being moved: a turn now would see half.
+            let keep = if a.from_input { ", it stays in the input" } else { "" };
+            return self.ui.notify(
+                format!("boo: prompt not sent{keep}: an undo, redo or fork of this chat is under way"),
+                WARN,
+            );
+        }
         self.register_chat(chat).await;
         self.compose(chat, a, text).await;
     }

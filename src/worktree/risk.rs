@@ -194,6 +194,10 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
     if !branch_kept {
         refs.push(format!("refs/heads/{}", wt.branch));
     }
+    // The turn checkpoints go with the session (they are its history, not kept work).
+    if let Ok(turns) = user.references_glob(&format!("refs/boo/{}/turns/*", wt.slug)) {
+        refs.extend(turns.flatten().filter_map(|r| r.name().map(str::to_string)));
+    }
     let mut deleted: Vec<(String, Oid)> = Vec::new();
     let result = (|| -> Result<()> {
         for name in &refs {
