@@ -1,6 +1,7 @@
 //! Turn checkpoints on a generated repository of 20,000 files (or the sizes given:
 //! `cargo bench --bench snapshot -- 100000`): a snapshot of a clean worktree, a snapshot after
-//! an agent edited 10 files, the "edited since?" check and a restore of 10 files.
+//! an agent edited 10 files, the "edited since?" check and a restore of 10 files, with
+//! `git status` on the same worktree for scale.
 //!
 //! The repository comes from the same cached generator as `benches/diff.rs`.
 
@@ -43,6 +44,22 @@ fn run(files: usize) {
     println!(
         "snapshot, clean worktree (median of {RUNS}): {:8.1} ms",
         ms(median(clean))
+    );
+    // For scale: git itself looking at the same worktree.
+    let mut status = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let out = std::process::Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=all"])
+            .current_dir(&wt.path)
+            .output()
+            .expect("git status");
+        assert!(out.status.success());
+        status.push(t.elapsed());
+    }
+    println!(
+        "git status -uall, same worktree (median): {:8.1} ms",
+        ms(median(status))
     );
 
     let before = worktree::snapshot(&wt, 1, 100, Side::Before).expect("before");

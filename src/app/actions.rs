@@ -258,9 +258,15 @@ impl App {
         };
         if self.moving.contains(&chat) {
             // The worktree and the agent's context are being moved: a turn now would see half.
-            let keep = if a.from_input { ", it stays in the input" } else { "" };
+            let keep = if a.from_input {
+                ", it stays in the input"
+            } else {
+                ""
+            };
             return self.ui.notify(
-                format!("boo: prompt not sent{keep}: an undo, redo or fork of this chat is under way"),
+                format!(
+                    "boo: prompt not sent{keep}: an undo, redo or fork of this chat is under way"
+                ),
                 WARN,
             );
         }

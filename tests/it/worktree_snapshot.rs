@@ -109,7 +109,12 @@ fn removing_the_session_removes_its_turn_refs() {
     let wt = fx.create("s1");
     worktree::snapshot(&wt, 3, 1, Side::Before).unwrap();
     worktree::snapshot(&wt, 3, 1, Side::After).unwrap();
-    assert_eq!(git(&fx.repo, &["for-each-ref", "refs/boo/s1/turns"]).lines().count(), 2);
+    assert_eq!(
+        git(&fx.repo, &["for-each-ref", "refs/boo/s1/turns"])
+            .lines()
+            .count(),
+        2
+    );
     worktree::remove(&wt, worktree::RemoveMode::Force).unwrap();
     assert_eq!(git(&fx.repo, &["for-each-ref", "refs/boo/s1/"]), "");
 }
