@@ -77,6 +77,8 @@ pub struct Moved {
     /// Transcript items of the turn: `from..to` (`None`: to the end).
     pub items: (usize, Option<usize>),
     pub files: usize,
+    /// Absolute paths written, whose clean buffers reload.
+    pub reload: Vec<String>,
     /// What the agent still remembers, when its context could not follow.
     pub agent_note: Option<String>,
 }
@@ -187,6 +189,7 @@ async fn run_move(
     };
     // The agent's own revert may have written files too: the snapshot is the truth.
     let goal = plan.target.clone();
+    let root = wt.path.clone();
     let restored =
         blocking(move || worktree::restore(&wt, &goal, None).map_err(|e| e.to_string())).await?;
     let state = if redo {
@@ -203,6 +206,11 @@ async fn run_move(
         undone: !redo,
         items: plan.items,
         files: restored.written.len(),
+        reload: restored
+            .written
+            .iter()
+            .map(|p| root.join(p).display().to_string())
+            .collect(),
         agent_note,
     })
 }
@@ -450,6 +458,7 @@ impl App {
         for idx in from..to.unwrap_or(end).min(end) {
             self.mark_undone(chat, idx, m.undone);
         }
+        self.ui.reload(m.reload);
         self.refresh_pending(session, agent);
         let did = if m.undone { "undid" } else { "redid" };
         let mut msg = format!("boo: {did} turn {} ({} file(s) restored)", m.turn, m.files);

@@ -82,6 +82,8 @@ pub struct Forked {
     pub external_id: String,
     pub config_hash: String,
     pub files: usize,
+    /// Absolute paths written, whose clean buffers reload.
+    pub reload: Vec<String>,
 }
 
 async fn run_fork(
@@ -124,6 +126,7 @@ async fn run_fork(
         .await
         .map_err(|e| e.to_string())?;
     let after = plan.after.clone();
+    let root = wt.path.clone();
     let restored = tokio::task::spawn_blocking(move || worktree::restore(&wt, &after, None))
         .await
         .map_err(|e| e.to_string())?
@@ -135,6 +138,11 @@ async fn run_fork(
         external_id,
         config_hash: binding.config_hash,
         files: restored.written.len(),
+        reload: restored
+            .written
+            .iter()
+            .map(|p| root.join(p).display().to_string())
+            .collect(),
     })
 }
 
@@ -296,6 +304,7 @@ impl App {
             self.show_pane(p, true).await;
             self.save_panes(f.session).await;
         }
+        self.ui.reload(f.reload);
         self.refresh_pending(f.session, &orig.agent);
         self.ui.notify(
             format!(

@@ -250,8 +250,23 @@ async fn undo_and_redo_move_files_and_opencodes_context_together() {
     let (texts, _) = peek.remembered(&ses, &dir).await;
     assert_eq!(texts.len(), 2, "{texts:?}");
 
+    // A loaded buffer of the file follows the undo.
+    let buf = w
+        .nvim
+        .lua_with(
+            "local b = vim.fn.bufadd(...); vim.fn.bufload(b); return b",
+            vec![Value::from(notes.display().to_string())],
+        )
+        .await;
     command(&w, "undo", "undid turn 2").await;
     assert_eq!(read(&notes).as_deref(), Some("one"));
+    w.nvim
+        .wait_for(
+            "the buffer reloaded",
+            &format!("vim.api.nvim_buf_get_lines({buf}, 0, -1, false)[1] == 'one'"),
+            WAIT,
+        )
+        .await;
     assert!(
         worktree::changed_since(&wt, &cps[1][0]).unwrap().is_empty(),
         "the worktree is not the snapshot before turn 2"
