@@ -97,6 +97,20 @@ M.subcommands = {
     complete = function() return require('boo.ui.picker').complete('model') end,
   },
   permissions = { run = function() boo().permissions() end },
+  undo = { run = act('undo') },
+  timeline = { run = act('timeline') },
+  redo = { run = act('redo') },
+  fork = {
+    run = function(args)
+      -- In a transcript, the turn under the cursor; elsewhere the chat's last turn.
+      local chat, seq = require('boo.ui.chat').cursor_item()
+      boo()._action(
+        'fork',
+        { pane = require('boo.ui.pane').current(), chat = chat, seq = seq, session = args[1] == 'session' }
+      )
+    end,
+    complete = function() return { 'session' } end,
+  },
   log = { run = function() boo().log() end },
 }
 

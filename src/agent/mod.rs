@@ -157,6 +157,9 @@ pub struct Extras {
     pub attachments: Vec<Attachment>,
     /// Run this agent command (opencode's custom `/commands`) with the text as its arguments.
     pub command: Option<String>,
+    /// The turn's number in its chat: the dispatcher's hook snapshots the worktree around it
+    /// (see `dispatch::TurnHook`).
+    pub checkpoint: Option<u32>,
 }
 
 /// Something attached to a prompt (see `app/compose.rs`).
@@ -276,5 +279,34 @@ pub trait AgentBackend: Send + Sync {
     /// The agent's own commands for `directory`: (name, description).
     async fn commands(&self, _directory: PathBuf) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// Rewinds the agent's session `external_id` (in `directory`) to just before its message
+    /// `before` (that message and all later ones are forgotten, recoverably); `None` brings back
+    /// everything rewound. An agent that cannot says so with an error.
+    async fn rewind(
+        &self,
+        _directory: PathBuf,
+        _external_id: String,
+        _before: Option<String>,
+    ) -> Result<(), AgentError> {
+        Err(AgentError::Cli(format!(
+            "{} cannot forget a turn: it still remembers it",
+            self.name()
+        )))
+    }
+
+    /// A new session of the agent holding the messages of `external_id` before message
+    /// `before` (all of them with `None`). Returns its id.
+    async fn fork(
+        &self,
+        _directory: PathBuf,
+        _external_id: String,
+        _before: Option<String>,
+    ) -> Result<String, AgentError> {
+        Err(AgentError::Cli(format!(
+            "{} cannot fork a conversation",
+            self.name()
+        )))
     }
 }

@@ -717,6 +717,30 @@ impl super::AgentBackend for RoutedOpencode {
         self.backend().await.prepare(directory).await
     }
 
+    async fn rewind(
+        &self,
+        directory: std::path::PathBuf,
+        external_id: String,
+        before: Option<String>,
+    ) -> Result<(), super::AgentError> {
+        self.backend()
+            .await
+            .rewind(directory, external_id, before)
+            .await
+    }
+
+    async fn fork(
+        &self,
+        directory: std::path::PathBuf,
+        external_id: String,
+        before: Option<String>,
+    ) -> Result<String, super::AgentError> {
+        self.backend()
+            .await
+            .fork(directory, external_id, before)
+            .await
+    }
+
     async fn commands(&self, directory: std::path::PathBuf) -> Vec<(String, String)> {
         self.backend().await.commands(directory).await
     }

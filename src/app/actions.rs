@@ -75,6 +75,20 @@ impl App {
             Notify::SessionNew(a) => self.session_new(a).await,
             Notify::SessionRename(a) => self.session_rename(a).await,
             Notify::SessionDelete(a) => self.session_delete(a).await,
+            Notify::Undo(a) => self.checkpoint_move(a, false, None).await,
+            Notify::Redo(a) => self.checkpoint_move(a, true, None).await,
+            Notify::UndoTo(a) => {
+                let args = ChatArgs {
+                    pane: a.pane,
+                    chat: a.chat,
+                    cwd: None,
+                };
+                self.checkpoint_move(args, false, a.turn.or(Some(u32::MAX)))
+                    .await
+            }
+            Notify::Timeline(a) => self.timeline(a).await,
+            Notify::TurnDiff(a) => self.turn_diff(a).await,
+            Notify::Fork(a) => self.fork(a).await,
         }
         self.push_status();
     }
@@ -242,6 +256,20 @@ impl App {
                 return;
             }
         };
+        if self.moving.contains(&chat) {
+            // The worktree and the agent's context are being moved: a turn now would see half.
+            let keep = if a.from_input {
+                ", it stays in the input"
+            } else {
+                ""
+            };
+            return self.ui.notify(
+                format!(
+                    "boo: prompt not sent{keep}: an undo, redo or fork of this chat is under way"
+                ),
+                WARN,
+            );
+        }
         self.register_chat(chat).await;
         self.compose(chat, a, text).await;
     }
@@ -299,6 +327,13 @@ impl App {
                 tracing::warn!("task not recorded: {e}");
                 0
             });
+            let mut extras = extras;
+            if task > 0 {
+                match store.add_checkpoint(task, chat, seq).await {
+                    Ok(n) => extras.checkpoint = Some(n),
+                    Err(e) => tracing::warn!(chat, "turn not numbered (no checkpoint): {e}"),
+                }
+            }
             let binding = match store.agent_session(chat, &agent).await {
                 Ok(Some(s)) => Some(SessionBinding {
                     external_id: s.external_id,
@@ -374,13 +409,14 @@ impl App {
             // The prompt is shown by us when sent (also while queued); the agent's echo of it
             // would show it twice.
             AgentEvent::Item {
+                chat,
                 change:
                     ItemChange::Upsert {
                         kind: ItemKind::User,
+                        meta,
                         ..
                     },
-                ..
-            } => {}
+            } => self.note_prompt_message(chat, &meta).await,
             AgentEvent::Item { chat, change } => {
                 let step = match &change {
                     ItemChange::Upsert {
@@ -453,6 +489,9 @@ impl App {
                 external_id,
                 config_hash,
             } => {
+                // Keyed by the chat's agent (`opencode`, `opencode:plan`, `qwen`), as turns look
+                // it up, not by the backend's own agent name (`build`).
+                let agent = self.ws.chats.get(&chat).map_or(agent, |c| c.agent.clone());
                 let session = self.ws.chats.get(&chat).map(|c| c.session);
                 let worktree = session
                     .and_then(|s| self.ws.sessions.get(&s))
@@ -507,6 +546,24 @@ impl App {
         self.refresh_tabs(chat);
     }
 
+    /// The agent's echo of a prompt names its message: the turn's rewind point for undo.
+    async fn note_prompt_message(&mut self, chat: ChatId, meta: &Json) {
+        let Some(id) = meta.get("message_id").and_then(Json::as_str) else {
+            return;
+        };
+        let Some(task) = self.agents.current_task(chat) else {
+            return;
+        };
+        if id.is_empty() || !self.message_noted.insert(task) {
+            return;
+        }
+        let id = id.to_string();
+        self.write_later("turn message not saved", move |s| async move {
+            s.set_checkpoint_message(task, id).await
+        })
+        .await;
+    }
+
     /// Sets the meta (status) of a turn's user item, keeping its text.
     fn mark_user_item(&mut self, task: i64, meta: Json) {
         if let Some((chat, seq)) = self.turn_items.get(&task).copied() {
@@ -515,6 +572,7 @@ impl App {
     }
 
     async fn turn_done(&mut self, chat: ChatId, turn: i64, outcome: Outcome) {
+        self.message_noted.remove(&turn);
         let was_running = self.ws.chats.get(&chat).is_some_and(|c| c.running);
         if let Some(c) = self.ws.chats.get_mut(&chat) {
             if c.running {

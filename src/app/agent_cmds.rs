@@ -80,7 +80,11 @@ impl App {
     }
 
     /// Stores the chat's new agent/model and applies it in memory.
-    async fn update_chat(&mut self, chat: ChatId, update: ChatUpdate) -> Result<(), String> {
+    pub(super) async fn update_chat(
+        &mut self,
+        chat: ChatId,
+        update: ChatUpdate,
+    ) -> Result<(), String> {
         let store = self.store().await;
         let stored = store
             .update_chat(chat, update)

@@ -70,6 +70,42 @@ pub fn known_agent(agent: &str) -> bool {
     backend == "opencode" || (sub.is_none() && CliKind::parse(backend).is_some())
 }
 
+/// Snapshots a numbered turn's worktree before it starts and after it ended (nothing of the
+/// agent runs then); the commit comes back as a checkpoint event.
+fn checkpoint_hook(events: mpsc::UnboundedSender<Event>) -> crate::dispatch::TurnHook {
+    use crate::dispatch::HookPoint;
+    use crate::worktree::Side;
+    Arc::new(move |req: &TurnRequest, point: HookPoint| {
+        let events = events.clone();
+        let (chat, dir, turn) = (req.chat, req.directory.clone(), req.extras.checkpoint);
+        Box::pin(async move {
+            let Some(turn) = turn else { return };
+            let side = match point {
+                HookPoint::BeforeStart => Side::Before,
+                HookPoint::AfterEnd => Side::After,
+            };
+            let r = tokio::task::spawn_blocking(move || {
+                crate::worktree::snapshot_dir(&dir, chat, turn, side)
+            })
+            .await;
+            match r {
+                Ok(Ok(commit)) => {
+                    let _ = events.send(Event::Checkpoint(
+                        super::checkpoints::CheckpointEvent::Snapped {
+                            chat,
+                            turn,
+                            side,
+                            commit,
+                        },
+                    ));
+                }
+                Ok(Err(e)) => tracing::warn!(chat, turn, "no checkpoint for the turn: {e}"),
+                Err(e) => tracing::warn!(chat, turn, "checkpoint task failed: {e}"),
+            }
+        })
+    })
+}
+
 pub struct Agents {
     events: mpsc::UnboundedSender<Event>,
     config: Config,
@@ -229,6 +265,7 @@ impl Agents {
         };
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
         let d = Dispatcher::new(b, backend_rx, out_tx, default_model);
+        d.set_hook(checkpoint_hook(self.events.clone()));
         let events = self.events.clone();
         tokio::spawn(async move {
             while let Some(e) = out_rx.recv().await {
@@ -272,6 +309,12 @@ impl Agents {
             binding: turn.binding,
             extras: turn.extras,
         });
+    }
+
+    /// The backend that runs `agent`'s turns (made on first use), for calls outside a turn.
+    pub fn backend_of(&mut self, agent: &str) -> Option<Arc<dyn AgentBackend>> {
+        let (backend, _) = split_agent(agent);
+        self.dispatcher(backend).ok().map(|d| d.backend().clone())
     }
 
     /// The agent's own commands in `dir` (opencode's), listed in the background and sent to

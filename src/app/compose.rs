@@ -461,6 +461,7 @@ impl App {
         let extras = crate::agent::Extras {
             attachments: c.attachments,
             command: a.command.clone(),
+            ..Default::default()
         };
         self.start_turn(chat, text, creator, Some(seq), extras)
             .await;

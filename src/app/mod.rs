@@ -6,7 +6,9 @@ mod actions;
 mod agent_cmds;
 mod agents;
 mod answers;
+mod checkpoints;
 mod compose;
+mod fork;
 mod permissions;
 mod restore;
 mod review;
@@ -94,6 +96,8 @@ pub enum Event {
         session: crate::model::SessionId,
         files: Arc<Vec<String>>,
     },
+    /// Turn checkpoints: a snapshot written, an undo/redo done.
+    Checkpoint(checkpoints::CheckpointEvent),
 }
 
 impl Event {
@@ -116,6 +120,7 @@ impl Event {
             Event::Commands { .. } => "command list",
             Event::UsageReport(_) => "usage report",
             Event::Health(_) => "health report",
+            Event::Checkpoint(_) => "checkpoint",
         }
     }
 }
@@ -160,6 +165,12 @@ pub struct App {
     usage_cache: parking_lot::Mutex<
         std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
     >,
+    /// Sessions being made by `:Boo fork session`: the snapshot commit their worktree starts from.
+    seeds: std::collections::HashMap<crate::model::SessionId, String>,
+    /// Chats with an undo/redo under way.
+    moving: std::collections::HashSet<crate::model::ChatId>,
+    /// Turns whose prompt message id was recorded (the agent echoes the prompt more than once).
+    message_noted: std::collections::HashSet<crate::model::TaskId>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -252,6 +263,9 @@ impl App {
             commands: Default::default(),
             prompts: Default::default(),
             usage_cache: Default::default(),
+            moving: Default::default(),
+            seeds: Default::default(),
+            message_noted: Default::default(),
         }
     }
 
@@ -329,6 +343,7 @@ impl App {
             Event::UsageReport(Ok(lines)) => self.ui.report("boo usage", lines),
             Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
             Event::Health(data) => self.ui.autocmd("BooHealth", data),
+            Event::Checkpoint(ev) => self.checkpoint_event(ev).await,
         }
     }
 

@@ -238,7 +238,9 @@ impl App {
             copy_files: self.config.copy_ignored.clone(),
         };
         let events = self.events.clone();
-        let spare = self.config.worktree_spare;
+        // A forked session starts from a turn's snapshot, not the user's HEAD.
+        let seed = self.seeds.remove(&session);
+        let spare = self.config.worktree_spare && seed.is_none();
         let runtime = tokio::runtime::Handle::current();
         if let Some(s) = self.ws.sessions.get_mut(&session) {
             s.preparing = Some((0, 0));
@@ -292,6 +294,14 @@ impl App {
                     r => break r.map_err(|e| e.to_string()),
                 }
             };
+            if let (Ok(wt), Some(commit)) = (&result, &seed) {
+                if let Err(e) = worktree::restore(wt, commit, None) {
+                    let _ = events.send(Event::Notice {
+                        msg: format!("boo: the fork's files could not be restored: {e}"),
+                        level: 4,
+                    });
+                }
+            }
             let ready = result.is_ok();
             let _ = events.send(Event::SessionReady(Ready { session, result }));
             if spare && ready {

@@ -5,6 +5,9 @@
 //! concurrently. The dispatcher forwards every backend event to the caller unchanged, and
 //! reports a turn that could not start as `TurnDone { Failed }` (with an error item).
 //! Diff-supersede after a turn belongs to the caller (it needs the worktree layer).
+//!
+//! An optional [`TurnHook`] runs before each turn starts and after it ended, before the chat's
+//! next turn starts: checkpoints snapshot the worktree there, with nothing of the agent running.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -34,10 +37,23 @@ pub enum Sent {
     Queued(usize),
 }
 
+/// Where a [`TurnHook`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookPoint {
+    BeforeStart,
+    AfterEnd,
+}
+
+/// Awaited around each turn (see the module docs); it must not take long.
+pub type TurnHook =
+    Arc<dyn Fn(&TurnRequest, HookPoint) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 #[derive(Default)]
 struct ChatQueue {
     running: bool,
     queue: VecDeque<TurnRequest>,
+    /// The running turn's request, for the hook after it ends.
+    current: Option<TurnRequest>,
 }
 
 struct Shared {
@@ -45,6 +61,7 @@ struct Shared {
     out: mpsc::UnboundedSender<AgentEvent>,
     default_model: Option<String>,
     chats: Mutex<HashMap<ChatId, ChatQueue>>,
+    hook: std::sync::OnceLock<TurnHook>,
 }
 
 /// Per-chat turn queue. Cheap to clone.
@@ -69,6 +86,7 @@ impl Dispatcher {
                 out,
                 default_model,
                 chats: Mutex::new(HashMap::new()),
+                hook: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&d.shared);
@@ -79,7 +97,18 @@ impl Dispatcher {
                 // The queue is updated before the caller sees `TurnDone`, and the next turn
                 // starts after it.
                 let next = match &ev {
-                    AgentEvent::TurnDone { chat, .. } => d.pop_next(*chat),
+                    AgentEvent::TurnDone { chat, .. } => {
+                        let ended = d
+                            .shared
+                            .chats
+                            .lock()
+                            .get_mut(chat)
+                            .and_then(|q| q.current.take());
+                        if let (Some(hook), Some(req)) = (d.shared.hook.get(), ended) {
+                            hook(&req, HookPoint::AfterEnd).await;
+                        }
+                        d.pop_next(*chat)
+                    }
                     _ => None,
                 };
                 let _ = d.shared.out.send(ev);
@@ -93,6 +122,11 @@ impl Dispatcher {
 
     pub fn backend(&self) -> &Arc<dyn AgentBackend> {
         &self.shared.backend
+    }
+
+    /// Sets the hook called around every turn (once; later calls are ignored).
+    pub fn set_hook(&self, hook: TurnHook) {
+        let _ = self.shared.hook.set(hook);
     }
 
     /// Sends a prompt: starts it, or queues it when the chat has a running turn.
@@ -162,6 +196,7 @@ impl Dispatcher {
     fn pop_next(&self, chat: ChatId) -> Option<TurnRequest> {
         let mut chats = self.shared.chats.lock();
         let q = chats.get_mut(&chat)?;
+        q.current = None;
         let next = q.queue.pop_front();
         q.running = next.is_some();
         next
@@ -171,6 +206,12 @@ impl Dispatcher {
         let me = self.clone();
         tokio::spawn(async move {
             let chat = req.chat;
+            if let Some(hook) = me.shared.hook.get() {
+                hook(&req, HookPoint::BeforeStart).await;
+            }
+            if let Some(q) = me.shared.chats.lock().get_mut(&chat) {
+                q.current = Some(req.clone());
+            }
             if let Err(e) = me.shared.backend.start_turn(req).await {
                 tracing::warn!(chat, "turn did not start: {e}");
                 let msg = e.to_string();

@@ -150,6 +150,32 @@ pub enum Notify {
     FilesRefresh(ChatArgs),
     /// The unsent text of a chat's input, saved so it survives a restart.
     Draft(DraftArgs),
+    /// `:Boo undo` / `:Boo redo` on a chat's turns.
+    Undo(ChatArgs),
+    Redo(ChatArgs),
+    /// `:Boo fork [session]`: a new chat starting from one turn.
+    Fork(ForkArgs),
+    /// `:Boo timeline`, its `<CR>` (one turn's diff) and `u` (undo back to that turn).
+    Timeline(ChatArgs),
+    TurnDiff(ForkArgs),
+    UndoTo(ForkArgs),
+}
+
+/// The chat (as [`ChatArgs`]) and the turn a fork starts from: the one holding transcript item
+/// `seq` (the cursor), turn number `turn`, or the last.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ForkArgs {
+    #[serde(default)]
+    pub pane: Option<PaneId>,
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+    #[serde(default)]
+    pub seq: Option<usize>,
+    #[serde(default)]
+    pub turn: Option<u32>,
+    /// In a new session with its own worktree.
+    #[serde(default)]
+    pub session: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -383,6 +409,12 @@ impl Notify {
             "set_model" => Notify::SetModel(first_arg(name, args)?),
             "files_refresh" => Notify::FilesRefresh(first_arg(name, args)?),
             "draft" => Notify::Draft(first_arg(name, args)?),
+            "undo" => Notify::Undo(first_arg(name, args)?),
+            "redo" => Notify::Redo(first_arg(name, args)?),
+            "fork" => Notify::Fork(first_arg(name, args)?),
+            "timeline" => Notify::Timeline(first_arg(name, args)?),
+            "turn_diff" => Notify::TurnDiff(first_arg(name, args)?),
+            "undo_to" => Notify::UndoTo(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

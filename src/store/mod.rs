@@ -9,6 +9,7 @@
 mod agent_sessions;
 mod changes;
 mod chats;
+mod checkpoints;
 mod error;
 mod health;
 mod panes;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
+pub use checkpoints::{Checkpoint, CheckpointState};
 pub use error::StoreError;
 pub use health::LiveWorktree;
 pub use panes::CLOSED_PANES_CAP;

@@ -56,6 +56,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: v5_prompt_history,
         check: None,
     },
+    Migration {
+        version: 6,
+        name: "checkpoints",
+        up: v6_checkpoints,
+        check: None,
+    },
 ];
 
 /// The version a database has after all of `MIGRATIONS`.
@@ -260,6 +266,24 @@ fn v5_prompt_history(tx: &Transaction) -> rusqlite::Result<()> {
             chat_id     INTEGER PRIMARY KEY REFERENCES chats(id) ON DELETE CASCADE,
             text        TEXT NOT NULL,
             updated_at  INTEGER NOT NULL
+        );",
+    )
+}
+
+/// Each turn's number in its chat and its checkpoints (worktree snapshots before and after, the
+/// agent's message id of its prompt, whether it was undone).
+fn v6_checkpoints(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE checkpoints (
+            task_id        INTEGER PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+            chat_id        INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            turn           INTEGER NOT NULL,
+            seq            INTEGER,
+            before_commit  TEXT,
+            after_commit   TEXT,
+            message_id     TEXT,
+            state          TEXT NOT NULL DEFAULT 'done',
+            UNIQUE (chat_id, turn)
         );",
     )
 }

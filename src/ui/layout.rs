@@ -33,6 +33,9 @@ pub struct Decor {
     pub kind: ItemKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The item belongs to an undone turn (`:Boo undo`): drawn dimmed and folded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undone: bool,
 }
 
 /// The render state of one transcript item; its content is in the `Transcript`.
@@ -40,6 +43,7 @@ pub struct Decor {
 struct Item {
     kind: ItemKind,
     status: Option<String>,
+    undone: bool,
     /// Rendered lines, ending with one blank separator line.
     lines: Vec<String>,
     /// How many of this item's lines the buffer holds.
@@ -99,6 +103,11 @@ fn status_of(kind: ItemKind, meta: &Json) -> Option<String> {
             .map(str::to_string),
         _ => None,
     }
+}
+
+/// Whether an item's meta marks it as part of an undone turn.
+fn undone_of(meta: &Json) -> bool {
+    meta.get("undone").and_then(Json::as_bool).unwrap_or(false)
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -257,6 +266,7 @@ fn decor_of(it: &Item, seq: usize, pos: usize) -> Decor {
         last: last.max(pos),
         kind: it.kind,
         status: it.status.clone(),
+        undone: it.undone,
     }
 }
 
@@ -319,6 +329,7 @@ impl ChatLayout {
             self.items.push(Item {
                 kind: it.kind,
                 status: status_of(it.kind, &it.meta),
+                undone: undone_of(&it.meta),
                 lines: render(it.kind, &it.content, &it.meta),
                 synced: 0,
                 dirty_from: Some(0),
@@ -347,10 +358,12 @@ impl ChatLayout {
         };
         let lines = render(src.kind, &src.content, &src.meta);
         let status = status_of(src.kind, &src.meta);
-        if status != it.status || lines.len() != it.lines.len() {
+        let undone = undone_of(&src.meta);
+        if status != it.status || undone != it.undone || lines.len() != it.lines.len() {
             self.decor_dirty = true;
         }
         it.status = status;
+        it.undone = undone;
         let first_diff = it
             .lines
             .iter()

@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use crate::model::transcript::{Edit, Transcript};
 use crate::model::{ChatId, PaneId};
 use layout::ChatLayout;
-pub use ops::{Batch, Op};
+pub use ops::{Batch, Op, TimelineTurn};
 pub use views::{ChatEntry, Choice, ChoiceValue, PermissionView, StatusView};
 
 /// Where batches go: Neovim in the product (`rpc::NvimFrontend`).
@@ -205,10 +205,21 @@ impl Ui {
 
     /// Shows a read-only report buffer named `name`.
     pub fn report(&mut self, name: &str, lines: Vec<String>) {
+        self.report_as(name, lines, None)
+    }
+
+    /// [`Ui::report`] with a filetype (e.g. `diff`).
+    pub fn report_as(&mut self, name: &str, lines: Vec<String>, filetype: Option<&str>) {
         self.late_ops.push(Op::Report {
             name: name.to_string(),
             lines,
+            filetype: filetype.map(str::to_string),
         });
+    }
+
+    /// Shows (or refreshes) the timeline buffer of a chat.
+    pub fn timeline(&mut self, chat: ChatId, title: String, turns: Vec<TimelineTurn>) {
+        self.late_ops.push(Op::Timeline { chat, title, turns });
     }
 
     /// Ensures Lua has a chat's buffers (needed before a pane can show it).

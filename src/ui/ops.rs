@@ -81,11 +81,35 @@ pub enum Op {
         args: Json,
         field: String,
     },
-    /// A read-only report buffer (`:Boo usage`).
+    /// A read-only report buffer (`:Boo usage`, a turn's diff).
     Report {
         name: String,
         lines: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filetype: Option<String>,
     },
+    /// `:Boo timeline`: a chat's turns (Lua lays them out, with local times).
+    Timeline {
+        chat: ChatId,
+        title: String,
+        turns: Vec<TimelineTurn>,
+    },
+}
+
+/// One turn of the timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineTurn {
+    pub turn: u32,
+    pub prompt: String,
+    /// When it was sent (unix ms).
+    pub at_ms: i64,
+    pub files: usize,
+    pub additions: usize,
+    pub deletions: usize,
+    /// `done`, `undone` or `dropped`.
+    pub state: String,
+    /// Both snapshots exist (it can be undone, forked, diffed).
+    pub checkpointed: bool,
 }
 
 /// One frame: the ops in the order Lua applies them.

@@ -20,6 +20,7 @@
 //! | [`accept_all`] / [`reject_all`] | the same for several files as one transaction (all or nothing) |
 //! | [`review::act`] | a user's accept/reject request (hunk ids, paths, unsaved buffers) -> one line |
 //! | [`check_inside`] | the path check of every write: inside the root, nothing beyond a symlink |
+//! | [`snapshot`] / [`restore`] / [`turn_diff`] | turn checkpoints: the worktree's state as a hidden commit, going back to one, a turn's own diff |
 //! | [`list_files`] / [`uncommitted_patch`] | what a prompt can mention: files (`@`), a checkout's changes (`#gitdiff`) |
 //!
 //! # Review base
@@ -38,6 +39,7 @@
 //!
 //! * branch `boo/<slug>`: the worktree's branch (the agent may commit on it);
 //! * `refs/boo/<slug>/base`: `base_commit`; `refs/boo/<slug>/review-base`: see above;
+//! * `refs/boo/<slug>/turns/<chat>/<n>/{before,after}`: turn checkpoints (see [`snapshot`]);
 //! * branch `boo-stash/<slug>`: written by [`stash`], so `git branch` shows kept work;
 //! * libgit2 worktree metadata named `<slug>`.
 //!
@@ -59,6 +61,7 @@ mod paths;
 pub mod review;
 mod risk;
 mod scan;
+pub mod snapshot;
 mod spare;
 mod txn;
 mod watch;
@@ -76,6 +79,9 @@ pub use files::{list_files, uncommitted_patch};
 pub use paths::{check_inside, repo_dir_name};
 pub use risk::{remove, risk, risk_with, stash};
 pub use scan::PendingScanner;
+pub use snapshot::{
+    changed_since, restore, snapshot, snapshot_dir, turn_diff, turn_ref, Restored, Side, TurnFile,
+};
 pub use spare::{adopt_spare, ensure_spare, is_spare};
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.
@@ -284,6 +290,11 @@ pub enum WorktreeError {
     NoHunks(String),
     #[error("worktree has work that would be lost ({0}); stash it or force removal")]
     AtRisk(String),
+    /// The worktree changed since the checkpoint a restore starts from; nothing was written.
+    #[error(
+        "the worktree changed since that turn ({0}); nothing was changed, so those edits are kept"
+    )]
+    EditedSince(String),
     #[error("the review base moved during the operation; refresh and retry")]
     ReviewBaseMoved,
     #[error("{path}: {message}")]

@@ -1,6 +1,6 @@
 //! What removing a worktree would lose; stashing it on a branch; removal.
 
-use git2::{IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreePruneOptions};
+use git2::{Oid, Repository, Signature, StatusOptions, WorktreePruneOptions};
 use tracing::{info, warn};
 
 use super::create::{base_ref, open_user_repo, open_wt_repo, review_base, review_base_ref};
@@ -13,10 +13,35 @@ fn stash_branch(slug: &str) -> String {
 
 /// The tree of everything in the worktree as `git add -A` would stage it (ignored files left
 /// out), written to the object database without touching the worktree's index file.
-fn snapshot_tree(repo: &Repository) -> Result<Oid> {
+///
+/// One pass over the working directory (index vs files, with the index's stat cache, so only
+/// changed files are hashed), then only what differs is staged in the in-memory copy: an
+/// `add_all` + `update_all` pair walks the files twice.
+pub(crate) fn snapshot_tree(repo: &Repository) -> Result<Oid> {
     let mut index = repo.index()?;
-    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"], None)?;
+    let mut opts = git2::DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_typechange(true)
+        .ignore_submodules(true);
+    let diff = repo.diff_index_to_workdir(Some(&index), Some(&mut opts))?;
+    let mut gone = Vec::new();
+    let mut add = Vec::new();
+    for d in diff.deltas() {
+        let (Some(path), status) = (d.new_file().path().or(d.old_file().path()), d.status()) else {
+            continue;
+        };
+        match status {
+            git2::Delta::Deleted => gone.push(path.to_path_buf()),
+            _ => add.push(path.to_path_buf()),
+        }
+    }
+    for p in &gone {
+        index.remove_path(p)?;
+    }
+    for p in &add {
+        index.add_path(p)?;
+    }
     Ok(index.write_tree()?)
 }
 
@@ -193,6 +218,10 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
     let mut refs = vec![review_base_ref(&wt.slug), base_ref(&wt.slug)];
     if !branch_kept {
         refs.push(format!("refs/heads/{}", wt.branch));
+    }
+    // The turn checkpoints go with the session (they are its history, not kept work).
+    if let Ok(turns) = user.references_glob(&format!("refs/boo/{}/turns/*", wt.slug)) {
+        refs.extend(turns.flatten().filter_map(|r| r.name().map(str::to_string)));
     }
     let mut deleted: Vec<(String, Oid)> = Vec::new();
     let result = (|| -> Result<()> {

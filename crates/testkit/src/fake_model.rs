@@ -62,6 +62,8 @@ pub struct RequestRecord {
     pub model: Option<String>,
     /// Text of the last `role:"user"` message.
     pub last_user_text: Option<String>,
+    /// Texts of all `role:"user"` messages, oldest first (the conversation the model was given).
+    pub user_texts: Vec<String>,
     /// Image parts (`image_url`) of the user messages.
     pub user_images: usize,
     /// A title-generator request.
@@ -321,6 +323,11 @@ fn log_req(
         .rev()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(message_text);
+    let user_texts = messages
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(message_text)
+        .collect();
     let is_title = messages.iter().any(|m| {
         m.get("role").and_then(Value::as_str) == Some("system")
             && message_text(m)
@@ -344,6 +351,7 @@ fn log_req(
         path: path.to_string(),
         model: body.get("model").and_then(Value::as_str).map(String::from),
         last_user_text,
+        user_texts,
         user_images,
         is_title,
         is_tool_followup,

@@ -32,6 +32,8 @@ pub struct WorldOptions {
     pub tmp: Option<Arc<TestDir>>,
     pub model: Option<FakeModel>,
     pub sandbox: Option<SandboxOptions>,
+    /// Reuse this opencode environment (its storage keeps the agent's sessions).
+    pub env: Option<OpencodeEnv>,
     /// Merged into the plugin config (after the store and worktree paths).
     pub config: Option<Json>,
 }
@@ -43,7 +45,9 @@ impl World {
 
     pub async fn start_with(o: WorldOptions) -> World {
         let model = o.model.unwrap_or_else(FakeModel::start);
-        let env = OpencodeEnv::new(&model, &o.sandbox.unwrap_or_default());
+        let env = o
+            .env
+            .unwrap_or_else(|| OpencodeEnv::new(&model, &o.sandbox.unwrap_or_default()));
         let tmp = o.tmp.unwrap_or_else(|| Arc::new(TestDir::new("boo-e2e-")));
         let dir = tmp.path().to_path_buf();
         let project = dir.join("project");
@@ -87,6 +91,26 @@ impl World {
         World::start_with(WorldOptions {
             tmp: Some(tmp),
             model: Some(model),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// [`World::restart`] keeping the opencode environment: the agent's own sessions survive,
+    /// as they do for a user.
+    pub async fn restart_keeping_agent(self) -> World {
+        let World {
+            nvim,
+            model,
+            env,
+            tmp,
+            ..
+        } = self;
+        nvim.quit().await;
+        World::start_with(WorldOptions {
+            tmp: Some(tmp),
+            model: Some(model),
+            env: Some(env),
             ..Default::default()
         })
         .await

@@ -179,6 +179,16 @@ function H.item_at(view, row)
   return found
 end
 
+--- The chat shown in the current window and the transcript item under its cursor, if any.
+function M.cursor_item()
+  local buf = vim.api.nvim_get_current_buf()
+  local chat = M.by_buf[buf]
+  local view = chat and M.chats[chat]
+  if not view then return nil, nil end
+  if view.buf ~= buf then return chat, nil end
+  return chat, H.item_at(view, vim.api.nvim_win_get_cursor(0)[1] - 1)
+end
+
 --- The marks drawn on a buffer row: `{col, end_col, group, priority}`, end_col -1 for the end of
 --- the line. Fenced blocks are parsed by their language's parser the first time they are drawn.
 function M.row_marks(view, buf, row)
@@ -252,8 +262,9 @@ vim.api.nvim_set_decoration_provider(M.md_ns, {
 
 H.foldable = { reasoning = true, tool = true, permission = true }
 
---- Decorations of the items that changed: `op.items` {seq, first, last, kind, status}. Each
---- item's own marks and fold are replaced; nothing else is touched.
+--- Decorations of the items that changed: `op.items` {seq, first, last, kind, status, undone}.
+--- Each item's own marks and fold are replaced; nothing else is touched. An item of an undone
+--- turn is dimmed and folded shut; redone, it opens again.
 function M.decor(op)
   local view = M.chats[op.chat]
   if not view then return end
@@ -271,9 +282,15 @@ function M.decor(op)
     local st = it.status
     view.running[it.seq] = H.foldable[it.kind] and (st == 'running' or st == 'pending' or st == 'asked') and it.first
       or nil
-    if H.foldable[it.kind] and not (old and old.first == it.first and old.last == it.last) then
+    local moved = not (old and old.first == it.first and old.last == it.last)
+    local undo_changed = (old and old.undone or false) ~= (it.undone or false)
+    if (H.foldable[it.kind] or it.undone) and (moved or undo_changed) then
       for _, win in ipairs(wins) do
-        H.fold(win, it)
+        H.fold(win, it, undo_changed)
+      end
+    elseif undo_changed then
+      for _, win in ipairs(wins) do
+        H.unfold(win, it)
       end
     end
   end
@@ -286,12 +303,14 @@ function M.decor(op)
 end
 
 --- (Re)creates the manual fold of one block in a window, keeping it open if the user opened it.
-function H.fold(win, it)
+--- When the block's undone state just changed, an undone block is closed and a redone one opened.
+function H.fold(win, it, undo_changed)
   if vim.wo[win].foldmethod ~= 'manual' then return end
   vim.api.nvim_win_call(win, function()
     local view = vim.fn.winsaveview()
     local row = it.first + 1
     local was_open = vim.fn.foldlevel(row) > 0 and vim.fn.foldclosed(row) == -1
+    if undo_changed then was_open = not it.undone end
     if vim.fn.foldlevel(row) > 0 then
       vim.api.nvim_win_set_cursor(win, { row, 0 })
       pcall(vim.cmd, 'normal! zD')
@@ -299,6 +318,20 @@ function H.fold(win, it)
     if it.last > it.first and it.last < vim.api.nvim_buf_line_count(0) then
       vim.cmd(('%d,%dfold'):format(row, it.last + 1))
       if was_open then vim.cmd(('%dfoldopen'):format(row)) end
+    end
+    vim.fn.winrestview(view)
+  end)
+end
+
+--- Removes the fold an undone item had (items that are not blocks have none otherwise).
+function H.unfold(win, it)
+  if vim.wo[win].foldmethod ~= 'manual' then return end
+  vim.api.nvim_win_call(win, function()
+    local view = vim.fn.winsaveview()
+    local row = it.first + 1
+    if row <= vim.api.nvim_buf_line_count(0) and vim.fn.foldlevel(row) > 0 then
+      vim.api.nvim_win_set_cursor(win, { row, 0 })
+      pcall(vim.cmd, 'normal! zD')
     end
     vim.fn.winrestview(view)
   end)
@@ -386,6 +419,15 @@ function H.highlight(buf, it, count)
       virt_text_pos = 'eol',
     })
   end
+  if it.undone then
+    -- Dimmed whole, above every other highlight of the item.
+    mark(
+      it.first,
+      { end_row = last, end_col = 0, hl_group = 'BooUndone', hl_eol = true, priority = 250, strict = false }
+    )
+    mark(it.first, { virt_text = { { '  (undone)', 'BooUndone' } }, virt_text_pos = 'eol' })
+    return ids
+  end
   local hl = (it.status == 'queued' and 'BooQueued') or H.item_hl[it.kind]
   if hl then
     local from = header and it.first + 1 or it.first
@@ -415,7 +457,7 @@ function M.setup_window(win)
   if view then
     vim.api.nvim_win_call(win, function() vim.cmd('normal! zE') end)
     for _, it in pairs(view.items) do
-      if H.foldable[it.kind] then H.fold(win, it) end
+      if H.foldable[it.kind] or it.undone then H.fold(win, it, it.undone) end
     end
   end
 end

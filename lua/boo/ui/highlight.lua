@@ -13,6 +13,8 @@ M.groups = {
   BooBlockFailed = 'DiagnosticError',
   BooPermission = 'DiagnosticWarn',
   BooReasoning = 'Comment',
+  -- Items of a turn taken back with :Boo undo.
+  BooUndone = 'NonText',
   -- Transcript markdown (computed by the backend per changed line).
   BooMdHeading = '@markup.heading',
   BooMdStrong = '@markup.strong',

@@ -42,6 +42,7 @@ H.handlers = {
   reload = function(op) require('boo.ui.review').reload(op) end,
   select = function(op) require('boo.ui.review').select(op) end,
   report = function(op) require('boo.ui.usage').show(op) end,
+  timeline = function(op) require('boo.ui.timeline').show(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and

@@ -9,15 +9,15 @@ end
 
 function M.request() require('boo')._action('usage', { today = M.today() }) end
 
---- `op`: {name, lines}. Reuses the buffer (and its window, when shown).
+--- `op`: {name, lines, filetype?} (a turn's diff is a report with filetype `diff`). Reuses the buffer (and its window, when shown).
 function M.show(op)
   local buf = vim.fn.bufnr(op.name)
   if buf == -1 or not vim.api.nvim_buf_is_valid(buf) then
     buf = vim.api.nvim_create_buf(true, true)
     vim.api.nvim_buf_set_name(buf, op.name)
-    vim.bo[buf].filetype = 'boo-usage'
+    vim.bo[buf].filetype = op.filetype or 'boo-usage'
     vim.keymap.set('n', 'q', '<cmd>close<cr>', { buffer = buf, desc = 'boo: close' })
-    vim.keymap.set('n', 'r', M.request, { buffer = buf, desc = 'boo: refresh the report' })
+    if not op.filetype then vim.keymap.set('n', 'r', M.request, { buffer = buf, desc = 'boo: refresh the report' }) end
   end
   vim.bo[buf].modifiable = true
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, op.lines or {})

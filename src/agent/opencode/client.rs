@@ -343,6 +343,69 @@ impl Client {
         .map(|_| ())
     }
 
+    /// `POST /session/{id}/revert`: the session forgets message `message` and every later one
+    /// (they stay listed, hidden behind `session.revert`, until the next prompt removes them or
+    /// `unrevert` brings them back). opencode also puts back the files its own snapshots saw.
+    pub async fn revert(&self, id: &str, dir: &Path, message: &str) -> Result<(), AgentError> {
+        self.json(
+            "revert",
+            self.req(
+                reqwest::Method::POST,
+                &format!("/session/{id}/revert"),
+                Some(dir),
+            )
+            .json(&json!({ "messageID": message })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /session/{id}/unrevert`: every reverted message comes back.
+    pub async fn unrevert(&self, id: &str, dir: &Path) -> Result<(), AgentError> {
+        self.json(
+            "unrevert",
+            self.req(
+                reqwest::Method::POST,
+                &format!("/session/{id}/unrevert"),
+                Some(dir),
+            ),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /session/{id}/fork`: a new session (same directory) with the messages before
+    /// `before` (all with `None`); returns its id.
+    pub async fn fork(
+        &self,
+        id: &str,
+        dir: &Path,
+        before: Option<&str>,
+    ) -> Result<String, AgentError> {
+        let body = match before {
+            Some(m) => json!({ "messageID": m }),
+            None => json!({}),
+        };
+        let v = self
+            .json(
+                "fork",
+                self.req(
+                    reqwest::Method::POST,
+                    &format!("/session/{id}/fork"),
+                    Some(dir),
+                )
+                .json(&body),
+            )
+            .await?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| AgentError::Protocol {
+                what: "fork".into(),
+                message: "no id".into(),
+            })
+    }
+
     /// `GET /session/{id}/message`: `[{info, parts}]`, oldest first.
     pub async fn messages(&self, id: &str, dir: &Path) -> Result<Value, AgentError> {
         self.json(

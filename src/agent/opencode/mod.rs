@@ -415,6 +415,33 @@ impl AgentBackend for OpencodeBackend {
         v
     }
 
+    async fn rewind(
+        &self,
+        directory: std::path::PathBuf,
+        external_id: String,
+        before: Option<String>,
+    ) -> Result<(), AgentError> {
+        let server = self.server().await?;
+        let client = server.client();
+        match before {
+            Some(m) => client.revert(&external_id, &directory, &m).await,
+            None => client.unrevert(&external_id, &directory).await,
+        }
+    }
+
+    async fn fork(
+        &self,
+        directory: std::path::PathBuf,
+        external_id: String,
+        before: Option<String>,
+    ) -> Result<String, AgentError> {
+        let server = self.server().await?;
+        server
+            .client()
+            .fork(&external_id, &directory, before.as_deref())
+            .await
+    }
+
     async fn close_chat(&self, chat: ChatId) {
         if let Some(c) = self.inner.chats.lock().remove(&chat) {
             let _ = c.cmds.send(Cmd::Close);
