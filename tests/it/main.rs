@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agents_acp;
 mod agents_dispatch;
 mod agents_external;
 mod agents_probe;
