@@ -267,25 +267,21 @@ async fn qwen_acp_permission_once_runs_the_command_and_reject_does_not() {
     .await;
 }
 
-struct Unsaved(PathBuf);
+/// An editor with one file open (by name) and edited: the Neovim side is tested end to end.
+struct Unsaved(String);
 
 #[async_trait::async_trait]
 impl Buffers for Unsaved {
     async fn text(&self, path: &Path) -> Option<String> {
-        (path == self.0).then(|| "unsaved buffer text\n".to_string())
+        (path.file_name()? == self.0.as_str()).then(|| "unsaved buffer text\n".to_string())
     }
 }
 
 #[tokio::test]
 async fn qwen_acp_writes_land_in_the_worktree_only_and_reads_see_the_editor_text() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let probe = tmp.path().join("placeholder");
-    let mut a = qwen_acp_with(None);
-    let open_file = a.dir.join("README.md");
-    // The same agent with an editor that has README.md open with unsaved edits.
-    drop(probe);
-    let buffers: Arc<dyn Buffers> = Arc::new(Unsaved(open_file.clone()));
-    let mut b = qwen_acp_with(Some(buffers));
+    // The editor has `open.txt` open, with edits not saved yet.
+    let mut a = qwen_acp_with(Some(Arc::new(Unsaved("open.txt".into()))));
     let target = a.dir.join("src/new.txt");
     let write = |path: &Path, content: &str| {
         format!(
@@ -308,23 +304,28 @@ async fn qwen_acp_writes_land_in_the_worktree_only_and_reads_see_the_editor_text
 
     // Outside the worktree: refused, nothing written.
     let outside = tmp.path().join("outside.txt");
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &write(&outside, "escape"), None)).await;
+    // qwen asks before writing outside its folder; even allowed, boo refuses the write.
+    let evs = turn_answering(&a.backend, &mut a.rx, request(1, &a.dir, &write(&outside, "escape"), None), PermissionReply::Once).await;
     assert!(!outside.exists(), "{evs:#?}");
     let t = tools(&evs);
     assert!(t.iter().any(|m| m["status"] == "error"), "the write failed visibly: {t:#?}");
 
     // A read of a file open in the editor returns its unsaved text; without one, the file.
-    let read = format!("[fake:tool read_file {}]", json!({"file_path": b.dir.join("README.md").display().to_string()}));
-    let evs = turn(&b.backend, &mut b.rx, request(1, &b.dir, &read, None)).await;
+    std::fs::write(a.dir.join("open.txt"), "saved text\n").expect("write");
+    let read = |name: &str| {
+        format!(
+            "[fake:tool read_file {}]",
+            json!({"file_path": a.dir.join(name).display().to_string()})
+        )
+    };
+    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &read("open.txt"), None)).await;
     let t = tools(&evs);
     assert!(t.iter().any(|m| m["output"].as_str().is_some_and(|o| o.contains("unsaved buffer text"))), "{t:#?}");
-    let read = format!("[fake:tool read_file {}]", json!({"file_path": a.dir.join("README.md").display().to_string()}));
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &read, None)).await;
+    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &read("README.md"), None)).await;
     let t = tools(&evs);
     let disk = std::fs::read_to_string(a.dir.join("README.md")).expect("readme");
     assert!(t.iter().any(|m| m["output"].as_str().is_some_and(|o| o.contains(disk.trim()))), "{t:#?}");
     a.backend.shutdown().await;
-    b.backend.shutdown().await;
 }
 
 /// Abort mid-turn: `Aborted`, and the agent's process group is gone.
