@@ -25,6 +25,11 @@ pub use ops::{Batch, Op};
 #[async_trait]
 pub trait Frontend: Send + Sync + 'static {
     async fn apply(&self, batch: Batch) -> Result<(), String>;
+
+    /// The text of the editor's loaded buffer for `path` (unsaved edits included), if any.
+    async fn buffer_text(&self, _path: &std::path::Path) -> Option<String> {
+        None
+    }
 }
 
 /// A tab as the winbar shows it.

@@ -14,8 +14,7 @@ use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
 use boocoder::agent::acp::client::Buffers;
 use boocoder::agent::acp::{AcpBackend, AcpConfig};
 use boocoder::agent::{
-    AgentBackend, AgentError, AgentEvent, PermissionReply, SessionBinding, TurnOutcome,
-    TurnRequest,
+    AgentBackend, AgentError, AgentEvent, PermissionReply, SessionBinding, TurnOutcome, TurnRequest,
 };
 use boocoder::model::transcript::Transcript;
 use boocoder::model::usage::Usage;
@@ -139,7 +138,11 @@ struct Agent {
 fn opencode_acp() -> Agent {
     let model = FakeModel::start();
     let env = OpencodeEnv::new(&model, &SandboxOptions::default());
-    let mut cfg = AcpConfig::new("opencode-acp", boo_testkit::tools::opencode(), vec!["acp".into()]);
+    let mut cfg = AcpConfig::new(
+        "opencode-acp",
+        boo_testkit::tools::opencode(),
+        vec!["acp".into()],
+    );
     cfg.env = env.vars().to_vec();
     let (tx, rx) = mpsc::unbounded_channel();
     Agent {
@@ -159,7 +162,9 @@ fn qwen_acp_with(buffers: Option<Arc<dyn Buffers>>) -> Agent {
     let dir = project(tmp.path());
     let model = FakeModel::start();
     // Not `--bare`: that leaves out qwen's file-writing tools.
-    let args = ["--acp", "--auth-type", "openai"].map(String::from).to_vec();
+    let args = ["--acp", "--auth-type", "openai"]
+        .map(String::from)
+        .to_vec();
     let mut cfg = AcpConfig::new("qwen", qwen(), args);
     cfg.env = qwen_env(tmp.path(), &model.base_url());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -182,9 +187,20 @@ fn qwen_acp() -> Agent {
 /// Streamed thoughts and text, usage, the session bound, the process reused for a second turn.
 async fn streams_and_reuses(mut a: Agent) {
     let t0 = Instant::now();
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, "hello there", None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, "hello there", None),
+    )
+    .await;
     let first = t0.elapsed();
-    assert!(matches!(evs[0], AgentEvent::TurnStarted { chat: 1 } | AgentEvent::SessionBound { .. }), "{evs:#?}");
+    assert!(
+        matches!(
+            evs[0],
+            AgentEvent::TurnStarted { chat: 1 } | AgentEvent::SessionBound { .. }
+        ),
+        "{evs:#?}"
+    );
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
     let items = transcript(&evs);
     let answer = items
@@ -200,26 +216,58 @@ async fn streams_and_reuses(mut a: Agent) {
     );
     let deltas = evs
         .iter()
-        .filter(|e| matches!(e, AgentEvent::Item { change: ItemChange::Append { .. }, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                AgentEvent::Item {
+                    change: ItemChange::Append { .. },
+                    ..
+                }
+            )
+        })
         .count();
     assert!(deltas >= 2, "streamed deltas: {deltas}");
     let steps: Vec<Usage> = evs
         .iter()
         .filter_map(|e| match e {
-            AgentEvent::Item { change: ItemChange::Upsert { meta, .. }, .. } => Usage::of_step(meta),
+            AgentEvent::Item {
+                change: ItemChange::Upsert { meta, .. },
+                ..
+            } => Usage::of_step(meta),
             _ => None,
         })
         .collect();
-    assert!(!steps.is_empty() && steps[0].tokens_out() > 0, "usage reported: {steps:?}");
-    assert!(evs.iter().any(|e| matches!(e, AgentEvent::SessionBound { agent, .. } if agent == a.name)), "{evs:#?}");
-    let pgid = a.backend.process_group(1).expect("the agent stays for the next turn");
+    assert!(
+        !steps.is_empty() && steps[0].tokens_out() > 0,
+        "usage reported: {steps:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, AgentEvent::SessionBound { agent, .. } if agent == a.name)),
+        "{evs:#?}"
+    );
+    let pgid = a
+        .backend
+        .process_group(1)
+        .expect("the agent stays for the next turn");
     let t1 = Instant::now();
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, "second question", None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, "second question", None),
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
     assert_eq!(a.backend.process_group(1), Some(pgid), "same process");
-    assert!(transcript(&evs).iter().any(|(_, c, _)| c.contains("Echo:") && c.contains("second question")));
+    assert!(transcript(&evs)
+        .iter()
+        .any(|(_, c, _)| c.contains("Echo:") && c.contains("second question")));
     assert!(a.model.chat_requests().len() >= 2);
-    eprintln!("{}: first turn {first:?} (start included), second {:?}", a.name, t1.elapsed());
+    eprintln!(
+        "{}: first turn {first:?} (start included), second {:?}",
+        a.name,
+        t1.elapsed()
+    );
     a.backend.shutdown().await;
     assert!(group_gone(pgid).await, "shutdown ends the agent");
 }
@@ -237,19 +285,46 @@ async fn qwen_acp_streams_thoughts_and_text_and_reuses_its_process() {
 /// A command that needs permission: once runs it, reject does not.
 async fn permission_once_and_reject(mut a: Agent, marker: impl Fn(&str) -> String) {
     let made = a.dir.join("made.txt");
-    let evs = turn_answering(&a.backend, &mut a.rx, request(1, &a.dir, &marker("touch made.txt"), None), PermissionReply::Once).await;
+    let evs = turn_answering(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &marker("touch made.txt"), None),
+        PermissionReply::Once,
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
-    let asked = evs.iter().filter(|e| matches!(e, AgentEvent::PermissionAsked { .. })).count();
+    let asked = evs
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::PermissionAsked { .. }))
+        .count();
     assert_eq!(asked, 1, "{evs:#?}");
     assert!(made.exists(), "allowed once: the command ran");
     let items = transcript(&evs);
-    assert!(items.iter().any(|(k, _, m)| *k == ItemKind::Permission && m["status"] == "once"), "{items:#?}");
+    assert!(
+        items
+            .iter()
+            .any(|(k, _, m)| *k == ItemKind::Permission && m["status"] == "once"),
+        "{items:#?}"
+    );
     assert!(a.backend.pending_permissions().await.is_empty());
 
     let other = a.dir.join("rejected.txt");
-    let evs = turn_answering(&a.backend, &mut a.rx, request(1, &a.dir, &marker("touch rejected.txt"), None), PermissionReply::Reject).await;
-    assert!(matches!(outcome(&evs), TurnOutcome::Done | TurnOutcome::Failed(_)), "{evs:#?}");
-    assert!(evs.iter().any(|e| matches!(e, AgentEvent::PermissionReplied { reply, .. } if reply == "reject")), "{evs:#?}");
+    let evs = turn_answering(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &marker("touch rejected.txt"), None),
+        PermissionReply::Reject,
+    )
+    .await;
+    assert!(
+        matches!(outcome(&evs), TurnOutcome::Done | TurnOutcome::Failed(_)),
+        "{evs:#?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, AgentEvent::PermissionReplied { reply, .. } if reply == "reject")),
+        "{evs:#?}"
+    );
     assert!(!other.exists(), "rejected: the command did not run");
     a.backend.shutdown().await;
 }
@@ -289,26 +364,53 @@ async fn qwen_acp_writes_land_in_the_worktree_only_and_reads_see_the_editor_text
             json!({"file_path": path.display().to_string(), "content": content})
         )
     };
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &write(&target, "from the agent"), None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &write(&target, "from the agent"), None),
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
-    assert_eq!(std::fs::read_to_string(&target).ok().as_deref(), Some("from the agent"), "{evs:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&target).ok().as_deref(),
+        Some("from the agent"),
+        "{evs:#?}"
+    );
     let t = tools(&evs);
-    assert!(t.iter().any(|m| m["status"] == "completed" && m["output"].as_str().is_some_and(|o| o.contains("+from the agent"))), "the diff in the tool block: {t:#?}");
+    assert!(
+        t.iter().any(|m| m["status"] == "completed"
+            && m["output"]
+                .as_str()
+                .is_some_and(|o| o.contains("+from the agent"))),
+        "the diff in the tool block: {t:#?}"
+    );
     // In the pending diff: git sees the new file in the worktree.
     let st = std::process::Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=all"])
         .current_dir(&a.dir)
         .output()
         .expect("git status");
-    assert!(String::from_utf8_lossy(&st.stdout).contains("src/new.txt"), "{st:?}");
+    assert!(
+        String::from_utf8_lossy(&st.stdout).contains("src/new.txt"),
+        "{st:?}"
+    );
 
     // Outside the worktree: refused, nothing written.
     let outside = tmp.path().join("outside.txt");
     // qwen asks before writing outside its folder; even allowed, boo refuses the write.
-    let evs = turn_answering(&a.backend, &mut a.rx, request(1, &a.dir, &write(&outside, "escape"), None), PermissionReply::Once).await;
+    let evs = turn_answering(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &write(&outside, "escape"), None),
+        PermissionReply::Once,
+    )
+    .await;
     assert!(!outside.exists(), "{evs:#?}");
     let t = tools(&evs);
-    assert!(t.iter().any(|m| m["status"] == "error"), "the write failed visibly: {t:#?}");
+    assert!(
+        t.iter().any(|m| m["status"] == "error"),
+        "the write failed visibly: {t:#?}"
+    );
 
     // A read of a file open in the editor returns its unsaved text; without one, the file.
     std::fs::write(a.dir.join("open.txt"), "saved text\n").expect("write");
@@ -318,13 +420,33 @@ async fn qwen_acp_writes_land_in_the_worktree_only_and_reads_see_the_editor_text
             json!({"file_path": a.dir.join(name).display().to_string()})
         )
     };
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &read("open.txt"), None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &read("open.txt"), None),
+    )
+    .await;
     let t = tools(&evs);
-    assert!(t.iter().any(|m| m["output"].as_str().is_some_and(|o| o.contains("unsaved buffer text"))), "{t:#?}");
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, &read("README.md"), None)).await;
+    assert!(
+        t.iter().any(|m| m["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("unsaved buffer text"))),
+        "{t:#?}"
+    );
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, &read("README.md"), None),
+    )
+    .await;
     let t = tools(&evs);
     let disk = std::fs::read_to_string(a.dir.join("README.md")).expect("readme");
-    assert!(t.iter().any(|m| m["output"].as_str().is_some_and(|o| o.contains(disk.trim()))), "{t:#?}");
+    assert!(
+        t.iter().any(|m| m["output"]
+            .as_str()
+            .is_some_and(|o| o.contains(disk.trim()))),
+        "{t:#?}"
+    );
     a.backend.shutdown().await;
 }
 
@@ -334,7 +456,16 @@ async fn cancel_mid_turn(mut a: Agent) {
         .start_turn(request(1, &a.dir, "[fake:long 400 30] go", None))
         .await
         .expect("starts");
-    until(&mut a.rx, "streaming", |e| matches!(e, AgentEvent::Item { change: ItemChange::Append { .. }, .. })).await;
+    until(&mut a.rx, "streaming", |e| {
+        matches!(
+            e,
+            AgentEvent::Item {
+                change: ItemChange::Append { .. },
+                ..
+            }
+        )
+    })
+    .await;
     let pgid = a.backend.process_group(1).expect("runs");
     let t0 = Instant::now();
     a.backend.abort(1).await.expect("aborts");
@@ -344,7 +475,12 @@ async fn cancel_mid_turn(mut a: Agent) {
     eprintln!("{}: abort to group gone {:?}", a.name, t0.elapsed());
     assert!(a.backend.process_group(1).is_none());
     // The next turn starts the agent anew.
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, "after abort", None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, "after abort", None),
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
     a.backend.shutdown().await;
 }
@@ -363,7 +499,12 @@ async fn qwen_acp_cancel_mid_turn_leaves_no_agent_group() {
 /// sees the first exchange.
 async fn restores_its_session(make: fn() -> Agent) {
     let mut a = make();
-    let evs = turn(&a.backend, &mut a.rx, request(1, &a.dir, "remember banana", None)).await;
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, "remember banana", None),
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
     let session = evs
         .iter()
@@ -382,14 +523,35 @@ async fn restores_its_session(make: fn() -> Agent) {
         config_hash: a.name.into(),
     };
     let before = a.model.chat_requests().len();
-    let evs = turn(&b, &mut rx, request(1, &a.dir, "what did I say", Some(binding))).await;
+    let evs = turn(
+        &b,
+        &mut rx,
+        request(1, &a.dir, "what did I say", Some(binding)),
+    )
+    .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
-    assert!(!evs.iter().any(|e| matches!(e, AgentEvent::SessionBound { .. })), "same session: {evs:#?}");
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, AgentEvent::SessionBound { .. })),
+        "same session: {evs:#?}"
+    );
     let items = transcript(&evs);
-    assert!(!items.iter().any(|(_, c, _)| c.contains("remember banana") && !c.contains("what did I say")), "the replayed history is not shown again: {items:#?}");
+    assert!(
+        !items
+            .iter()
+            .any(|(_, c, _)| c.contains("remember banana") && !c.contains("what did I say")),
+        "the replayed history is not shown again: {items:#?}"
+    );
     let reqs = a.model.requests();
-    let last = reqs[before..].iter().rev().find(|r| !r.is_title).expect("a model call");
-    assert!(last.history.iter().any(|m| m.contains("remember banana")), "the model saw the first exchange: {last:#?}");
+    let last = reqs[before..]
+        .iter()
+        .rev()
+        .find(|r| !r.is_title)
+        .expect("a model call");
+    assert!(
+        last.history.iter().any(|m| m.contains("remember banana")),
+        "the model saw the first exchange: {last:#?}"
+    );
     b.shutdown().await;
 }
 
@@ -403,11 +565,18 @@ async fn qwen_acp_restores_its_session_in_a_new_process() {
     restores_its_session(qwen_acp).await;
 }
 
-fn script_agent(mode: &str, init_timeout: Duration) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
+fn script_agent(
+    mode: &str,
+    init_timeout: Duration,
+) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp/script_agent.py");
-    let mut cfg = AcpConfig::new("scripted", "python3", vec![script.display().to_string(), mode.into()]);
+    let mut cfg = AcpConfig::new(
+        "scripted",
+        "python3",
+        vec![script.display().to_string(), mode.into()],
+    );
     cfg.init_timeout = init_timeout;
     let (tx, rx) = mpsc::unbounded_channel();
     (AcpBackend::new(cfg, tx), rx, tmp, dir)
@@ -432,7 +601,10 @@ async fn an_agent_that_never_answers_initialize_gives_one_line_with_its_stderr()
     let (b, _rx, _tmp, dir) = script_agent("silent", Duration::from_secs(2));
     let msg = start_error(&b, &dir, Duration::from_secs(20)).await;
     assert!(msg.contains("did not answer initialize"), "{msg}");
-    assert!(msg.contains("starting up, please wait"), "the end of its stderr: {msg}");
+    assert!(
+        msg.contains("starting up, please wait"),
+        "the end of its stderr: {msg}"
+    );
     assert!(b.process_group(1).is_none());
 }
 
@@ -440,7 +612,10 @@ async fn an_agent_that_never_answers_initialize_gives_one_line_with_its_stderr()
 async fn malformed_json_rpc_gives_one_line_with_the_line_and_stderr() {
     let (b, _rx, _tmp, dir) = script_agent("garbage", Duration::from_secs(20));
     let msg = start_error(&b, &dir, Duration::from_secs(20)).await;
-    assert!(msg.contains("malformed JSON-RPC: 'Welcome to agent v1!'"), "{msg}");
+    assert!(
+        msg.contains("malformed JSON-RPC: 'Welcome to agent v1!'"),
+        "{msg}"
+    );
     assert!(msg.contains("legacy output mode"), "{msg}");
 }
 
@@ -451,8 +626,13 @@ async fn an_agent_that_exits_mid_turn_fails_the_turn_with_its_stderr() {
     let TurnOutcome::Failed(msg) = outcome(&evs) else {
         panic!("{evs:#?}")
     };
-    assert!(msg.contains("exited") && msg.contains("fatal: out of cheese"), "{msg}");
-    assert!(transcript(&evs).iter().any(|(_, c, _)| c == "Working on it"));
+    assert!(
+        msg.contains("exited") && msg.contains("fatal: out of cheese"),
+        "{msg}"
+    );
+    assert!(transcript(&evs)
+        .iter()
+        .any(|(_, c, _)| c == "Working on it"));
     assert!(b.process_group(1).is_none(), "a dead agent is not reused");
     // The next turn starts a new one (which dies the same way: no hang, no panic).
     let evs = turn(&b, &mut rx, request(1, &dir, "again", None)).await;
@@ -469,11 +649,23 @@ async fn a_terminal_runs_in_the_worktree_and_its_output_shows_in_the_tool_block(
         .iter()
         .find_map(|m| m["output"].as_str().filter(|o| o.contains("term-out")))
         .unwrap_or_else(|| panic!("terminal output in the tool block: {t:#?}"));
-    assert!(out.contains(&dir.display().to_string()), "ran in the worktree: {out}");
+    assert!(
+        out.contains(&dir.display().to_string()),
+        "ran in the worktree: {out}"
+    );
     assert!(out.contains("err-out"), "stderr too: {out}");
     let items = transcript(&evs);
-    let texts: Vec<&str> = items.iter().filter(|(k, _, _)| *k == ItemKind::Text).map(|(_, c, _)| c.as_str()).collect();
-    assert!(texts.iter().any(|c| c.contains("outside") && c.contains("outside the session")), "a cwd outside is refused: {texts:?}");
+    let texts: Vec<&str> = items
+        .iter()
+        .filter(|(k, _, _)| *k == ItemKind::Text)
+        .map(|(_, c, _)| c.as_str())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|c| c.contains("outside") && c.contains("outside the session")),
+        "a cwd outside is refused: {texts:?}"
+    );
     assert!(texts.iter().any(|c| c.contains("exit 0")), "{texts:?}");
     b.shutdown().await;
 }

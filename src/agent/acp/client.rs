@@ -24,7 +24,9 @@ pub trait Buffers: Send + Sync {
 pub fn inside(worktree: &Path, path: &str) -> Result<PathBuf, String> {
     let p = Path::new(path);
     let rel = if p.is_absolute() {
-        let canon = worktree.canonicalize().unwrap_or_else(|_| worktree.to_path_buf());
+        let canon = worktree
+            .canonicalize()
+            .unwrap_or_else(|_| worktree.to_path_buf());
         p.strip_prefix(worktree)
             .or_else(|_| p.strip_prefix(&canon))
             .map_err(|_| format!("{path} is outside the session's worktree"))?
@@ -40,7 +42,11 @@ pub fn inside(worktree: &Path, path: &str) -> Result<PathBuf, String> {
 }
 
 /// `fs/read_text_file`: `{path, line?, limit?}` -> `{content}`.
-pub async fn read(worktree: &Path, p: &Value, buffers: Option<&dyn Buffers>) -> Result<Value, String> {
+pub async fn read(
+    worktree: &Path,
+    p: &Value,
+    buffers: Option<&dyn Buffers>,
+) -> Result<Value, String> {
     let path = p.get("path").and_then(Value::as_str).unwrap_or("");
     let full = inside(worktree, path)?;
     let mut text = match buffers {
@@ -61,7 +67,10 @@ pub async fn read(worktree: &Path, p: &Value, buffers: Option<&dyn Buffers>) -> 
         text = Some(String::from_utf8_lossy(&bytes).into_owned());
     }
     let text = text.unwrap_or_default();
-    let line = p.get("line").and_then(Value::as_u64).map(|l| l.max(1) as usize);
+    let line = p
+        .get("line")
+        .and_then(Value::as_u64)
+        .map(|l| l.max(1) as usize);
     let limit = p.get("limit").and_then(Value::as_u64).map(|l| l as usize);
     let content = if line.is_some() || limit.is_some() {
         let skip = line.unwrap_or(1) - 1;
@@ -127,8 +136,14 @@ mod tests {
     fn options_map_onto_our_replies() {
         let o = json!([{"optionId":"a","kind":"allow_once"},{"optionId":"r","kind":"reject_once"}]);
         assert_eq!(pick_option(&o, PermissionReply::Once).as_deref(), Some("a"));
-        assert_eq!(pick_option(&o, PermissionReply::Always).as_deref(), Some("a"));
-        assert_eq!(pick_option(&o, PermissionReply::Reject).as_deref(), Some("r"));
+        assert_eq!(
+            pick_option(&o, PermissionReply::Always).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            pick_option(&o, PermissionReply::Reject).as_deref(),
+            Some("r")
+        );
     }
 
     #[tokio::test]
@@ -140,9 +155,13 @@ mod tests {
         write(&wt, &json!({"path": f.to_str(), "content": "1\n2\n3\n"}))
             .await
             .expect("writes");
-        let r = read(&wt, &json!({"path": f.to_str(), "line": 2, "limit": 1}), None)
-            .await
-            .expect("reads");
+        let r = read(
+            &wt,
+            &json!({"path": f.to_str(), "line": 2, "limit": 1}),
+            None,
+        )
+        .await
+        .expect("reads");
         assert_eq!(r["content"], "2\n");
         let out = tmp.path().join("outside.txt");
         let e = write(&wt, &json!({"path": out.to_str(), "content": "x"}))
@@ -151,14 +170,20 @@ mod tests {
         assert!(e.contains("outside"), "{e}");
         assert!(!out.exists());
         std::os::unix::fs::symlink(tmp.path(), wt.join("link")).expect("symlink");
-        let e = write(&wt, &json!({"path": wt.join("link/x.txt").to_str(), "content": "x"}))
-            .await
-            .expect_err("refused");
+        let e = write(
+            &wt,
+            &json!({"path": wt.join("link/x.txt").to_str(), "content": "x"}),
+        )
+        .await
+        .expect_err("refused");
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!tmp.path().join("x.txt").exists());
-        let e = write(&wt, &json!({"path": wt.join("../wt2/x").to_str(), "content": "x"}))
-            .await
-            .expect_err("refused");
+        let e = write(
+            &wt,
+            &json!({"path": wt.join("../wt2/x").to_str(), "content": "x"}),
+        )
+        .await
+        .expect_err("refused");
         assert!(!e.is_empty());
     }
 }

@@ -11,6 +11,7 @@
 //! starts the agent anew and loads the session. An agent that exits, sends something that is
 //! not JSON-RPC or never answers `initialize` ends the turn with one line and its stderr tail.
 
+pub mod builtin;
 pub mod client;
 pub mod rpc;
 pub mod terminal;
@@ -358,7 +359,11 @@ impl AcpBackend {
                     );
                 }
                 Err(_) => {
-                    return Err(self.fail("did not answer session/load", "timed out", &agent.stderr))
+                    return Err(self.fail(
+                        "did not answer session/load",
+                        "timed out",
+                        &agent.stderr,
+                    ))
                 }
             }
         }
@@ -376,7 +381,11 @@ impl AcpBackend {
                         return Err(self.fail("could not make a session", e, &agent.stderr))
                     }
                     Err(_) => {
-                        return Err(self.fail("did not answer session/new", "timed out", &agent.stderr))
+                        return Err(self.fail(
+                            "did not answer session/new",
+                            "timed out",
+                            &agent.stderr,
+                        ))
                     }
                 };
                 let Some(id) = v.get("sessionId").and_then(Value::as_str) else {
@@ -569,7 +578,11 @@ impl AcpBackend {
             Err(RpcError::Closed(why)) => {
                 // Let the stderr reader catch up with the agent's last lines.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                TurnOutcome::Failed(format!("{}: {why}{}", self.agent_name(), tail_of(&a.stderr)))
+                TurnOutcome::Failed(format!(
+                    "{}: {why}{}",
+                    self.agent_name(),
+                    tail_of(&a.stderr)
+                ))
             }
         };
         let mut out = Vec::new();

@@ -209,7 +209,10 @@ fn classify(line: &str) -> Result<Msg, ()> {
                     .to_string();
                 Ok(Msg::Answer(id, Err(RpcError::Remote { code, message })))
             } else {
-                Ok(Msg::Answer(id, Ok(m.remove("result").unwrap_or(Value::Null))))
+                Ok(Msg::Answer(
+                    id,
+                    Ok(m.remove("result").unwrap_or(Value::Null)),
+                ))
             }
         }
         _ => Err(()),
@@ -242,16 +245,27 @@ mod tests {
         );
         tw.write_all(msgs.as_bytes()).await.expect("writes");
         assert_eq!(call.await.expect("joins"), Ok(json!({"ok": true})));
-        assert!(matches!(incoming.recv().await, Some(Incoming::Notification { method, .. }) if method == "session/update"));
-        assert!(matches!(incoming.recv().await, Some(Incoming::Request { method, id, .. }) if method == "fs/read_text_file" && id == "p1"));
+        assert!(
+            matches!(incoming.recv().await, Some(Incoming::Notification { method, .. }) if method == "session/update")
+        );
+        assert!(
+            matches!(incoming.recv().await, Some(Incoming::Request { method, id, .. }) if method == "fs/read_text_file" && id == "p1")
+        );
         // Garbage closes the connection and fails what waits.
         let c = conn.clone();
         let call = tokio::spawn(async move { c.request("session/prompt", json!({})).await });
         tr.read_line(&mut line).await.expect("reads");
         tw.write_all(b"not json at all\n").await.expect("writes");
         let e = call.await.expect("joins").expect_err("fails");
-        assert!(e.to_string().contains("malformed JSON-RPC: 'not json at all'"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("malformed JSON-RPC: 'not json at all'"),
+            "{e}"
+        );
         assert!(conn.closed().is_some());
-        assert!(matches!(conn.request("x", json!({})).await, Err(RpcError::Closed(_))));
+        assert!(matches!(
+            conn.request("x", json!({})).await,
+            Err(RpcError::Closed(_))
+        ));
     }
 }

@@ -100,7 +100,10 @@ impl Translator {
         if text.is_empty() {
             return;
         }
-        let msg = u.get("messageId").and_then(Value::as_str).map(str::to_string);
+        let msg = u
+            .get("messageId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match &self.open {
             Some((k, m, part)) if *k == kind && (msg.is_none() || *m == msg) => {
                 out.push(ItemChange::Append {
@@ -148,7 +151,8 @@ impl Translator {
 
     /// A terminal's output grew: the tool call showing it, re-rendered.
     pub fn terminal_output(&mut self, terminal: &str, output: &str) -> Option<ItemChange> {
-        self.term_out.insert(terminal.to_string(), output.to_string());
+        self.term_out
+            .insert(terminal.to_string(), output.to_string());
         let call = self.terminals.get(terminal)?;
         let state = self.tools.get(call)?;
         Some(tool_item(&self.prefix, call, state, &self.term_out))
@@ -205,7 +209,12 @@ fn tool_item(
     };
     // Tool content: text, diffs (as unified-ish text), terminals (their output).
     let mut text = Vec::new();
-    for c in s.get("content").and_then(Value::as_array).into_iter().flatten() {
+    for c in s
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match c.get("type").and_then(Value::as_str) {
             Some("content") => text.push(content_text(c.get("content").unwrap_or(&Value::Null))),
             Some("diff") => text.push(diff_text(c)),
@@ -267,7 +276,12 @@ fn diff_text(c: &Value) -> String {
 
 fn plan(part_id: &str, u: &Value) -> ItemChange {
     let mut lines = vec!["Plan:".to_string()];
-    for e in u.get("entries").and_then(Value::as_array).into_iter().flatten() {
+    for e in u
+        .get("entries")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mark = match e.get("status").and_then(Value::as_str) {
             Some("completed") => "[x]",
             Some("in_progress") => "[~]",
@@ -360,6 +374,9 @@ mod tests {
             panic!("{out:?}")
         };
         let u = crate::model::usage::Usage::of_step(meta).expect("a step");
-        assert_eq!((u.tokens_in(), u.tokens_out(), u.cache_read), (1200, 340, 200));
+        assert_eq!(
+            (u.tokens_in(), u.tokens_out(), u.cache_read),
+            (1200, 340, 200)
+        );
     }
 }
