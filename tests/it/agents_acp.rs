@@ -669,3 +669,97 @@ async fn a_terminal_runs_in_the_worktree_and_its_output_shows_in_the_tool_block(
     assert!(texts.iter().any(|c| c.contains("exit 0")), "{texts:?}");
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn two_acp_chats_and_an_opencode_chat_stream_at_the_same_time_in_one_worktree() {
+    let model = FakeModel::start();
+    let env = OpencodeEnv::new(&model, &SandboxOptions::default());
+    let dir = env.project_dir().to_path_buf();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = AcpConfig::new(
+        "opencode-acp",
+        boo_testkit::tools::opencode(),
+        vec!["acp".into()],
+    );
+    cfg.env = env.vars().to_vec();
+    let acp = AcpBackend::new(cfg, tx.clone());
+    let oc =
+        boocoder::agent::opencode::OpencodeBackend::new(crate::support::opencode::config(&env), tx);
+    // The opencode chat first (three cold starts at once overload a small machine); it streams
+    // a little, then holds its turn open while both ACP chats stream at once.
+    oc.start_turn(request(3, &dir, "[fake:stall 120] wait", None))
+        .await
+        .expect("opencode starts");
+    until(&mut rx, "opencode streaming", |e| {
+        matches!(
+            e,
+            AgentEvent::Item {
+                chat: 3,
+                change: ItemChange::Append { .. }
+            }
+        )
+    })
+    .await;
+    let t0 = Instant::now();
+    let prompt = "[fake:long 200 25] go";
+    let (a, b) = tokio::join!(
+        acp.start_turn(request(1, &dir, prompt, None)),
+        acp.start_turn(request(2, &dir, prompt, None)),
+    );
+    a.and(b).expect("both ACP chats start");
+    // For each ACP chat: when its first delta and its end arrived.
+    let mut first = std::collections::HashMap::new();
+    let mut end = std::collections::HashMap::new();
+    while end.len() < 2 {
+        let e = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("no hang")
+            .expect("events");
+        match e {
+            AgentEvent::Item {
+                chat,
+                change: ItemChange::Append { .. },
+            } if chat != 3 => {
+                first.entry(chat).or_insert(t0.elapsed());
+            }
+            AgentEvent::TurnDone { chat, outcome } => {
+                assert_ne!(chat, 3, "the opencode turn is still running: {outcome:?}");
+                assert_eq!(outcome, TurnOutcome::Done, "chat {chat}");
+                end.insert(chat, t0.elapsed());
+            }
+            _ => {}
+        }
+    }
+    let earliest_end = end.values().min().copied().expect("ends");
+    for chat in [1, 2] {
+        let f = first.get(&chat).copied().expect("streamed");
+        assert!(
+            f < earliest_end,
+            "chat {chat} streamed before the other finished: first {first:?}, ends {end:?}"
+        );
+    }
+    // The opencode chat was mid-turn all along.
+    oc.abort(3).await.expect("aborts");
+    let evs = until(&mut rx, "opencode aborted", |e| {
+        matches!(e, AgentEvent::TurnDone { chat: 3, .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            evs.last(),
+            Some(AgentEvent::TurnDone {
+                outcome: TurnOutcome::Aborted,
+                ..
+            })
+        ),
+        "{evs:#?}"
+    );
+    assert_ne!(
+        acp.process_group(1),
+        acp.process_group(2),
+        "one agent per chat"
+    );
+    eprintln!("two ACP chats while an opencode turn runs: first deltas {first:?}, ends {end:?}");
+    acp.shutdown().await;
+    oc.shutdown().await;
+}
