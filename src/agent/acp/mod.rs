@@ -31,7 +31,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use self::client::Buffers;
-use self::rpc::{Conn, Incoming, RpcError};
+use self::rpc::{Conn, Inbox, Incoming, RpcError};
 use self::translate::Translator;
 use super::process::{self, Group};
 use crate::agent::{
@@ -417,12 +417,8 @@ impl AcpBackend {
     }
 
     /// Handles what the agent sends until its connection closes.
-    async fn serve(
-        self,
-        agent: std::sync::Weak<Agent>,
-        mut incoming: mpsc::UnboundedReceiver<Incoming>,
-    ) {
-        while let Some(m) = incoming.recv().await {
+    async fn serve(self, agent: std::sync::Weak<Agent>, mut incoming: Inbox) {
+        while let Some(m) = incoming.next().await {
             let Some(a) = agent.upgrade() else { break };
             match m {
                 Incoming::Notification { method, params } => {

@@ -5,10 +5,11 @@
 //! single-threaded runtime of its own per agent, while our backends are `Send + Sync` on the
 //! shared tokio runtime. The framing is small; the message shapes follow the protocol schema.
 //!
-//! [`Conn::start`] spawns the writer and the reader. Answers resolve the matching
-//! [`Conn::request`]; requests and notifications of the agent go to the `incoming` channel. A
-//! line that is not JSON-RPC, or the end of the agent's stdout, closes the connection: every
-//! waiting request fails with [`RpcError::Closed`] carrying why.
+//! [`Conn::start`] spawns the writer and the reader. Requests and notifications of the agent
+//! come out of the [`Inbox`]; an answer resolves its [`Conn::request`] when the inbox reaches
+//! it, so whatever the agent sent before the answer (the turn's last updates) is handled
+//! before the request returns. A line that is not JSON-RPC, or the end of the agent's stdout,
+//! closes the connection: every waiting request fails with [`RpcError::Closed`] carrying why.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,60 @@ pub enum Incoming {
 
 type Waiters = Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>;
 
+/// What the reader passes on, in the order the agent sent it.
+enum Item {
+    In(Incoming),
+    Answer(u64, Result<Value, RpcError>),
+    Closed(String),
+}
+
+/// The agent's messages in order; answers are delivered to their requests on the way.
+pub struct Inbox {
+    rx: mpsc::UnboundedReceiver<Item>,
+    waiters: Arc<Waiters>,
+    closed: watch::Sender<Option<String>>,
+}
+
+impl Inbox {
+    /// The next request or notification; `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Incoming> {
+        loop {
+            match self.rx.recv().await {
+                Some(Item::In(m)) => return Some(m),
+                Some(Item::Answer(id, result)) => {
+                    if let Some(w) = self.waiters.lock().remove(&id) {
+                        let _ = w.send(result);
+                    }
+                }
+                Some(Item::Closed(why)) => {
+                    self.close(why);
+                    return None;
+                }
+                None => {
+                    self.close("the connection ended".into());
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn close(&self, why: String) {
+        if self.closed.borrow().is_none() {
+            let _ = self.closed.send(Some(why.clone()));
+        }
+        for (_, w) in self.waiters.lock().drain() {
+            let _ = w.send(Err(RpcError::Closed(why.clone())));
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // Nobody reads on: what waits would wait forever.
+        self.close("the connection was dropped".into());
+    }
+}
+
 /// One connection. Cheap to clone.
 #[derive(Clone)]
 pub struct Conn {
@@ -62,7 +117,7 @@ const SHOWN: usize = 120;
 impl Conn {
     /// Starts reading `input` and writing to `output`; the agent's messages go to the returned
     /// receiver.
-    pub fn start<R, W>(input: R, output: W) -> (Conn, mpsc::UnboundedReceiver<Incoming>)
+    pub fn start<R, W>(input: R, output: W) -> (Conn, Inbox)
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -76,6 +131,11 @@ impl Conn {
             waiters: waiters.clone(),
             next: Arc::new(AtomicU64::new(1)),
             closed: closed_rx,
+        };
+        let inbox = Inbox {
+            rx: in_rx,
+            waiters,
+            closed: closed_tx,
         };
         tokio::spawn(async move {
             let mut w = output;
@@ -103,12 +163,10 @@ impl Conn {
                 tracing::trace!(target: "acp", "<< {}", line.chars().take(2000).collect::<String>());
                 match classify(line) {
                     Ok(Msg::Answer(id, result)) => {
-                        if let Some(w) = waiters.lock().remove(&id) {
-                            let _ = w.send(result);
-                        }
+                        let _ = in_tx.send(Item::Answer(id, result));
                     }
                     Ok(Msg::In(m)) => {
-                        let _ = in_tx.send(m);
+                        let _ = in_tx.send(Item::In(m));
                     }
                     Err(()) => {
                         let shown: String = line.chars().take(SHOWN).collect();
@@ -117,12 +175,9 @@ impl Conn {
                 }
             };
             tracing::info!(target: "acp", "connection closed: {why}");
-            let _ = closed_tx.send(Some(why.clone()));
-            for (_, w) in waiters.lock().drain() {
-                let _ = w.send(Err(RpcError::Closed(why.clone())));
-            }
+            let _ = in_tx.send(Item::Closed(why));
         });
-        (conn, in_rx)
+        (conn, inbox)
     }
 
     /// Why the connection closed, once it has.
@@ -227,7 +282,14 @@ mod tests {
     async fn requests_answers_and_incoming_over_a_pipe() {
         let (ours, theirs) = tokio::io::duplex(4096);
         let (r, w) = tokio::io::split(ours);
-        let (conn, mut incoming) = Conn::start(r, w);
+        let (conn, mut inbox) = Conn::start(r, w);
+        // Messages and answers in order, as the agent's consumer reads them.
+        let (seen_tx, mut incoming) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(m) = inbox.next().await {
+                let _ = seen_tx.send(m);
+            }
+        });
         let (tr, mut tw) = tokio::io::split(theirs);
         let mut tr = BufReader::new(tr);
         let c = conn.clone();
