@@ -258,6 +258,11 @@ async fn streams_and_reuses(mut a: Agent) {
     )
     .await;
     assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    // Nothing of the first turn came after its end (updates are handled before the answer).
+    assert!(
+        matches!(evs[0], AgentEvent::TurnStarted { chat: 1 }),
+        "{evs:#?}"
+    );
     assert_eq!(a.backend.process_group(1), Some(pgid), "same process");
     assert!(transcript(&evs)
         .iter()
