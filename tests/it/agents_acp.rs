@@ -768,3 +768,92 @@ async fn two_acp_chats_and_an_opencode_chat_stream_at_the_same_time_in_one_workt
     acp.shutdown().await;
     oc.shutdown().await;
 }
+
+/// A recorded turn of an agent not installed here (claude-agent-acp's message shapes, from the
+/// protocol schema), replayed through the client: thoughts, plan, a permission answered once
+/// (the agent gets its `allow_once` option), an edit's diff, a failed command, text, usage.
+#[tokio::test]
+async fn a_recorded_claude_agent_acp_turn_replays_through_the_client() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp");
+    let cfg = AcpConfig::new(
+        "claude",
+        "python3",
+        vec![
+            script.join("script_agent.py").display().to_string(),
+            "replay".into(),
+            script
+                .join("claude_agent_acp_turn.jsonl")
+                .display()
+                .to_string(),
+        ],
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let b = AcpBackend::new(cfg, tx);
+    let evs = turn_answering(
+        &b,
+        &mut rx,
+        request(1, &dir, "greet louder", None),
+        PermissionReply::Once,
+    )
+    .await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    let items: Vec<(ItemKind, String)> = transcript(&evs)
+        .into_iter()
+        .map(|(k, c, _)| (k, c))
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            (ItemKind::Reasoning, "The user wants a greeting in hello.py.".into()),
+            (
+                ItemKind::Info,
+                "Plan:\n- [x] Read hello.py\n- [~] Change the greeting\n- [ ] Run it".into()
+            ),
+            (ItemKind::Tool, "edit: Edit `hello.py`".into()),
+            (ItemKind::Permission, "edit: Edit `hello.py`".into()),
+            (ItemKind::Text, "client answered: {\"outcome\": {\"optionId\": \"allow\", \"outcome\": \"selected\"}}".into()),
+            (ItemKind::Tool, "bash: `python hello.py`".into()),
+            (ItemKind::Text, "I changed the greeting; running it failed.".into()),
+        ],
+        "{evs:#?}"
+    );
+    let t = tools(&evs);
+    assert_eq!(t[0]["status"], "completed");
+    assert_eq!(
+        t[0]["output"],
+        "--- hello.py\n+++ hello.py\n-print('hi')\n+print('hello')\n"
+    );
+    assert_eq!(
+        (t[1]["status"].as_str(), t[1]["error"].as_str()),
+        (Some("error"), Some("python: command not found"))
+    );
+    let steps: Vec<Usage> = evs
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Item {
+                change: ItemChange::Upsert { meta, .. },
+                ..
+            } => Usage::of_step(meta),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(
+        (
+            steps[0].tokens_in(),
+            steps[0].cache_read,
+            steps[0].tokens_out()
+        ),
+        (5000, 4000, 120)
+    );
+    assert_eq!(
+        b.commands(dir.clone()).await,
+        vec![(
+            "review".to_string(),
+            "Review the current changes".to_string()
+        )]
+    );
+    b.shutdown().await;
+}

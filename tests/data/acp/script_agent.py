@@ -3,7 +3,9 @@
 
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
 is not JSON-RPC), dies (exits mid-turn), terminal (runs a command through the client's
-terminal/* methods and shows it in a tool call).
+terminal/* methods and shows it in a tool call), replay FILE (plays a recorded turn: each line
+is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
+client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
 """
 import json
 import sys
@@ -69,6 +71,20 @@ while True:
             text(sid, "Working on it")
             err("fatal: out of cheese")
             sys.exit(3)
+        if mode == "replay":
+            result = {"stopReason": "end_turn"}
+            for line in open(sys.argv[2]):
+                rec = json.loads(line)
+                if "update" in rec:
+                    update(sid, rec["update"])
+                elif "request" in rec:
+                    params = dict(rec["request"]["params"], sessionId=sid)
+                    answer = request(rec["request"]["method"], params)
+                    text(sid, "client answered: " + json.dumps(answer.get("result", answer.get("error")), sort_keys=True))
+                elif "result" in rec:
+                    result = rec["result"]
+            send({"jsonrpc": "2.0", "id": mid, "result": result})
+            continue
         if mode == "terminal":
             update(sid, {"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "sh -c",
                          "kind": "execute", "status": "pending"})
