@@ -74,7 +74,7 @@ H.schema = {
   agents = {
     default = {},
     types = { 'table' },
-    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own output). Built-in ACP agents: opencode-acp, gemini, codex-acp (and qwen, goose, claude with protocol = 'acp'); any other name with protocol = 'acp' and a cmd is an ACP agent too (|boo-agents|).",
+    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
   },
   budget = {
     cost = {

@@ -204,15 +204,24 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
             None => None,
         }
     };
+    // An ACP agent run by a command probed anyway (qwen's CLI, opencode) is not run again: its
+    // result is copied below (every `--version` is a process start on a busy machine).
+    let same_as_cli = |a: &AcpSpec| opts.clis.iter().position(|(_, c, _)| *c == a.command);
+    let same_as_opencode =
+        |a: &AcpSpec| opts.attach.is_none() && a.command == opts.opencode_command;
     let acp = futures::future::join_all(opts.acp.iter().map(|a| async {
-        let found = probe_command(
-            &a.name,
-            &a.command,
-            &a.env,
-            opts.search_path.as_deref(),
-            &a.install,
-        )
-        .await;
+        let found = if same_as_cli(a).is_some() || same_as_opencode(a) {
+            CliProbe::default()
+        } else {
+            probe_command(
+                &a.name,
+                &a.command,
+                &a.env,
+                opts.search_path.as_deref(),
+                &a.install,
+            )
+            .await
+        };
         AcpProbe {
             found,
             active: a.active,
@@ -232,6 +241,24 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
         Some(t) => probe_opencode(t, t.url.clone()).await,
         None => probe_spawned_opencode(&opts.opencode_command, &env, opts.timeout).await,
     };
+    let mut acp = acp;
+    for (a, spec) in acp.iter_mut().zip(&opts.acp) {
+        if let Some(i) = same_as_cli(spec) {
+            a.found = CliProbe {
+                name: spec.name.clone(),
+                ..cli[i].clone()
+            };
+        } else if same_as_opencode(spec) {
+            a.found = CliProbe {
+                name: spec.name.clone(),
+                command: spec.command.display().to_string(),
+                path: find_command(&spec.command, opts.search_path.as_deref())
+                    .map(|p| p.display().to_string()),
+                version: opencode.version.clone(),
+                error: opencode.error.clone(),
+            };
+        }
+    }
     ProbeReport {
         opencode,
         router,

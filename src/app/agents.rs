@@ -196,11 +196,13 @@ impl Agents {
             .and_then(|a| a.cmd.clone())
             .filter(|c| !c.is_empty())
             .or_else(|| self.builtin_cmd(name))?;
-        let args = user
-            .and_then(|a| a.args.clone())
-            .or_else(|| builtin.map(|b| b.args.iter().map(|s| s.to_string()).collect()))
+        // The built-in arguments make it speak ACP; the user's come after them.
+        let mut args: Vec<String> = builtin
+            .map(|b| b.args.iter().map(|s| s.to_string()).collect())
             .unwrap_or_default();
+        args.extend(user.and_then(|a| a.args.clone()).unwrap_or_default());
         let mut cfg = AcpConfig::new(name, cmd, args);
+        cfg.model_flag = builtin.and_then(|b| b.model_flag).map(str::to_string);
         if let Some(a) = user {
             cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
@@ -237,16 +239,14 @@ impl Agents {
         names
             .into_iter()
             .map(|n| {
-                // The ACP command even where the agent runs as a CLI now (the probe says so).
+                // As it runs; for one that runs as a CLI now, its ACP command (the report says
+                // which is which).
                 let b = acp::builtin::find(&n);
                 let user = self.config.agents.get(&n);
-                let cmd = user
-                    .and_then(|a| a.cmd.clone())
-                    .filter(|c| {
-                        !c.is_empty() && user.and_then(|a| a.protocol.as_deref()) == Some("acp")
-                    })
-                    .or_else(|| self.builtin_cmd(&n))
-                    .unwrap_or_default();
+                let cmd = match self.acp_config(&n) {
+                    Some(c) => c.command,
+                    None => PathBuf::from(self.builtin_cmd(&n).unwrap_or_default()),
+                };
                 let env = user
                     .map(|a| a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
@@ -254,7 +254,7 @@ impl Agents {
                     active: self.is_acp(&n),
                     install: b.map_or("set agents.<name>.cmd", |b| b.install).to_string(),
                     name: n,
-                    command: PathBuf::from(cmd),
+                    command: cmd,
                     env,
                 }
             })

@@ -857,3 +857,55 @@ async fn a_recorded_claude_agent_acp_turn_replays_through_the_client() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn qwen_acp_a_new_model_restarts_the_agent_which_loads_the_session() {
+    let mut a = qwen_acp();
+    a.backend = {
+        let (tx, rx) = mpsc::unbounded_channel();
+        a.rx = rx;
+        a.cfg.model_flag = Some("-m".into());
+        AcpBackend::new(a.cfg.clone(), tx)
+    };
+    let evs = turn(
+        &a.backend,
+        &mut a.rx,
+        request(1, &a.dir, "remember kiwi", None),
+    )
+    .await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    let session = evs
+        .iter()
+        .find_map(|e| match e {
+            AgentEvent::SessionBound { external_id, .. } => Some(external_id.clone()),
+            _ => None,
+        })
+        .expect("bound");
+    let pgid = a.backend.process_group(1).expect("runs");
+    let binding = SessionBinding {
+        external_id: session,
+        config_hash: "qwen".into(),
+    };
+    let mut req = request(1, &a.dir, "and now", Some(binding));
+    req.model = Some("other-model".into());
+    let evs = turn(&a.backend, &mut a.rx, req).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    assert_ne!(
+        a.backend.process_group(1),
+        Some(pgid),
+        "restarted for the model"
+    );
+    assert!(group_gone(pgid).await, "the old agent is gone");
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, AgentEvent::SessionBound { .. })),
+        "the session was loaded: {evs:#?}"
+    );
+    let last = a.model.chat_requests().last().cloned().expect("a call");
+    assert_eq!(last.model.as_deref(), Some("other-model"), "{last:#?}");
+    assert!(
+        last.history.iter().any(|m| m.contains("remember kiwi")),
+        "{last:#?}"
+    );
+    a.backend.shutdown().await;
+}

@@ -1,5 +1,5 @@
 //! ACP agents end to end: the real Neovim with the plugin, the real boocoder, the real
-//! `qwen --acp` (configured with `protocol = 'acp'`) against the scripted model. A read of a
+//! `qwen --acp` (its default protocol) against the scripted model. A read of a
 //! file open in the editor returns its unsaved text; a command that needs permission goes
 //! through the same prompt as opencode's; a write lands in the session's worktree and in the
 //! pending diff, not in the checkout; `:checkhealth` lists the ACP agents found.
@@ -57,7 +57,7 @@ async fn a_qwen_acp_chat_reads_unsaved_buffers_asks_permission_and_writes_into_t
                 "qwen": {
                     "protocol": "acp",
                     "cmd": qwen().display().to_string(),
-                    "args": ["--acp", "--auth-type", "openai"],
+                    "args": ["--auth-type", "openai"],
                     "env": {
                         "OPENAI_BASE_URL": model.base_url(),
                         "OPENAI_API_KEY": "x",

@@ -48,6 +48,8 @@ pub struct AcpConfig {
     pub command: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The option that picks the model (`-m`); without one a chat's model is not passed on.
+    pub model_flag: Option<String>,
     /// How long `initialize` (and `session/new`) may take.
     pub init_timeout: Duration,
     /// After `session/cancel`, how long the agent may take to end the turn before its group is
@@ -62,6 +64,7 @@ impl AcpConfig {
             command: command.into(),
             args,
             env: Vec::new(),
+            model_flag: None,
             init_timeout: Duration::from_secs(60),
             cancel_grace: Duration::from_secs(2),
         }
@@ -78,6 +81,8 @@ struct Agent {
     group: Group,
     session: Mutex<String>,
     directory: PathBuf,
+    /// The model it was started with.
+    model: Option<String>,
     load_session: AtomicBool,
     stderr: Arc<Mutex<VecDeque<String>>>,
     terminals: terminal::Terminals,
@@ -199,9 +204,13 @@ impl AcpBackend {
     /// Starts the agent process, serves its requests and initializes it.
     async fn spawn(&self, req: &TurnRequest) -> Result<Arc<Agent>, AgentError> {
         let cfg = &self.inner.cfg;
+        let model = self.model_of(req);
         let mut cmd = tokio::process::Command::new(&cfg.command);
-        cmd.args(&cfg.args)
-            .current_dir(&req.directory)
+        cmd.args(&cfg.args);
+        if let (Some(flag), Some(m)) = (&cfg.model_flag, &model) {
+            cmd.arg(flag).arg(m);
+        }
+        cmd.current_dir(&req.directory)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -265,6 +274,7 @@ impl AcpBackend {
             group,
             session: Mutex::new(String::new()),
             directory: req.directory.clone(),
+            model,
             load_session: AtomicBool::new(false),
             stderr: stderr.clone(),
             terminals: terminal::Terminals::default(),
@@ -317,12 +327,25 @@ impl AcpBackend {
         Ok(agent)
     }
 
-    /// The chat's agent with a session: reused, or started, then the bound session loaded or
-    /// a new one made.
+    /// The model a turn asks for, when the agent can be told (`model_flag`).
+    fn model_of(&self, req: &TurnRequest) -> Option<String> {
+        self.inner.cfg.model_flag.as_ref()?;
+        req.model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+    }
+
+    /// The chat's agent with a session: reused, or started (also when the chat's model
+    /// changed), then the bound session loaded or a new one made.
     async fn agent_for(&self, req: &TurnRequest) -> Result<Arc<Agent>, AgentError> {
         let existing = self.inner.agents.lock().get(&req.chat).cloned();
         if let Some(a) = existing {
-            if a.conn.closed().is_none() && a.directory == req.directory {
+            if a.conn.closed().is_none()
+                && a.directory == req.directory
+                && a.model == self.model_of(req)
+            {
                 return Ok(a);
             }
             self.drop_agent(req.chat);
