@@ -692,6 +692,9 @@ async fn two_acp_chats_and_an_opencode_chat_stream_at_the_same_time_in_one_workt
         boocoder::agent::opencode::OpencodeBackend::new(crate::support::opencode::config(&env), tx);
     // The opencode chat first (three cold starts at once overload a small machine); it streams
     // a little, then holds its turn open while both ACP chats stream at once.
+    // The server and the directory's instance ready first: its event subscription has only
+    // 5 s, which a cold instance on a loaded machine can miss.
+    oc.prepare(Some(dir.clone())).await;
     oc.start_turn(request(3, &dir, "[fake:stall 120] wait", None))
         .await
         .expect("opencode starts");
@@ -908,4 +911,24 @@ async fn qwen_acp_a_new_model_restarts_the_agent_which_loads_the_session() {
         "{last:#?}"
     );
     a.backend.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_abort_while_the_agent_starts_ends_the_turn_without_sending_the_prompt() {
+    let (b, mut rx, _tmp, dir) = script_agent("slowstart", Duration::from_secs(20));
+    let (started, aborted) = tokio::join!(b.start_turn(request(1, &dir, "hi", None)), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.abort(1).await
+    });
+    started.expect("starts");
+    aborted.expect("abort accepted while starting");
+    let evs = until(&mut rx, "aborted", done).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Aborted, "{evs:#?}");
+    assert!(
+        !transcript(&evs)
+            .iter()
+            .any(|(_, c, _)| c.contains("the prompt ran")),
+        "{evs:#?}"
+    );
+    assert!(b.process_group(1).is_none());
 }

@@ -116,6 +116,8 @@ struct Inner {
     agents: Mutex<HashMap<ChatId, Arc<Agent>>>,
     /// Chats with a turn in flight.
     running: Mutex<std::collections::HashSet<ChatId>>,
+    /// Chats aborted while their agent was still starting.
+    abort_on_start: Mutex<std::collections::HashSet<ChatId>>,
     permissions: Mutex<HashMap<String, Asked>>,
     buffers: Option<Arc<dyn Buffers>>,
     shut: AtomicBool,
@@ -145,6 +147,7 @@ impl AcpBackend {
                 events,
                 agents: Mutex::new(HashMap::new()),
                 running: Mutex::new(Default::default()),
+                abort_on_start: Mutex::new(Default::default()),
                 permissions: Mutex::new(HashMap::new()),
                 buffers,
                 shut: AtomicBool::new(false),
@@ -563,7 +566,7 @@ impl AcpBackend {
     /// Runs one prompt to its end and reports it.
     async fn turn(self, a: Arc<Agent>, req: TurnRequest) {
         let chat = req.chat;
-        a.aborted.store(false, Ordering::SeqCst);
+        // No reset of `aborted`: an aborted agent is never reused.
         a.translator.lock().new_turn();
         let session = a.session.lock().clone();
         let prompt = json!([{"type": "text", "text": req.text_with_attachments()}]);
@@ -655,12 +658,23 @@ impl AgentBackend for AcpBackend {
             Ok(a) => a,
             Err(e) => {
                 self.drop_agent(req.chat);
+                self.inner.abort_on_start.lock().remove(&req.chat);
                 self.inner.running.lock().remove(&req.chat);
                 tracing::warn!(chat = req.chat, agent = self.agent_name(), "{e}");
                 return Err(e);
             }
         };
         self.send(AgentEvent::TurnStarted { chat: req.chat });
+        if self.inner.abort_on_start.lock().remove(&req.chat) {
+            // Aborted while it started: the prompt is not sent.
+            self.drop_agent(req.chat);
+            self.inner.running.lock().remove(&req.chat);
+            self.send(AgentEvent::TurnDone {
+                chat: req.chat,
+                outcome: TurnOutcome::Aborted,
+            });
+            return Ok(());
+        }
         tokio::spawn(self.clone().turn(agent, req));
         Ok(())
     }
@@ -670,7 +684,9 @@ impl AgentBackend for AcpBackend {
             return Err(AgentError::NotRunning(chat));
         }
         let Some(a) = self.inner.agents.lock().get(&chat).cloned() else {
-            return Err(AgentError::NotRunning(chat));
+            // Still starting: the turn ends as soon as the agent is up.
+            self.inner.abort_on_start.lock().insert(chat);
+            return Ok(());
         };
         a.aborted.store(true, Ordering::SeqCst);
         let session = a.session.lock().clone();

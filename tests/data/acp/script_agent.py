@@ -2,7 +2,7 @@
 """A tiny ACP agent for the client's error and terminal cases (not a model: it follows a script).
 
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
-is not JSON-RPC), dies (exits mid-turn), terminal (runs a command through the client's
+is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
 terminal/* methods and shows it in a tool call), replay FILE (plays a recorded turn: each line
 is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
 client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
@@ -57,6 +57,8 @@ while True:
     m = read()
     method, mid, params = m.get("method"), m.get("id"), m.get("params") or {}
     if method == "initialize":
+        if mode == "slowstart":
+            time.sleep(2)
         if mode == "garbage":
             err("warning: legacy output mode")
             sys.stdout.write("Welcome to agent v1!\n")
@@ -67,6 +69,8 @@ while True:
         send({"jsonrpc": "2.0", "id": mid, "result": {"sessionId": "script-1"}})
     elif method == "session/prompt":
         sid = params["sessionId"]
+        if mode == "slowstart":
+            text(sid, "the prompt ran")
         if mode == "dies":
             text(sid, "Working on it")
             err("fatal: out of cheese")
