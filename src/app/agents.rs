@@ -561,3 +561,52 @@ impl Agents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agents_with(config: serde_json::Value) -> Agents {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut a = Agents::new(tx);
+        a.configure(&Config::decode(Some(&config)));
+        a
+    }
+
+    #[test]
+    fn which_agents_run_over_acp_and_how() {
+        let a = agents_with(json!({
+            "opencode": {"cmd": "/opt/opencode"},
+            "agents": {
+                "qwen": {"args": ["--auth-type", "openai"], "env": {"K": "v"}},
+                "goose": {"protocol": "acp"},
+                "claude": {},
+                "mine": {"protocol": "acp", "cmd": "/bin/mine", "args": ["--stdio"]},
+                "nocmd": {"protocol": "acp"},
+            }
+        }));
+        let q = a.acp_config("qwen").expect("qwen is ACP by default");
+        assert_eq!(q.args, ["--acp", "--auth-type", "openai"]);
+        assert_eq!(q.env, [("K".to_string(), "v".to_string())]);
+        assert_eq!(q.model_flag.as_deref(), Some("-m"));
+        assert_eq!(
+            a.acp_config("goose").expect("goose asked for ACP").args,
+            ["acp"]
+        );
+        assert!(a.acp_config("claude").is_none(), "claude stays a CLI");
+        let oc = a.acp_config("opencode-acp").expect("built in");
+        assert_eq!(
+            (oc.command, oc.args),
+            (PathBuf::from("/opt/opencode"), vec!["acp".to_string()])
+        );
+        let m = a.acp_config("mine").expect("an ACP agent of one's own");
+        assert_eq!(
+            (m.command, m.args),
+            (PathBuf::from("/bin/mine"), vec!["--stdio".to_string()])
+        );
+        assert!(a.acp_config("nocmd").is_none(), "nothing to run");
+        assert!(a.is_acp("gemini") && !a.is_acp("opencode"));
+        let cli = agents_with(json!({"agents": {"qwen": {"protocol": "stream-json"}}}));
+        assert!(cli.acp_config("qwen").is_none(), "qwen's CLI on request");
+    }
+}

@@ -932,3 +932,34 @@ async fn an_abort_while_the_agent_starts_ends_the_turn_without_sending_the_promp
     );
     assert!(b.process_group(1).is_none());
 }
+
+#[tokio::test]
+async fn abort_kills_the_agents_terminals() {
+    let (b, mut rx, _tmp, dir) = script_agent("termhang", Duration::from_secs(20));
+    b.start_turn(request(1, &dir, "run forever", None))
+        .await
+        .expect("starts");
+    let pid_file = dir.join("term.pid");
+    let t0 = Instant::now();
+    let pid: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(t0.elapsed() < WAIT, "the terminal never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    b.abort(1).await.expect("aborts");
+    let evs = until(&mut rx, "aborted", done).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Aborted, "{evs:#?}");
+    // The terminal's own group (its pid leads it) is gone, and the agent saw it killed.
+    assert!(group_gone(pid).await, "terminal {pid} killed");
+    assert!(
+        transcript(&evs)
+            .iter()
+            .any(|(_, c, _)| c.contains("terminal ended") && c.contains("\"signal\": \"9\"")),
+        "{evs:#?}"
+    );
+}

@@ -3,7 +3,7 @@
 
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
 is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
-terminal/* methods and shows it in a tool call), replay FILE (plays a recorded turn: each line
+terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), replay FILE (plays a recorded turn: each line
 is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
 client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
 """
@@ -88,6 +88,14 @@ while True:
                 elif "result" in rec:
                     result = rec["result"]
             send({"jsonrpc": "2.0", "id": mid, "result": result})
+            continue
+        if mode == "termhang":
+            r = request("terminal/create", {"sessionId": sid, "command": "sh",
+                                            "args": ["-c", "echo $$ > term.pid; exec sleep 600"]})
+            tid = r["result"]["terminalId"]
+            exit_status = request("terminal/wait_for_exit", {"sessionId": sid, "terminalId": tid})
+            text(sid, "terminal ended: " + json.dumps(exit_status.get("result"), sort_keys=True))
+            send({"jsonrpc": "2.0", "id": mid, "result": {"stopReason": "cancelled"}})
             continue
         if mode == "terminal":
             update(sid, {"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "sh -c",
