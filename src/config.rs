@@ -36,7 +36,7 @@ pub struct Config {
     pub worktree_spare: bool,
     pub opencode: OpencodeConfig,
     pub router: RouterConfig,
-    /// CLI agents by name (`qwen`, `claude`, `goose`).
+    /// CLI and ACP agents by name (`qwen`, `claude`, `goose`, `opencode-acp`, `gemini`...).
     #[serde(deserialize_with = "map_or_empty_list")]
     pub agents: BTreeMap<String, CliAgentConfig>,
     /// Per-session caps on usage.
@@ -163,6 +163,7 @@ impl Config {
                             }
                         }
                         field(a, "watchdog_seconds", &prefix, &mut ac.watchdog_seconds, p);
+                        field(a, "protocol", &prefix, &mut ac.protocol, p);
                         c.agents.insert(name.clone(), ac);
                     }
                 }
@@ -196,7 +197,7 @@ pub struct BudgetConfig {
     pub tokens: Option<u64>,
 }
 
-/// How to run one CLI agent (`agents.qwen`, `agents.claude`, `agents.goose`).
+/// How to run one agent of `agents.<name>`: a CLI (`qwen`, `claude`, `goose`) or an ACP agent.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct CliAgentConfig {
@@ -209,6 +210,9 @@ pub struct CliAgentConfig {
     pub env: BTreeMap<String, String>,
     /// Stop a turn after this long without output (default 600).
     pub watchdog_seconds: Option<u64>,
+    /// `acp` (Agent Client Protocol over stdio) or `stream-json` (the CLI's own JSON lines);
+    /// the agent's default when `None`.
+    pub protocol: Option<String>,
 }
 
 /// A map that Lua may send as an empty list (an empty Lua table is ambiguous).

@@ -74,7 +74,7 @@ H.schema = {
   agents = {
     default = {},
     types = { 'table' },
-    desc = "CLI agents: { qwen = { cmd = 'qwen', args = {...}, env = {...} } }; `args` replaces the default extra arguments, `env` is added (|boo-agents|).",
+    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
   },
   budget = {
     cost = {
@@ -329,13 +329,22 @@ H.agent_keys = {
   args = { types = { 'table', 'nil' }, check = 'string_list' },
   env = { types = { 'table', 'nil' }, check = 'string_map' },
   watchdog_seconds = { types = { 'number', 'nil' }, check = 'positive_int' },
+  protocol = { types = { 'string', 'nil' } },
 }
+H.cli_agents = { qwen = true, claude = true, goose = true }
+H.acp_agents = { ['opencode-acp'] = true, gemini = true, ['codex-acp'] = true }
 function H.check_agents(cfg, errors)
   cfg.agents = vim.deepcopy(cfg.agents or {}) -- never edit the caller's table
   for name, a in pairs(cfg.agents) do
     local path = 'agents.' .. tostring(name)
-    if name ~= 'qwen' and name ~= 'claude' and name ~= 'goose' then
-      table.insert(errors, ("unknown agent '%s' (known: claude, goose, qwen)"):format(path))
+    local own_acp = type(a) == 'table' and a.protocol == 'acp' and type(a.cmd) == 'string'
+    if not (H.cli_agents[name] or H.acp_agents[name] or own_acp) then
+      table.insert(
+        errors,
+        ("unknown agent '%s' (known: claude, codex-acp, gemini, goose, opencode-acp, qwen; or give it protocol = 'acp' and a cmd)"):format(
+          path
+        )
+      )
       cfg.agents[name] = nil
     elseif type(a) ~= 'table' then
       table.insert(errors, ('%s must be a table, got %s'):format(path, type(a)))
@@ -346,8 +355,11 @@ function H.check_agents(cfg, errors)
         if not node then
           table.insert(
             errors,
-            ("unknown key '%s.%s' (known: args, cmd, env, watchdog_seconds)"):format(path, tostring(k))
+            ("unknown key '%s.%s' (known: args, cmd, env, protocol, watchdog_seconds)"):format(path, tostring(k))
           )
+          a[k] = nil
+        elseif k == 'protocol' and v ~= 'acp' and v ~= 'stream-json' then
+          table.insert(errors, ("%s.protocol must be 'acp' or 'stream-json', got %s"):format(path, vim.inspect(v)))
           a[k] = nil
         else
           local err = H.check_leaf(path .. '.' .. k, v, node)
@@ -424,6 +436,7 @@ function M.resolved()
         args = a.args,
         env = a.env and not vim.tbl_isempty(a.env) and a.env or vim.empty_dict(),
         watchdog_seconds = a.watchdog_seconds,
+        protocol = a.protocol,
       }
     end
   end

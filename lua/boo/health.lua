@@ -218,6 +218,23 @@ function M.check_probe(health, rpc)
       health.ok(('%s %s (%s)'):format(c.name, c.version or '?', c.path))
     end
   end
+  -- ACP agents (Agent Client Protocol): found ones with their version, the rest with how to
+  -- install them.
+  local found = {}
+  for _, a in ipairs(r.acp or {}) do
+    local path = a.path ~= vim.NIL and a.path or nil
+    local err = a.error ~= vim.NIL and a.error or nil
+    local how = a.active and 'ACP' or "ACP with protocol = 'acp'"
+    if path and not err then
+      table.insert(found, ('%s %s'):format(a.name, a.version ~= vim.NIL and a.version or '?'))
+      health.ok(('ACP agent %s %s (%s; %s)'):format(a.name, a.version ~= vim.NIL and a.version or '?', path, how))
+    elseif path then
+      health.warn(('ACP agent %s at %s: %s'):format(a.name, path, err))
+    else
+      health.info(('ACP agent %s: not installed; %s'):format(a.name, a.install or ''))
+    end
+  end
+  health.info('ACP agents found: ' .. (#found > 0 and table.concat(found, ', ') or 'none'))
   health.info(
     ('agents: %s; %d models (probe took %d ms)'):format(
       table.concat(p.agents or {}, ', '),

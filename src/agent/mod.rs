@@ -17,6 +17,7 @@
 //! id, so the caller need not insert one itself (or must key its own differently). Turn
 //! failures, tool states, permission requests and step usage are items too.
 
+pub mod acp;
 pub mod external;
 #[cfg(test)]
 mod fuzz;

@@ -70,12 +70,36 @@ pub struct CliProbe {
     pub error: Option<String>,
 }
 
+/// One ACP agent as probed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AcpProbe {
+    #[serde(flatten)]
+    pub found: CliProbe,
+    /// The agent runs through ACP with the current config (else: a CLI, or not configured).
+    pub active: bool,
+    /// How to install it.
+    pub install: String,
+}
+
+/// An ACP agent to probe.
+#[derive(Clone, Debug)]
+pub struct AcpSpec {
+    pub name: String,
+    pub command: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub active: bool,
+    pub install: String,
+}
+
 /// The result of one probe.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct ProbeReport {
     pub opencode: OpencodeProbe,
     pub router: Option<RouterProbe>,
     pub cli: Vec<CliProbe>,
+    /// ACP agents (`name`, command, version or why not); `active` ones run through ACP.
+    #[serde(default)]
+    pub acp: Vec<AcpProbe>,
     /// Unix ms when it finished.
     pub at: i64,
     pub took_ms: u64,
@@ -114,6 +138,11 @@ impl ProbeReport {
                 .filter(|c| c.path.is_some() && c.error.is_none())
                 .map(|c| c.name.clone()),
         );
+        for a in &self.acp {
+            if a.active && a.found.path.is_some() && !v.contains(&a.found.name) {
+                v.push(a.found.name.clone());
+            }
+        }
         v
     }
 }
@@ -147,6 +176,7 @@ pub struct ProbeOptions {
     pub attach: Option<RestTarget>,
     pub router: Option<RouterOptions>,
     pub clis: Vec<CliSpec>,
+    pub acp: Vec<AcpSpec>,
     /// Where CLIs are looked for (`PATH` of this process when `None`).
     pub search_path: Option<std::ffi::OsString>,
     pub timeout: Duration,
@@ -174,7 +204,31 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
             None => None,
         }
     };
-    let (cli, router) = tokio::join!(clis, router);
+    // An ACP agent run by a command probed anyway (qwen's CLI, opencode) is not run again: its
+    // result is copied below (every `--version` is a process start on a busy machine).
+    let same_as_cli = |a: &AcpSpec| opts.clis.iter().position(|(_, c, _)| *c == a.command);
+    let same_as_opencode =
+        |a: &AcpSpec| opts.attach.is_none() && a.command == opts.opencode_command;
+    let acp = futures::future::join_all(opts.acp.iter().map(|a| async {
+        let found = if same_as_cli(a).is_some() || same_as_opencode(a) {
+            CliProbe::default()
+        } else {
+            probe_command(
+                &a.name,
+                &a.command,
+                &a.env,
+                opts.search_path.as_deref(),
+                &a.install,
+            )
+            .await
+        };
+        AcpProbe {
+            found,
+            active: a.active,
+            install: a.install.clone(),
+        }
+    }));
+    let (cli, router, acp) = tokio::join!(clis, router, acp);
     let env = match router.as_ref() {
         Some(r) => with_router(
             &opts.opencode_env,
@@ -187,10 +241,29 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
         Some(t) => probe_opencode(t, t.url.clone()).await,
         None => probe_spawned_opencode(&opts.opencode_command, &env, opts.timeout).await,
     };
+    let mut acp = acp;
+    for (a, spec) in acp.iter_mut().zip(&opts.acp) {
+        if let Some(i) = same_as_cli(spec) {
+            a.found = CliProbe {
+                name: spec.name.clone(),
+                ..cli[i].clone()
+            };
+        } else if same_as_opencode(spec) {
+            a.found = CliProbe {
+                name: spec.name.clone(),
+                command: spec.command.display().to_string(),
+                path: find_command(&spec.command, opts.search_path.as_deref())
+                    .map(|p| p.display().to_string()),
+                version: opencode.version.clone(),
+                error: opencode.error.clone(),
+            };
+        }
+    }
     ProbeReport {
         opencode,
         router,
         cli,
+        acp,
         at: now_ms(),
         took_ms: started.elapsed().as_millis() as u64,
     }
@@ -222,13 +295,25 @@ pub async fn probe_cli(
     env: &[(String, String)],
     search_path: Option<&std::ffi::OsStr>,
 ) -> CliProbe {
+    probe_command(kind.name(), cmd, env, search_path, kind.install_hint()).await
+}
+
+/// `cmd --version` of the agent `name` (first line), with a timeout; `install` says how to
+/// get it when it is not found.
+pub async fn probe_command(
+    name: &str,
+    cmd: &Path,
+    env: &[(String, String)],
+    search_path: Option<&std::ffi::OsStr>,
+    install: &str,
+) -> CliProbe {
     let mut p = CliProbe {
-        name: kind.name().to_string(),
+        name: name.to_string(),
         command: cmd.display().to_string(),
         ..Default::default()
     };
     let Some(path) = find_command(cmd, search_path) else {
-        p.error = Some(format!("not found ({})", kind.install_hint()));
+        p.error = Some(format!("not found ({install})"));
         return p;
     };
     p.path = Some(path.display().to_string());

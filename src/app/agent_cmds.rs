@@ -109,9 +109,9 @@ impl App {
                 WARN,
             );
         }
-        if !known_agent(name) {
+        if !known_agent(name) && !self.agents.is_acp(name) {
             return self.ui.notify(
-                format!("boo: unknown agent '{name}' (opencode, opencode:<agent>, qwen, claude or goose)"),
+                format!("boo: unknown agent '{name}' (opencode, opencode:<agent>, qwen, claude, goose, opencode-acp, gemini, codex-acp, or agents.{name} with protocol = 'acp' and a cmd)"),
                 ERROR,
             );
         }
@@ -229,7 +229,16 @@ mod tests {
         assert_eq!(split_agent("opencode:plan"), ("opencode", Some("plan")));
         assert_eq!(split_agent("opencode:"), ("opencode", None));
         assert_eq!(split_agent("qwen"), ("qwen", None));
-        for ok in ["opencode", "opencode:plan", "qwen", "claude", "goose"] {
+        for ok in [
+            "opencode",
+            "opencode:plan",
+            "qwen",
+            "claude",
+            "goose",
+            "opencode-acp",
+            "gemini",
+            "codex-acp",
+        ] {
             assert!(known_agent(ok), "{ok}");
         }
         for bad in ["", "gpt", "qwen:x", "aider"] {

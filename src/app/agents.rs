@@ -17,6 +17,7 @@ use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
 use super::Event;
+use crate::agent::acp::{self, AcpBackend, AcpConfig};
 use crate::agent::external::{CliConfig, CliKind, ExternalBackend};
 use crate::agent::opencode::OpencodeConfig;
 use crate::agent::probe::{
@@ -64,10 +65,24 @@ pub fn split_agent(agent: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Whether `agent` names something boo can run (it may still be missing on this machine).
+/// Whether `agent` names something boo can run (it may still be missing on this machine);
+/// an ACP agent of the user's own (`agents.<name>.protocol = 'acp'`) is checked by
+/// [`Agents::is_acp`].
 pub fn known_agent(agent: &str) -> bool {
     let (backend, sub) = split_agent(agent);
-    backend == "opencode" || (sub.is_none() && CliKind::parse(backend).is_some())
+    backend == "opencode"
+        || (sub.is_none()
+            && (CliKind::parse(backend).is_some() || acp::builtin::find(backend).is_some()))
+}
+
+/// ACP file reads see the editor's buffers through the frontend (Neovim answers from memory).
+pub struct FrontendBuffers(pub Arc<dyn crate::ui::Frontend>);
+
+#[async_trait::async_trait]
+impl acp::client::Buffers for FrontendBuffers {
+    async fn text(&self, path: &std::path::Path) -> Option<String> {
+        self.0.buffer_text(path).await
+    }
 }
 
 /// Snapshots a numbered turn's worktree before it starts and after it ended (nothing of the
@@ -120,6 +135,8 @@ pub struct Agents {
     /// and turns of a chat run in order.
     turns: HashMap<ChatId, VecDeque<TaskId>>,
     permissions: BTreeMap<String, PermissionInfo>,
+    /// The editor's unsaved buffer text, for ACP agents' file reads.
+    buffers: Option<Arc<dyn acp::client::Buffers>>,
 }
 
 impl Agents {
@@ -133,7 +150,13 @@ impl Agents {
             probing: false,
             turns: HashMap::new(),
             permissions: BTreeMap::new(),
+            buffers: None,
         }
+    }
+
+    /// Where ACP agents read the editor's unsaved text from.
+    pub fn set_buffers(&mut self, b: Arc<dyn acp::client::Buffers>) {
+        self.buffers = Some(b);
     }
 
     /// New settings: CLI agents use them from their next turn (an idle CLI backend is made
@@ -191,6 +214,89 @@ impl Agents {
         cfg
     }
 
+    /// How to run `name` as an ACP agent, if it is one: a built-in ACP agent (a CLI agent only
+    /// with `protocol = 'acp'`), or any name the config gives `protocol = 'acp'` and a `cmd`.
+    pub fn acp_config(&self, name: &str) -> Option<AcpConfig> {
+        let user = self.config.agents.get(name);
+        let protocol = user.and_then(|a| a.protocol.as_deref());
+        let builtin = acp::builtin::find(name);
+        let is_acp = match (builtin, protocol) {
+            (_, Some(p)) => p == "acp",
+            (Some(b), None) => !b.also_cli,
+            (None, None) => false,
+        };
+        if !is_acp {
+            return None;
+        }
+        let cmd = user
+            .and_then(|a| a.cmd.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| self.builtin_cmd(name))?;
+        // The built-in arguments make it speak ACP; the user's come after them.
+        let mut args: Vec<String> = builtin
+            .map(|b| b.args.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default();
+        args.extend(user.and_then(|a| a.args.clone()).unwrap_or_default());
+        let mut cfg = AcpConfig::new(name, cmd, args);
+        cfg.model_flag = builtin.and_then(|b| b.model_flag).map(str::to_string);
+        if let Some(a) = user {
+            cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        Some(cfg)
+    }
+
+    /// A built-in ACP agent's command; `opencode acp` runs the configured opencode.
+    fn builtin_cmd(&self, name: &str) -> Option<String> {
+        if name == "opencode-acp" {
+            return Some(self.opencode_config().command.display().to_string());
+        }
+        acp::builtin::find(name).map(|b| b.cmd.to_string())
+    }
+
+    /// Whether `name` runs as an ACP agent with the current config.
+    pub fn is_acp(&self, name: &str) -> bool {
+        self.acp_config(name).is_some()
+    }
+
+    /// Every ACP agent to probe: the built-in ones and the user's own.
+    fn acp_specs(&self) -> Vec<probe::AcpSpec> {
+        let mut names: Vec<String> = acp::builtin::BUILTIN
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect();
+        names.extend(
+            self.config
+                .agents
+                .iter()
+                .filter(|(n, a)| a.protocol.as_deref() == Some("acp") && !names.contains(n))
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>(),
+        );
+        names
+            .into_iter()
+            .map(|n| {
+                // As it runs; for one that runs as a CLI now, its ACP command (the report says
+                // which is which).
+                let b = acp::builtin::find(&n);
+                let user = self.config.agents.get(&n);
+                let cmd = match self.acp_config(&n) {
+                    Some(c) => c.command,
+                    None => PathBuf::from(self.builtin_cmd(&n).unwrap_or_default()),
+                };
+                let env = user
+                    .map(|a| a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                probe::AcpSpec {
+                    active: self.is_acp(&n),
+                    install: b.map_or("set agents.<name>.cmd", |b| b.install).to_string(),
+                    name: n,
+                    command: cmd,
+                    env,
+                }
+            })
+            .collect()
+    }
+
     /// What the probe looks at: the same commands and settings the backends use.
     pub fn probe_options(&self) -> ProbeOptions {
         let oc = self.opencode_config();
@@ -214,6 +320,7 @@ impl Agents {
                     (*k, c.command, c.env)
                 })
                 .collect(),
+            acp: self.acp_specs(),
             search_path: None,
             timeout: Duration::from_secs(60),
         }
@@ -252,10 +359,16 @@ impl Agents {
                 Arc::new(RoutedOpencode::new(cfg, self.router_options(), backend_tx)),
                 self.config.opencode.model.clone(),
             )
+        } else if let Some(cfg) = self.acp_config(backend) {
+            let buffers = self.buffers.clone();
+            (
+                Arc::new(AcpBackend::with_buffers(cfg, backend_tx, buffers)),
+                None,
+            )
         } else {
             let kind = CliKind::parse(backend).ok_or_else(|| {
                 format!(
-                    "unknown agent '{backend}' (opencode, opencode:<agent>, qwen, claude or goose)"
+                    "unknown agent '{backend}' (opencode, opencode:<agent>, qwen, claude, goose, or an ACP agent: opencode-acp, gemini, codex-acp, agents.<name>.protocol = 'acp')"
                 )
             })?;
             (
@@ -333,7 +446,7 @@ impl Agents {
     }
 
     /// Readies the backend of `agent` for a first prompt in `dir` (opencode: starts the server
-    /// and loads the directory), in the background; a CLI agent needs nothing ahead.
+    /// and loads the directory), in the background; CLI and ACP agents need nothing ahead.
     pub fn prepare(&mut self, agent: &str, dir: Option<PathBuf>) {
         let (backend, _) = split_agent(agent);
         if backend != "opencode" {
@@ -393,8 +506,12 @@ impl Agents {
         let reply = PermissionReply::parse(reply).ok_or_else(|| {
             format!("unknown permission reply '{reply}' (once, always or reject)")
         })?;
-        // Only opencode asks for permissions.
-        let d = self.dispatchers.get("opencode").cloned();
+        // The backend of the chat that asked (opencode, or an ACP agent).
+        let chat = self.permissions.get(id).map(|p| p.chat);
+        let backend = chat
+            .and_then(|c| self.in_flight.get(&c).cloned())
+            .unwrap_or_else(|| "opencode".to_string());
+        let d = self.dispatchers.get(&backend).cloned();
         let (Some(d), Some(p)) = (d, self.permissions.get_mut(id)) else {
             return Err(format!("no pending permission request {id}"));
         };
@@ -485,5 +602,54 @@ impl Agents {
                 tracing::warn!("agent backend {name} did not stop within 5 s");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agents_with(config: serde_json::Value) -> Agents {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut a = Agents::new(tx);
+        a.configure(&Config::decode(Some(&config)));
+        a
+    }
+
+    #[test]
+    fn which_agents_run_over_acp_and_how() {
+        let a = agents_with(json!({
+            "opencode": {"cmd": "/opt/opencode"},
+            "agents": {
+                "qwen": {"args": ["--auth-type", "openai"], "env": {"K": "v"}},
+                "goose": {"protocol": "acp"},
+                "claude": {},
+                "mine": {"protocol": "acp", "cmd": "/bin/mine", "args": ["--stdio"]},
+                "nocmd": {"protocol": "acp"},
+            }
+        }));
+        let q = a.acp_config("qwen").expect("qwen is ACP by default");
+        assert_eq!(q.args, ["--acp", "--auth-type", "openai"]);
+        assert_eq!(q.env, [("K".to_string(), "v".to_string())]);
+        assert_eq!(q.model_flag.as_deref(), Some("-m"));
+        assert_eq!(
+            a.acp_config("goose").expect("goose asked for ACP").args,
+            ["acp"]
+        );
+        assert!(a.acp_config("claude").is_none(), "claude stays a CLI");
+        let oc = a.acp_config("opencode-acp").expect("built in");
+        assert_eq!(
+            (oc.command, oc.args),
+            (PathBuf::from("/opt/opencode"), vec!["acp".to_string()])
+        );
+        let m = a.acp_config("mine").expect("an ACP agent of one's own");
+        assert_eq!(
+            (m.command, m.args),
+            (PathBuf::from("/bin/mine"), vec!["--stdio".to_string()])
+        );
+        assert!(a.acp_config("nocmd").is_none(), "nothing to run");
+        assert!(a.is_acp("gemini") && !a.is_acp("opencode"));
+        let cli = agents_with(json!({"agents": {"qwen": {"protocol": "stream-json"}}}));
+        assert!(cli.acp_config("qwen").is_none(), "qwen's CLI on request");
     }
 }

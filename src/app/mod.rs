@@ -237,6 +237,8 @@ async fn sleep_until(due: Option<Instant>) {
 
 impl App {
     pub fn new(frontend: Arc<dyn Frontend>, events: mpsc::UnboundedSender<Event>) -> App {
+        let mut agents = agents::Agents::new(events.clone());
+        agents.set_buffers(Arc::new(agents::FrontendBuffers(frontend.clone())));
         App {
             ui: Ui::new(),
             transcripts: Default::default(),
@@ -246,7 +248,7 @@ impl App {
             store: None,
             config: Config::default(),
             ws: Workspace::default(),
-            agents: agents::Agents::new(events.clone()),
+            agents,
             events,
             frame_due: None,
             frame_sent: None,

@@ -15,6 +15,8 @@ use crate::model::{ChatId, PaneId, SessionId};
 
 /// The Lua entry point of render batches (`lua/boo/ui/render.lua`).
 pub const RENDER_ENTRY: &str = "return require('boo.ui.render').apply(...)";
+/// The text of a loaded buffer by path, or nil (for ACP agents' file reads).
+pub const BUFFER_TEXT_ENTRY: &str = "return require('boo.buffers').text(...)";
 
 /// Error codes Lua can switch on; the message is one line for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -140,4 +140,29 @@ impl Frontend for NvimFrontend {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+
+    async fn buffer_text(&self, path: &std::path::Path) -> Option<String> {
+        let arg = rmpv::Value::from(path.to_string_lossy().as_ref());
+        // Neovim answers from memory; a busy editor must not hold the agent for long.
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.nvim.exec_lua(super::BUFFER_TEXT_ENTRY, vec![arg]),
+        )
+        .await;
+        match r {
+            Ok(Ok(rmpv::Value::String(s))) => s.into_str(),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                tracing::warn!("buffer text of {}: {e}", path.display());
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "buffer text of {}: Neovim did not answer in 2 s",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
 }

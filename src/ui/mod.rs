@@ -27,6 +27,11 @@ pub use views::{ChatEntry, Choice, ChoiceValue, PermissionView, StatusView};
 #[async_trait]
 pub trait Frontend: Send + Sync + 'static {
     async fn apply(&self, batch: Batch) -> Result<(), String>;
+
+    /// The text of the editor's loaded buffer for `path` (unsaved edits included), if any.
+    async fn buffer_text(&self, _path: &std::path::Path) -> Option<String> {
+        None
+    }
 }
 
 /// A tab as the winbar shows it.

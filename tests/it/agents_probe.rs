@@ -18,6 +18,17 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
     let bin = tmp.path().join("bin");
     script(&bin, "qwen", "echo '0.24.4-test'");
     script(&bin, "claude", "echo 'broken install' >&2; exit 2");
+    script(&bin, "gemini", "echo '0.9.0-test'");
+    let acp_spec = |name: &str, active: bool| {
+        let b = boocoder::agent::acp::builtin::find(name).expect("built in");
+        probe::AcpSpec {
+            name: name.into(),
+            command: b.cmd.into(),
+            env: Vec::new(),
+            active,
+            install: b.install.into(),
+        }
+    };
     let opts = ProbeOptions {
         opencode_command: boo_testkit::tools::opencode(),
         opencode_env: env.vars().to_vec(),
@@ -32,6 +43,11 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
             .iter()
             .map(|k| (*k, std::path::PathBuf::from(k.name()), Vec::new()))
             .collect(),
+        acp: vec![
+            acp_spec("gemini", true),
+            acp_spec("codex-acp", true),
+            acp_spec("qwen", false),
+        ],
         search_path: Some(bin.clone().into_os_string()),
         timeout: Duration::from_secs(60),
     };
@@ -102,8 +118,29 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
         .error
         .as_deref()
         .is_some_and(|e| e.starts_with("not found")));
+    // ACP agents: gemini found with its version; codex-acp missing, with how to install it;
+    // qwen found but run as a CLI (listed once).
+    let acp = |n: &str| {
+        report
+            .acp
+            .iter()
+            .find(|c| c.found.name == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} probed: {:#?}", report.acp))
+    };
+    assert_eq!(acp("gemini").found.version.as_deref(), Some("0.9.0-test"));
+    assert!(
+        acp("codex-acp")
+            .found
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("npm install -g @zed-industries/codex-acp")),
+        "{:?}",
+        acp("codex-acp")
+    );
+    assert!(!acp("qwen").active && acp("qwen").found.path.is_some());
     let agents = report.agents();
-    assert_eq!(agents, ["opencode", "opencode:plan", "qwen"]);
+    assert_eq!(agents, ["opencode", "opencode:plan", "qwen", "gemini"]);
     eprintln!("probe took {took:?} (report says {} ms)", report.took_ms);
 }
 
@@ -132,6 +169,7 @@ async fn probe_reports_an_unreachable_router_and_a_missing_opencode() {
             api_key: Some("k".into()),
         }),
         clis: Vec::new(),
+        acp: Vec::new(),
         search_path: None,
         timeout: Duration::from_secs(5),
     };

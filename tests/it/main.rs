@@ -5,10 +5,12 @@
 
 mod support;
 
+mod agents_acp;
 mod agents_dispatch;
 mod agents_external;
 mod agents_probe;
 mod ci_script;
+mod e2e_acp;
 mod e2e_agents;
 mod e2e_chat_ui;
 mod e2e_checkpoints;

@@ -10,6 +10,7 @@
 //! | `[fake:slow MS]` | the default answer, with MS milliseconds between chunks |
 //! | `[fake:write PATH CONTENT]` | a `write` tool call (`filePath` PATH, `content` CONTENT; the rest of the marker) |
 //! | `[fake:bash CMD]` | a `bash` tool call running CMD (default `echo hi`) |
+//! | `[fake:tool NAME JSON]` | a call of the tool NAME with the JSON object as its arguments (agents name their tools differently; the JSON must not contain `]`) |
 //! | `[fake:long N]` / `[fake:long N MS]` | N text chunks `chunk-<i> `, as fast as possible or MS ms apart |
 //! | `[fake:stall]` / `[fake:stall SECS]` | a few text chunks, then silence for SECS (default 3600) with the connection open |
 //! | `[fake:error]` | HTTP 400 with an OpenAI-style error JSON; message [`ERROR_MESSAGE`] |
@@ -66,6 +67,8 @@ pub struct RequestRecord {
     pub user_texts: Vec<String>,
     /// Image parts (`image_url`) of the user messages.
     pub user_images: usize,
+    /// The text of every message of the request, in order (what the model was shown).
+    pub history: Vec<String>,
     /// A title-generator request.
     pub is_title: bool,
     /// The last message was a tool result (a follow-up after a tool call).
@@ -353,6 +356,7 @@ fn log_req(
         last_user_text,
         user_texts,
         user_images,
+        history: messages.iter().map(message_text).collect(),
         is_title,
         is_tool_followup,
     };
@@ -387,6 +391,7 @@ enum Scenario {
     Long { n: usize, delay_ms: u64 },
     Stall { secs: u64 },
     Error,
+    Tool { name: String, args: Value },
 }
 
 /// Splits `[fake:NAME ARGS]` out of `text`: (name, args, text without the marker).
@@ -453,6 +458,13 @@ fn scenario(rec: &RequestRecord, body: &Value) -> Scenario {
             secs: args.parse().unwrap_or(3600),
         },
         "error" => Scenario::Error,
+        "tool" => {
+            let (name, json) = args.split_once(' ').unwrap_or((args.as_str(), "{}"));
+            Scenario::Tool {
+                name: name.to_string(),
+                args: serde_json::from_str(json).unwrap_or_else(|_| json!({})),
+            }
+        }
         _ => Scenario::Plain {
             prompt: rest,
             delay_ms: 0,
@@ -622,6 +634,7 @@ async fn chat(sock: &mut TcpStream, body: &Value, rec: &RequestRecord) -> std::i
             tokio::time::sleep(Duration::from_secs(secs)).await;
             sse.finish("stop").await
         }
+        Scenario::Tool { name, args } => sse.tool_call(&name, &args).await,
         Scenario::Error => Ok(()),
     }
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""A tiny ACP agent for the client's error and terminal cases (not a model: it follows a script).
+
+Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
+is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
+terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), replay FILE (plays a recorded turn: each line
+is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
+client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
+"""
+import json
+import sys
+import time
+
+mode = sys.argv[1]
+next_id = [1000]
+
+
+def send(o):
+    sys.stdout.write(json.dumps(o) + "\n")
+    sys.stdout.flush()
+
+
+def err(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def read():
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(0)
+    return json.loads(line)
+
+
+def request(method, params):
+    next_id[0] += 1
+    send({"jsonrpc": "2.0", "id": next_id[0], "method": method, "params": params})
+    while True:
+        m = read()
+        if m.get("id") == next_id[0] and "method" not in m:
+            return m
+
+
+def update(sid, u):
+    send({"jsonrpc": "2.0", "method": "session/update", "params": {"sessionId": sid, "update": u}})
+
+
+def text(sid, t):
+    update(sid, {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": t}})
+
+
+if mode == "silent":
+    err("starting up, please wait")
+    time.sleep(3600)
+
+while True:
+    m = read()
+    method, mid, params = m.get("method"), m.get("id"), m.get("params") or {}
+    if method == "initialize":
+        if mode == "slowstart":
+            time.sleep(2)
+        if mode == "garbage":
+            err("warning: legacy output mode")
+            sys.stdout.write("Welcome to agent v1!\n")
+            sys.stdout.flush()
+            time.sleep(3600)
+        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": 1, "agentCapabilities": {}}})
+    elif method == "session/new":
+        send({"jsonrpc": "2.0", "id": mid, "result": {"sessionId": "script-1"}})
+    elif method == "session/prompt":
+        sid = params["sessionId"]
+        if mode == "slowstart":
+            text(sid, "the prompt ran")
+        if mode == "dies":
+            text(sid, "Working on it")
+            err("fatal: out of cheese")
+            sys.exit(3)
+        if mode == "replay":
+            result = {"stopReason": "end_turn"}
+            for line in open(sys.argv[2]):
+                rec = json.loads(line)
+                if "update" in rec:
+                    update(sid, rec["update"])
+                elif "request" in rec:
+                    params = dict(rec["request"]["params"], sessionId=sid)
+                    answer = request(rec["request"]["method"], params)
+                    text(sid, "client answered: " + json.dumps(answer.get("result", answer.get("error")), sort_keys=True))
+                elif "result" in rec:
+                    result = rec["result"]
+            send({"jsonrpc": "2.0", "id": mid, "result": result})
+            continue
+        if mode == "termhang":
+            r = request("terminal/create", {"sessionId": sid, "command": "sh",
+                                            "args": ["-c", "echo $$ > term.pid; exec sleep 600"]})
+            tid = r["result"]["terminalId"]
+            exit_status = request("terminal/wait_for_exit", {"sessionId": sid, "terminalId": tid})
+            text(sid, "terminal ended: " + json.dumps(exit_status.get("result"), sort_keys=True))
+            send({"jsonrpc": "2.0", "id": mid, "result": {"stopReason": "cancelled"}})
+            continue
+        if mode == "terminal":
+            update(sid, {"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "sh -c",
+                         "kind": "execute", "status": "pending"})
+            outside = request("terminal/create", {"sessionId": sid, "command": "pwd", "cwd": "/"})
+            text(sid, "outside: " + json.dumps(outside.get("error", {}).get("message", "allowed")))
+            r = request("terminal/create", {"sessionId": sid, "command": "sh",
+                                            "args": ["-c", "echo term-out; pwd; echo err-out >&2"]})
+            tid = r["result"]["terminalId"]
+            update(sid, {"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "in_progress",
+                         "content": [{"type": "terminal", "terminalId": tid}]})
+            exit_status = request("terminal/wait_for_exit", {"sessionId": sid, "terminalId": tid})["result"]
+            out = request("terminal/output", {"sessionId": sid, "terminalId": tid})["result"]
+            request("terminal/release", {"sessionId": sid, "terminalId": tid})
+            update(sid, {"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed"})
+            text(sid, "exit %s, %d bytes" % (exit_status.get("exitCode"), len(out["output"])))
+        send({"jsonrpc": "2.0", "id": mid, "result": {"stopReason": "end_turn"}})
+    elif mid is not None and method is not None:
+        send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32601, "message": "unknown"}})

@@ -1,0 +1,173 @@
+//! ACP agents end to end: the real Neovim with the plugin, the real boocoder, the real
+//! `qwen --acp` (its default protocol) against the scripted model. A read of a
+//! file open in the editor returns its unsaved text; a command that needs permission goes
+//! through the same prompt as opencode's; a write lands in the session's worktree and in the
+//! pending diff, not in the checkout; `:checkhealth` lists the ACP agents found.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use boo_testkit::fake_model::{FakeModel, MODEL_ID};
+use boo_testkit::nvim::{Nvim, NvimOptions};
+use boo_testkit::repo;
+use serde_json::{json, Value};
+
+use crate::support::agents::qwen;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Counts permission prompts and answers each `once`.
+const PICKER: &str = "_G.boo_perm = { prompts = 0 }
+vim.ui.select = function(items, opts, cb)
+  if opts.kind == 'boo.permission' then
+    _G.boo_perm.prompts = _G.boo_perm.prompts + 1
+    vim.schedule(function() cb('once') end)
+  else
+    vim.schedule(function() cb(items[1]) end)
+  end
+end";
+
+/// Waits until `p` exists (an agent's tool ran).
+async fn wait_file(p: &std::path::Path) {
+    let deadline = Instant::now() + WAIT;
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", p.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_qwen_acp_chat_reads_unsaved_buffers_asks_permission_and_writes_into_the_worktree() {
+    let model = FakeModel::start();
+    let tmp = tempfile::Builder::new()
+        .prefix("boo-e2e-acp-")
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    let project = dir.join("project");
+    repo::sample(&project);
+    let home = dir.join("qwen-home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let nvim = Nvim::start_with(NvimOptions {
+        cwd: Some(project.clone()),
+        config: json!({
+            "store": { "path": dir.join("boo.db").display().to_string() },
+            "worktree": { "dir": dir.join("worktrees").display().to_string() },
+            "agents": {
+                "qwen": {
+                    "protocol": "acp",
+                    "cmd": qwen().display().to_string(),
+                    "args": ["--auth-type", "openai"],
+                    "env": {
+                        "OPENAI_BASE_URL": model.base_url(),
+                        "OPENAI_API_KEY": "x",
+                        "OPENAI_MODEL": MODEL_ID,
+                        "HOME": home.display().to_string(),
+                    },
+                },
+            },
+        }),
+        ..Default::default()
+    })
+    .await;
+    nvim.lua(PICKER).await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.cmd("Boo agent qwen").await.expect(":Boo agent");
+    nvim.wait_for(
+        "agent qwen",
+        "require('boo').status().agent == 'qwen'",
+        WAIT,
+    )
+    .await;
+    let t0 = Instant::now();
+    nvim.cmd("Boo send hello acp").await.expect("send");
+    let text = nvim.wait_transcript("the answer", "Echo:", WAIT).await;
+    let idle = "not require('boo').status().busy";
+    nvim.wait_for("idle", idle, WAIT).await;
+    let first = t0.elapsed();
+    let text = if text.contains("hello acp") {
+        text
+    } else {
+        nvim.transcript().await
+    };
+    assert!(
+        text.contains("hello acp") && text.contains("Reasoning"),
+        "{text}"
+    );
+
+    // The session's worktree; its README open in the editor with an edit not saved.
+    let info = nvim
+        .lua("return require('boo.rpc').request('review_info', { cwd = vim.fn.getcwd() })")
+        .await;
+    let wt = PathBuf::from(info["worktree"].as_str().expect("worktree dir"));
+    let readme = wt.join("README.md");
+    nvim.lua_with(
+        "vim.cmd.edit(vim.fn.fnameescape(...)); vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'unsaved edit in the editor' }); vim.cmd('wincmd p')",
+        vec![Value::from(readme.display().to_string())],
+    )
+    .await;
+    let read = format!(
+        "Boo send [fake:tool read_file {}]",
+        json!({ "file_path": readme.display().to_string() })
+    );
+    nvim.cmd(&read).await.expect("send");
+    nvim.wait_for("idle", idle, WAIT).await;
+    let text = nvim
+        .wait_transcript("the buffer's text", "unsaved edit in the editor", WAIT)
+        .await;
+    assert!(text.contains("unsaved edit in the editor"), "{text}");
+    assert_ne!(
+        std::fs::read_to_string(&readme).expect("readme"),
+        "unsaved edit in the editor\n",
+        "the file itself is unchanged"
+    );
+
+    // A command that needs permission: asked through boo's prompt, answered once, run.
+    let touch = format!(
+        "Boo send [fake:tool run_shell_command {}]",
+        json!({ "command": "touch acp-made.txt" })
+    );
+    nvim.cmd(&touch).await.expect("send");
+    nvim.wait_for("the prompt", "_G.boo_perm.prompts == 1", WAIT)
+        .await;
+    wait_file(&wt.join("acp-made.txt")).await;
+    nvim.wait_for("idle", idle, WAIT).await;
+
+    // A write: into the worktree, in the pending diff; the checkout is untouched.
+    let write = format!(
+        "Boo send [fake:tool write_file {}]",
+        json!({ "file_path": wt.join("from-acp.txt").display().to_string(), "content": "written over ACP" })
+    );
+    nvim.cmd(&write).await.expect("send");
+    wait_file(&wt.join("from-acp.txt")).await;
+    nvim.wait_for("idle", idle, WAIT).await;
+    assert_eq!(
+        std::fs::read_to_string(wt.join("from-acp.txt"))
+            .ok()
+            .as_deref(),
+        Some("written over ACP")
+    );
+    assert!(!project.join("from-acp.txt").exists());
+    nvim.wait_for(
+        "the pending diff",
+        "require('boo').status().pending_changes == 2",
+        WAIT,
+    )
+    .await;
+
+    nvim.cmd("checkhealth boo").await.expect(":checkhealth");
+    let health = nvim
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let health = health.as_str().unwrap_or_default().to_string();
+    for needle in [
+        "ACP agent qwen 0.24.4",
+        "ACP agent opencode-acp 1.18.33",
+        "ACP agent codex-acp: not installed; npm install -g @zed-industries/codex-acp",
+        "ACP agents found: ",
+    ] {
+        assert!(health.contains(needle), "'{needle}' not in:\n{health}");
+    }
+    eprintln!("qwen --acp first turn (session, worktree, agent start): {first:?}");
+    nvim.quit().await;
+}
