@@ -28,6 +28,7 @@ mod opencode_contract;
 mod opencode_harness;
 mod opencode_recovery;
 mod opencode_replay;
+mod opencode_v2;
 mod store_api;
 mod store_migrate;
 mod store_multiprocess;

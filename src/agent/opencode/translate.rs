@@ -11,6 +11,11 @@
 //!   is split across deltas (a possible tag start is held back until it is decided).
 //! * Tool parts carry `{tool, call_id, status, title, input, output, error}` in `meta`.
 //! * `step-finish` becomes an `Info` item with `{reason, tokens, cost, model}`.
+//! * The V2 runner's `session.next.*` events are translated in `next.rs` into the same items.
+//!   Both streams may describe one answer, so an item is keyed by its slot in its message (the
+//!   nth text, the nth reasoning, the nth step, a tool's call id): whichever stream announces a
+//!   slot first names the item and streams its deltas; the other's ids are aliased to it, its
+//!   deltas dropped (they would double the text), its full texts still authoritative.
 
 use std::collections::HashMap;
 
@@ -18,6 +23,8 @@ use serde_json::{json, Value};
 
 use crate::agent::PermissionRequest;
 use crate::model::{ItemChange, ItemKind};
+
+mod next;
 
 const OPEN: &str = "<dcp-message-id>";
 const CLOSE: &str = "</dcp-message-id>";
@@ -49,6 +56,15 @@ pub enum Output {
     },
 }
 
+/// Which event stream announced an item (and so streams its deltas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    /// `message.part.*` (and REST message lists).
+    V1,
+    /// `session.next.*`.
+    V2,
+}
+
 #[derive(Debug)]
 struct Part {
     kind: ItemKind,
@@ -58,6 +74,7 @@ struct Part {
     hold: String,
     strip: bool,
     meta: Value,
+    owner: Proto,
 }
 
 /// Translator for one opencode session.
@@ -72,6 +89,14 @@ pub struct Translator {
     /// deltas of parts not announced yet
     early: HashMap<String, String>,
     title: Option<String>,
+    /// A stream's own id for an item -> the item's id (the first stream's).
+    alias: HashMap<String, String>,
+    /// (message id, slot) -> item id; see the module comment.
+    slots: HashMap<(String, String), String>,
+    /// (message id, stream, kind) -> how many slots of that kind the stream announced.
+    counts: HashMap<(String, u8, &'static str), usize>,
+    /// V2 state: open text/reasoning ids, tool calls (as V1-shaped parts), step models.
+    next: next::NextState,
 }
 
 /// The session id an event is about, if any.
@@ -92,6 +117,10 @@ impl Translator {
             msg_models: HashMap::new(),
             early: HashMap::new(),
             title: None,
+            alias: HashMap::new(),
+            slots: HashMap::new(),
+            counts: HashMap::new(),
+            next: Default::default(),
         }
     }
 
@@ -122,7 +151,7 @@ impl Translator {
                 let part_id = props.get("partID").and_then(Value::as_str);
                 let delta = props.get("delta").and_then(Value::as_str);
                 if let (Some(id), Some(d)) = (part_id, delta) {
-                    self.on_delta(id, d, out);
+                    self.on_delta(id, d, Proto::V1, out);
                 }
             }
             "session.status" => {
@@ -155,6 +184,7 @@ impl Translator {
                     }
                 }
             }
+            t if t.starts_with("session.next.") => self.on_next(t, props, out),
             "session.error" => {
                 let err = props.get("error").unwrap_or(&Value::Null);
                 let (name, message) = error_text(err);
@@ -228,6 +258,7 @@ impl Translator {
                     hold: String::new(),
                     strip: false,
                     meta: meta.clone(),
+                    owner: Proto::V1,
                 },
             );
         }
@@ -247,10 +278,77 @@ impl Translator {
         }
     }
 
+    /// A `message.part.updated` part (or one of a REST list).
     fn on_part(&mut self, part: &Value, out: &mut Vec<Output>) {
         let Some(id) = part.get("id").and_then(Value::as_str) else {
             return;
         };
+        let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
+        let msg = part
+            .get("messageID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let slot = match ty {
+            "text" | "reasoning" => {
+                let user = self.user_msgs.get(msg).copied().unwrap_or(false);
+                Slot::Nth(match (ty, user) {
+                    ("reasoning", _) => "reasoning",
+                    (_, true) => "user",
+                    _ => "text",
+                })
+            }
+            "step-finish" => Slot::Nth("step"),
+            "tool" => match part.get("callID").and_then(Value::as_str) {
+                Some(c) => Slot::Call(c.to_string()),
+                None => Slot::Own,
+            },
+            _ => return,
+        };
+        let item = self.item_id(Proto::V1, id, msg, slot);
+        if item != id {
+            // Another stream streams this item: our early deltas would double its text.
+            self.early.remove(id);
+        }
+        self.put_part(&item, part, Proto::V1, out);
+    }
+
+    /// The item a stream's id belongs to: the id itself for a new slot, or the item another
+    /// stream already opened for the same slot.
+    fn item_id(&mut self, proto: Proto, id: &str, msg: &str, slot: Slot) -> String {
+        if let Some(a) = self.alias.get(id) {
+            return a.clone();
+        }
+        if self.parts.contains_key(id) {
+            return id.to_string();
+        }
+        let key = match slot {
+            Slot::Own => return id.to_string(),
+            Slot::Call(c) => format!("call:{c}"),
+            Slot::Nth(kind) => {
+                let n = self
+                    .counts
+                    .entry((msg.to_string(), proto as u8, kind))
+                    .or_default();
+                *n += 1;
+                format!("{kind}#{}", *n - 1)
+            }
+        };
+        match self.slots.get(&(msg.to_string(), key.clone())) {
+            Some(item) if item != id => {
+                let item = item.clone();
+                self.alias.insert(id.to_string(), item.clone());
+                item
+            }
+            _ => {
+                self.slots.insert((msg.to_string(), key), id.to_string());
+                id.to_string()
+            }
+        }
+    }
+
+    /// Applies a V1-shaped part to item `id` (already resolved); `proto` is the stream it came
+    /// from, the owner if the item is new.
+    fn put_part(&mut self, id: &str, part: &Value, proto: Proto, out: &mut Vec<Output>) {
         let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
         let msg = part
             .get("messageID")
@@ -274,7 +372,7 @@ impl Translator {
             }
             "tool" => {
                 let (content, meta) = tool_item(part, msg);
-                self.upsert_whole(id, ItemKind::Tool, content, meta, out);
+                self.upsert_whole(id, ItemKind::Tool, content, meta, proto, out);
                 return;
             }
             "step-finish" => {
@@ -286,7 +384,7 @@ impl Translator {
                     "cost": part.get("cost").cloned().unwrap_or(Value::Null),
                     "model": self.msg_models.get(msg).cloned(),
                 });
-                self.upsert_whole(id, ItemKind::Info, String::new(), meta, out);
+                self.upsert_whole(id, ItemKind::Info, String::new(), meta, proto, out);
                 return;
             }
             _ => return,
@@ -310,6 +408,7 @@ impl Translator {
                     hold: String::new(),
                     strip,
                     meta: meta.clone(),
+                    owner: proto,
                 };
                 let (shown, hold) = visible(&raw, strip, ended);
                 p.shown = shown;
@@ -374,8 +473,10 @@ impl Translator {
         kind: ItemKind,
         content: String,
         meta: Value,
+        proto: Proto,
         out: &mut Vec<Output>,
     ) {
+        let owner = self.parts.get(id).map_or(proto, |p| p.owner);
         if let Some(p) = self.parts.get(id) {
             if p.kind == kind && p.shown == content && p.meta == meta {
                 return;
@@ -395,11 +496,14 @@ impl Translator {
                 hold: String::new(),
                 strip: false,
                 meta,
+                owner,
             },
         );
     }
 
-    fn on_delta(&mut self, id: &str, delta: &str, out: &mut Vec<Output>) {
+    fn on_delta(&mut self, id: &str, delta: &str, proto: Proto, out: &mut Vec<Output>) {
+        let id = self.alias.get(id).map_or(id, String::as_str).to_string();
+        let id = id.as_str();
         let Some(p) = self.parts.get_mut(id) else {
             self.early
                 .entry(id.to_string())
@@ -407,10 +511,12 @@ impl Translator {
                 .push_str(delta);
             return;
         };
-        if !matches!(
-            p.kind,
-            ItemKind::Text | ItemKind::Reasoning | ItemKind::User
-        ) {
+        if p.owner != proto
+            || !matches!(
+                p.kind,
+                ItemKind::Text | ItemKind::Reasoning | ItemKind::User
+            )
+        {
             return;
         }
         if !p.strip {
@@ -442,6 +548,16 @@ impl Translator {
             }));
         }
     }
+}
+
+/// Where an item sits in its message, to find the same item told by the other stream.
+enum Slot {
+    /// The nth item of this kind (`text`, `reasoning`, `user`, `step`) in the message.
+    Nth(&'static str),
+    /// A tool call, by the provider's call id (the same in both streams).
+    Call(String),
+    /// Only this stream's id (a tool part without a call id).
+    Own,
 }
 
 /// Splits raw text into (visible, held back). With `strip`, complete dcp tags are removed;
