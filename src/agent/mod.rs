@@ -241,6 +241,8 @@ pub enum AgentEvent {
     Retrying { chat: ChatId, message: String },
     /// A problem of the server, not of one turn.
     ServerError(String),
+    /// The agent changed these files (worktree-relative or absolute) during the turn.
+    FilesChanged { chat: ChatId, files: Vec<String> },
 }
 
 /// An agent backend. Methods return quickly; progress and results arrive as [`AgentEvent`]s.

@@ -411,6 +411,11 @@ impl App {
         })
     }
 
+    /// Whether a review view of the session is open.
+    pub(super) fn review_open(&self, session: SessionId) -> bool {
+        self.review.views.contains(&session)
+    }
+
     /// Recomputes a session's pending diff (after every turn: diff-supersede); an open review
     /// view of the session refreshes.
     pub(super) fn refresh_pending(&mut self, session: SessionId, agent: &str) {

@@ -519,6 +519,10 @@ impl Actor {
                         reply,
                     });
                 }
+                Output::FilesChanged(files) => self.emit(AgentEvent::FilesChanged {
+                    chat: self.chat,
+                    files,
+                }),
             }
         }
         settle

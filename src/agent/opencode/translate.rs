@@ -54,6 +54,8 @@ pub enum Output {
         id: String,
         reply: String,
     },
+    /// Files the agent changed (`session.diff`, `file.edited`): the pending diff is stale.
+    FilesChanged(Vec<String>),
 }
 
 /// Which event stream announced an item (and so streams its deltas).
@@ -97,6 +99,8 @@ pub struct Translator {
     counts: HashMap<(String, u8, &'static str), usize>,
     /// V2 state: open text/reasoning ids, tool calls (as V1-shaped parts), step models.
     next: next::NextState,
+    /// The latest user message (the todo list's turn).
+    last_user: Option<String>,
 }
 
 /// The session id an event is about, if any.
@@ -121,6 +125,7 @@ impl Translator {
             slots: HashMap::new(),
             counts: HashMap::new(),
             next: Default::default(),
+            last_user: None,
         }
     }
 
@@ -133,6 +138,13 @@ impl Translator {
     pub fn on_event(&mut self, ev: &Value, out: &mut Vec<Output>) -> bool {
         let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
         let props = ev.get("properties").unwrap_or(&Value::Null);
+        // Not about a session: the stream is scoped to the session's directory.
+        if ty == "file.edited" {
+            if let Some(f) = props.get("file").and_then(Value::as_str) {
+                out.push(Output::FilesChanged(vec![f.to_string()]));
+                return true;
+            }
+        }
         if event_session(props) != Some(self.session_id.as_str()) {
             return false;
         }
@@ -185,6 +197,39 @@ impl Translator {
                 }
             }
             t if t.starts_with("session.next.") => self.on_next(t, props, out),
+            "message.removed" => {
+                if let Some(m) = props.get("messageID").and_then(Value::as_str) {
+                    self.remove_where(|id, p| p.meta["message_id"] == m || id == m, out);
+                }
+            }
+            "message.part.removed" => {
+                if let Some(id) = props.get("partID").and_then(Value::as_str) {
+                    let item = self.alias.get(id).map_or(id, String::as_str).to_string();
+                    self.remove_where(|i, _| i == item, out);
+                }
+            }
+            "todo.updated" => {
+                let todos = props.get("todos").cloned().unwrap_or(json!([]));
+                // One list per prompt, updated in place: the checklist of the turn.
+                let id = format!("todo:{}", self.last_user.as_deref().unwrap_or("session"));
+                let meta = json!({"type": "todo", "todos": todos});
+                self.upsert_whole(&id, ItemKind::Info, String::new(), meta, Proto::V1, out);
+            }
+            "session.diff" => {
+                let files: Vec<String> = props
+                    .get("diff")
+                    .and_then(Value::as_array)
+                    .map(|d| {
+                        d.iter()
+                            .filter_map(|f| f.get("file").and_then(Value::as_str))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !files.is_empty() {
+                    out.push(Output::FilesChanged(files));
+                }
+            }
             "session.error" => {
                 let err = props.get("error").unwrap_or(&Value::Null);
                 let (name, message) = error_text(err);
@@ -267,9 +312,43 @@ impl Translator {
         true
     }
 
+    /// Empties the items `pick` chooses (a removed message or part): an item keeps its place
+    /// in the transcript, marked `removed`, and the view draws nothing for it.
+    fn remove_where(&mut self, pick: impl Fn(&str, &Part) -> bool, out: &mut Vec<Output>) {
+        let mut ids: Vec<&String> = self
+            .parts
+            .iter()
+            .filter(|(id, p)| pick(id, p))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let Some(p) = self.parts.get_mut(&id) else {
+                continue;
+            };
+            if p.meta["removed"] == json!(true) {
+                continue;
+            }
+            let meta = json!({"message_id": p.meta["message_id"], "removed": true});
+            p.shown.clear();
+            p.hold.clear();
+            p.meta = meta.clone();
+            out.push(Output::Change(ItemChange::Upsert {
+                part_id: id.clone(),
+                kind: p.kind,
+                content: String::new(),
+                meta,
+            }));
+        }
+    }
+
     fn note_message(&mut self, info: &Value) {
         if let Some(id) = info.get("id").and_then(Value::as_str) {
             let user = info.get("role").and_then(Value::as_str) == Some("user");
+            if user {
+                self.last_user = Some(id.to_string());
+            }
             self.user_msgs.insert(id.to_string(), user);
             let model = ["providerID", "modelID"].map(|k| info.get(k).and_then(Value::as_str));
             if let [Some(p), Some(m)] = model {
@@ -1090,6 +1169,68 @@ mod tests {
             .filter(|o| matches!(o, Output::Change(ItemChange::Upsert { part_id, .. }) if part_id == "pt"))
             .count();
         assert_eq!(tool_upserts, 4);
+    }
+
+    #[test]
+    fn removed_messages_todos_and_changed_files() {
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                ev(
+                    "message.updated",
+                    json!({"sessionID": S, "info": {"id": "msg_u", "role": "user", "sessionID": S}}),
+                ),
+                assistant(),
+                part("p", "text", "answer", true),
+                part("q", "text", "more", true),
+                ev(
+                    "todo.updated",
+                    json!({"sessionID": S, "todos": [{"content": "a", "status": "pending", "priority": "high"}]}),
+                ),
+                ev(
+                    "session.diff",
+                    json!({"sessionID": S, "diff": [{"file": "a.txt", "additions": 1, "deletions": 0}]}),
+                ),
+                ev("file.edited", json!({"file": "/w/b.txt"})),
+                ev(
+                    "message.part.removed",
+                    json!({"sessionID": S, "messageID": "msg_a", "partID": "q"}),
+                ),
+                ev(
+                    "message.removed",
+                    json!({"sessionID": S, "messageID": "msg_a"}),
+                ),
+                ev(
+                    "message.removed",
+                    json!({"sessionID": S, "messageID": "msg_a"}),
+                ),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.order, vec!["p", "q", "todo:msg_u"]);
+        assert_eq!(tr.items["todo:msg_u"].2["todos"][0]["content"], json!("a"));
+        for id in ["p", "q"] {
+            assert_eq!(tr.text(id), "");
+            assert_eq!(tr.items[id].2["removed"], json!(true));
+        }
+        let removals = out
+            .iter()
+            .filter(|o| matches!(o, Output::Change(ItemChange::Upsert { meta, .. }) if meta["removed"] == json!(true)))
+            .count();
+        assert_eq!(removals, 2, "each item removed once");
+        let files: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::FilesChanged(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            files,
+            vec![vec!["a.txt".to_string()], vec!["/w/b.txt".to_string()]]
+        );
     }
 
     #[test]

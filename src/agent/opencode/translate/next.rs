@@ -35,6 +35,7 @@ impl Translator {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 self.user_msgs.insert(msg.clone(), true);
+                self.last_user = Some(msg.clone());
                 let id = self.item_id(Proto::V2, &format!("{msg}/user"), &msg, Slot::Nth("user"));
                 let part = json!({"id": id, "messageID": msg, "type": "text", "text": text,
                                   "time": {"end": 0}});
