@@ -5,6 +5,7 @@
 //!   `translate`: events -> transcript changes (pure); `session`: the per-session actor.
 
 pub mod client;
+pub mod drift;
 pub mod parts;
 pub mod server;
 pub mod session;

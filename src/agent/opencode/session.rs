@@ -400,6 +400,7 @@ impl Actor {
             );
             return;
         };
+        super::drift::note(&ev);
         let mut outs = Vec::new();
         if !self.translator.on_event(&ev, &mut outs) {
             // The instance loading its plugins (first prompt in a directory) can take seconds
