@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, ObjectType, Patch, Repository, Tree};
 use tracing::debug;
 
+use super::convert::Filters;
 use super::create::{open_wt_repo, review_base};
 use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_FILE, MODE_LINK};
 use super::{
@@ -209,6 +210,16 @@ pub(crate) fn load_sides(
         None
     } else {
         paths::read(&wt_root.join(paths::os_path(&c.new_path)))?
+    };
+    // Compared in repository form: a CRLF checkout's line ends are not the agent's change.
+    let work = match work {
+        Some(w) => Some(Filters::new(repo).clean(
+            repo,
+            &c.new_path,
+            w,
+            base.as_ref().map(|b| &b.bytes[..]),
+        )?),
+        None => None,
     };
     Ok(Sides { base, work })
 }

@@ -51,6 +51,7 @@
 //! as long as the file did not change in between.
 
 mod apply;
+mod convert;
 mod create;
 mod diff;
 mod discover;

@@ -33,6 +33,7 @@ mod store_api;
 mod store_migrate;
 mod store_multiprocess;
 mod worktree_create;
+mod worktree_eol;
 mod worktree_large;
 mod worktree_lifecycle;
 mod worktree_names;
