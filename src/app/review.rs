@@ -191,6 +191,7 @@ fn file_json(f: &FileChange, with_hunks: bool) -> Json {
         "deletions": f.deletions,
         "binary": f.binary,
         "large": f.large,
+        "submodule": f.submodule.then(|| f.patch.lines().nth(1).unwrap_or_default().to_string()),
         "lazy": !with_hunks && !f.hunks.is_empty(),
         "hunks": hunks,
     })

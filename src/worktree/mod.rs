@@ -165,6 +165,8 @@ pub struct FileChange {
     /// Unified patch text (`diff --git` header included); a one-line note for binary files.
     pub patch: String,
     pub hunks: Vec<Hunk>,
+    /// A submodule whose commit differs: shown, never accepted or rejected.
+    pub submodule: bool,
 }
 
 /// Result of [`accept`].

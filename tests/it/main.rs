@@ -40,4 +40,5 @@ mod worktree_names;
 mod worktree_review;
 mod worktree_scan;
 mod worktree_spare;
+mod worktree_submodule;
 mod worktree_txn;
