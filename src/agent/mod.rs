@@ -275,6 +275,12 @@ pub trait AgentBackend: Send + Sync {
     /// logged; the prompt itself reports them.
     async fn prepare(&self, _directory: Option<PathBuf>) {}
 
+    /// The client of the backend's server (opencode: the warm one, started if needed), for
+    /// the probe to ask instead of starting a server of its own. `None`: not a server agent.
+    async fn server_client(&self) -> Option<Result<opencode::client::Client, AgentError>> {
+        None
+    }
+
     /// The agent's own commands for `directory`: (name, description).
     async fn commands(&self, _directory: PathBuf) -> Vec<(String, String)> {
         Vec::new()

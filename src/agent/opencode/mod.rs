@@ -422,6 +422,15 @@ impl AgentBackend for OpencodeBackend {
         }
     }
 
+    async fn server_client(&self) -> Option<Result<client::Client, AgentError>> {
+        // Not reported as `ServerError`: the probe's report says what went wrong.
+        Some(
+            self.server_reporting(false)
+                .await
+                .map(|s| s.client().clone()),
+        )
+    }
+
     async fn prepare(&self, directory: Option<PathBuf>) {
         let t = std::time::Instant::now();
         let server = match self.server_reporting(false).await {
