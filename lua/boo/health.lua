@@ -123,6 +123,8 @@ function M.check_storage(health, rpc)
   vim.wait(5000, function() return got ~= nil end, 20)
   pcall(vim.api.nvim_del_autocmd, id)
   if not got then return health.warn('the backend did not answer within 5 s; see :Boo log') end
+  M.report_drift(health, got.opencode_drift)
+  health.start('boo: worktrees')
   if got.error and got.error ~= vim.NIL then return health.error('store: ' .. tostring(got.error)) end
   local paths, gone = {}, {}
   for _, w in ipairs(got.worktrees or {}) do
@@ -138,6 +140,29 @@ function M.check_storage(health, rpc)
   else
     health.ok('no worktrees left behind by deleted sessions')
   end
+end
+
+--- `name (n), ...` of a `{name = n}` table, sorted by name.
+local function counted(t)
+  local names = vim.tbl_keys(type(t) == 'table' and t or {})
+  table.sort(names)
+  return vim.tbl_map(function(n) return ('%s (%d)'):format(n, t[n]) end, names)
+end
+
+--- Event types and fields opencode sent this run that the pinned schema does not define.
+function M.report_drift(health, drift)
+  health.start('boo: opencode events')
+  if type(drift) ~= 'table' then return health.info('no opencode events seen in this run') end
+  local types, fields = counted(drift.types), counted(drift.fields)
+  if #types == 0 then
+    health.ok('every event type seen in this run is one boo knows')
+  else
+    health.warn(
+      ('unknown event types seen in this run (ignored): %s'):format(table.concat(types, ', ')),
+      { 'opencode changed its events: an answer may show incompletely; see `make contract`' }
+    )
+  end
+  if #fields > 0 then health.info(('unknown event fields (ignored): %s'):format(table.concat(fields, ', '))) end
 end
 
 --- What keeps the agent inside its worktree, and what does not (issue: containment).

@@ -245,6 +245,8 @@ pub enum AgentEvent {
     Retrying { chat: ChatId, message: String },
     /// A problem of the server, not of one turn.
     ServerError(String),
+    /// The agent changed these files (worktree-relative or absolute) during the turn.
+    FilesChanged { chat: ChatId, files: Vec<String> },
 }
 
 /// An agent backend. Methods return quickly; progress and results arrive as [`AgentEvent`]s.
@@ -276,6 +278,12 @@ pub trait AgentBackend: Send + Sync {
     /// sent: opencode starts its server and loads the directory's instance. Failures are only
     /// logged; the prompt itself reports them.
     async fn prepare(&self, _directory: Option<PathBuf>) {}
+
+    /// The client of the backend's server (opencode: the warm one, started if needed), for
+    /// the probe to ask instead of starting a server of its own. `None`: not a server agent.
+    async fn server_client(&self) -> Option<Result<opencode::client::Client, AgentError>> {
+        None
+    }
 
     /// The agent's own commands for `directory`: (name, description).
     async fn commands(&self, _directory: PathBuf) -> Vec<(String, String)> {

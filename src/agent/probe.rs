@@ -1,8 +1,8 @@
 //! Which agents are available, and with which models.
 //!
 //! * opencode: its agents (`GET /agent`) and configured providers/models
-//!   (`GET /config/providers`), asked from a server (an attached one, or a short-lived one the
-//!   probe starts with the same command and environment as the backend's).
+//!   (`GET /config/providers`), asked from the backend's own server (the warm one the chats
+//!   use, or the attached one), through its `Client`: the probe starts no server of its own.
 //! * an optional OpenAI-compatible model router (llama-swap, vLLM, Ollama...): its
 //!   `GET /v1/models`. Its models become opencode models under a provider named after the router
 //!   (`llama-swap/` by default): [`router_config_content`] adds that provider to the inline
@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::external::CliKind;
 
@@ -147,14 +146,6 @@ impl ProbeReport {
     }
 }
 
-/// An opencode server to ask.
-#[derive(Clone, Debug)]
-pub struct RestTarget {
-    pub url: String,
-    pub username: String,
-    pub password: Option<String>,
-}
-
 #[derive(Clone, Debug)]
 pub struct RouterOptions {
     pub name: String,
@@ -167,13 +158,14 @@ pub struct RouterOptions {
 pub type CliSpec = (CliKind, PathBuf, Vec<(String, String)>);
 
 /// What to probe.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProbeOptions {
-    pub opencode_command: PathBuf,
-    /// Environment of the server (as the backend starts it, router provider included).
-    pub opencode_env: Vec<(String, String)>,
-    /// Ask this server instead of starting one.
-    pub attach: Option<RestTarget>,
+    /// The opencode backend whose server is asked (it starts it if it is not running yet).
+    pub opencode: std::sync::Arc<dyn super::AgentBackend>,
+    /// How the report names it: the command, or the attached URL.
+    pub opencode_source: String,
+    /// The directory whose opencode instance is asked (its project config applies).
+    pub directory: PathBuf,
     pub router: Option<RouterOptions>,
     pub clis: Vec<CliSpec>,
     pub acp: Vec<AcpSpec>,
@@ -189,8 +181,7 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs the whole probe: router and CLIs concurrently, then opencode (whose server needs the
-/// router's models in its config).
+/// Runs the whole probe: router, CLIs and opencode concurrently.
 pub async fn run(opts: ProbeOptions) -> ProbeReport {
     let started = Instant::now();
     let clis = futures::future::join_all(
@@ -204,11 +195,27 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
             None => None,
         }
     };
+    // The backend adds the router's models to its server's config itself (`RoutedOpencode`).
+    let opencode = async {
+        let ask = probe_opencode(&opts);
+        match tokio::time::timeout(opts.timeout, ask).await {
+            Ok(p) => p,
+            Err(_) => OpencodeProbe {
+                source: opts.opencode_source.clone(),
+                error: Some(format!(
+                    "opencode did not answer within {} s",
+                    opts.timeout.as_secs()
+                )),
+                ..Default::default()
+            },
+        }
+    };
     // An ACP agent run by a command probed anyway (qwen's CLI, opencode) is not run again: its
     // result is copied below (every `--version` is a process start on a busy machine).
     let same_as_cli = |a: &AcpSpec| opts.clis.iter().position(|(_, c, _)| *c == a.command);
+    // Not attached, the report's source is the command the opencode backend runs.
     let same_as_opencode =
-        |a: &AcpSpec| opts.attach.is_none() && a.command == opts.opencode_command;
+        |a: &AcpSpec| a.command.as_os_str() == std::ffi::OsStr::new(&opts.opencode_source);
     let acp = futures::future::join_all(opts.acp.iter().map(|a| async {
         let found = if same_as_cli(a).is_some() || same_as_opencode(a) {
             CliProbe::default()
@@ -228,19 +235,7 @@ pub async fn run(opts: ProbeOptions) -> ProbeReport {
             install: a.install.clone(),
         }
     }));
-    let (cli, router, acp) = tokio::join!(clis, router, acp);
-    let env = match router.as_ref() {
-        Some(r) => with_router(
-            &opts.opencode_env,
-            r,
-            opts.router.as_ref().and_then(|o| o.api_key.as_deref()),
-        ),
-        None => opts.opencode_env.clone(),
-    };
-    let opencode = match &opts.attach {
-        Some(t) => probe_opencode(t, t.url.clone()).await,
-        None => probe_spawned_opencode(&opts.opencode_command, &env, opts.timeout).await,
-    };
+    let (cli, router, opencode, acp) = tokio::join!(clis, router, opencode, acp);
     let mut acp = acp;
     for (a, spec) in acp.iter_mut().zip(&opts.acp) {
         if let Some(i) = same_as_cli(spec) {
@@ -492,66 +487,49 @@ pub fn router_config_content(user: Option<&str>, r: &RouterProbe, api_key: Optio
     cfg.to_string()
 }
 
-/// Asks a server for its version, agents and providers.
-pub async fn probe_opencode(t: &RestTarget, source: String) -> OpencodeProbe {
+/// Asks the backend's server for its version, agents and providers.
+async fn probe_opencode(opts: &ProbeOptions) -> OpencodeProbe {
     let mut p = OpencodeProbe {
-        source,
+        source: opts.opencode_source.clone(),
         ..Default::default()
     };
-    let http = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(15))
-        .build()
-    {
-        Ok(h) => h,
-        Err(e) => {
-            p.error = Some(e.to_string());
+    let client = match opts.opencode.server_client().await {
+        Some(Ok(c)) => c,
+        Some(Err(super::AgentError::NotFound(_))) => {
+            p.error = Some(
+                "opencode not found: install it (npm i -g opencode-ai) or set opencode.cmd".into(),
+            );
+            return p;
+        }
+        Some(Err(e)) => {
+            p.error = Some(format!("opencode does not start: {e}"));
+            return p;
+        }
+        None => {
+            p.error = Some("not an opencode backend".into());
             return p;
         }
     };
-    let base = t.url.trim_end_matches('/').to_string();
-    let get = |path: &'static str| {
-        let mut r = http.get(format!("{base}{path}"));
-        if let Some(pw) = &t.password {
-            r = r.basic_auth(&t.username, Some(pw));
-        }
-        async move {
-            let resp = r.send().await.map_err(|e| without_url(&e))?;
-            let status = resp.status();
-            let is_json = resp
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("json"));
-            if !status.is_success() {
-                return Err(format!("{path} answered {status}"));
-            }
-            if !is_json {
-                return Err(format!(
-                    "{path} did not answer JSON (is this an opencode server?)"
-                ));
-            }
-            resp.json::<Value>().await.map_err(|e| e.to_string())
-        }
-    };
-    match get("/global/health").await {
-        Ok(v) => p.version = v.get("version").and_then(Value::as_str).map(str::to_string),
+    match client.health().await {
+        Ok(v) => p.version = Some(v),
         Err(e) => {
             p.error = Some(format!("unreachable: {e}"));
             return p;
         }
     }
-    match get("/agent").await {
+    let dir = opts.directory.as_path();
+    let (agents, providers) = tokio::join!(client.agents(dir), client.providers(dir));
+    match agents {
         Ok(v) => p.agents = parse_agents(&v),
-        Err(e) => p.error = Some(e),
+        Err(e) => p.error = Some(e.to_string()),
     }
-    match get("/config/providers").await {
+    match providers {
         Ok(v) => {
             let (providers, default) = parse_providers(&v);
             p.providers = providers;
             p.default_model = default;
         }
-        Err(e) => p.error = Some(e),
+        Err(e) => p.error = Some(e.to_string()),
     }
     p
 }
@@ -623,81 +601,6 @@ pub fn parse_providers(v: &Value) -> (Vec<ProviderInfo>, Option<String>) {
         Some(format!("{}/{}", pick.0, pick.1.as_str()?))
     });
     (providers, default)
-}
-
-/// Starts a short-lived `opencode serve` (own process group, killed on drop) and asks it.
-async fn probe_spawned_opencode(
-    command: &Path,
-    env: &[(String, String)],
-    timeout: Duration,
-) -> OpencodeProbe {
-    let source = command.display().to_string();
-    let password = super::opencode::server::random_password();
-    let mut c = tokio::process::Command::new(command);
-    c.args(["serve", "--hostname", "127.0.0.1", "--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.env("OPENCODE_SERVER_PASSWORD", &password);
-    c.env_remove("OPENCODE_SERVER_USERNAME");
-    super::process::own(&mut c);
-    let mut child = match c.spawn() {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return OpencodeProbe {
-                source,
-                error: Some(
-                    "opencode not found: install it (npm i -g opencode-ai) or set opencode.cmd"
-                        .into(),
-                ),
-                ..Default::default()
-            }
-        }
-        Err(e) => {
-            return OpencodeProbe {
-                source,
-                error: Some(format!("opencode does not start: {e}")),
-                ..Default::default()
-            }
-        }
-    };
-    let pgid = child.id().map_or(0, |p| p as i32);
-    let url = async {
-        let out = child.stdout.take()?;
-        let mut lines = BufReader::new(out).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
-            if let Some(u) = l.trim().strip_prefix("opencode server listening on ") {
-                return Some(u.trim().to_string());
-            }
-        }
-        None
-    };
-    let url = tokio::time::timeout(timeout, url).await.ok().flatten();
-    let p = match url {
-        Some(url) => {
-            let target = RestTarget {
-                url,
-                username: "opencode".into(),
-                password: Some(password),
-            };
-            probe_opencode(&target, source).await
-        }
-        None => OpencodeProbe {
-            source,
-            error: Some(format!(
-                "opencode serve did not start within {} s",
-                timeout.as_secs()
-            )),
-            ..Default::default()
-        },
-    };
-    super::process::signal_group(pgid, libc::SIGKILL);
-    let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
-    p
 }
 
 /// The opencode backend with the model router's models added as a provider: made on the first
@@ -800,6 +703,12 @@ impl super::AgentBackend for RoutedOpencode {
 
     async fn prepare(&self, directory: Option<std::path::PathBuf>) {
         self.backend().await.prepare(directory).await
+    }
+
+    async fn server_client(
+        &self,
+    ) -> Option<Result<super::opencode::client::Client, super::AgentError>> {
+        self.backend().await.server_client().await
     }
 
     async fn rewind(

@@ -518,6 +518,16 @@ impl App {
                     .notify(format!("boo: the model is retrying: {message}"), WARN);
             }
             AgentEvent::ServerError(msg) => self.ui.notify(format!("boo: opencode: {msg}"), ERROR),
+            AgentEvent::FilesChanged { chat, files } => {
+                tracing::debug!(chat, "agent changed {} file(s)", files.len());
+                // Mid-turn, only an open review follows the agent's edits: the pending rows
+                // and `BooChangesPending` stay once per turn (diff-supersede at its end).
+                if let Some(c) = self.ws.chats.get(&chat).cloned() {
+                    if self.review_open(c.session) {
+                        self.refresh_pending(c.session, &c.agent);
+                    }
+                }
+            }
         }
         self.push_status();
     }

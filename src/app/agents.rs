@@ -20,9 +20,7 @@ use super::Event;
 use crate::agent::acp::{self, AcpBackend, AcpConfig};
 use crate::agent::external::{CliConfig, CliKind, ExternalBackend};
 use crate::agent::opencode::OpencodeConfig;
-use crate::agent::probe::{
-    self, ProbeOptions, ProbeReport, RestTarget, RoutedOpencode, RouterOptions,
-};
+use crate::agent::probe::{self, ProbeOptions, ProbeReport, RoutedOpencode, RouterOptions};
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
@@ -297,21 +295,24 @@ impl Agents {
             .collect()
     }
 
-    /// What the probe looks at: the same commands and settings the backends use.
-    pub fn probe_options(&self) -> ProbeOptions {
+    /// What the probe looks at: the opencode backend the chats use (its warm server) and the
+    /// same commands and settings as the other backends.
+    pub fn probe_options(&mut self) -> Result<ProbeOptions, String> {
         let oc = self.opencode_config();
-        let attach = oc.attach_url.clone().map(|url| RestTarget {
-            url,
-            username: oc
-                .attach_username
-                .clone()
-                .unwrap_or_else(|| "opencode".into()),
-            password: oc.attach_password.clone(),
-        });
-        ProbeOptions {
-            opencode_command: oc.command.clone(),
-            opencode_env: oc.env.clone(),
-            attach,
+        let source = oc
+            .attach_url
+            .clone()
+            .unwrap_or_else(|| oc.command.display().to_string());
+        let directory = oc
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let opencode = self.dispatcher("opencode")?.backend().clone();
+        Ok(ProbeOptions {
+            opencode,
+            opencode_source: source,
+            directory,
             router: self.router_options(),
             clis: CliKind::ALL
                 .iter()
@@ -323,7 +324,7 @@ impl Agents {
             acp: self.acp_specs(),
             search_path: None,
             timeout: Duration::from_secs(60),
-        }
+        })
     }
 
     /// Starts a probe in the background unless one runs; its report comes back as
@@ -332,8 +333,11 @@ impl Agents {
         if self.probing {
             return;
         }
+        let opts = match self.probe_options() {
+            Ok(o) => o,
+            Err(e) => return tracing::warn!("probe not started: {e}"),
+        };
         self.probing = true;
-        let opts = self.probe_options();
         let events = self.events.clone();
         tokio::spawn(async move {
             let report = probe::run(opts).await;

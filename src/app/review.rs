@@ -191,6 +191,7 @@ fn file_json(f: &FileChange, with_hunks: bool) -> Json {
         "deletions": f.deletions,
         "binary": f.binary,
         "large": f.large,
+        "submodule": f.submodule.then(|| f.patch.lines().nth(1).unwrap_or_default().to_string()),
         "lazy": !with_hunks && !f.hunks.is_empty(),
         "hunks": hunks,
     })
@@ -409,6 +410,11 @@ impl App {
             worktree_id: s.worktree_id,
             agent,
         })
+    }
+
+    /// Whether a review view of the session is open.
+    pub(super) fn review_open(&self, session: SessionId) -> bool {
+        self.review.views.contains(&session)
     }
 
     /// Recomputes a session's pending diff (after every turn: diff-supersede); an open review

@@ -267,32 +267,18 @@ impl App {
             } else {
                 None
             };
-            // Session ids can be reused after a delete, and a deleted session's branch may be
-            // kept (it held work): then the next free `-N` suffix names the new one.
-            let mut n = 1;
-            let result = loop {
-                if let Some(wt) = adopted {
-                    break Ok(wt);
-                }
-                let name = if n == 1 {
-                    slug.clone()
-                } else {
-                    format!("{slug}-{n}")
-                };
-                match worktree::create_with_progress(
+            // Session ids are never reused (the store's AUTOINCREMENT), so the name is free
+            // unless something outside boo took it: then the error says which.
+            let result = match adopted {
+                Some(wt) => Ok(wt),
+                None => worktree::create_with_progress(
                     &repo_root,
-                    &parent.join(&name),
-                    &name,
+                    &parent.join(&slug),
+                    &slug,
                     &opts,
                     &mut report,
-                ) {
-                    Err(
-                        worktree::WorktreeError::BranchExists(_)
-                        | worktree::WorktreeError::WorktreeExists(_)
-                        | worktree::WorktreeError::DestinationExists(_),
-                    ) if n < 50 => n += 1,
-                    r => break r.map_err(|e| e.to_string()),
-                }
+                )
+                .map_err(|e| e.to_string()),
             };
             if let (Ok(wt), Some(commit)) = (&result, &seed) {
                 if let Err(e) = worktree::restore(wt, commit, None) {

@@ -147,7 +147,7 @@ impl App {
         let store = self.store().await;
         let events = self.events.clone();
         tokio::spawn(async move {
-            let data = match store.live_worktrees().await {
+            let mut data = match store.live_worktrees().await {
                 Ok(w) => serde_json::json!({
                     "worktrees": w.iter().map(|w| serde_json::json!({
                         "path": w.path,
@@ -156,6 +156,8 @@ impl App {
                 }),
                 Err(e) => serde_json::json!({ "error": e.to_string() }),
             };
+            // What opencode sent this run that its pinned schema does not define.
+            data["opencode_drift"] = crate::agent::opencode::drift::report();
             let _ = events.send(super::Event::Health(data));
         });
     }

@@ -58,8 +58,14 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
+        name: "session_ids_never_reused",
+        up: v6_session_autoincrement,
+        check: Some(v6_check),
+    },
+    Migration {
+        version: 7,
         name: "checkpoints",
-        up: v6_checkpoints,
+        up: v7_checkpoints,
         check: None,
     },
 ];
@@ -80,10 +86,26 @@ pub fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<u32, StoreEr
     if found > supported {
         return Err(StoreError::TooNew { found, supported });
     }
-    for m in list {
-        retry_busy(|| apply(conn, m))?;
-    }
+    // A step may rebuild a table (SQLite's way to change a column): with foreign keys on,
+    // dropping the old table would cascade to its children. Off for the steps (it cannot change
+    // inside a transaction), each step checks the keys itself before it commits.
+    let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = list.iter().try_for_each(|m| retry_busy(|| apply(conn, m)));
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    result?;
     retry_busy(|| user_version(conn).map_err(StoreError::from))
+}
+
+/// Rows whose foreign key points nowhere, as `table(rowid) -> parent`.
+fn dangling_keys(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
+    let mut st = tx.prepare("PRAGMA foreign_key_check")?;
+    let rows = st.query_map([], |r| {
+        let (table, rowid, parent): (String, Option<i64>, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?);
+        Ok(format!("{table}({}) -> {parent}", rowid.unwrap_or(-1)))
+    })?;
+    rows.collect()
 }
 
 fn apply(conn: &mut Connection, m: &Migration) -> Result<(), StoreError> {
@@ -106,6 +128,13 @@ fn apply(conn: &mut Connection, m: &Migration) -> Result<(), StoreError> {
     })?;
     if let Some(check) = m.check {
         check(&tx).map_err(&fail)?;
+    }
+    let dangling = dangling_keys(&tx).map_err(|e| fail(e.to_string()))?;
+    if !dangling.is_empty() {
+        return Err(fail(format!(
+            "foreign keys broken: {}",
+            dangling.join(", ")
+        )));
     }
     // user_version lives in the file header, so it commits or rolls back with the step.
     tx.pragma_update(None, "user_version", m.version)
@@ -270,9 +299,73 @@ fn v5_prompt_history(tx: &Transaction) -> rusqlite::Result<()> {
     )
 }
 
+/// `AUTOINCREMENT` on `sessions.id`: a deleted session's id is never given again, so its
+/// worktree branch (kept when it held work) never meets a new session of the same name.
+/// SQLite cannot change a column, so the table is rebuilt (foreign keys are off, see
+/// `migrate`; children refer to it by name). Ids deleted before this step are unknown, except
+/// those that named worktrees (`boo/<slug>-<id>`): the sequence starts above them too.
+fn v6_session_autoincrement(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "
+        CREATE TABLE sessions_v6 (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            repo_root       TEXT NOT NULL,
+            title           TEXT NOT NULL,
+            created_at      INTEGER NOT NULL,
+            updated_at      INTEGER NOT NULL,
+            last_active_at  INTEGER,
+            owner_pid       INTEGER
+        );
+        INSERT INTO sessions_v6 (id, repo_root, title, created_at, updated_at, last_active_at,
+                                 owner_pid)
+            SELECT id, repo_root, title, created_at, updated_at, last_active_at, owner_pid
+            FROM sessions;
+        DROP TABLE sessions;
+        ALTER TABLE sessions_v6 RENAME TO sessions;
+        CREATE INDEX sessions_repo ON sessions(repo_root);
+        CREATE INDEX sessions_last_active ON sessions(repo_root, last_active_at);
+        ",
+    )?;
+    let mut floor: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM sessions", [], |r| {
+        r.get(0)
+    })?;
+    let mut st = tx.prepare("SELECT branch FROM worktrees")?;
+    let branches = st.query_map([], |r| r.get::<_, String>(0))?;
+    for b in branches {
+        // Every number in the name: over-counting only skips ids.
+        let b = b?;
+        let most = b
+            .split(['-', '/'])
+            .filter_map(|t| t.parse::<i64>().ok())
+            .max();
+        floor = floor.max(most.unwrap_or(0));
+    }
+    tx.execute("DELETE FROM sqlite_sequence WHERE name = 'sessions'", [])?;
+    tx.execute(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('sessions', ?1)",
+        [floor],
+    )?;
+    Ok(())
+}
+
+fn v6_check(tx: &Transaction) -> Result<(), String> {
+    let sql: String = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sessions'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if sql.contains("AUTOINCREMENT") {
+        Ok(())
+    } else {
+        Err("sessions.id is not AUTOINCREMENT".into())
+    }
+}
+
 /// Each turn's number in its chat and its checkpoints (worktree snapshots before and after, the
 /// agent's message id of its prompt, whether it was undone).
-fn v6_checkpoints(tx: &Transaction) -> rusqlite::Result<()> {
+fn v7_checkpoints(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE checkpoints (
             task_id        INTEGER PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,

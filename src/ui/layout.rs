@@ -231,6 +231,13 @@ fn body_lines(kind: ItemKind, content: &str) -> impl Iterator<Item = String> + '
 }
 
 fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
+    // A message opencode removed (reverted, compacted) keeps its place but shows nothing.
+    if meta.get("removed") == Some(&Json::Bool(true)) {
+        return Vec::new();
+    }
+    if kind == ItemKind::Info && str_field(meta, "type") == "todo" {
+        return todo_lines(meta);
+    }
     let header = header(kind, meta);
     let body = match kind {
         ItemKind::Tool => tool_body(content, meta),
@@ -250,6 +257,34 @@ fn render(kind: ItemKind, content: &str, meta: &Json) -> Vec<String> {
     let mut lines: Vec<String> = header.into_iter().collect();
     if !(body.is_empty() && lines.len() == 1) {
         lines.extend(body_lines(kind, &body));
+    }
+    lines.push(String::new());
+    lines
+}
+
+/// The agent's todo list as a checklist: `[x]` done, `[~]` in progress, `[-]` cancelled.
+fn todo_lines(meta: &Json) -> Vec<String> {
+    let todos = meta.get("todos").and_then(Json::as_array);
+    let todos = todos.map(Vec::as_slice).unwrap_or_default();
+    if todos.is_empty() {
+        return Vec::new();
+    }
+    let done = todos
+        .iter()
+        .filter(|t| str_field(t, "status") == "completed")
+        .count();
+    let mut lines = vec![format!("☑ Todo ({done}/{} done)", todos.len())];
+    for t in todos {
+        let mark = match str_field(t, "status") {
+            "completed" => "x",
+            "in_progress" => "~",
+            "cancelled" => "-",
+            _ => " ",
+        };
+        lines.push(format!(
+            "- [{mark}] {}",
+            one_line(str_field(t, "content"), 200)
+        ));
     }
     lines.push(String::new());
     lines
@@ -706,6 +741,51 @@ mod tests {
             json!({"tool": "bash", "status": "completed", "summary": "echo hi"}),
         ));
         assert!(!l.is_dirty());
+    }
+
+    #[test]
+    fn a_todo_list_is_a_checklist_and_a_removed_item_draws_nothing() {
+        let mut l = Chat::new();
+        l.push(ItemKind::Text, "before", json!({}));
+        let todos = |second: &str| {
+            json!({"type": "todo", "todos": [
+                {"content": "write the test", "status": "completed", "priority": "high"},
+                {"content": "make it pass", "status": second, "priority": "low"}]})
+        };
+        l.apply(upsert("todo:m", ItemKind::Info, "", todos("in_progress")));
+        l.push(ItemKind::Text, "after", json!({}));
+        l.flush();
+        assert_eq!(
+            l.all_lines(),
+            vec![
+                "before",
+                "",
+                "☑ Todo (1/2 done)",
+                "- [x] write the test",
+                "- [~] make it pass",
+                "",
+                "after",
+                ""
+            ]
+        );
+        l.apply(upsert("todo:m", ItemKind::Info, "", todos("completed")));
+        l.flush();
+        assert_eq!(
+            l.all_lines()[2..5],
+            [
+                "☑ Todo (2/2 done)",
+                "- [x] write the test",
+                "- [x] make it pass"
+            ]
+        );
+        l.apply(upsert(
+            "todo:m",
+            ItemKind::Info,
+            "",
+            json!({"removed": true}),
+        ));
+        l.flush();
+        assert_eq!(l.all_lines(), vec!["before", "", "after", ""]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use git2::{
 };
 use tracing::{info, warn};
 
+use super::convert::Filters;
 use super::create::{open_user_repo, open_wt_repo, review_base, review_base_ref};
 use super::diff::{file_patch, find_change, is_large, load_sides, RawChange, Sides};
 use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_LINK};
@@ -289,11 +290,21 @@ fn plan_accept(
     let renamed = c.old_path != c.new_path;
     let mut ops = Vec::new();
     let mut written = Vec::new();
+    // The checkout is compared in repository form and written in its own (CRLF, filters).
+    let filters = Filters::new(repo);
+    let base_bytes = sides.base.as_ref().map(|b| &b.bytes[..]);
+    let read_user = |p: &std::path::Path, rel: &str| -> Result<Option<Content>> {
+        match paths::read(p)? {
+            Some(c) => Ok(Some(filters.clean(repo, rel, c, base_bytes)?)),
+            None => Ok(None),
+        }
+    };
+    let for_user = |rel: &str, c: &Content| filters.smudge(repo, rel, c.clone());
     let conflict_of =
         |reason: String, markers| Ok(Plan::Conflict(conflict(path, reason, markers, rb)));
     match (&sides.base, &target) {
         (Some(base), Some(theirs)) => {
-            let Some(ours) = paths::read(&user_old)? else {
+            let Some(ours) = read_user(&user_old, &c.old_path)? else {
                 return conflict_of(format!("{} was deleted in your checkout", c.old_path), None);
             };
             if renamed && paths::read(&user_new)?.is_some() {
@@ -306,7 +317,7 @@ fn plan_accept(
                 Merge::Conflict { reason, markers } => return conflict_of(reason, markers),
                 Merge::Clean(merged) => {
                     if renamed || merged != ours {
-                        ops.push(Op::Write(user_new.clone(), merged));
+                        ops.push(Op::Write(user_new.clone(), for_user(&c.new_path, &merged)?));
                         written.push(c.new_path.clone());
                     }
                     if renamed {
@@ -316,9 +327,9 @@ fn plan_accept(
                 }
             }
         }
-        (None, Some(theirs)) => match paths::read(&user_new)? {
+        (None, Some(theirs)) => match read_user(&user_new, &c.new_path)? {
             None => {
-                ops.push(Op::Write(user_new.clone(), theirs.clone()));
+                ops.push(Op::Write(user_new.clone(), for_user(&c.new_path, theirs)?));
                 written.push(c.new_path.clone());
             }
             Some(ours) if &ours == theirs => {}
@@ -332,7 +343,7 @@ fn plan_accept(
                 )
             }
         },
-        (Some(base), None) => match paths::read(&user_old)? {
+        (Some(base), None) => match read_user(&user_old, &c.old_path)? {
             None => {}
             Some(ours) if &ours == base => {
                 ops.push(Op::Delete(user_old.clone()));
@@ -476,6 +487,7 @@ pub fn reject_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<RejectOutcome>
     let tree = repo.find_commit(rb)?.tree()?;
     let mut ops = Vec::new();
     let mut reverted = Vec::new();
+    let filters = Filters::new(&repo);
     for pick in picks {
         let path = pick.path.as_str();
         check_inside(&wt.path, path)?;
@@ -490,13 +502,12 @@ pub fn reject_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<RejectOutcome>
             Selection::Partial { hunks, chosen } => {
                 if let (Some(b), Some(w)) = (&sides.base, &sides.work) {
                     let bytes = splice(&w.bytes, &b.bytes, &hunks, &chosen, false)?;
-                    ops.push(Op::Write(
-                        wt_new,
-                        Content {
-                            bytes,
-                            mode: w.mode,
-                        },
-                    ));
+                    let content = Content {
+                        bytes,
+                        mode: w.mode,
+                    };
+                    let content = filters.smudge(&repo, &c.new_path, content)?;
+                    ops.push(Op::Write(wt_new, content));
                     reverted.push(c.new_path.clone());
                 }
             }
@@ -506,7 +517,8 @@ pub fn reject_all(wt: &SessionWorktree, picks: &[Pick]) -> Result<RejectOutcome>
                     reverted.push(c.new_path.clone());
                 }
                 if let Some(b) = &sides.base {
-                    ops.push(Op::Write(wt_old, b.clone()));
+                    let content = filters.smudge(&repo, &c.old_path, b.clone())?;
+                    ops.push(Op::Write(wt_old, content));
                     reverted.push(c.old_path.clone());
                 }
             }

@@ -11,8 +11,12 @@ use std::collections::BTreeSet;
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, ObjectType, Patch, Repository, Tree};
 use tracing::debug;
 
+use super::convert::Filters;
 use super::create::{open_wt_repo, review_base};
 use super::paths::{self, check_inside, Content, MODE_EXEC, MODE_FILE, MODE_LINK};
+
+/// A gitlink's mode.
+const MODE_SUBMODULE: u32 = 0o160000;
 use super::{
     ChangeStatus, FileChange, Hunk, HunkLine, Result, SessionWorktree, WorktreeError, CONTEXT_LINES,
 };
@@ -210,6 +214,16 @@ pub(crate) fn load_sides(
     } else {
         paths::read(&wt_root.join(paths::os_path(&c.new_path)))?
     };
+    // Compared in repository form: a CRLF checkout's line ends are not the agent's change.
+    let work = match work {
+        Some(w) => Some(Filters::new(repo).clean(
+            repo,
+            &c.new_path,
+            w,
+            base.as_ref().map(|b| &b.bytes[..]),
+        )?),
+        None => None,
+    };
     Ok(Sides { base, work })
 }
 
@@ -363,6 +377,7 @@ pub(crate) fn describe(c: &RawChange, sides: &Sides) -> Result<Option<FileChange
         exec_changed,
         patch: patch_text(c.status, &c.old_path, &c.new_path, sides, &p),
         hunks: p.hunks,
+        submodule: false,
     }))
 }
 
@@ -428,7 +443,54 @@ fn describe_large(
             c.old_path, c.new_path
         ),
         hunks: Vec::new(),
+        submodule: false,
     })))
+}
+
+/// Submodules whose commit in the worktree (its checkout's HEAD, else the index's gitlink)
+/// differs from the review base's: entries of the review, read-only (boo does not move a
+/// submodule in the user's checkout). Found from `.gitmodules`, so a repository without
+/// submodules pays one file read.
+fn submodule_changes(repo: &Repository, tree: &Tree<'_>) -> Result<Vec<FileChange>> {
+    let mut out = Vec::new();
+    for sm in repo.submodules()? {
+        let path = paths::git_path(sm.path());
+        let old = tree
+            .get_path(sm.path())
+            .ok()
+            .filter(|e| e.filemode() as u32 == MODE_SUBMODULE)
+            .map(|e| e.id());
+        let new = sm.workdir_id().or_else(|| sm.index_id());
+        if old == new {
+            continue;
+        }
+        let status = match (old, new) {
+            (None, _) => ChangeStatus::Added,
+            (_, None) => ChangeStatus::Deleted,
+            _ => ChangeStatus::Modified,
+        };
+        let short = |o: Option<git2::Oid>| o.map_or("(none)".to_string(), |o| o.to_string());
+        out.push(FileChange {
+            path: path.clone(),
+            old_path: None,
+            status,
+            additions: 0,
+            deletions: 0,
+            binary: false,
+            large: false,
+            old_mode: old.map_or(0, |_| MODE_SUBMODULE),
+            new_mode: new.map_or(0, |_| MODE_SUBMODULE),
+            exec_changed: false,
+            patch: format!(
+                "diff --git a/{path} b/{path}\nSubmodule {path} {} -> {}: shown only; commit or check it out in the submodule yourself\n",
+                short(old),
+                short(new)
+            ),
+            hunks: Vec::new(),
+            submodule: true,
+        });
+    }
+    Ok(out)
 }
 
 /// One change as the API shows it: large files by size alone, others from both contents.
@@ -486,6 +548,7 @@ pub(crate) fn pending_of(
             out.push(fc);
         }
     }
+    out.extend(submodule_changes(repo, tree)?);
     out.sort_by(|a, b| a.path.cmp(&b.path));
     debug!(slug = %wt.slug, files = out.len(), candidates = candidates.len(), "pending computed");
     Ok(out)

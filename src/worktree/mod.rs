@@ -53,6 +53,7 @@
 //! as long as the file did not change in between.
 
 mod apply;
+mod convert;
 mod create;
 mod diff;
 mod discover;
@@ -170,6 +171,8 @@ pub struct FileChange {
     /// Unified patch text (`diff --git` header included); a one-line note for binary files.
     pub patch: String,
     pub hunks: Vec<Hunk>,
+    /// A submodule whose commit differs: shown, never accepted or rejected.
+    pub submodule: bool,
 }
 
 /// Result of [`accept`].

@@ -147,18 +147,28 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                 .iter()
                 .find(|f| f.path == rel || f.old_path.as_deref() == Some(rel.as_str()))
             {
+                Some(f) if f.submodule => {
+                    return warn(format!(
+                        "{rel} is a submodule: boo shows its new commit but does not {verb} it"
+                    ))
+                }
                 Some(f) => vec![f],
                 None => return warn(format!("no pending change for {rel}")),
             }
         }
-        None if files.is_empty() => {
+        None if files.iter().all(|f| f.submodule) => {
+            let message = if files.is_empty() {
+                "boo: no pending changes"
+            } else {
+                "boo: only submodule changes are pending; boo does not apply them"
+            };
             return ActReport {
-                message: ("boo: no pending changes".into(), Level::Info),
+                message: (message.into(), Level::Info),
                 reload: Vec::new(),
                 review_base: None,
-            }
+            };
         }
-        None => files.iter().collect(),
+        None => files.iter().filter(|f| !f.submodule).collect(),
     };
     let mut picks = Vec::new();
     for f in &chosen {

@@ -7,7 +7,26 @@ use crate::support::agents::*;
 use boo_testkit::fake_model::FakeModel;
 use boo_testkit::opencode::{OpencodeEnv, SandboxOptions};
 use boocoder::agent::external::CliKind;
-use boocoder::agent::probe::{self, ProbeOptions, RouterOptions};
+use boocoder::agent::opencode::OpencodeConfig;
+use boocoder::agent::probe::{self, ProbeOptions, RoutedOpencode, RouterOptions};
+use boocoder::agent::AgentBackend;
+use std::sync::Arc;
+
+/// The opencode backend the probe asks, as the app makes it (router models added to its
+/// server's config on first use).
+fn backend(
+    command: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    router: Option<RouterOptions>,
+) -> Arc<RoutedOpencode> {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let cfg = OpencodeConfig {
+        command,
+        env,
+        ..Default::default()
+    };
+    Arc::new(RoutedOpencode::new(cfg, router, tx))
+}
 
 #[tokio::test]
 async fn probe_lists_opencode_models_router_models_and_cli_agents() {
@@ -29,16 +48,22 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
             install: b.install.into(),
         }
     };
+    let router_opts = RouterOptions {
+        name: "llama-swap".into(),
+        // Without `/v1`: it is added.
+        url: format!("http://127.0.0.1:{}", router.port()),
+        api_key: None,
+    };
+    let oc = backend(
+        boo_testkit::tools::opencode(),
+        env.vars().to_vec(),
+        Some(router_opts.clone()),
+    );
     let opts = ProbeOptions {
-        opencode_command: boo_testkit::tools::opencode(),
-        opencode_env: env.vars().to_vec(),
-        attach: None,
-        router: Some(RouterOptions {
-            name: "llama-swap".into(),
-            // Without `/v1`: it is added.
-            url: format!("http://127.0.0.1:{}", router.port()),
-            api_key: None,
-        }),
+        opencode: oc.clone(),
+        opencode_source: "opencode".into(),
+        directory: env.project_dir().to_path_buf(),
+        router: Some(router_opts),
         clis: CliKind::ALL
             .iter()
             .map(|k| (*k, std::path::PathBuf::from(k.name()), Vec::new()))
@@ -52,8 +77,14 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
         timeout: Duration::from_secs(60),
     };
     let t0 = Instant::now();
-    let report = probe::run(opts).await;
+    let report = probe::run(opts.clone()).await;
     let took = t0.elapsed();
+    // The backend's own server answered: a second probe finds it warm.
+    let t1 = Instant::now();
+    let again = probe::run(opts).await;
+    let warm = t1.elapsed();
+    assert_eq!(again.opencode, report.opencode);
+    oc.shutdown().await;
     assert_eq!(report.opencode.error, None, "{report:#?}");
     assert_eq!(report.opencode.version.as_deref(), Some("1.18.33"));
     let models = report.models();
@@ -141,7 +172,10 @@ async fn probe_lists_opencode_models_router_models_and_cli_agents() {
     assert!(!acp("qwen").active && acp("qwen").found.path.is_some());
     let agents = report.agents();
     assert_eq!(agents, ["opencode", "opencode:plan", "qwen", "gemini"]);
-    eprintln!("probe took {took:?} (report says {} ms)", report.took_ms);
+    eprintln!(
+        "probe took {took:?} (report says {} ms); again on the warm server: {warm:?}",
+        report.took_ms
+    );
 }
 
 fn provider_port(url: &str) -> u16 {
@@ -160,9 +194,9 @@ async fn probe_reports_an_unreachable_router_and_a_missing_opencode() {
         .map(|a| a.port())
         .expect("port");
     let opts = ProbeOptions {
-        opencode_command: tmp.path().join("no-opencode"),
-        opencode_env: Vec::new(),
-        attach: None,
+        opencode: backend(tmp.path().join("no-opencode"), Vec::new(), None),
+        opencode_source: "no-opencode".into(),
+        directory: tmp.path().to_path_buf(),
         router: Some(RouterOptions {
             name: "lab".into(),
             url: format!("http://127.0.0.1:{port}/v1"),

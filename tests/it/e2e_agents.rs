@@ -292,6 +292,9 @@ async fn a_model_chosen_with_boo_model_is_used_by_the_next_opencode_turn() {
         "model router llama-swap",
         "qwen 0.24.4",
         "agents: opencode, opencode:plan, qwen",
+        // The turns' real events, counted by the backend against the pinned schema.
+        "boo: opencode events",
+        "every event type seen in this run is one boo knows",
     ] {
         assert!(health.contains(needle), "'{needle}' not in:\n{health}");
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use boo_testkit::nvim::{pid_alive, wait_pid_gone, Nvim, NvimOptions};
 use boo_testkit::tools;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -70,6 +70,40 @@ async fn checkhealth_reports_binary_and_tools() {
         "the process guard is reported: {report}"
     );
     assert!(!report.contains("ERROR"), "{report}");
+    nvim.quit().await;
+}
+
+#[tokio::test]
+async fn checkhealth_lists_unknown_opencode_events() {
+    let nvim = Nvim::start().await;
+    // The backend's drift report as the health request returns it, drawn by the health code.
+    let lines = nvim
+        .lua(
+            "local out = {} \
+             local function put(level) return function(msg) table.insert(out, level .. ' ' .. msg) end end \
+             local h = { start = put('#'), ok = put('OK'), warn = put('WARN'), info = put('INFO'), error = put('ERROR') } \
+             local health = require('boo.health') \
+             health.report_drift(h, { types = { ['session.next.text.appended'] = 3, ['a.b'] = 1 }, fields = { ['session.idle.why'] = 2 } }) \
+             health.report_drift(h, { types = vim.empty_dict(), fields = vim.empty_dict() }) \
+             return out",
+        )
+        .await;
+    let lines: Vec<&str> = lines
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "# boo: opencode events",
+            "WARN unknown event types seen in this run (ignored): a.b (1), session.next.text.appended (3)",
+            "INFO unknown event fields (ignored): session.idle.why (2)",
+            "# boo: opencode events",
+            "OK every event type seen in this run is one boo knows",
+        ]
+    );
     nvim.quit().await;
 }
 

@@ -159,3 +159,67 @@ async fn record_long_stream() {
     std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
     std::fs::write(&out, text).expect("write recording");
 }
+
+/// Records the SSE stream of two turns (reasoning and text; a `bash` tool then text) from the
+/// real server into `tests/data/opencode_answer_v1.sse`, the V1 half of `opencode_v2.rs`. Run on
+/// purpose: `BOO_RECORD=1 cargo test --test it -- opencode_harness::record_answer --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn record_answer() {
+    if std::env::var_os("BOO_RECORD").is_none() {
+        return;
+    }
+    let model = FakeModel::start();
+    let opts = boo_testkit::opencode::SandboxOptions {
+        bash_permission: Some("allow".into()),
+        ..Default::default()
+    };
+    let sb = Sandbox::start_with(&model, opts);
+    let http = reqwest::Client::new();
+    let dir = sb.project_dir().to_string_lossy().into_owned();
+    let auth = |r: reqwest::RequestBuilder| r.basic_auth(sb.username(), Some(sb.password()));
+    let session: Value = auth(http.post(format!("{}/session", sb.url())))
+        .query(&[("directory", &dir)])
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("create session")
+        .json()
+        .await
+        .expect("session json");
+    let sid = session["id"].as_str().expect("id").to_string();
+    let mut body = auth(http.get(format!("{}/event", sb.url())))
+        .query(&[("directory", &dir)])
+        .send()
+        .await
+        .expect("subscribe")
+        .bytes_stream();
+    let mut raw = Vec::new();
+    let idle = format!("\"type\":\"session.idle\",\"properties\":{{\"sessionID\":\"{sid}\"");
+    for (i, prompt) in ["explain the plan", "run it [fake:bash echo v2]"]
+        .iter()
+        .enumerate()
+    {
+        auth(http.post(format!("{}/session/{sid}/prompt_async", sb.url())))
+            .query(&[("directory", &dir)])
+            .json(&json!({"parts":[{"type":"text","text": prompt}]}))
+            .send()
+            .await
+            .expect("prompt");
+        timeout(Duration::from_secs(120), async {
+            while let Some(chunk) = body.next().await {
+                raw.extend_from_slice(&chunk.expect("chunk"));
+                if String::from_utf8_lossy(&raw).matches(&idle).count() > i {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("no session.idle");
+    }
+    let text = String::from_utf8_lossy(&raw).replace(&dir, "/home/user/project");
+    let root = sb.env.root().to_string_lossy().into_owned();
+    let text = text.replace(&root, "/home/user");
+    let out = boo_testkit::tools::repo_root().join("tests/data/opencode_answer_v1.sse");
+    std::fs::write(&out, text).expect("write recording");
+}

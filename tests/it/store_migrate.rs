@@ -217,3 +217,72 @@ async fn store_open_refuses_a_newer_schema_and_names_the_path() {
     assert!(!store.is_persistent());
     assert_eq!(dump(&Connection::open(&path).unwrap()), before);
 }
+
+/// A version-5 database whose sessions 3 and 7 were deleted (7's worktree record and branch
+/// kept, as boo keeps a worktree that held work), then upgraded: ids are never given again.
+#[tokio::test]
+async fn store_migrate_session_ids_are_never_reused_after_the_upgrade() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("boo.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        assert_eq!(schema::migrate(&mut conn, &MIGRATIONS[..5]).unwrap(), 5);
+        conn.execute_batch(
+            "
+            INSERT INTO sessions (id, repo_root, title, created_at, updated_at, last_active_at)
+                VALUES (1, '/repo', 'one', 1, 1, 1), (2, '/repo', 'two', 2, 2, 2),
+                       (3, '/repo', 'three', 3, 3, 3);
+            INSERT INTO chats (id, session_id, title, agent, model, position, created_at, updated_at)
+                VALUES (10, 2, 'tab', 'opencode', NULL, 0, 1, 1);
+            INSERT INTO transcript (chat_id, seq, kind, part_id, content, meta, updated_at)
+                VALUES (10, 0, 'user', NULL, 'kept', '{}', 1);
+            INSERT INTO worktrees (id, session_id, repo_root, path, branch, base_commit,
+                                   review_base, created_at)
+                VALUES (1, NULL, '/repo', '/w/fix-it-7', 'boo/fix-it-7', 'c', 'c', 1),
+                       (2, 2, '/repo', '/w/two-2', 'boo/two-2', 'c', 'c', 1);
+            DELETE FROM sessions WHERE id = 3;
+            ",
+        )
+        .unwrap();
+    }
+    let store = t(Store::open(&path)).await.unwrap();
+    // Every row survived the rebuild of `sessions` (no cascade), keys intact.
+    assert_eq!(t(store.session(2)).await.unwrap().unwrap().title, "two");
+    assert_eq!(
+        t(store.load_transcript(10)).await.unwrap()[0].content,
+        "kept"
+    );
+    assert_eq!(
+        t(store.session_worktree(2)).await.unwrap().map(|w| w.id),
+        Some(2)
+    );
+    // Above the highest id a worktree branch names, and never again after a delete.
+    let a = t(store.create_session("/repo", "a")).await.unwrap();
+    assert_eq!(a.id, 8);
+    assert!(t(store.delete_session(a.id)).await.unwrap());
+    let b = t(store.create_session("/repo", "b")).await.unwrap();
+    assert_eq!(b.id, 9);
+    // Deleting a session still cascades to its chats.
+    assert!(t(store.delete_session(2)).await.unwrap());
+    assert!(t(store.load_transcript(10)).await.unwrap().is_empty());
+    t(store.close()).await.unwrap();
+
+    let mut conn = Connection::open(&path).unwrap();
+    assert_eq!(version(&conn), 6);
+    let before = dump(&conn);
+    schema::migrate(&mut conn, MIGRATIONS).unwrap();
+    assert_eq!(dump(&conn), before);
+}
+
+#[tokio::test]
+async fn store_fresh_database_never_reuses_a_deleted_session_id() {
+    let dir = TempDir::new().unwrap();
+    let store = t(Store::open(&dir.path().join("boo.db"))).await.unwrap();
+    let one = t(store.create_session("/r", "one")).await.unwrap();
+    let two = t(store.create_session("/r", "two")).await.unwrap();
+    assert!(t(store.delete_session(two.id)).await.unwrap());
+    let three = t(store.create_session("/r", "three")).await.unwrap();
+    assert_eq!((one.id, two.id, three.id), (1, 2, 3));
+    t(store.close()).await.unwrap();
+}

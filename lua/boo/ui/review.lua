@@ -120,7 +120,9 @@ function H.build(data)
     add('')
     add(('%s %s'):format(STATUS[f.status] or '?', name_of(f)), 'BooDiffFile', fi)
     if f.lazy then add('  (<Tab> shows its hunks)', 'BooReviewHint', fi) end
-    if f.large then
+    if type(f.submodule) == 'string' then
+      add('  (' .. f.submodule .. ')', 'BooReviewHint', fi)
+    elseif f.large then
       add('  (large file, not shown: accept or reject the whole file)', 'BooReviewHint', fi)
     elseif f.binary then
       add('  (binary, symlink or mode change: accept or reject the whole file)', 'BooReviewHint', fi)

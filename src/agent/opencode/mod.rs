@@ -5,6 +5,7 @@
 //!   `translate`: events -> transcript changes (pure); `session`: the per-session actor.
 
 pub mod client;
+pub mod drift;
 pub mod parts;
 pub mod server;
 pub mod session;
@@ -446,6 +447,15 @@ impl AgentBackend for OpencodeBackend {
         if let Some(c) = self.inner.chats.lock().remove(&chat) {
             let _ = c.cmds.send(Cmd::Close);
         }
+    }
+
+    async fn server_client(&self) -> Option<Result<client::Client, AgentError>> {
+        // Not reported as `ServerError`: the probe's report says what went wrong.
+        Some(
+            self.server_reporting(false)
+                .await
+                .map(|s| s.client().clone()),
+        )
     }
 
     async fn prepare(&self, directory: Option<PathBuf>) {

@@ -400,6 +400,7 @@ impl Actor {
             );
             return;
         };
+        super::drift::note(&ev);
         let mut outs = Vec::new();
         if !self.translator.on_event(&ev, &mut outs) {
             // The instance loading its plugins (first prompt in a directory) can take seconds
@@ -519,6 +520,10 @@ impl Actor {
                         reply,
                     });
                 }
+                Output::FilesChanged(files) => self.emit(AgentEvent::FilesChanged {
+                    chat: self.chat,
+                    files,
+                }),
             }
         }
         settle

@@ -11,6 +11,11 @@
 //!   is split across deltas (a possible tag start is held back until it is decided).
 //! * Tool parts carry `{tool, call_id, status, title, input, output, error}` in `meta`.
 //! * `step-finish` becomes an `Info` item with `{reason, tokens, cost, model}`.
+//! * The V2 runner's `session.next.*` events are translated in `next.rs` into the same items.
+//!   Both streams may describe one answer, so an item is keyed by its slot in its message (the
+//!   nth text, the nth reasoning, the nth step, a tool's call id): whichever stream announces a
+//!   slot first names the item and streams its deltas; the other's ids are aliased to it, its
+//!   deltas dropped (they would double the text), its full texts still authoritative.
 
 use std::collections::HashMap;
 
@@ -18,6 +23,8 @@ use serde_json::{json, Value};
 
 use crate::agent::PermissionRequest;
 use crate::model::{ItemChange, ItemKind};
+
+mod next;
 
 const OPEN: &str = "<dcp-message-id>";
 const CLOSE: &str = "</dcp-message-id>";
@@ -47,6 +54,17 @@ pub enum Output {
         id: String,
         reply: String,
     },
+    /// Files the agent changed (`session.diff`, `file.edited`): the pending diff is stale.
+    FilesChanged(Vec<String>),
+}
+
+/// Which event stream announced an item (and so streams its deltas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    /// `message.part.*` (and REST message lists).
+    V1,
+    /// `session.next.*`.
+    V2,
 }
 
 #[derive(Debug)]
@@ -58,6 +76,7 @@ struct Part {
     hold: String,
     strip: bool,
     meta: Value,
+    owner: Proto,
 }
 
 /// Translator for one opencode session.
@@ -72,6 +91,16 @@ pub struct Translator {
     /// deltas of parts not announced yet
     early: HashMap<String, String>,
     title: Option<String>,
+    /// A stream's own id for an item -> the item's id (the first stream's).
+    alias: HashMap<String, String>,
+    /// (message id, slot) -> item id; see the module comment.
+    slots: HashMap<(String, String), String>,
+    /// (message id, stream, kind) -> how many slots of that kind the stream announced.
+    counts: HashMap<(String, u8, &'static str), usize>,
+    /// V2 state: open text/reasoning ids, tool calls (as V1-shaped parts), step models.
+    next: next::NextState,
+    /// The latest user message (the todo list's turn).
+    last_user: Option<String>,
 }
 
 /// The session id an event is about, if any.
@@ -92,6 +121,11 @@ impl Translator {
             msg_models: HashMap::new(),
             early: HashMap::new(),
             title: None,
+            alias: HashMap::new(),
+            slots: HashMap::new(),
+            counts: HashMap::new(),
+            next: Default::default(),
+            last_user: None,
         }
     }
 
@@ -104,6 +138,13 @@ impl Translator {
     pub fn on_event(&mut self, ev: &Value, out: &mut Vec<Output>) -> bool {
         let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
         let props = ev.get("properties").unwrap_or(&Value::Null);
+        // Not about a session: the stream is scoped to the session's directory.
+        if ty == "file.edited" {
+            if let Some(f) = props.get("file").and_then(Value::as_str) {
+                out.push(Output::FilesChanged(vec![f.to_string()]));
+                return true;
+            }
+        }
         if event_session(props) != Some(self.session_id.as_str()) {
             return false;
         }
@@ -122,7 +163,7 @@ impl Translator {
                 let part_id = props.get("partID").and_then(Value::as_str);
                 let delta = props.get("delta").and_then(Value::as_str);
                 if let (Some(id), Some(d)) = (part_id, delta) {
-                    self.on_delta(id, d, out);
+                    self.on_delta(id, d, Proto::V1, out);
                 }
             }
             "session.status" => {
@@ -153,6 +194,40 @@ impl Translator {
                         self.title = Some(t.to_string());
                         out.push(Output::Title(t.to_string()));
                     }
+                }
+            }
+            t if t.starts_with("session.next.") => self.on_next(t, props, out),
+            "message.removed" => {
+                if let Some(m) = props.get("messageID").and_then(Value::as_str) {
+                    self.remove_where(|id, p| p.meta["message_id"] == m || id == m, out);
+                }
+            }
+            "message.part.removed" => {
+                if let Some(id) = props.get("partID").and_then(Value::as_str) {
+                    let item = self.alias.get(id).map_or(id, String::as_str).to_string();
+                    self.remove_where(|i, _| i == item, out);
+                }
+            }
+            "todo.updated" => {
+                let todos = props.get("todos").cloned().unwrap_or(json!([]));
+                // One list per prompt, updated in place: the checklist of the turn.
+                let id = format!("todo:{}", self.last_user.as_deref().unwrap_or("session"));
+                let meta = json!({"type": "todo", "todos": todos});
+                self.upsert_whole(&id, ItemKind::Info, String::new(), meta, Proto::V1, out);
+            }
+            "session.diff" => {
+                let files: Vec<String> = props
+                    .get("diff")
+                    .and_then(Value::as_array)
+                    .map(|d| {
+                        d.iter()
+                            .filter_map(|f| f.get("file").and_then(Value::as_str))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !files.is_empty() {
+                    out.push(Output::FilesChanged(files));
                 }
             }
             "session.error" => {
@@ -228,6 +303,7 @@ impl Translator {
                     hold: String::new(),
                     strip: false,
                     meta: meta.clone(),
+                    owner: Proto::V1,
                 },
             );
         }
@@ -236,9 +312,43 @@ impl Translator {
         true
     }
 
+    /// Empties the items `pick` chooses (a removed message or part): an item keeps its place
+    /// in the transcript, marked `removed`, and the view draws nothing for it.
+    fn remove_where(&mut self, pick: impl Fn(&str, &Part) -> bool, out: &mut Vec<Output>) {
+        let mut ids: Vec<&String> = self
+            .parts
+            .iter()
+            .filter(|(id, p)| pick(id, p))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let Some(p) = self.parts.get_mut(&id) else {
+                continue;
+            };
+            if p.meta["removed"] == json!(true) {
+                continue;
+            }
+            let meta = json!({"message_id": p.meta["message_id"], "removed": true});
+            p.shown.clear();
+            p.hold.clear();
+            p.meta = meta.clone();
+            out.push(Output::Change(ItemChange::Upsert {
+                part_id: id.clone(),
+                kind: p.kind,
+                content: String::new(),
+                meta,
+            }));
+        }
+    }
+
     fn note_message(&mut self, info: &Value) {
         if let Some(id) = info.get("id").and_then(Value::as_str) {
             let user = info.get("role").and_then(Value::as_str) == Some("user");
+            if user {
+                self.last_user = Some(id.to_string());
+            }
             self.user_msgs.insert(id.to_string(), user);
             let model = ["providerID", "modelID"].map(|k| info.get(k).and_then(Value::as_str));
             if let [Some(p), Some(m)] = model {
@@ -247,10 +357,77 @@ impl Translator {
         }
     }
 
+    /// A `message.part.updated` part (or one of a REST list).
     fn on_part(&mut self, part: &Value, out: &mut Vec<Output>) {
         let Some(id) = part.get("id").and_then(Value::as_str) else {
             return;
         };
+        let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
+        let msg = part
+            .get("messageID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let slot = match ty {
+            "text" | "reasoning" => {
+                let user = self.user_msgs.get(msg).copied().unwrap_or(false);
+                Slot::Nth(match (ty, user) {
+                    ("reasoning", _) => "reasoning",
+                    (_, true) => "user",
+                    _ => "text",
+                })
+            }
+            "step-finish" => Slot::Nth("step"),
+            "tool" => match part.get("callID").and_then(Value::as_str) {
+                Some(c) => Slot::Call(c.to_string()),
+                None => Slot::Own,
+            },
+            _ => return,
+        };
+        let item = self.item_id(Proto::V1, id, msg, slot);
+        if item != id {
+            // Another stream streams this item: our early deltas would double its text.
+            self.early.remove(id);
+        }
+        self.put_part(&item, part, Proto::V1, out);
+    }
+
+    /// The item a stream's id belongs to: the id itself for a new slot, or the item another
+    /// stream already opened for the same slot.
+    fn item_id(&mut self, proto: Proto, id: &str, msg: &str, slot: Slot) -> String {
+        if let Some(a) = self.alias.get(id) {
+            return a.clone();
+        }
+        if self.parts.contains_key(id) {
+            return id.to_string();
+        }
+        let key = match slot {
+            Slot::Own => return id.to_string(),
+            Slot::Call(c) => format!("call:{c}"),
+            Slot::Nth(kind) => {
+                let n = self
+                    .counts
+                    .entry((msg.to_string(), proto as u8, kind))
+                    .or_default();
+                *n += 1;
+                format!("{kind}#{}", *n - 1)
+            }
+        };
+        match self.slots.get(&(msg.to_string(), key.clone())) {
+            Some(item) if item != id => {
+                let item = item.clone();
+                self.alias.insert(id.to_string(), item.clone());
+                item
+            }
+            _ => {
+                self.slots.insert((msg.to_string(), key), id.to_string());
+                id.to_string()
+            }
+        }
+    }
+
+    /// Applies a V1-shaped part to item `id` (already resolved); `proto` is the stream it came
+    /// from, the owner if the item is new.
+    fn put_part(&mut self, id: &str, part: &Value, proto: Proto, out: &mut Vec<Output>) {
         let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
         let msg = part
             .get("messageID")
@@ -274,7 +451,7 @@ impl Translator {
             }
             "tool" => {
                 let (content, meta) = tool_item(part, msg);
-                self.upsert_whole(id, ItemKind::Tool, content, meta, out);
+                self.upsert_whole(id, ItemKind::Tool, content, meta, proto, out);
                 return;
             }
             "step-finish" => {
@@ -286,7 +463,7 @@ impl Translator {
                     "cost": part.get("cost").cloned().unwrap_or(Value::Null),
                     "model": self.msg_models.get(msg).cloned(),
                 });
-                self.upsert_whole(id, ItemKind::Info, String::new(), meta, out);
+                self.upsert_whole(id, ItemKind::Info, String::new(), meta, proto, out);
                 return;
             }
             _ => return,
@@ -310,6 +487,7 @@ impl Translator {
                     hold: String::new(),
                     strip,
                     meta: meta.clone(),
+                    owner: proto,
                 };
                 let (shown, hold) = visible(&raw, strip, ended);
                 p.shown = shown;
@@ -374,8 +552,10 @@ impl Translator {
         kind: ItemKind,
         content: String,
         meta: Value,
+        proto: Proto,
         out: &mut Vec<Output>,
     ) {
+        let owner = self.parts.get(id).map_or(proto, |p| p.owner);
         if let Some(p) = self.parts.get(id) {
             if p.kind == kind && p.shown == content && p.meta == meta {
                 return;
@@ -395,11 +575,14 @@ impl Translator {
                 hold: String::new(),
                 strip: false,
                 meta,
+                owner,
             },
         );
     }
 
-    fn on_delta(&mut self, id: &str, delta: &str, out: &mut Vec<Output>) {
+    fn on_delta(&mut self, id: &str, delta: &str, proto: Proto, out: &mut Vec<Output>) {
+        let id = self.alias.get(id).map_or(id, String::as_str).to_string();
+        let id = id.as_str();
         let Some(p) = self.parts.get_mut(id) else {
             self.early
                 .entry(id.to_string())
@@ -407,10 +590,12 @@ impl Translator {
                 .push_str(delta);
             return;
         };
-        if !matches!(
-            p.kind,
-            ItemKind::Text | ItemKind::Reasoning | ItemKind::User
-        ) {
+        if p.owner != proto
+            || !matches!(
+                p.kind,
+                ItemKind::Text | ItemKind::Reasoning | ItemKind::User
+            )
+        {
             return;
         }
         if !p.strip {
@@ -442,6 +627,16 @@ impl Translator {
             }));
         }
     }
+}
+
+/// Where an item sits in its message, to find the same item told by the other stream.
+enum Slot {
+    /// The nth item of this kind (`text`, `reasoning`, `user`, `step`) in the message.
+    Nth(&'static str),
+    /// A tool call, by the provider's call id (the same in both streams).
+    Call(String),
+    /// Only this stream's id (a tool part without a call id).
+    Own,
 }
 
 /// Splits raw text into (visible, held back). With `strip`, complete dcp tags are removed;
@@ -974,6 +1169,68 @@ mod tests {
             .filter(|o| matches!(o, Output::Change(ItemChange::Upsert { part_id, .. }) if part_id == "pt"))
             .count();
         assert_eq!(tool_upserts, 4);
+    }
+
+    #[test]
+    fn removed_messages_todos_and_changed_files() {
+        let mut t = Translator::new(S);
+        let out = run(
+            &mut t,
+            &[
+                ev(
+                    "message.updated",
+                    json!({"sessionID": S, "info": {"id": "msg_u", "role": "user", "sessionID": S}}),
+                ),
+                assistant(),
+                part("p", "text", "answer", true),
+                part("q", "text", "more", true),
+                ev(
+                    "todo.updated",
+                    json!({"sessionID": S, "todos": [{"content": "a", "status": "pending", "priority": "high"}]}),
+                ),
+                ev(
+                    "session.diff",
+                    json!({"sessionID": S, "diff": [{"file": "a.txt", "additions": 1, "deletions": 0}]}),
+                ),
+                ev("file.edited", json!({"file": "/w/b.txt"})),
+                ev(
+                    "message.part.removed",
+                    json!({"sessionID": S, "messageID": "msg_a", "partID": "q"}),
+                ),
+                ev(
+                    "message.removed",
+                    json!({"sessionID": S, "messageID": "msg_a"}),
+                ),
+                ev(
+                    "message.removed",
+                    json!({"sessionID": S, "messageID": "msg_a"}),
+                ),
+            ],
+        );
+        let mut tr = Transcript::default();
+        tr.apply(&out);
+        assert_eq!(tr.order, vec!["p", "q", "todo:msg_u"]);
+        assert_eq!(tr.items["todo:msg_u"].2["todos"][0]["content"], json!("a"));
+        for id in ["p", "q"] {
+            assert_eq!(tr.text(id), "");
+            assert_eq!(tr.items[id].2["removed"], json!(true));
+        }
+        let removals = out
+            .iter()
+            .filter(|o| matches!(o, Output::Change(ItemChange::Upsert { meta, .. }) if meta["removed"] == json!(true)))
+            .count();
+        assert_eq!(removals, 2, "each item removed once");
+        let files: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::FilesChanged(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            files,
+            vec![vec!["a.txt".to_string()], vec!["/w/b.txt".to_string()]]
+        );
     }
 
     #[test]
