@@ -4,8 +4,13 @@ local M = {}
 local function version_of(cmd)
   local ok, res = pcall(vim.system, { cmd, '--version' }, { text = true })
   if not ok then return nil, tostring(res) end
-  local out = res:wait(5000)
-  if out.code ~= 0 then return nil, vim.trim((out.stderr or '') .. (out.stdout or '')) end
+  -- A busy machine can take seconds to start a large binary (opencode is a bundled runtime).
+  local out = res:wait(15000)
+  if out.code == 124 and out.signal ~= 0 then return nil, 'no answer to --version within 15 s' end
+  if out.code ~= 0 then
+    local msg = vim.trim((out.stderr or '') .. (out.stdout or ''))
+    return nil, msg ~= '' and msg or ('exit code ' .. out.code)
+  end
   return vim.trim(out.stdout or ''):match('^[^\n]*')
 end
 

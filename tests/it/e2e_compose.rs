@@ -23,9 +23,11 @@ fn project(tmp: &TestDir) {
                 "def greet(name):\n    return 'hello ' + name\n",
             ),
             ("blob.bin", "ab\0cd"),
+            // With its `$schema`: opencode writes one into a project config that lacks it when
+            // it loads the directory, which would be a pending change of the session.
             (
                 "opencode.json",
-                r#"{"command": {"greet-cmd": {"description": "greets someone", "template": "Say hello to $ARGUMENTS politely"}}}"#,
+                r#"{"$schema": "https://opencode.ai/config.json", "command": {"greet-cmd": {"description": "greets someone", "template": "Say hello to $ARGUMENTS politely"}}}"#,
             ),
         ],
     );

@@ -269,7 +269,7 @@ async fn store_migrate_session_ids_are_never_reused_after_the_upgrade() {
     t(store.close()).await.unwrap();
 
     let mut conn = Connection::open(&path).unwrap();
-    assert_eq!(version(&conn), 6);
+    assert_eq!(version(&conn), schema::latest_version());
     let before = dump(&conn);
     schema::migrate(&mut conn, MIGRATIONS).unwrap();
     assert_eq!(dump(&conn), before);

@@ -14,8 +14,9 @@ use tokio::process::{Child, ChildStdin, Command};
 
 use crate::tools;
 
-/// How long one call into Neovim may take before the test fails (never hang CI).
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one call into Neovim may take before the test fails (never hang CI). 60 s:
+/// `:checkhealth boo` waits for the probe (a cold opencode start), which load stretches past 20 s.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub type Api = Neovim<Compat<ChildStdin>>;
 
