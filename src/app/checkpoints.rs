@@ -497,10 +497,11 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn cp(turn: u32, state: CheckpointState) -> Checkpoint {
+    /// A checkpoint of turn `turn` (also used by `fork`'s tests).
+    pub(in crate::app) fn cp(turn: u32, state: CheckpointState) -> Checkpoint {
         Checkpoint {
             task_id: turn as i64,
             chat_id: 1,

@@ -318,20 +318,8 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use super::super::checkpoints::tests::cp;
     use super::*;
-
-    fn cp(turn: u32, state: CheckpointState) -> Checkpoint {
-        Checkpoint {
-            task_id: turn as i64,
-            chat_id: 1,
-            turn,
-            seq: Some(turn as usize * 10),
-            before_commit: Some(format!("b{turn}")),
-            after_commit: Some(format!("a{turn}")),
-            message_id: Some(format!("msg_{turn}")),
-            state,
-        }
-    }
 
     #[test]
     fn fork_keeps_the_turn_and_what_came_before() {
