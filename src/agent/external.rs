@@ -10,7 +10,7 @@
 
 mod stream;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -356,26 +356,11 @@ impl ExternalBackend {
                 let _ = stdin.shutdown().await;
             });
         }
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-        let err_task = child.stderr.take().map(|err| {
-            let tail = stderr_tail.clone();
-            tokio::spawn(async move {
-                let mut r = BufReader::new(err);
-                let mut buf = Vec::new();
-                while let Some(l) = read_line(&mut r, &mut buf).await {
-                    tracing::debug!(target: "cli", "stderr: {l}");
-                    let l = l.trim().to_string();
-                    if l.is_empty() {
-                        continue;
-                    }
-                    let mut t = tail.lock();
-                    if t.len() >= STDERR_TAIL {
-                        t.pop_front();
-                    }
-                    t.push_back(l);
-                }
-            })
-        });
+        let stderr_tail = super::process::StderrTail::default();
+        let err_task = child
+            .stderr
+            .take()
+            .map(|err| stderr_tail.collect(err, STDERR_TAIL, kind.name()));
         let mut parser = kind.parser(format!("{}-{}", kind.name(), unique()));
         let mut ending = Ending {
             status: None,
@@ -447,7 +432,7 @@ impl ExternalBackend {
         if let Some(t) = err_task {
             let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
         }
-        ending.stderr = stderr_tail.lock().iter().cloned().collect();
+        ending.stderr = stderr_tail.lines();
         ending.aborted = aborted.load(Ordering::SeqCst);
         // A session worth resuming next time: bind it (also when this turn failed later on).
         if let Some(id) = session {

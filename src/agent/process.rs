@@ -261,3 +261,48 @@ mod tests {
         assert_eq!(sweep(&token), 0);
     }
 }
+
+/// The last lines a child wrote to stderr, kept for one-line error messages (each line is also
+/// logged). Lines are read as bytes, so output that is not UTF-8 never stops the reader (the
+/// child would block on a full pipe).
+#[derive(Clone, Debug, Default)]
+pub struct StderrTail(std::sync::Arc<parking_lot::Mutex<std::collections::VecDeque<String>>>);
+
+impl StderrTail {
+    /// Reads `err` to its end in a task, keeping the last `keep` non-empty lines.
+    pub fn collect(
+        &self,
+        err: tokio::process::ChildStderr,
+        keep: usize,
+        who: &str,
+    ) -> tokio::task::JoinHandle<()> {
+        use tokio::io::AsyncBufReadExt;
+        let tail = self.clone();
+        let who = who.to_string();
+        tokio::spawn(async move {
+            let mut r = tokio::io::BufReader::new(err);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let line = String::from_utf8_lossy(&buf).trim().to_string();
+                tracing::debug!(child = %who, "stderr: {line}");
+                if line.is_empty() {
+                    continue;
+                }
+                let mut t = tail.0.lock();
+                if t.len() >= keep {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        })
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().iter().cloned().collect()
+    }
+}

@@ -17,7 +17,7 @@ pub mod rpc;
 pub mod terminal;
 pub mod translate;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,7 +27,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use self::client::Buffers;
@@ -84,7 +83,7 @@ struct Agent {
     /// The model it was started with.
     model: Option<String>,
     load_session: AtomicBool,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr: process::StderrTail,
     terminals: terminal::Terminals,
     translator: Mutex<Translator>,
     /// Updates are dropped while `session/load` replays the history we already have.
@@ -92,15 +91,12 @@ struct Agent {
     aborted: AtomicBool,
 }
 
-fn tail_of(t: &Mutex<VecDeque<String>>) -> String {
-    let t = t.lock();
-    if t.is_empty() {
+fn tail_of(t: &process::StderrTail) -> String {
+    let lines = t.lines();
+    if lines.is_empty() {
         String::new()
     } else {
-        format!(
-            "; stderr: {}",
-            t.iter().cloned().collect::<Vec<_>>().join(" | ")
-        )
+        format!("; stderr: {}", lines.join(" | "))
     }
 }
 
@@ -195,7 +191,7 @@ impl AcpBackend {
         &self,
         what: &str,
         e: impl std::fmt::Display,
-        stderr: &Mutex<VecDeque<String>>,
+        stderr: &process::StderrTail,
     ) -> AgentError {
         AgentError::Cli(format!(
             "{} {what}: {e}{}",
@@ -243,25 +239,11 @@ impl AcpBackend {
         let group = Group {
             pgid: child.id().map_or(0, |p| p as i32),
         };
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        let stderr_done = child.stderr.take().map(|err| {
-            let tail = stderr.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    tracing::debug!(target: "acp", "stderr: {l}");
-                    let l = l.trim().to_string();
-                    if l.is_empty() {
-                        continue;
-                    }
-                    let mut t = tail.lock();
-                    if t.len() >= STDERR_TAIL {
-                        t.pop_front();
-                    }
-                    t.push_back(l);
-                }
-            })
-        });
+        let stderr = process::StderrTail::default();
+        let stderr_done = child
+            .stderr
+            .take()
+            .map(|err| stderr.collect(err, STDERR_TAIL, &cfg.name));
         let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
             return Err(AgentError::Cli(format!("{}: no stdio", cfg.name)));
         };
