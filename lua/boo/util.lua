@@ -16,6 +16,19 @@ function M.root()
   return vim.fn.fnamemodify(src, ':p:h:h:h')
 end
 
+--- Shows `buf` in its window, or in a new split at the bottom; focuses it (report buffers).
+function M.show_in_split(buf)
+  local win = vim.fn.bufwinid(buf)
+  if win == -1 then
+    vim.cmd('botright split')
+    win = vim.api.nvim_get_current_win()
+    vim.api.nvim_win_set_buf(win, buf)
+  end
+  vim.api.nvim_set_current_win(win)
+  vim.wo[win].wrap, vim.wo[win].number = false, false
+  return win
+end
+
 function M.join(...) return table.concat({ ... }, '/') end
 
 function M.is_file(path)

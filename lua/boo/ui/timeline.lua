@@ -77,14 +77,7 @@ function M.show(op)
       vim.api.nvim_buf_set_extmark(buf, H.ns, i, 0, { end_row = i + 1, hl_group = 'BooUndone', hl_eol = true })
     end
   end
-  local win = vim.fn.bufwinid(buf)
-  if win == -1 then
-    vim.cmd('botright split')
-    win = vim.api.nvim_get_current_win()
-    vim.api.nvim_win_set_buf(win, buf)
-  end
-  vim.api.nvim_set_current_win(win)
-  vim.wo[win].wrap, vim.wo[win].number = false, false
+  require('boo.util').show_in_split(buf)
 end
 
 H.ns = vim.api.nvim_create_namespace('boo.timeline')

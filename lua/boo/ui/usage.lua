@@ -22,14 +22,7 @@ function M.show(op)
   vim.bo[buf].modifiable = true
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, op.lines or {})
   vim.bo[buf].modifiable, vim.bo[buf].modified = false, false
-  local win = vim.fn.bufwinid(buf)
-  if win == -1 then
-    vim.cmd('botright split')
-    win = vim.api.nvim_get_current_win()
-    vim.api.nvim_win_set_buf(win, buf)
-  end
-  vim.api.nvim_set_current_win(win)
-  vim.wo[win].wrap, vim.wo[win].number = false, false
+  require('boo.util').show_in_split(buf)
 end
 
 return M
