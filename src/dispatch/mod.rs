@@ -94,26 +94,27 @@ impl Dispatcher {
             while let Some(ev) = backend_events.recv().await {
                 let Some(shared) = weak.upgrade() else { break };
                 let d = Dispatcher { shared };
-                // The queue is updated before the caller sees `TurnDone`, and the next turn
-                // starts after it.
-                let next = match &ev {
-                    AgentEvent::TurnDone { chat, .. } => {
-                        let ended = d
-                            .shared
-                            .chats
-                            .lock()
-                            .get_mut(chat)
-                            .and_then(|q| q.current.take());
-                        if let (Some(hook), Some(req)) = (d.shared.hook.get(), ended) {
-                            hook(&req, HookPoint::AfterEnd).await;
-                        }
-                        d.pop_next(*chat)
-                    }
-                    _ => None,
+                let AgentEvent::TurnDone { chat, .. } = &ev else {
+                    let _ = d.shared.out.send(ev);
+                    continue;
                 };
-                let _ = d.shared.out.send(ev);
-                if let Some(req) = next {
-                    d.launch(req);
+                let chat = *chat;
+                let ended = d
+                    .shared
+                    .chats
+                    .lock()
+                    .get_mut(&chat)
+                    .and_then(|q| q.current.take());
+                match (d.shared.hook.get().cloned(), ended) {
+                    // The hook (a worktree snapshot) runs beside this forwarder, so other
+                    // chats' events never wait for it; this chat's end and next turn do.
+                    (Some(hook), Some(req)) => {
+                        tokio::spawn(async move {
+                            hook(&req, HookPoint::AfterEnd).await;
+                            d.turn_over(chat, ev);
+                        });
+                    }
+                    _ => d.turn_over(chat, ev),
                 }
             }
         });
@@ -190,6 +191,15 @@ impl Dispatcher {
             .unwrap_or_default();
         self.shared.backend.close_chat(chat).await;
         dropped
+    }
+
+    /// The queue is updated before the caller sees `TurnDone`, and the next turn starts after.
+    fn turn_over(&self, chat: ChatId, done: AgentEvent) {
+        let next = self.pop_next(chat);
+        let _ = self.shared.out.send(done);
+        if let Some(req) = next {
+            self.launch(req);
+        }
     }
 
     /// The chat's turn is over: its next prompt (still marked running), or idle.
