@@ -379,18 +379,18 @@ impl App {
         }
     }
 
+    /// The worktree target of the chat's session (None until its worktree is ready).
+    fn chat_target(&mut self, chat: ChatId) -> Option<Target> {
+        let session = self.ws.chats.get(&chat)?.session;
+        self.target_of(session)
+    }
+
     /// `:Boo timeline`: the chat's turns with prompt, time and diffstat.
     pub(super) async fn timeline(&mut self, a: ChatArgs) {
         let Some(chat) = self.ws.target_chat(a.chat, a.pane) else {
             return self.ui.notify("boo: no chat yet: open one with :Boo", WARN);
         };
-        let Some(target) = self
-            .ws
-            .chats
-            .get(&chat)
-            .map(|c| c.session)
-            .and_then(|s| self.target_of(s))
-        else {
+        let Some(target) = self.chat_target(chat) else {
             return self
                 .ui
                 .notify("boo: this chat's worktree is not ready yet", WARN);
@@ -412,13 +412,7 @@ impl App {
         let (Some(chat), Some(turn)) = (self.ws.target_chat(a.chat, a.pane), a.turn) else {
             return self.ui.notify("boo: which turn? (use the timeline)", WARN);
         };
-        let Some(target) = self
-            .ws
-            .chats
-            .get(&chat)
-            .map(|c| c.session)
-            .and_then(|s| self.target_of(s))
-        else {
+        let Some(target) = self.chat_target(chat) else {
             return;
         };
         let store = self.store().await;
