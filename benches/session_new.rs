@@ -4,7 +4,9 @@
 //! opens the repository's first session) to its worktree being ready, and from the first
 //! prompt, sent right after `:Boo`, to the first answer chunk on screen, against the same for a
 //! second prompt in the ready session. Then the same for `:Boo session new` once the spare
-//! worktree made after the first session is there. `BOO_BENCH_LOG=1` also prints boocoder's INFO log lines
+//! worktree made after the first session is there, with the prompt sent at once, and again
+//! with the prompt sent once opencode is ready for the new worktree ("worktree ready" is then
+//! the time to that). `BOO_BENCH_LOG=1` also prints boocoder's INFO log lines
 //! (server start, worktree created, turns), to see where the first answer's time goes
 //! (`BOO_BENCH_LOG=debug`: its DEBUG lines too).
 
@@ -140,6 +142,38 @@ async fn run(files: usize) {
     let (ready, first, _) = first_turn(&nvim, "Boo session new next", "third", Some(session)).await;
     let second = next_turn(&nvim, "fourth").await;
     report(":Boo session new, from the spare", ready, first, second);
+    // As a user who types the prompt once the chat is ready: the next spare, then the prompt
+    // sent when boocoder has readied opencode for the new worktree (its warm-up).
+    let t = Instant::now();
+    let count = |what: &str| nvim.log().lines().filter(|l| l.contains(what)).count();
+    while count("spare worktree made for the next session") < 2 {
+        assert!(t.elapsed() < WAIT, "no second spare:\n{}", nvim.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let prepared = || {
+        nvim.log()
+            .lines()
+            .filter(|l| l.contains("opencode ready for the directory") && l.contains("how="))
+            .count()
+    };
+    let before = prepared();
+    let t0 = Instant::now();
+    nvim.cmd("Boo session new typed")
+        .await
+        .expect("session new");
+    while prepared() == before {
+        assert!(t0.elapsed() < WAIT, "opencode not readied:\n{}", nvim.log());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let readied = t0.elapsed();
+    let first = next_turn(&nvim, "fifth").await;
+    let second = next_turn(&nvim, "sixth").await;
+    report(
+        ":Boo session new, from the spare, prompt sent once opencode is ready for it",
+        readied,
+        first,
+        second,
+    );
     if let Some(level) = std::env::var_os("BOO_BENCH_LOG") {
         // `BOO_BENCH_LOG=debug` prints the DEBUG lines too (not the HTTP client's).
         let debug = level == "debug";

@@ -569,6 +569,9 @@ pub fn parse_providers(v: &Value) -> (Vec<ProviderInfo>, Option<String>) {
             a.iter()
                 .filter_map(|p| {
                     let id = p.get("id")?.as_str()?.to_string();
+                    if id == crate::agent::opencode::warm::PROVIDER {
+                        return None;
+                    }
                     let mut models: Vec<String> = match p.get("models") {
                         Some(Value::Object(m)) => m.keys().cloned().collect(),
                         Some(Value::Array(m)) => m
@@ -594,10 +597,13 @@ pub fn parse_providers(v: &Value) -> (Vec<ProviderInfo>, Option<String>) {
         .unwrap_or_default();
     // opencode names one default per provider; prefer the one of a provider the user added.
     let default = v.get("default").and_then(Value::as_object).and_then(|d| {
-        let pick = d
+        let mut listed = d
             .iter()
+            .filter(|(p, _)| p.as_str() != crate::agent::opencode::warm::PROVIDER);
+        let pick = listed
+            .clone()
             .find(|(p, _)| p.as_str() != "opencode")
-            .or_else(|| d.iter().next())?;
+            .or_else(|| listed.next())?;
         Some(format!("{}/{}", pick.0, pick.1.as_str()?))
     });
     (providers, default)
@@ -743,6 +749,23 @@ impl super::AgentBackend for RoutedOpencode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warm_up_provider_is_never_listed_nor_the_default() {
+        let warm = crate::agent::opencode::warm::PROVIDER;
+        let v = json!({
+            "providers": [
+                {"id": warm, "name": "w", "models": {"none": {}}},
+                {"id": "opencode", "name": "opencode", "models": {"big-pickle": {}}}
+            ],
+            "default": {warm: "none", "opencode": "big-pickle"}
+        });
+        let (providers, default) = parse_providers(&v);
+        assert_eq!(default.as_deref(), Some("opencode/big-pickle"));
+        assert_eq!(providers.len(), 1);
+        let only = json!({"providers": [{"id": warm, "models": {}}], "default": {warm: "none"}});
+        assert_eq!(parse_providers(&only), (Vec::new(), None));
+    }
 
     #[test]
     fn providers_agents_and_the_merged_model_list() {

@@ -199,6 +199,28 @@ impl Client {
             })
     }
 
+    /// `POST /session` with a title (opencode then asks no model for one).
+    pub async fn create_scratch_session(
+        &self,
+        dir: &Path,
+        title: &str,
+    ) -> Result<String, AgentError> {
+        let v = self
+            .json(
+                "create session",
+                self.req(reqwest::Method::POST, "/session", Some(dir))
+                    .json(&json!({ "title": title })),
+            )
+            .await?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| AgentError::Protocol {
+                what: "create session".into(),
+                message: "no id".into(),
+            })
+    }
+
     /// `GET /session/{id}`: `None` when the session does not exist.
     pub async fn get_session(&self, id: &str, dir: &Path) -> Result<Option<Value>, AgentError> {
         match self
@@ -438,6 +460,11 @@ impl Client {
 
     /// `GET /session/status`: true when the session is busy (or retrying).
     pub async fn is_busy(&self, id: &str, dir: &Path) -> Result<bool, AgentError> {
+        Ok(self.status_of(id, dir).await?.is_some_and(|s| s != "idle"))
+    }
+
+    /// `GET /session/status`: the session's status type (`busy`, `retry`), `None` when idle.
+    pub async fn status_of(&self, id: &str, dir: &Path) -> Result<Option<String>, AgentError> {
         let v = self
             .json(
                 "status",
@@ -445,7 +472,9 @@ impl Client {
             )
             .await?;
         Ok(v.get(id)
-            .is_some_and(|s| s.get("type").and_then(Value::as_str) != Some("idle")))
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
     }
 
     /// `GET /permission` for `dir`.

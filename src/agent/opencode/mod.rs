@@ -11,6 +11,7 @@ pub mod server;
 pub mod session;
 pub mod sse;
 pub mod translate;
+pub mod warm;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -467,12 +468,21 @@ impl AgentBackend for OpencodeBackend {
         let Some(dir) = directory else {
             return tracing::info!(ms = t.elapsed().as_millis() as u64, "opencode ready");
         };
-        // opencode loads a directory's instance (config, agents, project) on its first request
-        // there; a cheap listing does that now rather than with the prompt.
-        match server.client().agents(&dir).await {
-            Ok(_) => tracing::info!(
+        if !server.mark_ready(&dir) {
+            return tracing::info!(dir = %dir.display(), "opencode ready for the directory (before)");
+        }
+        // opencode loads the first part of a directory's instance (config, agents, project) on
+        // its first request there, and the rest with its first prompt (see `warm`).
+        let prepared = if server.can_warm() {
+            warm::warm(server.client(), &dir).await.map(|_| "warmed")
+        } else {
+            server.client().agents(&dir).await.map(|_| "listed")
+        };
+        match prepared {
+            Ok(how) => tracing::info!(
                 ms = t.elapsed().as_millis() as u64,
                 dir = %dir.display(),
+                how,
                 "opencode ready for the directory"
             ),
             Err(e) => tracing::info!(dir = %dir.display(), "opencode directory not prepared: {e}"),

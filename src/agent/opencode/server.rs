@@ -65,6 +65,10 @@ pub struct Server {
     /// Kept so the watch never reports "closed" for an attached server.
     _alive_tx: Option<watch::Sender<bool>>,
     version: String,
+    /// Whether its config has the warm-up provider (see `warm`).
+    warmup: bool,
+    /// The directories whose instance it has loaded (warmed, or prepared without a warm-up).
+    ready_dirs: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -94,6 +98,16 @@ impl Server {
         self.group.as_ref().map(|g| g.pgid as u32)
     }
 
+    /// Whether prompts in `dir` can be warmed up (the warm-up provider is configured).
+    pub fn can_warm(&self) -> bool {
+        self.warmup
+    }
+
+    /// Marks `dir` as prepared; false when it already was.
+    pub fn mark_ready(&self, dir: &Path) -> bool {
+        self.ready_dirs.lock().insert(dir.to_path_buf())
+    }
+
     /// False once a server we started has exited.
     pub fn is_alive(&self) -> bool {
         *self.alive.borrow()
@@ -119,6 +133,8 @@ impl Server {
             alive: rx,
             _alive_tx: Some(tx),
             version,
+            warmup: false,
+            ready_dirs: Mutex::default(),
         })
     }
 
@@ -143,7 +159,11 @@ impl Server {
             .find(|(k, _)| k == "OPENCODE_CONFIG_CONTENT")
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var("OPENCODE_CONFIG_CONTENT").ok());
-        cmd.env("OPENCODE_CONFIG_CONTENT", contained_config(user.as_deref()));
+        let warmup = super::warm::default_model_named(user.as_deref(), &spec.env);
+        cmd.env(
+            "OPENCODE_CONFIG_CONTENT",
+            contained_config(user.as_deref(), warmup),
+        );
         cmd.env("OPENCODE_SERVER_PASSWORD", &password);
         cmd.env_remove("OPENCODE_SERVER_USERNAME");
         crate::agent::process::own_std(&mut cmd);
@@ -236,6 +256,8 @@ impl Server {
             alive: alive_rx,
             _alive_tx: None,
             version,
+            warmup,
+            ready_dirs: Mutex::default(),
         })
     }
 
@@ -287,8 +309,9 @@ fn read_output(
 /// still reach outside through paths opencode's parser does not see (`cd $(...)`, scripts).
 /// opencode's own snapshots are off unless the user's inline config sets them: boo reviews
 /// against its own review base, and opencode's first snapshot of a new worktree stages every file
-/// (the first answer of a new session waited tens of seconds at 20,000 files).
-pub fn contained_config(user: Option<&str>) -> String {
+/// (the first answer of a new session waited tens of seconds at 20,000 files). With `warmup`,
+/// the warm-up provider of `warm` is added.
+pub fn contained_config(user: Option<&str>, warmup: bool) -> String {
     let mut cfg = user
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .filter(serde_json::Value::is_object)
@@ -303,6 +326,13 @@ pub fn contained_config(user: Option<&str>) -> String {
         if let Some(p) = perm.as_object_mut() {
             p.entry("external_directory")
                 .or_insert_with(|| serde_json::json!("deny"));
+        }
+        if warmup {
+            let providers = o.entry("provider").or_insert_with(|| serde_json::json!({}));
+            if let Some(p) = providers.as_object_mut() {
+                p.entry(super::warm::PROVIDER)
+                    .or_insert_with(super::warm::provider_config);
+            }
         }
     }
     cfg.to_string()
@@ -333,23 +363,39 @@ mod containment_tests {
 
     #[test]
     fn external_directory_is_denied_unless_the_user_chose() {
-        let c: Value = serde_json::from_str(&contained_config(None)).expect("json");
+        let c: Value = serde_json::from_str(&contained_config(None, false)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "deny");
         assert_eq!(c["snapshot"], false);
-        let c: Value =
-            serde_json::from_str(&contained_config(Some(r#"{"snapshot":true}"#))).expect("json");
+        let c: Value = serde_json::from_str(&contained_config(Some(r#"{"snapshot":true}"#), false))
+            .expect("json");
         assert_eq!(c["snapshot"], true);
         let user = r#"{"model":"a/b","permission":{"bash":"ask"}}"#;
-        let c: Value = serde_json::from_str(&contained_config(Some(user))).expect("json");
+        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
         assert_eq!(
             c["permission"],
             json!({"bash": "ask", "external_directory": "deny"})
         );
         assert_eq!(c["model"], "a/b");
         let user = r#"{"permission":{"external_directory":"ask"}}"#;
-        let c: Value = serde_json::from_str(&contained_config(Some(user))).expect("json");
+        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "ask");
-        let c: Value = serde_json::from_str(&contained_config(Some("not json"))).expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some("not json"), false)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "deny");
+    }
+
+    #[test]
+    fn the_warm_up_provider_joins_the_users_providers_only_when_asked() {
+        let user = r#"{"model":"a/b","provider":{"a":{"name":"A"}}}"#;
+        let c: Value = serde_json::from_str(&contained_config(Some(user), true)).expect("json");
+        assert_eq!(c["provider"]["a"]["name"], "A");
+        assert_eq!(
+            c["provider"][crate::agent::opencode::warm::PROVIDER]["options"]["baseURL"],
+            "http://127.0.0.1:1/v1"
+        );
+        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
+        assert!(c["provider"]
+            .get(crate::agent::opencode::warm::PROVIDER)
+            .is_none());
     }
 }
