@@ -9,7 +9,8 @@
 //!
 //! The scripted model sends a chunk every 2 ms, as in the measurement that opened issue 10.
 //! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`; `BOO_BENCH_FPS=N` sets
-//! `ui.fps`). The machine's load shows in
+//! `ui.fps`, `BOO_BENCH_CONCEAL=0` turns `ui.conceal` off,
+//! `BOO_BENCH_MD=1` streams some markup). The machine's load shows in
 //! the idle figures: run it when the machine is quiet.
 
 use std::time::{Duration, Instant};
@@ -142,7 +143,11 @@ async fn start(s: &Setup) -> Nvim {
         .ok()
         .and_then(|f| f.parse::<u32>().ok())
     {
-        config["ui"] = json!({ "fps": fps });
+        config["ui"]["fps"] = json!(fps);
+    }
+    // `BOO_BENCH_CONCEAL=0` measures without concealed markup.
+    if std::env::var("BOO_BENCH_CONCEAL").is_ok_and(|c| c == "0") {
+        config["ui"]["conceal"] = json!(false);
     }
     let nvim = Nvim::start_with(NvimOptions {
         cwd: Some(s.dir.path().join("project")),
@@ -177,7 +182,13 @@ async fn run(n: usize) -> Figures {
     let i0 = cpu_ms(ipid);
     let t0 = Instant::now();
     // Paced like a fast model (a chunk every 2 ms), so the stream spans many frames.
-    nvim.cmd(&format!("Boo send go [fake:long {n} 2]"))
+    // `BOO_BENCH_MD=1`: some chunks bold or code spans (highlighted and concealed).
+    let md = if std::env::var_os("BOO_BENCH_MD").is_some() {
+        " md"
+    } else {
+        ""
+    };
+    nvim.cmd(&format!("Boo send go [fake:long {n} 2{md}]"))
         .await
         .expect("send");
     wait(&nvim, &format!("chunk-{}", n - 1), Duration::from_secs(600)).await;

@@ -126,6 +126,11 @@ H.schema = {
       types = { 'string' },
       desc = "'boo': highlights computed by the backend per changed line (cheap at any length); 'treesitter': Neovim's markdown highlighter, for render-markdown.nvim / markview.nvim (costs O(buffer) per change).",
     },
+    conceal = {
+      default = true,
+      types = { 'boolean' },
+      desc = "Hide markdown markup (`**`, backticks, a heading's `#`s) in transcripts, except on the cursor line (with `ui.markdown = 'boo'`).",
+    },
     float = {
       width = {
         default = 0.8,

@@ -1075,7 +1075,8 @@ mod tests {
         let f = l.flush();
         assert_eq!(f.hl.len(), 1);
         assert!(f.hl[0].from >= 499, "{:?}", f.hl[0].from);
-        assert!(f.hl[0].spans.len() <= 2, "{:?}", f.hl[0].spans);
+        // The emphasis and its two concealed stars, on the last line only.
+        assert!(f.hl[0].spans.len() <= 3, "{:?}", f.hl[0].spans);
         assert!(f.decor.len() <= 1);
     }
 }

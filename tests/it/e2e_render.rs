@@ -84,6 +84,29 @@ async fn groups(nvim: &Nvim, r: i64) -> Vec<String> {
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// What the screen shows for a 0-based buffer row of the transcript window (after a redraw),
+/// trailing blanks trimmed.
+async fn screen_row(nvim: &Nvim, r: i64) -> String {
+    let v = nvim
+        .lua_with(
+            &format!(
+                "{WIN}
+                 local top_row = ... + 1
+                 vim.api.nvim_win_call(win, function() vim.fn.winrestview({{ topline = top_row }}) end)
+                 vim.cmd('redraw')
+                 local at = vim.fn.screenpos(win, top_row, 1)
+                 local cells = {{}}
+                 for c = 0, vim.api.nvim_win_get_width(win) - 1 do
+                   cells[#cells + 1] = vim.fn.screenstring(at.row, at.col + c)
+                 end
+                 return vim.trim(table.concat(cells))"
+            ),
+            vec![json!(r)],
+        )
+        .await;
+    v.as_str().unwrap_or_default().to_string()
+}
+
 /// (foldclosed, foldclosedend) of a 0-based row in the transcript window, 1-based as Vim says.
 async fn fold(nvim: &Nvim, r: i64) -> (i64, i64) {
     let v = nvim
@@ -120,6 +143,12 @@ async fn check_answer(nvim: &Nvim, what: &str) {
     assert!(
         g.contains(&"BooMdList".to_string()) && g.contains(&"BooMdCodeSpan".to_string()),
         "{what}: {g:?}"
+    );
+    // On screen, the code span's backticks are concealed (the row is not the cursor's).
+    let shown = screen_row(nvim, item).await;
+    assert!(
+        shown.starts_with("- item one") && !shown.contains('`'),
+        "{what}: concealed markup on screen: {shown:?}"
     );
     // The reasoning block: its header starts a closed fold that ends at its last body line.
     // Its body is the 6 lines of "Thinking about: <prompt>".

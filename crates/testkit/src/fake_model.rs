@@ -12,6 +12,7 @@
 //! | `[fake:bash CMD]` | a `bash` tool call running CMD (default `echo hi`) |
 //! | `[fake:tool NAME JSON]` | a call of the tool NAME with the JSON object as its arguments (agents name their tools differently; the JSON must not contain `]`) |
 //! | `[fake:long N]` / `[fake:long N MS]` | N text chunks `chunk-<i> `, as fast as possible or MS ms apart |
+//! | `[fake:long N MS md]` | the same, with every 7th chunk in `**bold**` and the next but one a code span |
 //! | `[fake:stall]` / `[fake:stall SECS]` | a few text chunks, then silence for SECS (default 3600) with the connection open |
 //! | `[fake:error]` | HTTP 400 with an OpenAI-style error JSON; message [`ERROR_MESSAGE`] |
 //!
@@ -385,13 +386,31 @@ async fn respond_json(sock: &mut TcpStream, status: u16, body: &Value) -> std::i
 enum Scenario {
     Title,
     ToolFollowup(String),
-    Plain { prompt: String, delay_ms: u64 },
-    Write { path: String, content: String },
-    Bash { command: String },
-    Long { n: usize, delay_ms: u64 },
-    Stall { secs: u64 },
+    Plain {
+        prompt: String,
+        delay_ms: u64,
+    },
+    Write {
+        path: String,
+        content: String,
+    },
+    Bash {
+        command: String,
+    },
+    /// `markup`: some chunks in `**bold**` or a code span, as prose with markdown.
+    Long {
+        n: usize,
+        delay_ms: u64,
+        markup: bool,
+    },
+    Stall {
+        secs: u64,
+    },
     Error,
-    Tool { name: String, args: Value },
+    Tool {
+        name: String,
+        args: Value,
+    },
 }
 
 /// Splits `[fake:NAME ARGS]` out of `text`: (name, args, text without the marker).
@@ -452,6 +471,7 @@ fn scenario(rec: &RequestRecord, body: &Value) -> Scenario {
             Scenario::Long {
                 n: it.next().and_then(|a| a.parse().ok()).unwrap_or(1000),
                 delay_ms: it.next().and_then(|a| a.parse().ok()).unwrap_or(0),
+                markup: it.next() == Some("md"),
             }
         }
         "stall" => Scenario::Stall {
@@ -617,11 +637,20 @@ async fn chat(sock: &mut TcpStream, body: &Value, rec: &RequestRecord) -> std::i
             )
             .await
         }
-        Scenario::Long { n, delay_ms } => {
+        Scenario::Long {
+            n,
+            delay_ms,
+            markup,
+        } => {
             for i in 0..n {
                 // A line break every 10 chunks, like real prose (about 90 characters a line).
                 let sep = if i % 10 == 9 { "\n" } else { " " };
-                sse.chunk(json!({ "content": format!("chunk-{i}{sep}") }), None)
+                let word = match (markup, i % 7) {
+                    (true, 3) => format!("**chunk-{i}**"),
+                    (true, 5) => format!("`chunk-{i}`"),
+                    _ => format!("chunk-{i}"),
+                };
+                sse.chunk(json!({ "content": format!("{word}{sep}") }), None)
                     .await?;
                 if delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;

@@ -251,7 +251,12 @@ vim.api.nvim_set_decoration_provider(M.md_ns, {
     local view = H.draw_view
     if not view then return end
     for _, m in ipairs(M.row_marks(view, buf, row)) do
-      local opts = { hl_group = m[3], priority = m[4], ephemeral = true, end_col = m[2] }
+      local opts = { priority = m[4], ephemeral = true, end_col = m[2] }
+      if m[3] == 'conceal' then
+        opts.conceal = ''
+      else
+        opts.hl_group = m[3]
+      end
       if m[2] < 0 then
         opts.end_col, opts.end_row = 0, row + 1
       end
@@ -448,12 +453,15 @@ function M.setup_window(win)
   wo.foldlevel = 0
   wo.foldtext = ''
   wo.fillchars = 'fold: ,eob: '
-  -- Not 2: with the treesitter markdown highlighter, concealing makes every change of the
-  -- buffer cost time in proportion to its size (measured on 0.11: 0.6 s for 2,000 lines).
-  wo.conceallevel = 0
   wo.cursorline = false
   local chat = M.by_buf[vim.api.nvim_win_get_buf(win)]
   local view = chat and M.chats[chat]
+  -- boo's own marks conceal markup on the rows drawn only. Not with the treesitter highlighter:
+  -- there concealing makes every change cost time in proportion to the buffer (0.6 s for 2,000
+  -- lines on 0.11); render-markdown.nvim and markview.nvim set it themselves.
+  local conceal = view and view.boo_md and require('boo.config').get().ui.conceal
+  wo.conceallevel = conceal and 2 or 0
+  wo.concealcursor = ''
   if view then
     vim.api.nvim_win_call(win, function() vim.cmd('normal! zE') end)
     for _, it in pairs(view.items) do
