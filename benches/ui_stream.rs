@@ -10,7 +10,8 @@
 //! The scripted model sends a chunk every 2 ms, as in the measurement that opened issue 10.
 //! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`; `BOO_BENCH_FPS=N` sets
 //! `ui.fps`, `BOO_BENCH_CONCEAL=0` turns `ui.conceal` off,
-//! `BOO_BENCH_MD=1` streams some markup). The machine's load shows in
+//! `BOO_BENCH_MD=1` streams some markup; `--open-only`
+//! times only the open, `BOO_BENCH_LOG=1` with boocoder's log of it). The machine's load shows in
 //! the idle figures: run it when the machine is quiet.
 
 use std::time::{Duration, Instant};
@@ -292,6 +293,13 @@ async fn open_restored(lines: usize) -> (Duration, f64) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let open = t0.elapsed();
+    // `BOO_BENCH_LOG=1`: boocoder's INFO lines of the open (its start, the chat's load and
+    // layout, slow batches), to see where the time goes.
+    if std::env::var_os("BOO_BENCH_LOG").is_some() {
+        for l in nvim.log().lines().filter(|l| l.contains(" INFO ")) {
+            println!("        {l}");
+        }
+    }
     let ops = nvim
         .lua("return vim.inspect(require('boo.ui.render').stats.op_ms, { newline = ' ', indent = '' })")
         .await;
@@ -353,7 +361,9 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if args.is_empty() {
+    let sizes = if std::env::args().any(|a| a == "--open-only") {
+        Vec::new()
+    } else if args.is_empty() {
         vec![3_000, 9_000]
     } else {
         args

@@ -440,6 +440,7 @@ impl App {
             return;
         };
         let store = self.store().await;
+        let started = std::time::Instant::now();
         use crate::model::transcript::Transcript;
         // Loading never destroys: unreadable rows are placeholders that are not written back,
         // and a chat that could not be read at all gets its new items after the stored ones.
@@ -461,11 +462,19 @@ impl App {
                 Transcript::new(chat).with_floor_seq(floor)
             }
         };
+        let loaded = started.elapsed();
         self.ui.add_chat(
             chat,
             format!("boo://{}/{}", c.session, chat),
             c.title.clone(),
             &t,
+        );
+        tracing::info!(
+            chat,
+            items = t.items().count(),
+            load_ms = loaded.as_millis() as u64,
+            layout_ms = (started.elapsed() - loaded).as_millis() as u64,
+            "chat registered"
         );
         self.transcripts.insert(t);
         match store.load_prompts(chat).await {

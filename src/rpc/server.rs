@@ -133,12 +133,24 @@ impl NvimFrontend {
 #[async_trait]
 impl Frontend for NvimFrontend {
     async fn apply(&self, batch: Batch) -> Result<(), String> {
+        let t = std::time::Instant::now();
         let arg = to_value(&batch)?;
-        self.nvim
+        let encoded = t.elapsed();
+        let r = self
+            .nvim
             .exec_lua(super::RENDER_ENTRY, vec![arg])
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        // A frame that long is worth knowing about (a restored transcript, a huge paste).
+        if t.elapsed() >= std::time::Duration::from_millis(30) {
+            tracing::info!(
+                encode_ms = encoded.as_millis() as u64,
+                total_ms = t.elapsed().as_millis() as u64,
+                "slow render batch"
+            );
+        }
+        r
     }
 
     async fn buffer_text(&self, path: &std::path::Path) -> Option<String> {

@@ -57,7 +57,15 @@ struct Item {
     /// `(line, col)`: the buffer's line `line` (the first dirty one) still holds this item's first
     /// `col` bytes of it; only appends happened to it since the last flush.
     keep: Option<(usize, usize)>,
+    /// Its markdown is still to be sent (a whole render sends the last items' first).
+    hl_pending: bool,
 }
+
+/// Lines whose markdown a whole render sends at once, from the end (what a window following
+/// the transcript shows), and then with each later frame: a restored 50,000-line transcript
+/// otherwise sent some 200,000 spans in its first batch, and Neovim took a second to read it.
+const HL_LINES_FIRST: usize = 3_000;
+const HL_LINES_PER_FRAME: usize = 2_000;
 
 /// Markdown highlights of item `seq` from its row `from` on, in rows relative to the item's
 /// first line (so they stay right when earlier items grow). Lua drops what it holds for the
@@ -89,6 +97,8 @@ pub struct ChatLayout {
     fresh: bool,
     /// Item ranges or states changed: decorations must be re-sent.
     decor_dirty: bool,
+    /// Lines of markdown a whole render sends at once (`HL_LINES_FIRST` unless set: tests).
+    hl_first: Option<usize>,
 }
 
 fn status_of(kind: ItemKind, meta: &Json) -> Option<String> {
@@ -310,6 +320,9 @@ fn highlight(it: &mut Item, seq: usize, from: usize) -> Option<HlOp> {
     if it.kind != ItemKind::Text {
         return None;
     }
+    it.hl_pending = false;
+    // Nothing scanned before `from` yet (its markdown was deferred): from the top.
+    let from = from.min(it.md.len());
     it.md.truncate(from);
     let mut state = match it.md.last() {
         Some((before, line)) => {
@@ -369,6 +382,7 @@ impl ChatLayout {
                 synced: 0,
                 dirty_from: Some(0),
                 md: Vec::new(),
+                hl_pending: false,
                 sent: None,
                 keep: None,
             });
@@ -462,7 +476,12 @@ impl ChatLayout {
 
     /// Whether the buffer needs an update.
     pub fn is_dirty(&self) -> bool {
-        self.fresh || self.decor_dirty || self.items.iter().any(|i| i.dirty_from.is_some())
+        self.fresh
+            || self.decor_dirty
+            || self
+                .items
+                .iter()
+                .any(|i| i.dirty_from.is_some() || i.hl_pending)
     }
 
     /// Forgets what the buffer holds (e.g. the Lua buffer was recreated): next flush is whole.
@@ -476,6 +495,18 @@ impl ChatLayout {
     pub fn flush(&mut self) -> Flush {
         let mut out = Flush::default();
         let fresh = std::mem::take(&mut self.fresh);
+        // A whole render: the markdown of items before `later` waits for later frames.
+        let later = if fresh {
+            let mut budget = self.hl_first.unwrap_or(HL_LINES_FIRST);
+            let mut cut = self.items.len();
+            while cut > 0 && budget > 0 {
+                cut -= 1;
+                budget = budget.saturating_sub(self.items[cut].lines.len());
+            }
+            cut
+        } else {
+            0
+        };
         let mut all = Vec::new();
         let mut pos = 0usize;
         for (seq, it) in self.items.iter_mut().enumerate() {
@@ -514,7 +545,10 @@ impl ChatLayout {
                 None
             };
             if let Some(from) = from {
-                if let Some(hl) = highlight(it, seq, from) {
+                if fresh && seq < later && it.kind == ItemKind::Text {
+                    it.md.clear();
+                    it.hl_pending = true;
+                } else if let Some(hl) = highlight(it, seq, from) {
                     out.hl.push(hl);
                 }
             }
@@ -523,6 +557,19 @@ impl ChatLayout {
             if it.sent.as_ref() != Some(&d) {
                 it.sent = Some(d.clone());
                 out.decor.push(d);
+            }
+        }
+        // Markdown left from a whole render, newest first, a frame's worth at a time.
+        let mut budget = if fresh { 0 } else { HL_LINES_PER_FRAME };
+        for (seq, it) in self.items.iter_mut().enumerate().rev() {
+            if budget == 0 {
+                break;
+            }
+            if it.hl_pending {
+                budget = budget.saturating_sub(it.lines.len());
+                if let Some(hl) = highlight(it, seq, 0) {
+                    out.hl.push(hl);
+                }
             }
         }
         if fresh {
@@ -950,6 +997,80 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_long_transcript_sends_its_tails_markdown_first_and_the_rest_over_later_frames() {
+        let answer: String = (0..1000)
+            .map(|l| match l % 50 {
+                0 => "## heading\n".to_string(),
+                7 => "```lua\nlocal x = 1\n```\n".to_string(),
+                _ => format!("- item {l} with `code` and **bold**\n"),
+            })
+            .collect();
+        let mut t = Transcript::new(1);
+        for i in 0..12 {
+            t.apply(upsert(&format!("p{i}"), ItemKind::Text, &answer, json!({})));
+        }
+        let mut whole = ChatLayout::from_transcript(&t);
+        let mut first = Screen::default();
+        let f = whole.flush();
+        let sent: usize = f.hl.iter().map(|h| h.spans.len()).sum();
+        first.apply(f);
+        let lines = first.lines.len();
+        assert!(lines > 12_000, "{lines}");
+        // The tail's markdown came at once: enough for any window on the end.
+        let drawn = first.drawn();
+        let tail = &drawn.marks[lines - HL_LINES_FIRST / 2..];
+        assert!(tail.iter().filter(|m| !m.is_empty()).count() > HL_LINES_FIRST / 4);
+        assert!(
+            drawn.marks[..100].iter().all(Vec::is_empty),
+            "the top waits"
+        );
+        assert!(whole.is_dirty(), "more markdown to send");
+        // Later frames send the rest, each a bounded share, until it matches a full render.
+        let mut frames = 0;
+        while whole.is_dirty() {
+            let f = whole.flush();
+            assert!(f.lines.is_empty(), "no lines resent");
+            // Items of about 1,000 lines: two fill a frame's share, a third starts past it.
+            assert!(!f.hl.is_empty() && f.hl.len() <= 3, "{} items", f.hl.len());
+            first.apply(f);
+            frames += 1;
+            assert!(frames < 100);
+        }
+        assert!(sent < 10 * HL_LINES_FIRST, "first batch spans: {sent}");
+        let mut expect = Screen::default();
+        let mut at_once = ChatLayout::from_transcript(&t);
+        at_once.hl_first = Some(usize::MAX);
+        expect.apply(at_once.flush());
+        assert!(!at_once.is_dirty());
+        assert_eq!(first.drawn(), expect.drawn());
+    }
+
+    #[test]
+    fn an_item_changed_while_its_markdown_waits_is_scanned_whole() {
+        let long: String = (0..4000).map(|l| format!("**b{l}**\n")).collect();
+        let mut t = Transcript::new(1);
+        t.apply(upsert("a", ItemKind::Text, &long, json!({})));
+        t.apply(upsert("b", ItemKind::Text, &long, json!({})));
+        let mut l = ChatLayout::from_transcript(&t);
+        let mut screen = Screen::default();
+        screen.apply(l.flush());
+        assert!(!screen.md.contains_key(&0), "the first item waits");
+        let e = t.apply(ItemChange::Append {
+            part_id: "a".into(),
+            delta: "tail *x*".into(),
+        });
+        l.update(&t, &e);
+        while l.is_dirty() {
+            screen.apply(l.flush());
+        }
+        let mut expect = Screen::default();
+        let mut at_once = ChatLayout::from_transcript(&t);
+        at_once.hl_first = Some(usize::MAX);
+        expect.apply(at_once.flush());
+        assert_eq!(screen.drawn(), expect.drawn());
+    }
+
     /// Splits `s` into pieces of the given sizes (cycled), on char boundaries.
     fn deltas(s: &str, sizes: &[usize]) -> Vec<String> {
         let chars: Vec<char> = s.chars().collect();
@@ -1075,8 +1196,7 @@ mod tests {
         let f = l.flush();
         assert_eq!(f.hl.len(), 1);
         assert!(f.hl[0].from >= 499, "{:?}", f.hl[0].from);
-        // The emphasis and its two concealed stars, on the last line only.
-        assert!(f.hl[0].spans.len() <= 3, "{:?}", f.hl[0].spans);
+        assert!(f.hl[0].spans.len() <= 2, "{:?}", f.hl[0].spans);
         assert!(f.decor.len() <= 1);
     }
 }

@@ -7,11 +7,7 @@
 
 use serde::Serialize;
 
-/// The "group" of a span that hides markup (`**`, backticks, a heading's `#`s) where the window
-/// conceals (`ui.conceal`); Lua draws it as a conceal mark, not a highlight.
-pub const CONCEAL: &str = "conceal";
-
-/// A highlight on one line: byte columns `[col, end)` in group `hl` (or [`CONCEAL`]).
+/// A highlight on one line: byte columns `[col, end)` in group `hl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Span {
     pub col: usize,
@@ -105,7 +101,6 @@ pub fn line(state: &mut State, row: usize, text: &str) -> Line {
     let hashes = t.bytes().take_while(|b| *b == b'#').count();
     if (1..=6).contains(&hashes) && (t.len() == hashes || t.as_bytes()[hashes] == b' ') {
         spans.push(whole("BooMdHeading"));
-        spans.push(hide(indent, (indent + hashes + 1).min(text.len())));
         return Line {
             spans,
             closes: None,
@@ -140,14 +135,6 @@ pub fn line(state: &mut State, row: usize, text: &str) -> Line {
     }
 }
 
-fn hide(col: usize, end: usize) -> Span {
-    Span {
-        col,
-        end,
-        hl: CONCEAL,
-    }
-}
-
 /// Code spans, then `**strong**` and `*em*`/`_em_` outside them.
 fn inline(text: &str, from: usize, spans: &mut Vec<Span>) {
     let b = text.as_bytes();
@@ -165,8 +152,6 @@ fn inline(text: &str, from: usize, spans: &mut Vec<Span>) {
                     end,
                     hl: "BooMdCodeSpan",
                 });
-                spans.push(hide(i, i + n));
-                spans.push(hide(end - n, end));
                 i = end;
                 plain_from = end;
                 continue;
@@ -195,8 +180,6 @@ fn emphasis(text: &str, from: usize, to: usize, spans: &mut Vec<Span>) {
                     end: from + e,
                     hl,
                 });
-                spans.push(hide(from + s, from + s + 2));
-                spans.push(hide(from + e - 2, from + e));
             }
             at = e;
         }
@@ -217,8 +200,6 @@ fn emphasis(text: &str, from: usize, to: usize, spans: &mut Vec<Span>) {
                     end: from + e + 1,
                     hl: "BooMdEmphasis",
                 });
-                spans.push(hide(from + i, from + i + 1));
-                spans.push(hide(from + e, from + e + 1));
                 i = e + 1;
                 continue;
             }
@@ -256,27 +237,6 @@ mod tests {
                 end: 2,
                 hl: "BooMdList"
             }
-        );
-    }
-
-    #[test]
-    fn markup_is_concealed_but_not_its_text() {
-        let r = hl(&["## Title", "a `x` **b** *e*", "```", "**not**", "```"]);
-        let hidden = |l: &Line| -> Vec<(usize, usize)> {
-            l.spans
-                .iter()
-                .filter(|s| s.hl == CONCEAL)
-                .map(|s| (s.col, s.end))
-                .collect()
-        };
-        assert_eq!(hidden(&r[0]), [(0, 3)]);
-        assert_eq!(
-            hidden(&r[1]),
-            [(2, 3), (4, 5), (6, 8), (9, 11), (12, 13), (14, 15)]
-        );
-        assert!(
-            r[2..].iter().all(|l| hidden(l).is_empty()),
-            "fences keep their markup"
         );
     }
 

@@ -159,6 +159,13 @@ function M.hl(op)
   for _, c in ipairs(op.code) do
     md.code[c[1]] = { last = c[2], lang = c[3] }
   end
+  -- Markdown sent after its lines (a long transcript's, frames later): redraw those rows if on
+  -- screen. An item whose lines just changed is redrawn anyway.
+  local it = view.items[op.seq]
+  if it and vim.api.nvim_buf_is_valid(view.buf) then
+    local last = math.min(it.last + 1, vim.api.nvim_buf_line_count(view.buf))
+    if it.first + from < last then vim.api.nvim__buf_redraw_range(view.buf, it.first + from, last) end
+  end
 end
 
 --- The item of a buffer row (binary search over item starts; empty items share the start of
@@ -197,8 +204,24 @@ function M.row_marks(view, buf, row)
   if not md then return {} end
   local rel = row - view.items[seq].first
   local out = {}
+  local text
   for _, s in ipairs(md.rows[rel] or {}) do
     out[#out + 1] = { s[2], s[3], s[4], 120 }
+    -- Markup to conceal, derived from the span (the backend sends no more for it).
+    local w = H.markup_width[s[4]]
+    if s[4] == 'BooMdCodeSpan' or s[4] == 'BooMdHeading' then
+      text = text or vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+      if s[4] == 'BooMdCodeSpan' then
+        w = #(text:match('^`+', s[2] + 1) or '')
+      else
+        local lead, hashes = text:match('^( *)(#+)')
+        if hashes then out[#out + 1] = { #lead, math.min(#lead + #hashes + 1, #text), 'conceal', 130 } end
+      end
+    end
+    if w and w > 0 and s[3] - s[2] > 2 * w then
+      out[#out + 1] = { s[2], s[2] + w, 'conceal', 130 }
+      out[#out + 1] = { s[3] - w, s[3], 'conceal', 130 }
+    end
   end
   for first, c in pairs(md.code) do
     if rel >= first and rel <= c.last then
@@ -210,6 +233,9 @@ function M.row_marks(view, buf, row)
   end
   return out
 end
+
+--- Delimiter widths of the emphasis spans (code spans and headings are measured on the text).
+H.markup_width = { BooMdStrong = 2, BooMdEmphasis = 1 }
 
 --- Highlights of a closed fenced block by its language's parser on the block's own text, per
 --- row of the block (multi-line captures are cut at line ends).
