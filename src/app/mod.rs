@@ -55,6 +55,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// A spare worktree was checked out for the next session: the agent warms it.
+    SpareMade(std::path::PathBuf),
     /// Checkout progress of a session's worktree being made.
     WorktreeProgress {
         session: crate::model::SessionId,
@@ -110,6 +112,7 @@ impl Event {
             Event::Notice { .. } => "notice",
             Event::FrameApplied(_) => "frame applied",
             Event::SessionReady(_) => "session ready",
+            Event::SpareMade(_) => "spare made",
             Event::WorktreeProgress { .. } => "worktree progress",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
@@ -318,6 +321,7 @@ impl App {
                 }
             }
             Event::SessionReady(r) => self.session_ready(r).await,
+            Event::SpareMade(dir) => self.agents.prepare(sessions::DEFAULT_AGENT, Some(dir)),
             Event::WorktreeProgress { session, progress } => {
                 self.worktree_progress(session, progress)
             }
