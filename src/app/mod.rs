@@ -45,7 +45,8 @@ const SAVE: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub enum Event {
     Rpc(Inbound),
-    Agent(crate::agent::AgentEvent),
+    /// A backend event, with the task of the turn it belongs to.
+    Agent(crate::dispatch::Dispatched),
     /// A line for the user from background work (`level`: vim.log.levels).
     Notice {
         msg: String,
@@ -285,7 +286,11 @@ impl App {
         // A streamed delta or an applied frame changes nothing a request asks about.
         let quiet = matches!(
             ev,
-            Event::FrameApplied(_) | Event::Agent(crate::agent::AgentEvent::Item { .. })
+            Event::FrameApplied(_)
+                | Event::Agent(crate::dispatch::Dispatched {
+                    event: crate::agent::AgentEvent::Item { .. },
+                    ..
+                })
         );
         let r = std::panic::AssertUnwindSafe(self.handle(ev))
             .catch_unwind()

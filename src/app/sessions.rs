@@ -195,7 +195,7 @@ impl App {
                     title: c.title.clone(),
                     agent: c.agent.clone(),
                     model: c.model.clone(),
-                    running: false,
+                    running: None,
                     queued: 0,
                 },
             );
@@ -449,7 +449,7 @@ impl App {
                 title: chat.title.clone(),
                 agent: chat.agent.clone(),
                 model: chat.model.clone(),
-                running: false,
+                running: None,
                 queued: 0,
             },
         );
