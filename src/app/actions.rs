@@ -67,6 +67,9 @@ impl App {
             Notify::Diff(a) => self.diff(a).await,
             Notify::Usage(a) => self.usage_report(a.today).await,
             Notify::Health => self.health_report().await,
+            Notify::Accept(a) if a.preview => {
+                self.review_act(super::review::ActKind::Preview, a).await
+            }
             Notify::Accept(a) => self.review_act(super::review::ActKind::Accept, a).await,
             Notify::Reject(a) => self.review_act(super::review::ActKind::Reject, a).await,
             Notify::ReviewClosed(a) => self.review_closed(a),

@@ -8,6 +8,7 @@ mod agents;
 mod answers;
 mod checkpoints;
 mod compose;
+mod conflicts;
 mod fork;
 mod permissions;
 mod restore;
@@ -56,6 +57,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// The cross-session comparison of a repository's pending diffs finished.
+    Conflicts(conflicts::Found),
     /// A spare worktree was checked out for the next session: the agent warms it.
     SpareMade(std::path::PathBuf),
     /// Checkout progress of a session's worktree being made.
@@ -114,6 +117,7 @@ impl Event {
             Event::FrameApplied(_) => "frame applied",
             Event::SessionReady(_) => "session ready",
             Event::SpareMade(_) => "spare made",
+            Event::Conflicts(_) => "conflicts",
             Event::WorktreeProgress { .. } => "worktree progress",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
@@ -326,6 +330,7 @@ impl App {
                 }
             }
             Event::SessionReady(r) => self.session_ready(r).await,
+            Event::Conflicts(f) => self.conflicts_found(f),
             Event::SpareMade(dir) => self.agents.prepare(sessions::DEFAULT_AGENT, Some(dir)),
             Event::WorktreeProgress { session, progress } => {
                 self.worktree_progress(session, progress)

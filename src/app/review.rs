@@ -109,6 +109,13 @@ pub enum ReviewEvent {
         title: String,
         result: Result<worktree::Risk, String>,
     },
+    /// What accepting would write, to show before asking.
+    Preview {
+        session: SessionId,
+        path: Option<String>,
+        hunks: Option<Vec<String>>,
+        text: String,
+    },
     Removed {
         target: Target,
         title: String,
@@ -126,6 +133,8 @@ pub struct ReviewState {
     pending: HashMap<SessionId, Vec<String>>,
     /// Sessions whose `:Boo diff` waits for the worktree to be created.
     after_ready: HashSet<SessionId>,
+    /// Hunks other sessions or the user's checkout also change, per session (`app/conflicts.rs`).
+    pub conflicts: HashMap<SessionId, Vec<worktree::conflicts::Mark>>,
     /// Files whose hunks a lazy view loaded (kept across refreshes).
     expanded: HashMap<SessionId, HashSet<String>>,
     /// Each session worktree's scanner (and its watch), kept while the session is.
@@ -248,6 +257,14 @@ fn act(
         modified,
     };
     let report = review::act(&wt, &req);
+    if let Some(text) = report.preview {
+        return ReviewEvent::Preview {
+            session: target.session,
+            path: req.path,
+            hunks: req.hunks,
+            text,
+        };
+    }
     let level = match report.message.1 {
         review::Level::Info => INFO,
         review::Level::Warn => WARN,
@@ -451,7 +468,10 @@ impl App {
                         .entry(target.session)
                         .or_default()
                         .insert(path);
-                    self.ui.review(ui_review::one_file(target.session, &f));
+                    let marks = self.review.conflicts.get(&target.session);
+                    let marks = marks.map(Vec::as_slice).unwrap_or_default();
+                    self.ui
+                        .review(ui_review::one_file(target.session, &f, marks));
                 }
                 Ok(None) => self
                     .ui
@@ -463,6 +483,12 @@ impl App {
                 title,
                 result,
             } => self.delete_risk_done(target, title, result).await,
+            ReviewEvent::Preview {
+                session,
+                path,
+                hunks,
+                text,
+            } => self.preview_done(session, path, hunks, text),
             ReviewEvent::Removed {
                 target,
                 title,
@@ -523,6 +549,7 @@ impl App {
         }
         let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         self.review.pending.insert(session, paths.clone());
+        self.check_conflicts(target.repo_root.clone()).await;
         self.ui.autocmd(
             "BooChangesPending",
             json!({"session": session, "files": paths}),
@@ -535,7 +562,9 @@ impl App {
                 .map(|s| s.title.clone())
                 .unwrap_or_default();
             let expanded = self.review.expanded.get(&session);
+            let marks = self.review.conflicts.get(&session).map(Vec::as_slice);
             let args = ui_review::ViewArgs {
+                marks: marks.unwrap_or_default(),
                 session,
                 title: &title,
                 repo_root: target.repo_root.display().to_string(),

@@ -108,6 +108,9 @@ impl App {
         if let Some((share, _)) = self.budget_share(c.session).filter(|(s, _)| *s >= WARN_AT) {
             parts.push(format!("⚠ budget {:.0}%", share * 100.0));
         }
+        if let Some(badge) = self.conflict_badge(c.session) {
+            parts.push(badge);
+        }
         parts.join(" · ")
     }
 

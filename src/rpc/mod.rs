@@ -214,6 +214,10 @@ pub struct ReviewActionArgs {
     /// Absolute paths of buffers with unsaved edits (never clobbered by an accept).
     #[serde(default)]
     pub modified: Vec<String>,
+    /// Show what the accept would write and ask, instead of accepting (a hunk that another
+    /// session or the user's checkout also changes).
+    #[serde(default)]
+    pub preview: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::model::SessionId;
+use crate::worktree::conflicts::Mark;
 use crate::worktree::review::hunk_ids;
 use crate::worktree::{ChangeStatus, FileChange};
 
@@ -63,6 +64,8 @@ pub struct ReviewHunk {
     pub id: String,
     pub header: String,
     pub new_start: u32,
+    /// Who else changes these lines ("session x", "your checkout"); accepting asks first.
+    pub also: Vec<String>,
     /// Each line prefixed with its origin (`+`, `-`, ` `).
     pub lines: Vec<String>,
 }
@@ -90,6 +93,8 @@ pub struct ViewArgs<'a> {
     pub worktree: String,
     pub open: bool,
     pub expanded: Option<&'a HashSet<String>>,
+    /// Hunks another session or the user's checkout also changes.
+    pub marks: &'a [Mark],
 }
 
 pub fn view(args: ViewArgs<'_>, files: &[FileChange]) -> ReviewOp {
@@ -97,10 +102,8 @@ pub fn view(args: ViewArgs<'_>, files: &[FileChange]) -> ReviewOp {
     let files = files
         .iter()
         .map(|f| {
-            file(
-                f,
-                !lazy || args.expanded.is_some_and(|e| e.contains(&f.path)),
-            )
+            let hunks = !lazy || args.expanded.is_some_and(|e| e.contains(&f.path));
+            file(f, hunks, args.marks)
         })
         .collect();
     ReviewOp::View(ReviewView {
@@ -115,20 +118,25 @@ pub fn view(args: ViewArgs<'_>, files: &[FileChange]) -> ReviewOp {
 }
 
 /// One file with its hunks, for a lazy view's `<Tab>`.
-pub fn one_file(session: SessionId, f: &FileChange) -> ReviewOp {
+pub fn one_file(session: SessionId, f: &FileChange, marks: &[Mark]) -> ReviewOp {
     ReviewOp::File {
         session,
-        file: file(f, true),
+        file: file(f, true, marks),
     }
 }
 
-fn file(f: &FileChange, with_hunks: bool) -> ReviewFile {
+fn file(f: &FileChange, with_hunks: bool, marks: &[Mark]) -> ReviewFile {
     let hunks = if with_hunks {
         f.hunks
             .iter()
             .zip(hunk_ids(&f.path, &f.hunks))
             .map(|(h, id)| ReviewHunk {
                 id,
+                also: marks
+                    .iter()
+                    .find(|m| m.path == f.path && m.header.trim_end() == h.header.trim_end())
+                    .map(|m| m.by.clone())
+                    .unwrap_or_default(),
                 header: h.header.clone(),
                 new_start: h.new_start,
                 lines: h
@@ -208,6 +216,7 @@ mod tests {
             worktree: "/w".into(),
             open: true,
             expanded,
+            marks: &[],
         }
     }
 
@@ -248,7 +257,7 @@ mod tests {
             .collect();
         assert_eq!(with, ["f7"]);
         assert!(v.files[0].lazy && !v.files[7].lazy);
-        let one = serde_json::to_value(one_file(3, &files[0])).unwrap();
+        let one = serde_json::to_value(one_file(3, &files[0], &[])).unwrap();
         assert_eq!(one["session"], 3);
         assert_eq!(one["file"]["hunks"][0]["lines"][0], "-one");
     }

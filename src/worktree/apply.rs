@@ -372,6 +372,55 @@ fn plan_accept(
     }))
 }
 
+/// What accepting `pick` would do to the user's checkout, written nowhere: the 3-way result as
+/// a unified diff of the user's current file against it (`-` what the user has, `+` what the
+/// accept writes), or the conflict that would stop it. Shown before accepting a hunk that
+/// another session or the user's own edits also change.
+pub fn preview_accept(wt: &SessionWorktree, pick: &Pick) -> Result<String> {
+    let repo = open_wt_repo(wt)?;
+    let rb = review_base(&repo, wt)?;
+    let tree = repo.find_commit(rb)?.tree()?;
+    let planned = match plan_accept(&repo, &tree, wt, pick, rb)? {
+        Plan::Conflict(o) => {
+            return Ok(match o.result {
+                AcceptResult::Conflict {
+                    reason,
+                    merged_with_markers,
+                    ..
+                } => match merged_with_markers {
+                    Some(m) => format!("conflict: {reason}\n\n{m}"),
+                    None => format!("conflict: {reason}"),
+                },
+                AcceptResult::Applied { .. } => String::new(),
+            })
+        }
+        Plan::Ok(p) => p,
+    };
+    let mut out = String::new();
+    for op in &planned.ops {
+        let (path, new) = match op {
+            Op::Write(p, c) => (p, Some(&c.bytes[..])),
+            Op::Delete(p) => (p, None),
+        };
+        let old = paths::read(path)?.map(|c| c.bytes);
+        let rel = path.strip_prefix(&wt.repo_root).unwrap_or(path);
+        let mut opts = git2::DiffOptions::new();
+        opts.context_lines(3);
+        let mut patch = git2::Patch::from_buffers(
+            old.as_deref().unwrap_or_default(),
+            Some(rel),
+            new.unwrap_or_default(),
+            Some(rel),
+            Some(&mut opts),
+        )?;
+        out.push_str(&String::from_utf8_lossy(&patch.to_buf()?));
+    }
+    if out.is_empty() {
+        out.push_str("your checkout already has this change\n");
+    }
+    Ok(out)
+}
+
 /// Accepts the pending change of `path` (all of it, or the hunks at `hunks`); see [`accept_all`].
 pub fn accept(wt: &SessionWorktree, path: &str, hunks: Option<&[usize]>) -> Result<AcceptOutcome> {
     accept_all(

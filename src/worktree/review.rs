@@ -20,6 +20,8 @@ use super::{AcceptResult, FileChange, Hunk, SessionWorktree, WorktreeError};
 pub enum ActKind {
     Accept,
     Reject,
+    /// What an accept would write (the 3-way result), written nowhere.
+    Preview,
 }
 
 /// An accept/reject as the user asked for it.
@@ -50,6 +52,8 @@ pub struct ActReport {
     pub reload: Vec<String>,
     /// The review base after an accept that landed.
     pub review_base: Option<String>,
+    /// For a preview: the accept's result as a diff of the user's files.
+    pub preview: Option<String>,
 }
 
 /// A hunk's id in the view: a fingerprint of its changed lines (plus the occurrence number when
@@ -124,6 +128,7 @@ fn warn(m: String) -> ActReport {
         message: (format!("boo: {m}"), Level::Warn),
         reload: Vec::new(),
         review_base: None,
+        preview: None,
     }
 }
 
@@ -132,6 +137,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
     let verb = match req.kind {
         ActKind::Accept => "accept",
         ActKind::Reject => "reject",
+        ActKind::Preview => "preview",
     };
     let files = match pending(wt) {
         Ok(f) => f,
@@ -166,6 +172,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                 message: (message.into(), Level::Info),
                 reload: Vec::new(),
                 review_base: None,
+                preview: None,
             };
         }
         None => files.iter().filter(|f| !f.submodule).collect(),
@@ -219,6 +226,26 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
         (_, many) => format!("{} files", many.len()),
     };
     match req.kind {
+        ActKind::Preview => {
+            let mut text = String::new();
+            for pick in &picks {
+                match super::preview_accept(wt, pick) {
+                    Ok(t) => text.push_str(&t),
+                    Err(e) => {
+                        return warn(format!(
+                            "cannot preview {what}: {}",
+                            first_line(&e.to_string())
+                        ))
+                    }
+                }
+            }
+            ActReport {
+                message: (String::new(), Level::Info),
+                reload: Vec::new(),
+                review_base: None,
+                preview: Some(text),
+            }
+        }
         ActKind::Accept => match accept_all(wt, &picks) {
             Ok(out) => match out.result {
                 AcceptResult::Applied { written } => ActReport {
@@ -228,6 +255,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                         .map(|w| wt.repo_root.join(w).display().to_string())
                         .collect(),
                     review_base: Some(out.review_base),
+                    preview: None,
                 },
                 AcceptResult::Conflict { path, reason, .. } => warn(format!(
                     "conflict in {path}: {}; nothing was accepted, your files were left as they were",
@@ -241,6 +269,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                 ),
                 reload: Vec::new(),
                 review_base: None,
+                preview: None,
             },
         },
         ActKind::Reject => match reject_all(wt, &picks) {
@@ -252,6 +281,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                     .map(|w| wt.path.join(w).display().to_string())
                     .collect(),
                 review_base: None,
+                preview: None,
             },
             Err(e) => ActReport {
                 message: (
@@ -260,6 +290,7 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                 ),
                 reload: Vec::new(),
                 review_base: None,
+                preview: None,
             },
         },
     }

@@ -18,6 +18,7 @@ M.groups = {
   BooDiffAdded = 'Added',
   BooDiffRemoved = 'Removed',
   BooReviewHint = 'Comment',
+  BooReviewConflict = 'DiagnosticWarn',
 }
 
 ---@class boo.ReviewView
@@ -129,6 +130,15 @@ function H.build(data)
     end
     for hi, h in ipairs(f.hunks or {}) do
       hunk_lines[#hunk_lines + 1] = add(h.header, 'BooDiffHunk', fi, hi, h.new_start)
+      if type(h.also) == 'table' and #h.also > 0 then
+        add(
+          '  ⚠ also changed by ' .. table.concat(h.also, ', ') .. ' (ga shows the result first)',
+          'BooReviewConflict',
+          fi,
+          hi,
+          h.new_start
+        )
+      end
       local nl = h.new_start
       for _, l in ipairs(h.lines or {}) do
         local c = l:byte(1)
@@ -158,7 +168,11 @@ function M.target_of(view, n)
   local old = (f.old_path ~= vim.NIL and f.old_path) or nil
   local hi = m.hunk[n]
   local h = hi and f.hunks and f.hunks[hi]
-  return { path = f.path, old_path = old, hunk = h and h.id or nil, new_line = m.new_line[n] }
+  local marked = false
+  for _, x in ipairs(h and { h } or f.hunks or {}) do
+    if type(x.also) == 'table' and #x.also > 0 then marked = true end
+  end
+  return { path = f.path, old_path = old, hunk = h and h.id or nil, new_line = m.new_line[n], marked = marked }
 end
 
 --- Highlights are drawn by a decoration provider for the rows on screen only: opening a view
@@ -351,7 +365,11 @@ function H.act(session, method, whole_file)
     return util.notify("no hunk under the cursor: gA/gR act on this line's whole file", vim.log.levels.WARN)
   end
   local args = { session = session, path = t.path, hunks = (not whole_file) and { t.hunk } or nil }
-  if method == 'accept' then args.modified = M.modified_paths() end
+  if method == 'accept' then
+    args.modified = M.modified_paths()
+    -- Lines another session or the user's checkout also changes: the 3-way result first.
+    args.preview = t.marked or nil
+  end
   local ok, err = require('boo.rpc').notify(method, args)
   if not ok then util.notify(err, vim.log.levels.ERROR) end
 end
@@ -447,6 +465,8 @@ function M.select(op)
       if not choice then return end
       local args = type(op.args) == 'table' and op.args or {}
       args[op.field or 'choice'] = choice.value
+      -- Unsaved buffers as they are now, not as when the question was asked.
+      if op.method == 'accept' then args.modified = M.modified_paths() end
       local ok, err = require('boo.rpc').notify(op.method, args)
       if not ok then util.notify(err, vim.log.levels.ERROR) end
     end)
