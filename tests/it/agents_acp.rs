@@ -241,6 +241,24 @@ async fn streams_and_reuses(mut a: Agent) {
         !steps.is_empty() && steps[0].tokens_out() > 0,
         "usage reported: {steps:?}"
     );
+    // `usage_update` gives the steps the context window (opencode's config names the fake
+    // model's; qwen tells it when it knows the window).
+    let mut whole = Transcript::default();
+    for e in &evs {
+        if let AgentEvent::Item { change, .. } = e {
+            whole.apply(change.clone());
+        }
+    }
+    let total = Usage::of_transcript(&whole);
+    eprintln!("{}: usage {total:?}", a.name);
+    if a.name == "opencode-acp" {
+        assert_eq!(
+            total.context_limit,
+            boo_testkit::opencode::CONTEXT_LIMIT,
+            "{total:?}"
+        );
+        assert!(total.fill().is_some() && total.context > 0, "{total:?}");
+    }
     assert!(
         evs.iter()
             .any(|e| matches!(e, AgentEvent::SessionBound { agent, .. } if agent == a.name)),

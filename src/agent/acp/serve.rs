@@ -20,7 +20,12 @@ impl AcpBackend {
             let Some(a) = agent.upgrade() else { break };
             match m {
                 Incoming::Notification { method, params } => {
-                    if method == "session/update" && !a.replaying.load(Ordering::SeqCst) {
+                    let update = params.get("update");
+                    if method == "session/update" && a.replaying.load(Ordering::SeqCst) {
+                        if let Some(u) = update {
+                            a.translator.lock().usage_baseline(u);
+                        }
+                    } else if method == "session/update" {
                         let mut out = Vec::new();
                         if let Some(u) = params.get("update") {
                             a.translator.lock().update(u, &mut out);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::agent::{tail_of, Agent};
 use super::rpc::RpcError;
-use super::{translate, AcpBackend};
+use super::AcpBackend;
 use crate::agent::{AgentEvent, TurnOutcome, TurnRequest};
 
 impl AcpBackend {
@@ -31,8 +31,8 @@ impl AcpBackend {
         let outcome = match r {
             Ok(v) => {
                 if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                    let id = format!("acp-{chat}-step-{}", self.unique());
-                    self.item(chat, translate::step(id, u));
+                    let step = a.translator.lock().step(u);
+                    self.item(chat, step);
                 }
                 match v.get("stopReason").and_then(Value::as_str) {
                     Some("cancelled") => TurnOutcome::Aborted,
