@@ -592,6 +592,13 @@ fn script_agent(
     mode: &str,
     init_timeout: Duration,
 ) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
+    script_agent_with(mode, |c| c.init_timeout = init_timeout)
+}
+
+fn script_agent_with(
+    mode: &str,
+    set: impl FnOnce(&mut AcpConfig),
+) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp/script_agent.py");
@@ -600,7 +607,7 @@ fn script_agent(
         "python3",
         vec![script.display().to_string(), mode.into()],
     );
-    cfg.init_timeout = init_timeout;
+    set(&mut cfg);
     let (tx, rx) = mpsc::unbounded_channel();
     (AcpBackend::new(cfg, tx), rx, tmp, dir)
 }
@@ -617,6 +624,48 @@ async fn start_error(b: &AcpBackend, dir: &Path, limit: Duration) -> String {
     assert!(!msg.contains('\n'), "one line: {msg}");
     eprintln!("start error after {:?}: {msg}", t0.elapsed());
     msg
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_stopped_by_the_watchdog_but_not_while_it_waits_on_a_terminal() {
+    let (b, mut rx, _tmp, dir) = script_agent_with("stalls", |c| {
+        c.watchdog = Some(Duration::from_secs(1));
+        c.cancel_grace = Duration::from_millis(500);
+    });
+    let t0 = Instant::now();
+    b.start_turn(request(1, &dir, "hi", None))
+        .await
+        .expect("starts");
+    let pgid = b.process_group(1).expect("runs");
+    let evs = tokio::time::timeout(Duration::from_secs(20), until(&mut rx, "done", done))
+        .await
+        .expect("the watchdog ends the turn");
+    let took = t0.elapsed();
+    let TurnOutcome::Failed(msg) = outcome(&evs) else {
+        panic!("{evs:#?}")
+    };
+    assert!(
+        msg.contains(
+            "scripted sent nothing for 1 s and was stopped (agents.scripted.watchdog_seconds)"
+        ) && msg.contains("waiting for a lock")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert!(group_gone(pgid).await, "the deaf agent's group is killed");
+    assert!(b.process_group(1).is_none());
+    eprintln!("watchdog of 1 s ended the turn after {took:?}");
+
+    // 3 s on a terminal of ours is not silence.
+    let (b, mut rx, _tmp, dir) = script_agent_with("slowterm", |c| {
+        c.watchdog = Some(Duration::from_secs(1));
+    });
+    let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    assert!(transcript(&evs).iter().any(|(_, c, _)| c == "slept"));
 }
 
 #[tokio::test]

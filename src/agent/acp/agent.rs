@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -36,6 +36,13 @@ pub(super) struct Agent {
     /// Updates are dropped while `session/load` replays the history we already have.
     pub(super) replaying: AtomicBool,
     pub(super) aborted: AtomicBool,
+    /// When the agent last sent anything, for the watchdog.
+    pub(super) heard: Mutex<Instant>,
+    /// Requests of the agent being answered (a permission, a terminal it waits for): the
+    /// agent waits on us then, it is not silent.
+    pub(super) serving: AtomicUsize,
+    /// The watchdog stopped the turn.
+    pub(super) stalled: AtomicBool,
 }
 
 pub(super) fn tail_of(t: &process::StderrTail) -> String {
@@ -118,6 +125,9 @@ impl AcpBackend {
             ))),
             replaying: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
+            heard: Mutex::new(Instant::now()),
+            serving: AtomicUsize::new(0),
+            stalled: AtomicBool::new(false),
         });
         tokio::spawn(self.clone().serve(Arc::downgrade(&agent), incoming));
         let init = tokio::time::timeout(

@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
 
 use super::AcpBackend;
 use crate::agent::{
@@ -62,28 +60,7 @@ impl AgentBackend for AcpBackend {
             self.inner.abort_on_start.lock().insert(chat);
             return Ok(());
         };
-        a.aborted.store(true, Ordering::SeqCst);
-        let session = a.session.lock().clone();
-        a.conn
-            .notify("session/cancel", json!({ "sessionId": session }));
-        // Its pending permission requests are answered `cancelled`.
-        self.inner.permissions.lock().retain(|_, p| p.chat != chat);
-        a.terminals.kill_all();
-        let grace = self.inner.cfg.cancel_grace;
-        let me = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            // The agent did not end its turn: the group goes (the turn then ends Aborted).
-            let same = me
-                .inner
-                .agents
-                .lock()
-                .get(&chat)
-                .is_some_and(|b| Arc::ptr_eq(b, &a));
-            if same && me.inner.running.lock().contains(&chat) {
-                a.group.signal(libc::SIGKILL);
-            }
-        });
+        self.cancel(chat, &a);
         Ok(())
     }
 

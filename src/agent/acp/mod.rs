@@ -56,6 +56,8 @@ pub struct AcpConfig {
     /// After `session/cancel`, how long the agent may take to end the turn before its group is
     /// killed.
     pub cancel_grace: Duration,
+    /// A turn with no message from the agent for this long is cancelled; `None`: never.
+    pub watchdog: Option<Duration>,
 }
 
 impl AcpConfig {
@@ -68,6 +70,7 @@ impl AcpConfig {
             model_flag: None,
             init_timeout: Duration::from_secs(60),
             cancel_grace: Duration::from_secs(2),
+            watchdog: Some(Duration::from_secs(600)),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +19,7 @@ impl AcpBackend {
     pub(super) async fn serve(self, agent: std::sync::Weak<Agent>, mut incoming: Inbox) {
         while let Some(m) = incoming.next().await {
             let Some(a) = agent.upgrade() else { break };
+            *a.heard.lock() = Instant::now();
             match m {
                 Incoming::Notification { method, params } => {
                     let update = params.get("update");
@@ -37,8 +39,11 @@ impl AcpBackend {
                 }
                 Incoming::Request { id, method, params } => {
                     let me = self.clone();
+                    a.serving.fetch_add(1, Ordering::SeqCst);
                     tokio::spawn(async move {
                         let r = me.answer(&a, &method, &params).await;
+                        a.serving.fetch_sub(1, Ordering::SeqCst);
+                        *a.heard.lock() = Instant::now();
                         if let Err(e) = &r {
                             tracing::info!(target: "acp", method, "refused: {e}");
                         }

@@ -3,7 +3,8 @@
 
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
 is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
-terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), replay FILE (plays a recorded turn: each line
+terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), stalls (goes
+silent mid-turn, deaf to session/cancel), slowterm (waits 3 s on a terminal), replay FILE (plays a recorded turn: each line
 is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
 client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
 """
@@ -89,6 +90,14 @@ while True:
                     result = rec["result"]
             send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
+        if mode == "stalls":
+            text(sid, "Working on it")
+            err("waiting for a lock")
+            time.sleep(3600)
+        if mode == "slowterm":
+            r = request("terminal/create", {"sessionId": sid, "command": "sleep", "args": ["3"]})
+            request("terminal/wait_for_exit", {"sessionId": sid, "terminalId": r["result"]["terminalId"]})
+            text(sid, "slept")
         if mode == "termhang":
             r = request("terminal/create", {"sessionId": sid, "command": "sh",
                                             "args": ["-c", "echo $$ > term.pid; exec sleep 600"]})
