@@ -247,6 +247,17 @@ pub enum AgentEvent {
     ServerError(String),
     /// The agent changed these files (worktree-relative or absolute) during the turn.
     FilesChanged { chat: ChatId, files: Vec<String> },
+    /// What the chat's agent session offers (ACP modes and models), and what it uses now.
+    Options { chat: ChatId, options: AgentOptions },
+}
+
+/// The modes (as `agent:mode`) and models an agent session offers, and its current ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AgentOptions {
+    pub modes: Vec<String>,
+    pub mode: Option<String>,
+    pub models: Vec<String>,
+    pub model: Option<String>,
 }
 
 /// An agent backend. Methods return quickly; progress and results arrive as [`AgentEvent`]s.

@@ -63,6 +63,16 @@ pub fn split_agent(agent: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// What a chat's agent session is stored under: the chat's agent for opencode (each of its
+/// agents has sessions of its own), the backend for the others (an ACP agent's modes,
+/// `qwen:plan`, are one session's).
+pub fn binding_key(agent: &str) -> &str {
+    match split_agent(agent) {
+        ("opencode", _) => agent,
+        (backend, _) => backend,
+    }
+}
+
 /// Whether `agent` names something boo can run (it may still be missing on this machine);
 /// an ACP agent of the user's own (`agents.<name>.protocol = 'acp'`) is checked by
 /// [`Agents::is_acp`].

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use super::options::SessionOptions;
 use super::rpc::Conn;
 use super::translate::Translator;
 use super::{terminal, AcpBackend};
@@ -43,6 +44,10 @@ pub(super) struct Agent {
     pub(super) serving: AtomicUsize,
     /// The watchdog stopped the turn.
     pub(super) stalled: AtomicBool,
+    /// The session's modes and models.
+    pub(super) options: Mutex<SessionOptions>,
+    /// What the app was last told of them.
+    pub(super) options_sent: Mutex<Option<crate::agent::AgentOptions>>,
 }
 
 pub(super) fn tail_of(t: &process::StderrTail) -> String {
@@ -128,6 +133,8 @@ impl AcpBackend {
             heard: Mutex::new(Instant::now()),
             serving: AtomicUsize::new(0),
             stalled: AtomicBool::new(false),
+            options: Mutex::new(SessionOptions::default()),
+            options_sent: Mutex::new(None),
         });
         tokio::spawn(self.clone().serve(Arc::downgrade(&agent), incoming));
         let init = tokio::time::timeout(

@@ -36,6 +36,7 @@ impl AgentBackend for AcpBackend {
                 return Err(e);
             }
         };
+        self.choose(&agent, &req).await;
         self.send(AgentEvent::TurnStarted { chat: req.chat });
         if self.inner.abort_on_start.lock().remove(&req.chat) {
             // Aborted while it started: the prompt is not sent.

@@ -18,6 +18,7 @@ mod agent;
 mod backend;
 pub mod builtin;
 pub mod client;
+mod options;
 pub mod rpc;
 mod serve;
 mod session;
@@ -93,6 +94,9 @@ struct Inner {
     buffers: Option<Arc<dyn Buffers>>,
     shut: AtomicBool,
     n: AtomicU64,
+    /// Models an agent session listed as settable (`session/set_model`): a chat asking for
+    /// one starts the agent without `model_flag` and sets it in the session.
+    known_models: Mutex<Vec<String>>,
 }
 
 /// An ACP agent as an [`AgentBackend`]. Cheap to clone.
@@ -123,6 +127,7 @@ impl AcpBackend {
                 buffers,
                 shut: AtomicBool::new(false),
                 n: AtomicU64::new(0),
+                known_models: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -176,13 +181,10 @@ impl AcpBackend {
     }
 
     /// The model a turn asks for, when the agent can be told (`model_flag`).
+    /// (Not one the agent's sessions can be told, `known_models`.)
     fn model_of(&self, req: &TurnRequest) -> Option<String> {
         self.inner.cfg.model_flag.as_ref()?;
-        req.model
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
+        requested_model(req).filter(|m| !self.inner.known_models.lock().contains(m))
     }
 
     /// Forgets the chat's agent and kills its group (terminals included).
@@ -192,4 +194,13 @@ impl AcpBackend {
             a.group.signal(libc::SIGKILL);
         }
     }
+}
+
+/// The model a turn asks for, if any.
+fn requested_model(req: &TurnRequest) -> Option<String> {
+    req.model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
 }

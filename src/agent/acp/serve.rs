@@ -26,11 +26,15 @@ impl AcpBackend {
                     if method == "session/update" && a.replaying.load(Ordering::SeqCst) {
                         if let Some(u) = update {
                             a.translator.lock().usage_baseline(u);
+                            a.options.lock().update(u);
                         }
                     } else if method == "session/update" {
                         let mut out = Vec::new();
-                        if let Some(u) = params.get("update") {
+                        if let Some(u) = update {
                             a.translator.lock().update(u, &mut out);
+                            if a.options.lock().update(u) {
+                                self.options_changed(&a);
+                            }
                         }
                         for c in out {
                             self.item(a.chat, c);
