@@ -668,6 +668,47 @@ async fn a_silent_agent_is_stopped_by_the_watchdog_but_not_while_it_waits_on_a_t
     assert!(transcript(&evs).iter().any(|(_, c, _)| c == "slept"));
 }
 
+/// A restarted backend and a bound session: `resume` where the agent can (no new session),
+/// else one line and a new session bound.
+#[tokio::test]
+async fn without_load_a_session_is_resumed_or_a_new_one_said_so() {
+    for (mode, resumes) in [("resumable", true), ("plain", false)] {
+        let (b, mut rx, _tmp, dir) = script_agent(mode, Duration::from_secs(20));
+        let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+        let first = evs
+            .iter()
+            .find_map(|e| match e {
+                AgentEvent::SessionBound { external_id, .. } => Some(external_id.clone()),
+                _ => None,
+            })
+            .expect("bound");
+        b.shutdown().await;
+        let (b, mut rx, _tmp2, _) = script_agent(mode, Duration::from_secs(20));
+        let binding = SessionBinding {
+            external_id: first.clone(),
+            config_hash: "scripted".into(),
+        };
+        let evs = turn(&b, &mut rx, request(1, &dir, "again", Some(binding))).await;
+        assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+        let items = transcript(&evs);
+        let bound = evs
+            .iter()
+            .any(|e| matches!(e, AgentEvent::SessionBound { .. }));
+        let said = items
+            .iter()
+            .any(|(_, c, _)| c.contains("cannot load or resume its earlier session"));
+        let same = items
+            .iter()
+            .any(|(_, c, _)| c == &format!("in session {first}"));
+        assert_eq!(
+            (same, bound, said),
+            (resumes, !resumes, !resumes),
+            "{mode}: {items:#?}"
+        );
+        b.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn an_agent_that_never_answers_initialize_gives_one_line_with_its_stderr() {
     let (b, _rx, _tmp, dir) = script_agent("silent", Duration::from_secs(2));

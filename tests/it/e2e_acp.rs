@@ -328,3 +328,85 @@ async fn a_qwen_acp_chat_offers_its_modes_and_models_and_picking_plan_mode_block
     assert_eq!(mode, first_mode);
     nvim.quit().await;
 }
+
+#[tokio::test]
+async fn a_qwen_acp_chat_comes_back_after_a_boocoder_kill_and_continues_its_session() {
+    let model = FakeModel::start();
+    let tmp = tempfile::Builder::new()
+        .prefix("boo-e2e-acp-restart-")
+        .tempdir()
+        .expect("tmp");
+    let nvim = qwen_nvim(&model, tmp.path()).await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.cmd("Boo agent qwen").await.expect(":Boo agent");
+    nvim.cmd("Boo send remember the word banana")
+        .await
+        .expect("send");
+    let idle = "not require('boo').status().busy";
+    nvim.wait_transcript("the first answer", "Echo:", WAIT)
+        .await;
+    nvim.wait_for("idle", idle, WAIT).await;
+    let first = nvim.transcript().await;
+    // The first turn on disk before the kill (the store writes within ~100 ms).
+    let db = tmp.path().join("boo.db");
+    let deadline = Instant::now() + WAIT;
+    while !boo_testkit::world::stored_texts(&db)
+        .iter()
+        .any(|t| t.contains("Echo:") && t.contains("banana"))
+    {
+        assert!(Instant::now() < deadline, "the first answer never stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = nvim
+        .lua("local r, err = require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }); assert(r, err); return r.pid")
+        .await
+        .as_i64()
+        .expect("pid") as i32;
+    // SAFETY: kill(2) has no memory effects; the pid is the backend Neovim started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    nvim.wait_for(
+        "the plugin to notice the exit",
+        "not require('boo.rpc').running()",
+        WAIT,
+    )
+    .await;
+
+    // The next prompt restarts boocoder, which shows the chat and loads qwen's session.
+    let before = model.chat_requests().len();
+    let t0 = Instant::now();
+    nvim.cmd("Boo send what word did I say")
+        .await
+        .expect("send after the kill");
+    let text = nvim
+        .wait_transcript("the second answer", "what word did I say", WAIT)
+        .await;
+    nvim.wait_for("idle", idle, WAIT).await;
+    let took = t0.elapsed();
+    let text = if text.matches("Echo:").count() >= 2 {
+        text
+    } else {
+        nvim.transcript().await
+    };
+    // Both answers shown: the new process's items did not overwrite the earlier turn's.
+    assert!(
+        text.contains("remember the word banana")
+            && text.matches("Echo:").count() >= 2
+            && !text.contains("could not be loaded")
+            && !text.contains("cannot load or resume"),
+        "before:\n{first}\nafter:\n{text}"
+    );
+    let last = model.chat_requests()[before..]
+        .last()
+        .cloned()
+        .expect("a model call after the restart");
+    assert!(
+        last.history.iter().any(|m| m.contains("banana")),
+        "qwen's session went on (session/load): {last:#?}"
+    );
+    let new_pid = nvim
+        .lua("return require('boo.rpc').request('hello', { protocol = require('boo.rpc').PROTOCOL }).pid")
+        .await;
+    assert_ne!(new_pid, json!(pid), "a new boocoder");
+    eprintln!("restart, session/load and the second turn: {took:?}");
+    nvim.quit().await;
+}

@@ -31,6 +31,8 @@ pub(super) struct Agent {
     /// The model it was started with.
     pub(super) model: Option<String>,
     pub(super) load_session: AtomicBool,
+    /// It can take up a session without replaying it (`session/resume`).
+    pub(super) resume_session: AtomicBool,
     pub(super) stderr: process::StderrTail,
     pub(super) terminals: terminal::Terminals,
     pub(super) translator: Mutex<Translator>,
@@ -121,6 +123,7 @@ impl AcpBackend {
             directory: req.directory.clone(),
             model,
             load_session: AtomicBool::new(false),
+            resume_session: AtomicBool::new(false),
             stderr: stderr.clone(),
             terminals: terminal::Terminals::default(),
             translator: Mutex::new(Translator::new(format!(
@@ -174,6 +177,10 @@ impl AcpBackend {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         agent.load_session.store(load_session, Ordering::SeqCst);
+        let resume = caps
+            .pointer("/agentCapabilities/sessionCapabilities/resume")
+            .is_some_and(|r| !r.is_null());
+        agent.resume_session.store(resume, Ordering::SeqCst);
         Ok(agent)
     }
 }

@@ -126,7 +126,7 @@ impl AcpBackend {
                 permissions: Mutex::new(HashMap::new()),
                 buffers,
                 shut: AtomicBool::new(false),
-                n: AtomicU64::new(0),
+                n: AtomicU64::new(id_base()),
                 known_models: Mutex::new(Vec::new()),
             }),
         }
@@ -203,4 +203,29 @@ fn requested_model(req: &TurnRequest) -> Option<String> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(str::to_string)
+}
+
+/// Where this process's item ids start: the clock in milliseconds, times 1000. Items are
+/// stored under their ids, so a restarted boocoder must not count from 1 again and overwrite
+/// the chat's earlier turns.
+fn id_base() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    ms.saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_backend_never_reuses_an_earlier_ones_ids() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let a = AcpBackend::new(AcpConfig::new("x", "x", Vec::new()), tx.clone());
+        let first: Vec<u64> = (0..3).map(|_| a.unique()).collect();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = AcpBackend::new(AcpConfig::new("x", "x", Vec::new()), tx);
+        assert!(b.unique() > first[2], "{first:?}");
+    }
 }

@@ -30,8 +30,25 @@ impl AcpBackend {
         let dir = req.directory.display().to_string();
         let timeout = self.inner.cfg.init_timeout;
         let mut loaded = None;
-        let method = "session/load";
-        if let (Some(b), true) = (&req.binding, agent.load_session.load(Ordering::SeqCst)) {
+        // The bound session back: loaded (its history replayed, which we already have), else
+        // resumed, else a new one with one line saying so.
+        let load = agent.load_session.load(Ordering::SeqCst);
+        let resume = agent.resume_session.load(Ordering::SeqCst);
+        let method = match (load, resume) {
+            (true, _) => Some("session/load"),
+            (false, true) => Some("session/resume"),
+            (false, false) => None,
+        };
+        if let (Some(_), None) = (&req.binding, method) {
+            self.info(
+                req.chat,
+                format!(
+                    "{} cannot load or resume its earlier session; this turn starts a new one without the earlier context",
+                    self.agent_name()
+                ),
+            );
+        }
+        if let (Some(b), Some(method)) = (&req.binding, method) {
             agent.replaying.store(true, Ordering::SeqCst);
             let r = tokio::time::timeout(
                 timeout,

@@ -4,7 +4,8 @@
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
 is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
 terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), stalls (goes
-silent mid-turn, deaf to session/cancel), slowterm (waits 3 s on a terminal), replay FILE (plays a recorded turn: each line
+silent mid-turn, deaf to session/cancel), slowterm (waits 3 s on a terminal), resumable (can
+session/resume, not load; each answer names its session), plain (neither), replay FILE (plays a recorded turn: each line
 is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
 client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
 """
@@ -65,9 +66,12 @@ while True:
             sys.stdout.write("Welcome to agent v1!\n")
             sys.stdout.flush()
             time.sleep(3600)
-        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": 1, "agentCapabilities": {}}})
+        caps = {"sessionCapabilities": {"resume": {}}} if mode == "resumable" else {}
+        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": 1, "agentCapabilities": caps}})
     elif method == "session/new":
-        send({"jsonrpc": "2.0", "id": mid, "result": {"sessionId": "script-1"}})
+        send({"jsonrpc": "2.0", "id": mid, "result": {"sessionId": "script-%d" % time.time_ns()}})
+    elif method == "session/resume" and mode == "resumable":
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
     elif method == "session/prompt":
         sid = params["sessionId"]
         if mode == "slowstart":
@@ -90,6 +94,8 @@ while True:
                     result = rec["result"]
             send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
+        if mode in ("resumable", "plain"):
+            text(sid, "in session " + sid)
         if mode == "stalls":
             text(sid, "Working on it")
             err("waiting for a lock")
