@@ -167,6 +167,10 @@ impl App {
                 .ui
                 .notify(format!("boo: agent not changed: {e}"), ERROR);
         }
+        // Another backend's modes and models are not this one's.
+        if other_backend {
+            self.agent_options.remove(&chat);
+        }
         let missing = self
             .agents
             .probe

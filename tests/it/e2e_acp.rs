@@ -326,6 +326,16 @@ async fn a_qwen_acp_chat_offers_its_modes_and_models_and_picking_plan_mode_block
         .lua("return require('boo').status().options.mode")
         .await;
     assert_eq!(mode, first_mode);
+    // Another backend: qwen's modes and models are no longer offered.
+    nvim.cmd("Boo agent opencode")
+        .await
+        .expect(":Boo agent opencode");
+    nvim.wait_for(
+        "the options gone",
+        "require('boo').status().agent == 'opencode' and require('boo').status().options == nil",
+        WAIT,
+    )
+    .await;
     nvim.quit().await;
 }
 
