@@ -668,6 +668,78 @@ async fn a_silent_agent_is_stopped_by_the_watchdog_but_not_while_it_waits_on_a_t
     assert!(transcript(&evs).iter().any(|(_, c, _)| c == "slept"));
 }
 
+/// Modes and models the session offers, set in the same process before a turn: by
+/// `session/set_mode` / `set_model`, or by `set_config_option` where those are all it has.
+#[tokio::test]
+async fn a_turn_sets_the_chosen_mode_and_model_in_the_same_session() {
+    for mode in ["options", "cfgoptions"] {
+        let (b, mut rx, _tmp, dir) = script_agent(mode, Duration::from_secs(20));
+        let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode ask model a"),
+            "{mode}: {evs:#?}"
+        );
+        let offered = evs
+            .iter()
+            .find_map(|e| match e {
+                AgentEvent::Options { options, .. } => Some(options.clone()),
+                _ => None,
+            })
+            .expect("the options told");
+        assert_eq!(
+            (offered.modes, offered.models, offered.mode.as_deref()),
+            (
+                vec!["scripted:ask".to_string(), "scripted:auto".to_string()],
+                vec!["a".to_string(), "b".to_string()],
+                Some("ask")
+            ),
+            "{mode}"
+        );
+        let pgid = b.process_group(1).expect("kept");
+        let mut req = request(1, &dir, "again", None);
+        req.agent = Some("auto".into());
+        req.model = Some("b".into());
+        let evs = turn(&b, &mut rx, req).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode auto model b"),
+            "{mode}: {evs:#?}"
+        );
+        assert_eq!(b.process_group(1), Some(pgid), "{mode}: the same process");
+        let now = evs.iter().rev().find_map(|e| match e {
+            AgentEvent::Options { options, .. } => Some(options.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            now.map(|o| (o.mode, o.model)),
+            Some((Some("auto".into()), Some("b".into()))),
+            "{mode}"
+        );
+        // No mode or model named: back to those the session started with. An unknown mode:
+        // one line.
+        let evs = turn(&b, &mut rx, request(1, &dir, "plain", None)).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode ask model a"),
+            "{mode}: {evs:#?}"
+        );
+        let mut req = request(1, &dir, "bogus", None);
+        req.agent = Some("bogus".into());
+        let evs = turn(&b, &mut rx, req).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c.contains("no mode 'bogus' (modes: scripted:ask, scripted:auto)")),
+            "{mode}: {evs:#?}"
+        );
+        b.shutdown().await;
+    }
+}
+
 /// A restarted backend and a bound session: `resume` where the agent can (no new session),
 /// else one line and a new session bound.
 #[tokio::test]

@@ -41,6 +41,8 @@ pub struct SessionOptions {
     models: Choices,
     /// The mode the session started in: what the agent's name without a mode means.
     pub default_mode: Option<String>,
+    /// The model it started with: what the chat's default model means.
+    pub default_model: Option<String>,
 }
 
 fn ids(list: Option<&Value>, key: &str) -> Vec<String> {
@@ -77,6 +79,9 @@ impl SessionOptions {
         self.config_options(v.get("configOptions"));
         if self.default_mode.is_none() {
             self.default_mode = self.modes.current.clone();
+        }
+        if self.default_model.is_none() {
+            self.default_model = self.models.current.clone();
         }
     }
 

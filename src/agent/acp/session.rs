@@ -153,8 +153,9 @@ impl AcpBackend {
                     );
                 }
             }
-            if let Some(m) =
-                requested_model(req).filter(|m| o.has_model(m) && o.model() != Some(m.as_str()))
+            if let Some(m) = requested_model(req)
+                .or_else(|| o.default_model.clone())
+                .filter(|m| o.has_model(m) && o.model() != Some(m.as_str()))
             {
                 calls.extend(o.set_call("model", &session, &m).map(|c| ("model", m, c)));
             }
