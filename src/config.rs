@@ -208,7 +208,7 @@ pub struct CliAgentConfig {
     /// Extra environment (e.g. `OPENAI_BASE_URL` for qwen).
     #[serde(deserialize_with = "map_or_empty_list")]
     pub env: BTreeMap<String, String>,
-    /// Stop a turn after this long without output (default 600).
+    /// Stop a turn after this long without output (default 600; 0 = never).
     pub watchdog_seconds: Option<u64>,
     /// `acp` (Agent Client Protocol over stdio) or `stream-json` (the CLI's own JSON lines);
     /// the agent's default when `None`.

@@ -74,7 +74,7 @@ H.schema = {
   agents = {
     default = {},
     types = { 'table' },
-    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
+    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. `watchdog_seconds` (default 600; 0 = off) stops a turn after that long with nothing from the agent. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
   },
   budget = {
     cost = {
@@ -268,6 +268,7 @@ H.checks = {
   positive_int = function(v)
     return not (v > 0 and v == math.floor(v) and v < 2 ^ 53) and 'a positive whole number' or nil
   end,
+  whole = function(v) return not (v >= 0 and v == math.floor(v) and v < 2 ^ 53) and 'a whole number (0 or more)' or nil end,
   string_list = function(v)
     if not vim.islist(v) then return 'a list of strings' end
     for _, x in ipairs(v) do
@@ -333,7 +334,7 @@ H.agent_keys = {
   cmd = { types = { 'string', 'nil' } },
   args = { types = { 'table', 'nil' }, check = 'string_list' },
   env = { types = { 'table', 'nil' }, check = 'string_map' },
-  watchdog_seconds = { types = { 'number', 'nil' }, check = 'positive_int' },
+  watchdog_seconds = { types = { 'number', 'nil' }, check = 'whole' },
   protocol = { types = { 'string', 'nil' } },
 }
 H.cli_agents = { qwen = true, claude = true, goose = true }

@@ -250,6 +250,17 @@ pub enum AgentEvent {
     ServerError(String),
     /// The agent changed these files (worktree-relative or absolute) during the turn.
     FilesChanged { chat: ChatId, files: Vec<String> },
+    /// What the chat's agent session offers (ACP modes and models), and what it uses now.
+    Options { chat: ChatId, options: AgentOptions },
+}
+
+/// The modes (as `agent:mode`) and models an agent session offers, and its current ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AgentOptions {
+    pub modes: Vec<String>,
+    pub mode: Option<String>,
+    pub models: Vec<String>,
+    pub model: Option<String>,
 }
 
 impl AgentEvent {
@@ -265,7 +276,8 @@ impl AgentEvent {
             | AgentEvent::SessionBound { chat, .. }
             | AgentEvent::Title { chat, .. }
             | AgentEvent::Retrying { chat, .. }
-            | AgentEvent::FilesChanged { chat, .. } => Some(*chat),
+            | AgentEvent::FilesChanged { chat, .. }
+            | AgentEvent::Options { chat, .. } => Some(*chat),
             AgentEvent::ServerError(_) => None,
         }
     }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::agents::{PermissionInfo, Turn};
+use super::agents::{binding_key, PermissionInfo, Turn};
 use super::sessions::WaitingSend;
 use super::workspace::PaneKind;
 use super::App;
@@ -337,7 +337,7 @@ impl App {
                     Err(e) => tracing::warn!(chat, "turn not numbered (no checkpoint): {e}"),
                 }
             }
-            let binding = match store.agent_session(chat, &agent).await {
+            let binding = match store.agent_session(chat, binding_key(&agent)).await {
                 Ok(Some(s)) => Some(SessionBinding {
                     external_id: s.external_id,
                     config_hash: s.config_hash,
@@ -498,7 +498,11 @@ impl App {
             } => {
                 // Keyed by the chat's agent (`opencode`, `opencode:plan`, `qwen`), as turns look
                 // it up, not by the backend's own agent name (`build`).
-                let agent = self.ws.chats.get(&chat).map_or(agent, |c| c.agent.clone());
+                let agent = self
+                    .ws
+                    .chats
+                    .get(&chat)
+                    .map_or(agent, |c| binding_key(&c.agent).to_string());
                 let session = self.ws.chats.get(&chat).map(|c| c.session);
                 let worktree = session
                     .and_then(|s| self.ws.sessions.get(&s))
@@ -534,6 +538,9 @@ impl App {
                         self.refresh_pending(c.session, &c.agent);
                     }
                 }
+            }
+            AgentEvent::Options { chat, options } => {
+                self.agent_options.insert(chat, options);
             }
         }
         self.push_status();

@@ -109,7 +109,12 @@ impl App {
                 WARN,
             );
         }
-        if !known_agent(name) && !self.agents.is_acp(name) {
+        // An ACP agent with one of its modes: `qwen:plan`.
+        let acp_mode = match split_agent(name) {
+            (b, Some(_)) => self.agents.is_acp(b),
+            _ => false,
+        };
+        if !known_agent(name) && !self.agents.is_acp(name) && !acp_mode {
             return self.ui.notify(
                 format!("boo: unknown agent '{name}' (opencode, opencode:<agent>, qwen, claude, goose, opencode-acp, gemini, codex-acp, or agents.{name} with protocol = 'acp' and a cmd)"),
                 ERROR,
@@ -118,6 +123,24 @@ impl App {
         let Some(c) = self.ws.chats.get(&chat).cloned() else {
             return;
         };
+        // Modes the chat's session listed are checked now; others when its agent starts.
+        let offered = self
+            .agent_options
+            .get(&chat)
+            .filter(|_| acp_mode && split_agent(&c.agent).0 == split_agent(name).0)
+            .map(|o| o.modes.clone())
+            .filter(|m| !m.is_empty());
+        if let Some(modes) = offered.filter(|m| !m.iter().any(|x| x == name)) {
+            return self.ui.notify(
+                format!(
+                    "boo: {} has no mode '{}' (modes: {})",
+                    split_agent(name).0,
+                    split_agent(name).1.unwrap_or_default(),
+                    modes.join(", ")
+                ),
+                ERROR,
+            );
+        }
         if c.agent == name {
             return self
                 .ui
@@ -143,6 +166,10 @@ impl App {
             return self
                 .ui
                 .notify(format!("boo: agent not changed: {e}"), ERROR);
+        }
+        // Another backend's modes and models are not this one's.
+        if other_backend {
+            self.agent_options.remove(&chat);
         }
         let missing = self
             .agents

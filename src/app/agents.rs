@@ -63,6 +63,16 @@ pub fn split_agent(agent: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// What a chat's agent session is stored under: the chat's agent for opencode (each of its
+/// agents has sessions of its own), the backend for the others (an ACP agent's modes,
+/// `qwen:plan`, are one session's).
+pub fn binding_key(agent: &str) -> &str {
+    match split_agent(agent) {
+        ("opencode", _) => agent,
+        (backend, _) => backend,
+    }
+}
+
 /// Whether `agent` names something boo can run (it may still be missing on this machine);
 /// an ACP agent of the user's own (`agents.<name>.protocol = 'acp'`) is checked by
 /// [`Agents::is_acp`].
@@ -201,8 +211,13 @@ impl Agents {
             }
             cfg.args = a.args.clone();
             cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            if let Some(s) = a.watchdog_seconds.filter(|s| *s > 0) {
-                cfg.watchdog = Duration::from_secs(s);
+            // 0 turns it off (a timeout that never comes).
+            if let Some(s) = a.watchdog_seconds {
+                cfg.watchdog = if s > 0 {
+                    Duration::from_secs(s)
+                } else {
+                    Duration::MAX
+                };
             }
         }
         cfg
@@ -235,6 +250,10 @@ impl Agents {
         cfg.model_flag = builtin.and_then(|b| b.model_flag).map(str::to_string);
         if let Some(a) = user {
             cfg.env = a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            // 0 turns it off.
+            if let Some(s) = a.watchdog_seconds {
+                cfg.watchdog = (s > 0).then(|| Duration::from_secs(s));
+            }
         }
         Some(cfg)
     }
@@ -605,7 +624,7 @@ mod tests {
             "opencode": {"cmd": "/opt/opencode"},
             "agents": {
                 "qwen": {"args": ["--auth-type", "openai"], "env": {"K": "v"}},
-                "goose": {"protocol": "acp"},
+                "goose": {"protocol": "acp", "watchdog_seconds": 0},
                 "claude": {},
                 "mine": {"protocol": "acp", "cmd": "/bin/mine", "args": ["--stdio"]},
                 "nocmd": {"protocol": "acp"},
@@ -615,10 +634,9 @@ mod tests {
         assert_eq!(q.args, ["--acp", "--auth-type", "openai"]);
         assert_eq!(q.env, [("K".to_string(), "v".to_string())]);
         assert_eq!(q.model_flag.as_deref(), Some("-m"));
-        assert_eq!(
-            a.acp_config("goose").expect("goose asked for ACP").args,
-            ["acp"]
-        );
+        assert_eq!(q.watchdog, Some(Duration::from_secs(600)));
+        let g = a.acp_config("goose").expect("goose asked for ACP");
+        assert_eq!((g.args, g.watchdog), (vec!["acp".to_string()], None));
         assert!(a.acp_config("claude").is_none(), "claude stays a CLI");
         let oc = a.acp_config("opencode-acp").expect("built in");
         assert_eq!(

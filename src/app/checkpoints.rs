@@ -161,7 +161,11 @@ async fn run_move(
             shorten(&changed)
         ));
     }
-    let binding = store.agent_session(chat, &agent).await.ok().flatten();
+    let binding = store
+        .agent_session(chat, super::agents::binding_key(&agent))
+        .await
+        .ok()
+        .flatten();
     let agent_note = match (backend, binding) {
         (Some(b), Some(s)) => {
             let dir = wt.path.clone();

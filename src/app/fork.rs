@@ -98,7 +98,7 @@ async fn run_fork(
     let cps = store.checkpoints(from).await.map_err(|e| e.to_string())?;
     let plan = fork_plan(&cps, seq, turn)?;
     let binding = store
-        .agent_session(from, &agent)
+        .agent_session(from, super::agents::binding_key(&agent))
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{agent} has no conversation to fork in this chat"))?;
@@ -267,7 +267,7 @@ impl App {
         let worktree = self.ws.sessions.get(&f.session).and_then(|s| s.worktree_id);
         let row = AgentSession {
             chat_id: new,
-            agent: orig.agent.clone(),
+            agent: super::agents::binding_key(&orig.agent).to_string(),
             external_id: f.external_id,
             config_hash: f.config_hash,
             worktree_id: worktree,

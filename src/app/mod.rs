@@ -170,6 +170,8 @@ pub struct App {
     prompts: std::collections::HashMap<crate::model::ChatId, Arc<crate::store::ChatPrompts>>,
     /// Each chat's usage totals, summed from its transcript when first asked (statusline,
     /// winbar) and dropped when a step finishes or the transcript is (re)loaded.
+    /// What each chat's agent session offers (ACP modes and models), as it last said.
+    agent_options: std::collections::HashMap<crate::model::ChatId, crate::agent::AgentOptions>,
     usage_cache: parking_lot::Mutex<
         std::collections::HashMap<crate::model::ChatId, crate::model::usage::Usage>,
     >,
@@ -272,6 +274,7 @@ impl App {
             files: Default::default(),
             commands: Default::default(),
             prompts: Default::default(),
+            agent_options: Default::default(),
             usage_cache: Default::default(),
             moving: Default::default(),
             seeds: Default::default(),
@@ -477,6 +480,7 @@ impl App {
             dir: s
                 .and_then(|s| s.dir.as_ref())
                 .map(|d| d.display().to_string()),
+            options: c.and_then(|c| self.agent_options.get(&c.id)).cloned(),
         };
         self.ui.status(status);
     }

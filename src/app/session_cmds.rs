@@ -342,6 +342,7 @@ impl App {
             self.ui.remove_chat(c);
             self.transcripts.remove(c);
             self.usage_changed(c);
+            self.agent_options.remove(&c);
             self.agents.close_chat(c);
         }
         self.waiting.remove(&id);

@@ -1,5 +1,5 @@
 //! Token usage and cost, read from the `step-finish` items opencode's steps leave in a
-//! transcript (`meta.tokens`, `meta.cost`, `meta.context_limit`). The transcript is the
+//! transcript (`meta.tokens`, `meta.cost`, `meta.context_limit`, optionally `meta.context`). The transcript is the
 //! record, so usage is persisted with it and survives restarts without a table of its own.
 
 use serde_json::Value as Json;
@@ -48,7 +48,11 @@ impl Usage {
             context_limit: num(meta, "/context_limit"),
             steps: 1,
         };
-        u.context = u.tokens();
+        // An ACP agent may say how full the context is; else the step's tokens are.
+        u.context = meta
+            .get("context")
+            .and_then(Json::as_u64)
+            .unwrap_or_else(|| u.tokens());
         Some(u)
     }
 

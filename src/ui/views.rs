@@ -24,6 +24,9 @@ pub struct StatusView {
     pub cost: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
+    /// The chat's agent session's modes (`qwen:plan`) and models, once it told them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<crate::agent::AgentOptions>,
 }
 
 /// A permission an agent asks for, as the prompt and `:Boo permissions` show it.

@@ -242,6 +242,24 @@ async fn streams_and_reuses(mut a: Agent) {
         !steps.is_empty() && steps[0].tokens_out() > 0,
         "usage reported: {steps:?}"
     );
+    // `usage_update` gives the steps the context window (opencode's config names the fake
+    // model's; qwen tells it when it knows the window).
+    let mut whole = Transcript::default();
+    for e in &evs {
+        if let AgentEvent::Item { change, .. } = e {
+            whole.apply(change.clone());
+        }
+    }
+    let total = Usage::of_transcript(&whole);
+    eprintln!("{}: usage {total:?}", a.name);
+    if a.name == "opencode-acp" {
+        assert_eq!(
+            total.context_limit,
+            boo_testkit::opencode::CONTEXT_LIMIT,
+            "{total:?}"
+        );
+        assert!(total.fill().is_some() && total.context > 0, "{total:?}");
+    }
     assert!(
         evs.iter()
             .any(|e| matches!(e, AgentEvent::SessionBound { agent, .. } if agent == a.name)),
@@ -575,6 +593,13 @@ fn script_agent(
     mode: &str,
     init_timeout: Duration,
 ) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
+    script_agent_with(mode, |c| c.init_timeout = init_timeout)
+}
+
+fn script_agent_with(
+    mode: &str,
+    set: impl FnOnce(&mut AcpConfig),
+) -> (AcpBackend, Rx, tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp/script_agent.py");
@@ -583,7 +608,7 @@ fn script_agent(
         "python3",
         vec![script.display().to_string(), mode.into()],
     );
-    cfg.init_timeout = init_timeout;
+    set(&mut cfg);
     let (tx, rx) = mpsc::unbounded_channel();
     (AcpBackend::new(cfg, tx), rx, tmp, dir)
 }
@@ -600,6 +625,161 @@ async fn start_error(b: &AcpBackend, dir: &Path, limit: Duration) -> String {
     assert!(!msg.contains('\n'), "one line: {msg}");
     eprintln!("start error after {:?}: {msg}", t0.elapsed());
     msg
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_stopped_by_the_watchdog_but_not_while_it_waits_on_a_terminal() {
+    let (b, mut rx, _tmp, dir) = script_agent_with("stalls", |c| {
+        c.watchdog = Some(Duration::from_secs(1));
+        c.cancel_grace = Duration::from_millis(500);
+    });
+    let t0 = Instant::now();
+    b.start_turn(request(1, &dir, "hi", None))
+        .await
+        .expect("starts");
+    let pgid = b.process_group(1).expect("runs");
+    let evs = tokio::time::timeout(Duration::from_secs(20), until(&mut rx, "done", done))
+        .await
+        .expect("the watchdog ends the turn");
+    let took = t0.elapsed();
+    let TurnOutcome::Failed(msg) = outcome(&evs) else {
+        panic!("{evs:#?}")
+    };
+    assert!(
+        msg.contains(
+            "scripted sent nothing for 1 s and was stopped (agents.scripted.watchdog_seconds)"
+        ) && msg.contains("waiting for a lock")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert!(group_gone(pgid).await, "the deaf agent's group is killed");
+    assert!(b.process_group(1).is_none());
+    eprintln!("watchdog of 1 s ended the turn after {took:?}");
+
+    // 3 s on a terminal of ours is not silence.
+    let (b, mut rx, _tmp, dir) = script_agent_with("slowterm", |c| {
+        c.watchdog = Some(Duration::from_secs(1));
+    });
+    let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    assert!(transcript(&evs).iter().any(|(_, c, _)| c == "slept"));
+}
+
+/// Modes and models the session offers, set in the same process before a turn: by
+/// `session/set_mode` / `set_model`, or by `set_config_option` where those are all it has.
+#[tokio::test]
+async fn a_turn_sets_the_chosen_mode_and_model_in_the_same_session() {
+    for mode in ["options", "cfgoptions"] {
+        let (b, mut rx, _tmp, dir) = script_agent(mode, Duration::from_secs(20));
+        let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode ask model a"),
+            "{mode}: {evs:#?}"
+        );
+        let offered = evs
+            .iter()
+            .find_map(|e| match e {
+                AgentEvent::Options { options, .. } => Some(options.clone()),
+                _ => None,
+            })
+            .expect("the options told");
+        assert_eq!(
+            (offered.modes, offered.models, offered.mode.as_deref()),
+            (
+                vec!["scripted:ask".to_string(), "scripted:auto".to_string()],
+                vec!["a".to_string(), "b".to_string()],
+                Some("ask")
+            ),
+            "{mode}"
+        );
+        let pgid = b.process_group(1).expect("kept");
+        let mut req = request(1, &dir, "again", None);
+        req.agent = Some("auto".into());
+        req.model = Some("b".into());
+        let evs = turn(&b, &mut rx, req).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode auto model b"),
+            "{mode}: {evs:#?}"
+        );
+        assert_eq!(b.process_group(1), Some(pgid), "{mode}: the same process");
+        let now = evs.iter().rev().find_map(|e| match e {
+            AgentEvent::Options { options, .. } => Some(options.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            now.map(|o| (o.mode, o.model)),
+            Some((Some("auto".into()), Some("b".into()))),
+            "{mode}"
+        );
+        // No mode or model named: back to those the session started with. An unknown mode:
+        // one line.
+        let evs = turn(&b, &mut rx, request(1, &dir, "plain", None)).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c == "mode ask model a"),
+            "{mode}: {evs:#?}"
+        );
+        let mut req = request(1, &dir, "bogus", None);
+        req.agent = Some("bogus".into());
+        let evs = turn(&b, &mut rx, req).await;
+        assert!(
+            transcript(&evs)
+                .iter()
+                .any(|(_, c, _)| c.contains("no mode 'bogus' (modes: scripted:ask, scripted:auto)")),
+            "{mode}: {evs:#?}"
+        );
+        b.shutdown().await;
+    }
+}
+
+/// A restarted backend and a bound session: `resume` where the agent can (no new session),
+/// else one line and a new session bound.
+#[tokio::test]
+async fn without_load_a_session_is_resumed_or_a_new_one_said_so() {
+    for (mode, resumes) in [("resumable", true), ("plain", false)] {
+        let (b, mut rx, _tmp, dir) = script_agent(mode, Duration::from_secs(20));
+        let evs = turn(&b, &mut rx, request(1, &dir, "hi", None)).await;
+        let first = evs
+            .iter()
+            .find_map(|e| match e {
+                AgentEvent::SessionBound { external_id, .. } => Some(external_id.clone()),
+                _ => None,
+            })
+            .expect("bound");
+        b.shutdown().await;
+        let (b, mut rx, _tmp2, _) = script_agent(mode, Duration::from_secs(20));
+        let binding = SessionBinding {
+            external_id: first.clone(),
+            config_hash: "scripted".into(),
+        };
+        let evs = turn(&b, &mut rx, request(1, &dir, "again", Some(binding))).await;
+        assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+        let items = transcript(&evs);
+        let bound = evs
+            .iter()
+            .any(|e| matches!(e, AgentEvent::SessionBound { .. }));
+        let said = items
+            .iter()
+            .any(|(_, c, _)| c.contains("cannot load or resume its earlier session"));
+        let same = items
+            .iter()
+            .any(|(_, c, _)| c == &format!("in session {first}"));
+        assert_eq!(
+            (same, bound, said),
+            (resumes, !resumes, !resumes),
+            "{mode}: {items:#?}"
+        );
+        b.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -38,15 +38,43 @@ function H.opencode_chat()
   return type(agent) ~= 'string' or agent == 'opencode' or vim.startswith(agent, 'opencode:')
 end
 
+--- What the active chat's ACP agent session offers (modes, models), once it told them.
+function H.options()
+  local o = (require('boo.ui.render').status or {}).options
+  return type(o) == 'table' and o or {}
+end
+
 --- The models offered for the active chat: opencode's (`provider/model`) for opencode chats,
---- the router's own names for CLI agents.
-function H.models(p) return vim.deepcopy((H.opencode_chat() and p.models or p.cli_models) or {}) end
+--- an ACP agent's own, else the router's names for CLI agents.
+function H.models(p)
+  local own = H.options().models
+  if type(own) == 'table' and #own > 0 then return vim.deepcopy(own) end
+  return vim.deepcopy((H.opencode_chat() and p.models or p.cli_models) or {})
+end
+
+--- The agents, each followed by the modes (`qwen:plan`) the chat's session offers for it.
+function H.agents(p)
+  local items = {}
+  local modes = H.options().modes
+  modes = type(modes) == 'table' and modes or {}
+  local agents = vim.deepcopy(p.agents or { 'opencode' })
+  -- The chat's own agent, even when the probe has not found it (yet).
+  local own = modes[1] and modes[1]:match('^(.-):')
+  if own and not vim.tbl_contains(agents, own) then table.insert(agents, own) end
+  for _, a in ipairs(agents) do
+    table.insert(items, a)
+    for _, m in ipairs(modes) do
+      if vim.startswith(m, a .. ':') then table.insert(items, m) end
+    end
+  end
+  return items
+end
 
 --- Opens the picker of `kind` ('agent' or 'model') for the chat of `pane`.
 function M.pick(kind, pane)
   H.when_ready(function(p)
     local status = require('boo.ui.render').status or {}
-    local items = kind == 'agent' and vim.deepcopy(p.agents or {}) or H.models(p)
+    local items = kind == 'agent' and H.agents(p) or H.models(p)
     if kind == 'model' then table.insert(items, 1, 'default') end
     if #items == 0 then return util.notify(('no %ss found; see :checkhealth boo'):format(kind), vim.log.levels.WARN) end
     local current = kind == 'agent' and status.agent or (status.model or 'default')
@@ -64,7 +92,7 @@ end
 function M.complete(kind)
   local ok, p = pcall(M.probe, false)
   if not ok or type(p) ~= 'table' then return {} end
-  if kind == 'agent' then return p.agents or { 'opencode' } end
+  if kind == 'agent' then return H.agents(p) end
   local models = H.models(p)
   table.insert(models, 1, 'default')
   return models

@@ -26,6 +26,23 @@ pub struct Translator {
     term_out: HashMap<String, String>,
     /// The agent's own commands (`available_commands_update`): (name, description).
     pub commands: Vec<(String, String)>,
+    /// This turn's last usage step: its part id and meta, grown by a later `usage_update`.
+    step: Option<(String, Value)>,
+    /// A `usage_update` no step of this turn has taken yet.
+    pending: Option<Ctx>,
+    /// The context window last reported; steps without a `usage_update` of their own keep it.
+    window: u64,
+    /// The session's cumulative cost last reported (ACP's cost is the session's total; ours is
+    /// per step).
+    session_cost: Option<f64>,
+}
+
+/// What a `usage_update` says: the context in use, its window, the cost since the last one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ctx {
+    used: u64,
+    size: u64,
+    cost: f64,
 }
 
 impl Translator {
@@ -38,6 +55,10 @@ impl Translator {
             terminals: HashMap::new(),
             term_out: HashMap::new(),
             commands: Vec::new(),
+            step: None,
+            pending: None,
+            window: 0,
+            session_cost: None,
         }
     }
 
@@ -49,6 +70,63 @@ impl Translator {
     /// A new turn: chunks start a new item.
     pub fn new_turn(&mut self) {
         self.open = None;
+        self.step = None;
+    }
+
+    /// A model call's token counts (ACP `inputTokens`...) as this turn's newest step; a
+    /// `usage_update` that came first gives it the context.
+    pub fn step(&mut self, usage: &Value) -> ItemChange {
+        let id = self.next_id("step");
+        let mut meta = step_meta(usage);
+        meta["context_limit"] = json!(self.window);
+        if let Some(c) = self.pending.take() {
+            apply_ctx(&mut meta, c);
+        }
+        self.step = Some((id.clone(), meta.clone()));
+        step_item(id, meta)
+    }
+
+    /// `usage_update`: the context and cost go onto this turn's last step, or wait for the next.
+    fn usage(&mut self, u: &Value, out: &mut Vec<ItemChange>) {
+        let c = self.ctx_of(u);
+        self.window = c.size;
+        match &mut self.step {
+            Some((id, meta)) => {
+                apply_ctx(meta, c);
+                out.push(step_item(id.clone(), meta.clone()));
+            }
+            None => {
+                let p = self.pending.get_or_insert_with(Ctx::default);
+                p.cost += c.cost;
+                (p.used, p.size) = (c.used, c.size);
+            }
+        }
+    }
+
+    /// The session's cost so far as told while a loaded session replays: later costs count
+    /// from it.
+    pub fn usage_baseline(&mut self, u: &Value) {
+        if u.get("sessionUpdate").and_then(Value::as_str) == Some("usage_update") {
+            self.ctx_of(u);
+        }
+    }
+
+    fn ctx_of(&mut self, u: &Value) -> Ctx {
+        let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let total = u.pointer("/cost/amount").and_then(Value::as_f64);
+        let cost = match (total, self.session_cost) {
+            (Some(t), Some(before)) => (t - before).max(0.0),
+            (Some(t), None) => t,
+            (None, _) => 0.0,
+        };
+        if total.is_some() {
+            self.session_cost = total;
+        }
+        Ctx {
+            used: n("used"),
+            size: n("size"),
+            cost,
+        }
     }
 
     /// One `session/update` (its `update` object) into changes.
@@ -66,7 +144,7 @@ impl Translator {
                 self.open = None;
                 out.push(plan(&format!("{}-plan", self.prefix), u));
             }
-            "usage_update" => {}
+            "usage_update" => self.usage(u, out),
             "available_commands_update" => {
                 self.commands = u
                     .get("availableCommands")
@@ -90,8 +168,8 @@ impl Translator {
         }
         // qwen reports each model call's usage on an (empty) chunk.
         if let Some(usage) = u.pointer("/_meta/usage") {
-            let id = self.next_id("step");
-            out.push(step(id, usage));
+            let step = self.step(usage);
+            out.push(step);
         }
     }
 
@@ -161,6 +239,14 @@ impl Translator {
     /// Running tool calls of an ended turn: shown as stopped.
     pub fn end_turn(&mut self, out: &mut Vec<ItemChange>) {
         self.open = None;
+        // Usage told without a step's tokens: a step of its own, so context and cost show.
+        if let Some(c) = self.pending.take() {
+            let id = self.next_id("step");
+            let mut meta = step_meta(&json!({}));
+            apply_ctx(&mut meta, c);
+            out.push(step_item(id, meta));
+        }
+        self.step = None;
         for (id, state) in &mut self.tools {
             let st = state.get("status").and_then(Value::as_str).unwrap_or("");
             if st == "pending" || st == "in_progress" {
@@ -298,8 +384,9 @@ fn plan(part_id: &str, u: &Value) -> ItemChange {
     }
 }
 
-/// ACP usage (`inputTokens`...) as a `step-finish` item (`model::usage::Usage::of_step`).
-pub fn step(part_id: String, u: &Value) -> ItemChange {
+/// ACP usage (`inputTokens`...) as the meta of a `step-finish` item
+/// (`model::usage::Usage::of_step`).
+fn step_meta(u: &Value) -> Value {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let cached = n("cachedReadTokens");
     // ACP's inputTokens include cached reads; ours count fresh input only.
@@ -308,12 +395,27 @@ pub fn step(part_id: String, u: &Value) -> ItemChange {
     let output = n("outputTokens").saturating_sub(thought);
     let tokens = json!({"input": input, "output": output, "reasoning": thought,
         "cache": {"read": cached, "write": n("cachedWriteTokens")}});
-    let used = input + cached + output + thought;
+    json!({"type": "step-finish", "tokens": tokens, "cost": 0.0})
+}
+
+fn apply_ctx(meta: &mut Value, c: Ctx) {
+    let cost = meta.get("cost").and_then(Value::as_f64).unwrap_or(0.0) + c.cost;
+    meta["cost"] = json!(cost);
+    if c.used > 0 {
+        meta["context"] = json!(c.used);
+    }
+    if c.size > 0 {
+        meta["context_limit"] = json!(c.size);
+    }
+}
+
+fn step_item(part_id: String, meta: Value) -> ItemChange {
+    let u = crate::model::usage::Usage::of_step(&meta).unwrap_or_default();
     ItemChange::Upsert {
         part_id,
         kind: ItemKind::Info,
-        content: format!("{used} tokens"),
-        meta: json!({"type": "step-finish", "tokens": tokens, "cost": 0.0}),
+        content: format!("{} tokens", u.tokens()),
+        meta,
     }
 }
 
@@ -378,5 +480,74 @@ mod tests {
             (u.tokens_in(), u.tokens_out(), u.cache_read),
             (1200, 340, 200)
         );
+    }
+
+    fn totals(t: &mut Translator, updates: &[Value], end: bool) -> crate::model::usage::Usage {
+        let mut tr = Transcript::default();
+        let mut out = Vec::new();
+        for u in updates {
+            t.update(u, &mut out);
+        }
+        if end {
+            t.end_turn(&mut out);
+        }
+        for c in out {
+            tr.apply(c);
+        }
+        crate::model::usage::Usage::of_transcript(&tr)
+    }
+
+    #[test]
+    fn usage_updates_give_context_and_cost_to_the_steps() {
+        // qwen: the step's tokens first, then the context it filled.
+        let mut t = Translator::new("p".into());
+        t.new_turn();
+        let u = totals(
+            &mut t,
+            &[
+                json!({"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":""},"_meta":{"usage":{"inputTokens":1000,"outputTokens":200}}}),
+                json!({"sessionUpdate":"usage_update","used":1200,"size":32000}),
+            ],
+            true,
+        );
+        assert_eq!(
+            (u.steps, u.tokens(), u.context, u.fill()),
+            (1, 1200, 1200, Some(4))
+        );
+        // opencode: the context and the session's cost so far, the tokens with the answer.
+        let mut t = Translator::new("q".into());
+        let mut tr = Transcript::default();
+        for turn in [0.25, 0.75] {
+            t.new_turn();
+            let mut out = Vec::new();
+            t.update(
+                &json!({"sessionUpdate":"usage_update","used":5000,"size":10000,"cost":{"amount":turn,"currency":"USD"}}),
+                &mut out,
+            );
+            out.push(t.step(&json!({"inputTokens":4000,"outputTokens":1000})));
+            t.end_turn(&mut out);
+            for c in out {
+                tr.apply(c);
+            }
+        }
+        let u = crate::model::usage::Usage::of_transcript(&tr);
+        assert_eq!((u.steps, u.tokens(), u.fill()), (2, 10000, Some(50)));
+        assert!((u.cost - 0.75).abs() < 1e-9, "{}", u.cost);
+        // Only a usage_update in a turn: a step of its own. After a restart the replayed
+        // session's cost is the baseline.
+        let mut t = Translator::new("r".into());
+        t.usage_baseline(
+            &json!({"sessionUpdate":"usage_update","used":1,"size":2,"cost":{"amount":1.0}}),
+        );
+        t.new_turn();
+        let u = totals(
+            &mut t,
+            &[
+                json!({"sessionUpdate":"usage_update","used":3000,"size":4000,"cost":{"amount":1.5}}),
+            ],
+            true,
+        );
+        assert_eq!((u.steps, u.context, u.fill()), (1, 3000, Some(75)));
+        assert!((u.cost - 0.5).abs() < 1e-9, "{}", u.cost);
     }
 }

@@ -3,7 +3,10 @@
 
 Modes (argv[1]): silent (never answers initialize), garbage (answers initialize with a line that
 is not JSON-RPC), slowstart (answers initialize after 2 s), dies (exits mid-turn), terminal (runs a command through the client's
-terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), replay FILE (plays a recorded turn: each line
+terminal/* methods and shows it in a tool call), termhang (a terminal that runs until killed), stalls (goes
+silent mid-turn, deaf to session/cancel), slowterm (waits 3 s on a terminal), resumable (can
+session/resume, not load; each answer names its session), plain (neither), options / cfgoptions (modes and models,
+as lists or as config options; each answer names the current ones), replay FILE (plays a recorded turn: each line
 is {"update": ...} sent as a session/update, or {"request": {"method", "params"}} sent to the
 client, whose answer is echoed back as a message chunk; {"result": ...} ends the turn).
 """
@@ -13,6 +16,21 @@ import time
 
 mode = sys.argv[1]
 next_id = [1000]
+current = {"mode": "ask", "model": "a"}
+
+
+def choices():
+    if mode == "options":
+        return {
+            "modes": {"currentModeId": current["mode"], "availableModes": [{"id": "ask", "name": "Ask"}, {"id": "auto", "name": "Auto"}]},
+            "models": {"currentModelId": current["model"], "availableModels": [{"modelId": "a", "name": "A"}, {"modelId": "b", "name": "B"}]},
+        }
+    return {"configOptions": [
+        {"id": "approval", "name": "Mode", "category": "mode", "type": "select", "currentValue": current["mode"],
+         "options": [{"value": "ask", "name": "Ask"}, {"value": "auto", "name": "Auto"}]},
+        {"id": "llm", "name": "Model", "category": "model", "type": "select", "currentValue": current["model"],
+         "options": [{"value": "a", "name": "A"}, {"value": "b", "name": "B"}]},
+    ]}
 
 
 def send(o):
@@ -64,9 +82,25 @@ while True:
             sys.stdout.write("Welcome to agent v1!\n")
             sys.stdout.flush()
             time.sleep(3600)
-        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": 1, "agentCapabilities": {}}})
+        caps = {"sessionCapabilities": {"resume": {}}} if mode == "resumable" else {}
+        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": 1, "agentCapabilities": caps}})
     elif method == "session/new":
-        send({"jsonrpc": "2.0", "id": mid, "result": {"sessionId": "script-1"}})
+        result = {"sessionId": "script-%d" % time.time_ns()}
+        if mode in ("options", "cfgoptions"):
+            result.update(choices())
+        send({"jsonrpc": "2.0", "id": mid, "result": result})
+    elif method == "session/set_mode" and mode == "options":
+        current["mode"] = params["modeId"]
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
+        update(params["sessionId"], {"sessionUpdate": "current_mode_update", "currentModeId": current["mode"]})
+    elif method == "session/set_model" and mode == "options":
+        current["model"] = params["modelId"]
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
+    elif method == "session/set_config_option" and mode == "cfgoptions":
+        current[{"approval": "mode", "llm": "model"}[params["configId"]]] = params["value"]
+        send({"jsonrpc": "2.0", "id": mid, "result": choices()})
+    elif method == "session/resume" and mode == "resumable":
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
     elif method == "session/prompt":
         sid = params["sessionId"]
         if mode == "slowstart":
@@ -89,6 +123,18 @@ while True:
                     result = rec["result"]
             send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
+        if mode in ("resumable", "plain"):
+            text(sid, "in session " + sid)
+        if mode in ("options", "cfgoptions"):
+            text(sid, "mode %s model %s" % (current["mode"], current["model"]))
+        if mode == "stalls":
+            text(sid, "Working on it")
+            err("waiting for a lock")
+            time.sleep(3600)
+        if mode == "slowterm":
+            r = request("terminal/create", {"sessionId": sid, "command": "sleep", "args": ["3"]})
+            request("terminal/wait_for_exit", {"sessionId": sid, "terminalId": r["result"]["terminalId"]})
+            text(sid, "slept")
         if mode == "termhang":
             r = request("terminal/create", {"sessionId": sid, "command": "sh",
                                             "args": ["-c", "echo $$ > term.pid; exec sleep 600"]})
