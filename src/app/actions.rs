@@ -32,6 +32,7 @@ impl App {
             }
             Notify::Show(a) => self.show(a.cwd.as_deref()).await,
             Notify::Send(a) => self.send(a).await,
+            Notify::Task(a) => self.task_from_lua(a).await,
             Notify::FilesRefresh(a) => self.refresh_files(a.chat, a.pane),
             Notify::Draft(a) => self.save_draft(a.chat, a.text).await,
             Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {

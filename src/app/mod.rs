@@ -15,6 +15,7 @@ mod review;
 mod session_cmds;
 mod sessions;
 mod store_jobs;
+mod tasks;
 mod transcripts;
 mod usage;
 pub mod workspace;
@@ -171,6 +172,8 @@ pub struct App {
     moving: std::collections::HashSet<crate::model::ChatId>,
     /// Turns whose prompt message id was recorded (the agent echoes the prompt more than once).
     message_noted: std::collections::HashSet<crate::model::TaskId>,
+    /// Chats made by tasks, and how deep in a chain of tasks each is (MCP's depth limit).
+    task_depth: std::collections::HashMap<crate::model::ChatId, u32>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -268,6 +271,7 @@ impl App {
             moving: Default::default(),
             seeds: Default::default(),
             message_noted: Default::default(),
+            task_depth: Default::default(),
         }
     }
 

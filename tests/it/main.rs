@@ -23,6 +23,7 @@ mod e2e_render;
 mod e2e_review;
 mod e2e_secrets;
 mod e2e_sessions;
+mod e2e_tasks;
 mod e2e_turns;
 mod e2e_two_editors;
 mod e2e_usage;

@@ -1,0 +1,100 @@
+//! Task creators end to end: `require('boo').task()` in the real Neovim, the real opencode and
+//! the scripted model; the task's chat is a new tab of the session, recorded as creator `api`.
+
+use std::time::Duration;
+
+use boo_testkit::world::{stored_texts, World};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn record_tasks(w: &World) {
+    w.nvim
+        .lua(
+            "_G.boo_tasks = {}
+             vim.api.nvim_create_autocmd('User', { pattern = 'BooTask',
+               callback = function(ev) table.insert(_G.boo_tasks, ev.data) end })",
+        )
+        .await;
+}
+
+fn creators(db: &std::path::Path) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open(db).expect("db");
+    let mut st = conn
+        .prepare("SELECT chat_id, creator FROM tasks ORDER BY id")
+        .expect("sql");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .filter_map(Result::ok)
+        .collect()
+}
+
+#[tokio::test]
+async fn task_makes_a_new_chat_that_shows_the_answer() {
+    let w = World::start().await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    let first = w
+        .nvim
+        .wait_for("the first chat", "require('boo').status().chat", WAIT)
+        .await;
+    w.nvim
+        .lua("require('boo').task({ prompt = 'count the files' })")
+        .await;
+    let chat = w
+        .nvim
+        .wait_for(
+            "the BooTask event",
+            "_G.boo_tasks[1] and _G.boo_tasks[1].chat",
+            WAIT,
+        )
+        .await;
+    assert_ne!(chat, first, "a new chat, not the active one");
+    // The user's tab stays active while the task runs.
+    assert_eq!(
+        w.nvim.lua("return require('boo').status().chat").await,
+        first
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stored_texts(&w.db())
+        .iter()
+        .any(|t| t.contains("Echo: count the files"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored answer; log:\n{}",
+            w.nvim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its tab is in the float: selecting it shows the answer.
+    w.nvim
+        .lua_with(
+            "require('boo')._action('select_chat', { chat = ..., pane = require('boo.ui.pane').current() })",
+            vec![chat.clone()],
+        )
+        .await;
+    w.wait_transcript("the task's answer", "Echo: count the files")
+        .await;
+    let rows = creators(&w.db());
+    assert!(
+        rows.iter()
+            .any(|(c, k)| Some(*c) == chat.as_i64() && k == "api"),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_with_an_unknown_agent_is_one_line() {
+    let w = World::start().await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .lua("require('boo').task({ prompt = 'x', agent = 'nope' })")
+        .await;
+    w.nvim
+        .wait_for(
+            "the error line",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('task not created: unknown agent', 1, true)",
+            WAIT,
+        )
+        .await;
+}
