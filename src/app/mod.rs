@@ -9,6 +9,7 @@ mod answers;
 mod checkpoints;
 mod compose;
 mod fork;
+pub mod headless;
 mod permissions;
 mod restore;
 mod review;

@@ -21,7 +21,6 @@ pub enum Place {
     /// The session in use, else the repository's as `:Boo` picks it.
     Current,
     /// A new session with its own worktree.
-    #[allow(dead_code)] // headless `boocoder task` (next step)
     New,
 }
 

@@ -10,6 +10,7 @@ mod agents_dispatch;
 mod agents_external;
 mod agents_probe;
 mod ci_script;
+mod cli_task;
 mod e2e_acp;
 mod e2e_agents;
 mod e2e_chat_ui;
