@@ -27,6 +27,7 @@ impl App {
                 }
                 self.config = *cfg;
                 self.agents.configure(&self.config);
+                self.ensure_mcp().await;
                 // Open the store now, so a bad path is reported at start, not at first prompt.
                 self.store().await;
             }
@@ -598,6 +599,9 @@ impl App {
             Outcome::Failed(m) => (TaskStatus::Failed, Some(m.clone())),
         };
         self.set_task(turn, status, error.clone());
+        if let Some(slot) = self.mcp_tasks.get_mut(&chat) {
+            *slot = Some((status.as_str().to_string(), error.clone()));
+        }
         if let Some((c, seq)) = self.turn_items.remove(&turn) {
             if !was_running && outcome != Outcome::Done {
                 // Never started: the prompt's item says so, and the text can be sent again.

@@ -98,3 +98,77 @@ async fn a_task_with_an_unknown_agent_is_one_line() {
         )
         .await;
 }
+
+/// Stored transcript texts containing `needle`, waited for.
+async fn wait_stored(w: &World, what: &str, needle: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stored_texts(&w.db()).iter().any(|t| t.contains(needle)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored {what} ({needle:?}); stored: {:?}\nmessages:\n{}\nlog:\n{}",
+            stored_texts(&w.db()),
+            w.nvim.messages().await,
+            w.nvim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_hands_a_sub_task_to_a_new_chat_over_mcp() {
+    let w = World::start().await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .lua(r#"require('boo').send('delegate [fake:tool boo_boo_new_task {"prompt":"hello sub","where":"chat"}]')"#)
+        .await;
+    let chat = w
+        .nvim
+        .wait_for(
+            "the BooTask event",
+            "_G.boo_tasks[1] and _G.boo_tasks[1].creator == 'mcp' and _G.boo_tasks[1].chat",
+            WAIT,
+        )
+        .await;
+    wait_stored(&w, "the sub-task's answer", "Echo: hello sub").await;
+    // The caller read what the tool said.
+    w.wait_transcript("the tool's answer in the caller", "Started task")
+        .await;
+    let rows = creators(&w.db());
+    assert!(
+        rows.iter()
+            .any(|(c, k)| Some(*c) == chat.as_i64() && k == "mcp"),
+        "{rows:?}"
+    );
+    // Same session: the new chat is a second tab of the float (once nothing is busy).
+    w.nvim
+        .wait_for(
+            "two tabs in the winbar",
+            "(function() for _, wi in ipairs(vim.api.nvim_list_wins()) do local wb = vim.wo[wi].winbar
+               if not wb:find('BooTabBusy', 1, true) and select(2, wb:gsub('BooTab#', '')) + select(2, wb:gsub('BooTabActive#', '')) == 2 then return true end end end)()",
+            WAIT,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_runaway_chain_of_tasks_is_refused_at_the_depth_limit() {
+    let w = World::start().await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .lua("require('boo').send('go [fake:chain boo_boo_new_task]')")
+        .await;
+    w.nvim
+        .wait_for(
+            "the refusal line",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('task refused: it would be 3 tasks deep, and mcp.max_depth is 2', 1, true)",
+            WAIT,
+        )
+        .await;
+    wait_stored(&w, "the refusal in the deepest chat", "task refused").await;
+    // Two tasks made (depth 1 and 2), none beyond.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = w.nvim.lua("return #_G.boo_tasks").await;
+    assert_eq!(n, 2, "{}", w.nvim.lua("return _G.boo_tasks").await);
+}
