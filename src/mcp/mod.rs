@@ -167,3 +167,115 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn post(
+        c: &reqwest::Client,
+        s: &McpServer,
+        token: &str,
+        session: Option<&str>,
+        body: Json,
+    ) -> reqwest::Response {
+        let mut r = c
+            .post(&s.url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(id) = session {
+            r = r.header("Mcp-Session-Id", id);
+        }
+        r.send().await.expect("post")
+    }
+
+    /// The `data:` of each SSE event in a body.
+    fn events(body: &str) -> Vec<Json> {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_asks_the_clients_root_once_then_reaches_the_app() {
+        let (tx, mut calls) = mpsc::unbounded_channel();
+        let s = McpServer::start(tx).await.expect("start");
+        let c = reqwest::Client::new();
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18"}});
+        let bad = post(&c, &s, "wrong", None, init.clone()).await;
+        assert_eq!(bad.status(), 401);
+        let r = post(&c, &s, &s.token, None, init).await;
+        assert_eq!(r.status(), 200);
+        let session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session id")
+            .to_string();
+        let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        assert_eq!(
+            post(&c, &s, &s.token, Some(&session), note).await.status(),
+            202
+        );
+        let get = c
+            .get(&s.url)
+            .header("Authorization", format!("Bearer {}", s.token))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(get.status(), 405);
+        // The app answers the call it receives, with the directory the client told.
+        let app = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(call) = calls.recv().await {
+                seen.push(call.caller.clone());
+                let _ = call.reply.send(Ok(format!("ok {}", seen.len())));
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+            seen
+        });
+        let call = json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"boo_task_status","arguments":{"task":3}}});
+        let mut stream = post(&c, &s, &s.token, Some(&session), call.clone()).await;
+        assert_eq!(
+            stream.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let first = stream.chunk().await.expect("chunk").expect("an event");
+        let ask = events(&String::from_utf8_lossy(&first)).remove(0);
+        assert_eq!(ask["method"], "roots/list");
+        let answer =
+            json!({"jsonrpc":"2.0","id":ask["id"],"result":{"roots":[{"uri":"file:///w/t%201"}]}});
+        assert_eq!(
+            post(&c, &s, &s.token, Some(&session), answer)
+                .await
+                .status(),
+            202
+        );
+        let rest = stream.text().await.expect("rest");
+        let result = events(&rest).remove(0);
+        assert_eq!(result["id"], 5);
+        assert_eq!(result["result"]["content"][0]["text"], "ok 1");
+        assert_eq!(result["result"]["isError"], false);
+        // The root is remembered for the MCP session: no second question.
+        let again = post(&c, &s, &s.token, Some(&session), call).await;
+        let evs = events(&again.text().await.expect("body"));
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert_eq!(evs[0]["result"]["content"][0]["text"], "ok 2");
+        let seen = app.await.expect("app");
+        let dir = Some(PathBuf::from("/w/t 1"));
+        assert_eq!(
+            seen,
+            vec![
+                Caller {
+                    directory: dir.clone()
+                },
+                Caller { directory: dir }
+            ]
+        );
+    }
+}

@@ -140,6 +140,13 @@ async fn an_agent_hands_a_sub_task_to_a_new_chat_over_mcp() {
             .any(|(c, k)| Some(*c) == chat.as_i64() && k == "mcp"),
         "{rows:?}"
     );
+    // The caller follows the task by its id (the task's chat).
+    let status = format!(
+        r#"require('boo').send('follow [fake:tool boo_boo_task_status {{"task":{chat}}}]')"#
+    );
+    w.nvim.lua(&status).await;
+    w.wait_transcript("the task's status", &format!("Task {chat}: done."))
+        .await;
     // Same session: the new chat is a second tab of the float (once nothing is busy).
     w.nvim
         .wait_for(
@@ -171,4 +178,68 @@ async fn a_runaway_chain_of_tasks_is_refused_at_the_depth_limit() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let n = w.nvim.lua("return #_G.boo_tasks").await;
     assert_eq!(n, 2, "{}", w.nvim.lua("return _G.boo_tasks").await);
+}
+
+#[tokio::test]
+async fn tasks_beyond_mcp_max_tasks_are_refused() {
+    let w = World::start_with(boo_testkit::world::WorldOptions {
+        config: Some(serde_json::json!({ "mcp": { "max_tasks": 1, "max_depth": 5 } })),
+        ..Default::default()
+    })
+    .await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    // The first task, still running, asks for a second one: one too many.
+    w.nvim
+        .lua("require('boo').send('go [fake:chain boo_boo_new_task]')")
+        .await;
+    w.nvim
+        .wait_for(
+            "the refusal line",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('task refused: 1 tasks started by agents are still running (mcp.max_tasks is 1)', 1, true)",
+            WAIT,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.nvim.lua("return #_G.boo_tasks").await, 1);
+}
+
+#[tokio::test]
+async fn a_task_in_a_new_session_gets_its_own_worktree() {
+    let w = World::start().await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    let first = w
+        .nvim
+        .wait_for("the session", "require('boo').status().session", WAIT)
+        .await;
+    w.nvim
+        .lua(r#"require('boo').send('split off [fake:tool boo_boo_new_task {"prompt":"hello elsewhere","where":"session"}]')"#)
+        .await;
+    let session = w
+        .nvim
+        .wait_for(
+            "the BooTask event",
+            "_G.boo_tasks[1] and _G.boo_tasks[1].session",
+            WAIT,
+        )
+        .await;
+    assert_ne!(session, first);
+    wait_stored(&w, "the answer in the new session", "Echo: hello elsewhere").await;
+    let conn = rusqlite::Connection::open(w.db()).expect("db");
+    let paths: Vec<(i64, String)> = conn
+        .prepare("SELECT session_id, path FROM worktrees ORDER BY id")
+        .expect("sql")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_ne!(paths[0].1, paths[1].1);
+    assert!(paths.iter().any(|(s, _)| Some(*s) == session.as_i64()));
+    // The user's session stays the current one.
+    assert_eq!(
+        w.nvim.lua("return require('boo').status().session").await,
+        first
+    );
 }
