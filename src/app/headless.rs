@@ -141,6 +141,7 @@ pub async fn run(opts: TaskOptions) -> Result<Summary, AppError> {
         agent: opts.agent,
         model: opts.model,
         place: Place::New,
+        chat: None,
         creator: "cli".into(),
         cwd: Some(opts.repo.display().to_string()),
         depth: 0,

@@ -159,6 +159,7 @@ impl App {
             } else {
                 Place::Session(session)
             },
+            chat: None,
             creator: "mcp".into(),
             cwd: repo,
             depth: depth + 1,

@@ -31,6 +31,8 @@ pub struct TaskSpec {
     pub agent: Option<String>,
     pub model: Option<String>,
     pub place: Place,
+    /// Run in this chat instead of a new one (resolve rather than create).
+    pub chat: Option<ChatId>,
     /// `api`, `mcp`, `cli`.
     pub creator: String,
     /// Finds the repository for `Current`/`New` (default: the process's cwd).
@@ -67,13 +69,31 @@ impl App {
                 return Err(format!("invalid model '{m}': expected provider/model"));
             }
         }
-        let session = self.task_session(spec.place, spec.cwd.as_deref()).await?;
-        // The new chat must not become the one `:Boo send` goes to.
-        let before = self.ws.sessions.get(&session).and_then(|s| s.last_chat);
-        let chat = self.new_chat(session).await?;
-        if let Some(s) = self.ws.sessions.get_mut(&session) {
-            s.last_chat = before.or(Some(chat));
-        }
+        let (session, chat) = match spec.chat.and_then(|c| self.ws.chats.get(&c)) {
+            Some(c) => {
+                if c.busy() && (spec.agent.is_some() || spec.model.is_some()) {
+                    return Err(format!(
+                        "{} has a turn running; its agent and model stay as they are",
+                        c.title
+                    ));
+                }
+                (c.session, c.id)
+            }
+            None if spec.chat.is_some() => {
+                return Err(format!("no chat {}", spec.chat.unwrap_or_default()))
+            }
+            None => {
+                let session = self.task_session(spec.place, spec.cwd.as_deref()).await?;
+                // The new chat must not become the one `:Boo send` goes to.
+                let before = self.ws.sessions.get(&session).and_then(|s| s.last_chat);
+                let chat = self.new_chat(session).await?;
+                if let Some(s) = self.ws.sessions.get_mut(&session) {
+                    s.last_chat = before.or(Some(chat));
+                }
+                (session, chat)
+            }
+        };
+        self.register_chat(chat).await;
         if spec.agent.is_some() || spec.model.is_some() {
             let update = ChatUpdate {
                 agent: spec.agent.clone(),
@@ -82,7 +102,9 @@ impl App {
             };
             self.update_chat(chat, update).await?;
         }
-        self.task_depth.insert(chat, spec.depth);
+        if spec.chat.is_none() {
+            self.task_depth.insert(chat, spec.depth);
+        }
         // A tab in the session's float, so the task is seen; the user's tab stays active.
         if let Some(pane) = self.ws.float_of(session) {
             if let Some(p) = self.ws.panes.get_mut(&pane) {
@@ -169,6 +191,7 @@ impl App {
                 Some(s) => Place::Session(s),
                 None => Place::Current,
             },
+            chat: a.chat,
             creator: "api".into(),
             cwd: a.cwd,
             depth: 0,

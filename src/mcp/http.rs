@@ -120,6 +120,7 @@ pub(crate) async fn serve(sock: TcpStream, shared: Shared) -> Result<(), HttpErr
             continue;
         }
         let session = req.headers.get(SESSION_HEADER).cloned();
+        tracing::debug!(method = %req.method, path = %req.path, "mcp request");
         match req.method.as_str() {
             "POST" => {}
             "DELETE" => {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value as Json};
 
 /// Versions of the protocol we speak; a client asking for another gets the newest.
-const VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-05"];
+const VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 pub const NEW_TASK: &str = "boo_new_task";
 pub const TASK_STATUS: &str = "boo_task_status";

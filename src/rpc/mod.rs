@@ -340,6 +340,9 @@ pub struct TaskArgs {
     pub model: Option<String>,
     #[serde(default)]
     pub session: Option<SessionId>,
+    /// A chat to run in instead of a new one.
+    #[serde(default)]
+    pub chat: Option<ChatId>,
 }
 
 /// One piece of editor context: a label (`#buffer src/app.py`) and its text.

@@ -81,6 +81,33 @@ async fn task_makes_a_new_chat_that_shows_the_answer() {
             .any(|(c, k)| Some(*c) == chat.as_i64() && k == "api"),
         "{rows:?}"
     );
+    // With `chat`, the task runs there; with `session`, in a new chat of that session.
+    let session = w.nvim.lua("return require('boo').status().session").await;
+    w.nvim
+        .lua_with(
+            "local chat, session = ...
+             require('boo').task({ prompt = 'once more here', chat = chat })
+             require('boo').task({ prompt = 'in that session', session = session })",
+            vec![chat.clone(), session.clone()],
+        )
+        .await;
+    w.wait_transcript(
+        "the second answer in the task's chat",
+        "Echo: once more here",
+    )
+    .await;
+    let third = w
+        .nvim
+        .wait_for(
+            "the third BooTask",
+            "_G.boo_tasks[3] and _G.boo_tasks[3].chat",
+            WAIT,
+        )
+        .await;
+    let second = w.nvim.lua("return _G.boo_tasks[2]").await;
+    assert_eq!(second["chat"], chat, "{second}");
+    assert_ne!(third, chat);
+    assert_eq!(w.nvim.lua("return _G.boo_tasks[3].session").await, session);
 }
 
 #[tokio::test]
