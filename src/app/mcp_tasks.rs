@@ -15,9 +15,21 @@ const ANSWER_MAX: usize = 4000;
 
 impl App {
     /// Starts the MCP server once, when the configuration enables it; opencode started from
-    /// then on is given it.
+    /// then on is given it. Not for a remote opencode (it could not reach 127.0.0.1 here), and
+    /// stopped when the configuration turns it off.
     pub(super) async fn ensure_mcp(&mut self) {
-        if !self.config.mcp.enabled || self.mcp.is_some() {
+        let remote = self
+            .config
+            .opencode
+            .url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty());
+        if !self.config.mcp.enabled || remote {
+            self.mcp = None;
+            self.agents.set_mcp(None);
+            return;
+        }
+        if self.mcp.is_some() {
             return;
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

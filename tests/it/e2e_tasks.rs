@@ -270,3 +270,25 @@ async fn a_task_in_a_new_session_gets_its_own_worktree() {
         first
     );
 }
+
+#[tokio::test]
+async fn without_mcp_the_agent_has_no_boo_tools() {
+    let w = World::start_with(boo_testkit::world::WorldOptions {
+        config: Some(serde_json::json!({ "mcp": { "enabled": false } })),
+        ..Default::default()
+    })
+    .await;
+    record_tasks(&w).await;
+    w.nvim.cmd("Boo").await.expect(":Boo");
+    w.nvim
+        .lua(r#"require('boo').send('delegate [fake:tool boo_boo_new_task {"prompt":"hello sub"}]')"#)
+        .await;
+    w.wait_transcript("the turn's end", "Tool finished").await;
+    w.nvim
+        .wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    assert_eq!(w.nvim.lua("return #_G.boo_tasks").await, 0);
+    assert!(!stored_texts(&w.db())
+        .iter()
+        .any(|t| t.contains("Echo: hello sub")));
+}
