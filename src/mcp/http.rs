@@ -32,7 +32,8 @@ struct Request {
 
 async fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, HttpError> {
     let mut line = String::new();
-    if r.read_line(&mut line).await? == 0 {
+    // Bounded reads: a line without an end must not grow without limit.
+    if (&mut *r).take(MAX_HEAD as u64).read_line(&mut line).await? == 0 {
         return Ok(None);
     }
     let mut parts = line.split_whitespace();
@@ -44,7 +45,7 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Request>, H
     let mut size = line.len();
     loop {
         line.clear();
-        if r.read_line(&mut line).await? == 0 {
+        if (&mut *r).take(MAX_HEAD as u64).read_line(&mut line).await? == 0 {
             return Err(HttpError::Bad("headers cut off".into()));
         }
         size += line.len();

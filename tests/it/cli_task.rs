@@ -94,6 +94,8 @@ async fn a_headless_task_leaves_a_branch_and_a_pending_diff_for_the_next_boo() {
         &[
             "--prompt",
             "make notes [fake:write notes.txt from the task]",
+            "--model",
+            "fake/fake-model",
             "--json",
         ],
     )
@@ -124,8 +126,11 @@ async fn a_headless_task_leaves_a_branch_and_a_pending_diff_for_the_next_boo() {
     }
     let db = data_dir(&env).join("boo.db");
     assert_eq!(
-        rows(&db, "SELECT creator FROM tasks"),
-        vec!["cli".to_string()]
+        rows(
+            &db,
+            "SELECT creator || ' ' || model || ' ' || status FROM tasks"
+        ),
+        vec!["cli fake/fake-model done".to_string()]
     );
     assert_eq!(
         rows(&db, "SELECT path FROM pending_changes"),
@@ -174,4 +179,11 @@ async fn a_failed_headless_turn_exits_1() {
     let bad = task(&env, &repo, &["--agent", "opencode"]).await;
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("task needs --prompt"), "{}", bad.stderr);
+    let bad = task(&env, &repo, &["--prompt", "x", "--model", "nope"]).await;
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("invalid model 'nope'"),
+        "{}",
+        bad.stderr
+    );
 }
