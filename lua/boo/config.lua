@@ -125,7 +125,7 @@ H.schema = {
     spare = {
       default = true,
       types = { 'boolean' },
-      desc = 'Keep one spare worktree (branch boo/spare-*) checked out ahead, so the next session starts without waiting for the checkout.',
+      desc = 'Keep one spare worktree (branch boo/spare-*) checked out ahead and loaded in opencode, so the next session starts, and answers its first prompt, without waiting for the checkout or for opencode to load the directory. The session adopts it in place: its worktree directory keeps the spare-* name.',
     },
   },
   ui = {

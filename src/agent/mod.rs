@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::model::{ChatId, ItemChange};
+use crate::model::{ChatId, ItemChange, TaskId};
 
 /// Errors of the agent layer. Display is one line meant for the user.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -138,6 +138,9 @@ pub struct SessionBinding {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TurnRequest {
     pub chat: ChatId,
+    /// The turn's task row (0 when it could not be recorded): the dispatcher stamps every event
+    /// of the turn with it.
+    pub task: TaskId,
     /// The session's worktree; the agent runs there.
     pub directory: PathBuf,
     pub text: String,
@@ -247,6 +250,25 @@ pub enum AgentEvent {
     ServerError(String),
     /// The agent changed these files (worktree-relative or absolute) during the turn.
     FilesChanged { chat: ChatId, files: Vec<String> },
+}
+
+impl AgentEvent {
+    /// The chat the event is about (`None`: the server's own).
+    pub fn chat(&self) -> Option<ChatId> {
+        match self {
+            AgentEvent::TurnQueued { chat, .. }
+            | AgentEvent::TurnStarted { chat }
+            | AgentEvent::Item { chat, .. }
+            | AgentEvent::PermissionAsked { chat, .. }
+            | AgentEvent::PermissionReplied { chat, .. }
+            | AgentEvent::TurnDone { chat, .. }
+            | AgentEvent::SessionBound { chat, .. }
+            | AgentEvent::Title { chat, .. }
+            | AgentEvent::Retrying { chat, .. }
+            | AgentEvent::FilesChanged { chat, .. } => Some(*chat),
+            AgentEvent::ServerError(_) => None,
+        }
+    }
 }
 
 /// An agent backend. Methods return quickly; progress and results arrive as [`AgentEvent`]s.

@@ -7,7 +7,7 @@ use super::sessions::WaitingSend;
 use super::workspace::PaneKind;
 use super::App;
 use crate::agent::{AgentEvent, SessionBinding, TurnOutcome as Outcome};
-use crate::model::{ChatId, ItemChange, ItemKind, PaneId, SessionId, TaskStatus};
+use crate::model::{ChatId, ItemChange, ItemKind, PaneId, SessionId, TaskId, TaskStatus};
 use crate::rpc::{ChatArgs, Notify, SendArgs, SplitArgs};
 use crate::store::{AgentSession, NewTask, Pane as StoredPane};
 use crate::ui::{PaneView, Tab};
@@ -388,20 +388,24 @@ impl App {
         self.agents.send(turn);
     }
 
-    pub(super) async fn agent_event(&mut self, e: AgentEvent) {
-        match e {
-            AgentEvent::TurnQueued { chat, position } => {
-                if let Some(task) = self.agents.queued_task(chat, position) {
+    /// A backend event; `task` is the turn it belongs to, as the dispatcher knows it.
+    pub(super) async fn agent_event(&mut self, d: crate::dispatch::Dispatched) {
+        let task = d.task;
+        match d.event {
+            AgentEvent::TurnQueued { .. } => {
+                if let Some(task) = task {
                     self.set_task(task, TaskStatus::Queued, None);
                     self.mark_user_item(task, json!({"status": "queued"}));
                 }
             }
             AgentEvent::TurnStarted { chat } => {
                 if let Some(c) = self.ws.chats.get_mut(&chat) {
-                    c.queued = c.queued.saturating_sub(1);
-                    c.running = true;
+                    if c.running.is_none() {
+                        c.queued = c.queued.saturating_sub(1);
+                    }
+                    c.running = Some(task.unwrap_or(0));
                 }
-                if let Some(task) = self.agents.current_task(chat) {
+                if let Some(task) = task {
                     self.mark_user_item(task, json!({}));
                     self.set_task(task, TaskStatus::Running, None);
                 }
@@ -411,14 +415,14 @@ impl App {
             // The prompt is shown by us when sent (also while queued); the agent's echo of it
             // would show it twice.
             AgentEvent::Item {
-                chat,
+                chat: _,
                 change:
                     ItemChange::Upsert {
                         kind: ItemKind::User,
                         meta,
                         ..
                     },
-            } => self.note_prompt_message(chat, &meta).await,
+            } => self.note_prompt_message(task, &meta).await,
             AgentEvent::Item { chat, change } => {
                 let step = match &change {
                     ItemChange::Upsert {
@@ -482,8 +486,8 @@ impl App {
             AgentEvent::PermissionReplied { id, .. } => self.agents.forget_permission(&id),
             AgentEvent::TurnDone { chat, outcome } => {
                 self.agents.forget_chat_permissions(chat);
-                let task = self.agents.finish(chat).unwrap_or(0);
-                self.turn_done(chat, task, outcome).await
+                self.agents.turn_over(chat);
+                self.turn_done(chat, task.unwrap_or(0), outcome).await
             }
             AgentEvent::SessionBound {
                 chat,
@@ -559,11 +563,11 @@ impl App {
     }
 
     /// The agent's echo of a prompt names its message: the turn's rewind point for undo.
-    async fn note_prompt_message(&mut self, chat: ChatId, meta: &Json) {
+    async fn note_prompt_message(&mut self, task: Option<TaskId>, meta: &Json) {
         let Some(id) = meta.get("message_id").and_then(Json::as_str) else {
             return;
         };
-        let Some(task) = self.agents.current_task(chat) else {
+        let Some(task) = task else {
             return;
         };
         if id.is_empty() || !self.message_noted.insert(task) {
@@ -585,10 +589,16 @@ impl App {
 
     async fn turn_done(&mut self, chat: ChatId, turn: i64, outcome: Outcome) {
         self.message_noted.remove(&turn);
-        let was_running = self.ws.chats.get(&chat).is_some_and(|c| c.running);
+        // A turn that never started (aborted while queued, or failed to start) was counted
+        // as queued; the running one is known by its task.
+        let was_running = self
+            .ws
+            .chats
+            .get(&chat)
+            .is_some_and(|c| c.running.is_some() && c.running == Some(turn));
         if let Some(c) = self.ws.chats.get_mut(&chat) {
-            if c.running {
-                c.running = false;
+            if was_running {
+                c.running = None;
             } else {
                 c.queued = c.queued.saturating_sub(1);
             }

@@ -7,7 +7,7 @@
 //! Agent names: `opencode` (its default agent), `opencode:<agent>` (another opencode agent,
 //! e.g. `opencode:plan`), and the CLI agents `qwen`, `claude`, `goose`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use crate::agent::opencode::OpencodeConfig;
 use crate::agent::probe::{self, ProbeOptions, ProbeReport, RoutedOpencode, RouterOptions};
 use crate::agent::{AgentBackend, PermissionReply, SessionBinding, TurnRequest};
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatched, Dispatcher, Sink};
 use crate::model::{ChatId, TaskId};
 
 /// A permission request waiting for the user.
@@ -129,9 +129,6 @@ pub struct Agents {
     /// The last probe, and whether one runs now.
     pub probe: Option<ProbeReport>,
     pub probing: bool,
-    /// Task ids of each chat's turns, oldest (running) first: backend events name the chat,
-    /// and turns of a chat run in order.
-    turns: HashMap<ChatId, VecDeque<TaskId>>,
     permissions: BTreeMap<String, PermissionInfo>,
     /// The editor's unsaved buffer text, for ACP agents' file reads.
     buffers: Option<Arc<dyn acp::client::Buffers>>,
@@ -148,7 +145,6 @@ impl Agents {
             in_flight: HashMap::new(),
             probe: None,
             probing: false,
-            turns: HashMap::new(),
             permissions: BTreeMap::new(),
             buffers: None,
             mcp: None,
@@ -394,17 +390,12 @@ impl Agents {
                 None,
             )
         };
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-        let d = Dispatcher::new(b, backend_rx, out_tx, default_model);
-        d.set_hook(checkpoint_hook(self.events.clone()));
         let events = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(e) = out_rx.recv().await {
-                if events.send(Event::Agent(e)).is_err() {
-                    break;
-                }
-            }
+        let sink = Sink::new(move |d| {
+            let _ = events.send(Event::Agent(d));
         });
+        let d = Dispatcher::new(b, backend_rx, sink, default_model);
+        d.set_hook(checkpoint_hook(self.events.clone()));
         self.dispatchers.insert(backend.to_string(), d.clone());
         Ok(d)
     }
@@ -412,27 +403,25 @@ impl Agents {
     /// Starts (or queues) a turn; everything after comes back as events.
     pub fn send(&mut self, turn: Turn) {
         tracing::info!(chat = turn.chat, task = turn.task, dir = %turn.dir.display(), "turn");
-        self.turns
-            .entry(turn.chat)
-            .or_default()
-            .push_back(turn.task);
         let (backend, sub) = split_agent(&turn.agent);
         let d = match self.dispatcher(backend) {
             Ok(d) => d,
             Err(e) => {
                 // Reported like a turn that did not start: an error item and TurnDone.
-                let _ = self
-                    .events
-                    .send(Event::Agent(crate::agent::AgentEvent::TurnDone {
+                let _ = self.events.send(Event::Agent(Dispatched {
+                    task: Some(turn.task),
+                    event: crate::agent::AgentEvent::TurnDone {
                         chat: turn.chat,
                         outcome: crate::agent::TurnOutcome::Failed(e),
-                    }));
+                    },
+                }));
                 return;
             }
         };
         self.in_flight.insert(turn.chat, backend.to_string());
         d.send(TurnRequest {
             chat: turn.chat,
+            task: turn.task,
             directory: turn.dir,
             text: turn.text,
             model: turn.model,
@@ -476,25 +465,16 @@ impl Agents {
         tokio::spawn(async move { d.backend().prepare(dir).await });
     }
 
-    /// The task of the chat's running (oldest) turn.
-    pub fn current_task(&self, chat: ChatId) -> Option<TaskId> {
-        self.turns.get(&chat).and_then(|q| q.front().copied())
-    }
-
-    /// The task of the chat's queued turn at `position` (1 = next after the running one).
-    pub fn queued_task(&self, chat: ChatId, position: usize) -> Option<TaskId> {
-        self.turns.get(&chat).and_then(|q| q.get(position).copied())
-    }
-
-    /// A turn of the chat ended: its task, if known.
-    pub fn finish(&mut self, chat: ChatId) -> Option<TaskId> {
-        let q = self.turns.get_mut(&chat)?;
-        let t = q.pop_front();
-        if q.is_empty() {
-            self.turns.remove(&chat);
+    /// A turn of the chat ended: when none of its turns is left, it has no backend in flight.
+    pub fn turn_over(&mut self, chat: ChatId) {
+        let idle = self
+            .in_flight
+            .get(&chat)
+            .and_then(|b| self.dispatchers.get(b))
+            .is_none_or(|d| !d.is_busy(chat));
+        if idle {
             self.in_flight.remove(&chat);
         }
-        t
     }
 
     pub fn abort(&mut self, chat: ChatId) {
@@ -574,7 +554,6 @@ impl Agents {
     /// Forgets a chat (its session was deleted): queued prompts are dropped, its stream ends.
     pub fn close_chat(&mut self, chat: ChatId) {
         self.permissions.retain(|_, p| p.chat != chat);
-        self.turns.remove(&chat);
         self.in_flight.remove(&chat);
         // Every backend the chat may have used (its opencode session, a running CLI).
         for d in self.dispatchers.values() {

@@ -146,7 +146,7 @@ pub async fn run(opts: TaskOptions) -> Result<Summary, AppError> {
         cwd: Some(opts.repo.display().to_string()),
         depth: 0,
     };
-    let created = match app.create_task(spec).await {
+    let created = match app.create_task(spec.clone()).await {
         Ok(c) => c,
         Err(e) => {
             app.shutdown().await;
@@ -156,6 +156,7 @@ pub async fn run(opts: TaskOptions) -> Result<Summary, AppError> {
     let mut outcome: Option<(String, Option<String>)> = None;
     let mut files: Option<Vec<String>> = None;
     let mut pending_by: Option<tokio::time::Instant> = None;
+    let (mut started, mut retried) = (false, false);
     loop {
         app.schedule_frame();
         let due = app.frame_due.filter(|_| !app.frame_in_flight);
@@ -168,9 +169,27 @@ pub async fn run(opts: TaskOptions) -> Result<Summary, AppError> {
                     outcome = Some(("failed".into(), d["error"].as_str().map(str::to_string)));
                     files = Some(Vec::new());
                 }
+                Seen::Autocmd(p, d) if p == "BooTurnStart" && d["chat"] == created.chat => started = true,
                 Seen::Autocmd(p, d) if p == "BooTurnDone" && d["chat"] == created.chat => {
                     let ok = d["ok"].as_bool().unwrap_or(false);
                     let error = d["error"].as_str().map(str::to_string);
+                    // A cold opencode on a loaded machine can miss the turn's start; nothing
+                    // reached the agent, so it is sent once more.
+                    let unreachable = error.as_deref().is_some_and(|e| e.contains("unreachable"));
+                    if !ok && !started && !retried && unreachable {
+                        retried = true;
+                        eprintln!("boo: the agent did not start ({}); trying once more", error.unwrap_or_default());
+                        let again = TaskSpec {
+                            chat: Some(created.chat),
+                            place: Place::Session(created.session),
+                            ..spec.clone()
+                        };
+                        if let Err(e) = app.create_task(again).await {
+                            outcome = Some(("failed".into(), Some(e)));
+                            files = Some(Vec::new());
+                        }
+                        continue;
+                    }
                     let word = match (ok, &error) {
                         (true, _) => "done",
                         (false, Some(_)) => "failed",

@@ -98,7 +98,7 @@ impl App {
                     .ws
                     .chats
                     .values()
-                    .filter(|c| c.running && self.agents.runs_on(c.id, "opencode"))
+                    .filter(|c| c.running.is_some() && self.agents.runs_on(c.id, "opencode"))
                     .map(|c| c.id)
                     .collect();
                 match running.as_slice() {
@@ -119,7 +119,7 @@ impl App {
             .ws
             .chats
             .values()
-            .filter(|c| c.session == session && c.running)
+            .filter(|c| c.session == session && c.running.is_some())
             .map(|c| self.task_depth.get(&c.id).copied().unwrap_or(0))
             .max()
             .unwrap_or(0);
@@ -197,7 +197,7 @@ impl App {
             .get(&chat)
             .filter(|_| self.mcp_tasks.contains_key(&chat))
             .ok_or_else(|| format!("no task {task} (ids come from boo_new_task)"))?;
-        let state = if c.running {
+        let state = if c.running.is_some() {
             "running".to_string()
         } else if c.queued > 0 {
             "queued".to_string()

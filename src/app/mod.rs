@@ -48,7 +48,8 @@ const SAVE: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub enum Event {
     Rpc(Inbound),
-    Agent(crate::agent::AgentEvent),
+    /// A backend event, with the task of the turn it belongs to.
+    Agent(crate::dispatch::Dispatched),
     /// A line for the user from background work (`level`: vim.log.levels).
     Notice {
         msg: String,
@@ -58,6 +59,8 @@ pub enum Event {
     FrameApplied(Result<(), String>),
     /// A new session's worktree is ready (or could not be made).
     SessionReady(sessions::Ready),
+    /// A spare worktree was checked out for the next session: the agent warms it.
+    SpareMade(std::path::PathBuf),
     /// Checkout progress of a session's worktree being made.
     WorktreeProgress {
         session: crate::model::SessionId,
@@ -115,6 +118,7 @@ impl Event {
             Event::Notice { .. } => "notice",
             Event::FrameApplied(_) => "frame applied",
             Event::SessionReady(_) => "session ready",
+            Event::SpareMade(_) => "spare made",
             Event::WorktreeProgress { .. } => "worktree progress",
             Event::Review(_) => "review result",
             Event::Probe(_) => "probe report",
@@ -297,7 +301,11 @@ impl App {
         // A streamed delta or an applied frame changes nothing a request asks about.
         let quiet = matches!(
             ev,
-            Event::FrameApplied(_) | Event::Agent(crate::agent::AgentEvent::Item { .. })
+            Event::FrameApplied(_)
+                | Event::Agent(crate::dispatch::Dispatched {
+                    event: crate::agent::AgentEvent::Item { .. },
+                    ..
+                })
         );
         let r = std::panic::AssertUnwindSafe(self.handle(ev))
             .catch_unwind()
@@ -333,6 +341,7 @@ impl App {
                 }
             }
             Event::SessionReady(r) => self.session_ready(r).await,
+            Event::SpareMade(dir) => self.agents.prepare(sessions::DEFAULT_AGENT, Some(dir)),
             Event::WorktreeProgress { session, progress } => {
                 self.worktree_progress(session, progress)
             }

@@ -15,7 +15,8 @@ use super::{App, Event};
 use crate::model::{SessionId, WorktreeId};
 use crate::rpc::{ReviewActionArgs, ReviewArgs};
 use crate::store::PendingChange;
-use crate::worktree::review::{self, hunk_ids};
+use crate::ui::review as ui_review;
+use crate::worktree::review;
 use crate::worktree::{self, FileChange, SessionWorktree};
 
 /// `vim.log.levels`
@@ -37,14 +38,8 @@ pub struct Target {
 }
 
 impl Target {
-    /// The worktree's slug is the last component of its directory (see `create_worktree`).
     pub(super) fn open(&self) -> Result<SessionWorktree, String> {
-        let slug = self
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("bad worktree directory {}", self.dir.display()))?;
-        worktree::open(&self.repo_root, &slug).map_err(|e| e.to_string())
+        worktree::open_at(&self.repo_root, &self.dir).map_err(|e| e.to_string())
     }
 
     fn pending(&self, wt: &worktree::SessionWorktree) -> Result<Vec<worktree::FileChange>, String> {
@@ -153,73 +148,6 @@ impl ReviewState {
         self.expanded.remove(&session);
         self.scanners.remove(&session);
     }
-}
-
-/// With more changed files than this, the view lists them and loads hunks per file on demand
-/// (`<Tab>` on a file): Lua never holds the hunks of thousands of files at once.
-pub const LAZY_FILES: usize = 1000;
-
-/// One file of the review view for Lua; `with_hunks` false leaves its hunks out (`lazy`).
-fn file_json(f: &FileChange, with_hunks: bool) -> Json {
-    let hunks: Vec<Json> = if with_hunks {
-        f.hunks
-            .iter()
-            .zip(hunk_ids(&f.path, &f.hunks))
-            .map(|(h, id)| {
-                let lines: Vec<String> = h
-                    .lines
-                    .iter()
-                    .map(|l| {
-                        let text = l.content.trim_end_matches(['\n', '\r']);
-                        match l.origin {
-                            '+' | '-' | ' ' => format!("{}{}", l.origin, text),
-                            _ => "\\ No newline at end of file".to_string(),
-                        }
-                    })
-                    .collect();
-                json!({"id": id, "header": h.header, "new_start": h.new_start, "lines": lines})
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    json!({
-        "path": f.path,
-        "old_path": f.old_path,
-        "status": serde_json::to_value(f.status).unwrap_or(Json::Null),
-        "additions": f.additions,
-        "deletions": f.deletions,
-        "binary": f.binary,
-        "large": f.large,
-        "submodule": f.submodule.then(|| f.patch.lines().nth(1).unwrap_or_default().to_string()),
-        "lazy": !with_hunks && !f.hunks.is_empty(),
-        "hunks": hunks,
-    })
-}
-
-/// The review view's data for Lua: files with their hunks (lines prefixed with their origin);
-/// over [`LAZY_FILES`] files only those in `expanded` carry hunks.
-pub fn view_json(
-    target: &Target,
-    title: &str,
-    files: &[FileChange],
-    open: bool,
-    expanded: Option<&HashSet<String>>,
-) -> Json {
-    let lazy = files.len() > LAZY_FILES;
-    let files: Vec<Json> = files
-        .iter()
-        .map(|f| file_json(f, !lazy || expanded.is_some_and(|e| e.contains(&f.path))))
-        .collect();
-    json!({
-        "session": target.session,
-        "title": title,
-        "open": open,
-        "lazy": lazy,
-        "repo_root": target.repo_root.display().to_string(),
-        "worktree": target.dir.display().to_string(),
-        "files": files,
-    })
 }
 
 fn first_line(s: &str) -> &str {
@@ -485,13 +413,14 @@ impl App {
         else {
             return json!({"files": []});
         };
-        json!({
-            "session": s.id,
-            "title": s.title,
-            "repo_root": s.repo_root.display().to_string(),
-            "worktree": s.dir.as_ref().map(|d| d.display().to_string()),
-            "files": self.review.pending.get(&s.id).cloned().unwrap_or_default(),
-        })
+        let info = ui_review::ReviewInfo {
+            session: Some(s.id),
+            title: Some(s.title.clone()),
+            repo_root: Some(s.repo_root.display().to_string()),
+            worktree: s.dir.as_ref().map(|d| d.display().to_string()),
+            files: self.review.pending.get(&s.id).cloned().unwrap_or_default(),
+        };
+        serde_json::to_value(info).unwrap_or(Json::Null)
     }
 
     pub(super) async fn review_event(&mut self, ev: ReviewEvent) {
@@ -522,8 +451,7 @@ impl App {
                         .entry(target.session)
                         .or_default()
                         .insert(path);
-                    self.ui
-                        .review(json!({"session": target.session, "file": file_json(&f, true)}));
+                    self.ui.review(ui_review::one_file(target.session, &f));
                 }
                 Ok(None) => self
                     .ui
@@ -607,8 +535,15 @@ impl App {
                 .map(|s| s.title.clone())
                 .unwrap_or_default();
             let expanded = self.review.expanded.get(&session);
-            self.ui
-                .review(view_json(&target, &title, &files, open, expanded));
+            let args = ui_review::ViewArgs {
+                session,
+                title: &title,
+                repo_root: target.repo_root.display().to_string(),
+                worktree: target.dir.display().to_string(),
+                open,
+                expanded,
+            };
+            self.ui.review(ui_review::view(args, &files));
             if open {
                 self.review.views.insert(session);
             }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::workspace::{ChatState, PaneKind, SessionState};
 use super::{App, Event};
@@ -40,6 +41,27 @@ pub const DEFAULT_AGENT: &str = "opencode";
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
 /// A spare worktree for the next session is made this long after a session's is ready.
 const SPARE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The next session's checkout, made (or the one at HEAD kept) once this session's first turn
+/// had the CPU; then the agent warms its directory (`Event::SpareMade`), so a prompt sent the
+/// moment a session adopts it answers as fast as a second prompt.
+fn spare_ahead(repo_root: PathBuf, parent: PathBuf, events: mpsc::UnboundedSender<Event>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(SPARE_AFTER).await;
+        let made = tokio::task::spawn_blocking(move || {
+            worktree::ensure_spare(&repo_root, &parent)?;
+            worktree::fresh_spare(&repo_root)
+        })
+        .await;
+        match made {
+            Ok(Ok(Some(spare))) => {
+                let _ = events.send(Event::SpareMade(spare.path));
+            }
+            Ok(Err(e)) => tracing::info!("no spare worktree: {e}"),
+            _ => {}
+        }
+    });
+}
 
 /// 12345 -> "12,345".
 fn thousands(n: usize) -> String {
@@ -173,7 +195,7 @@ impl App {
                     title: c.title.clone(),
                     agent: c.agent.clone(),
                     model: c.model.clone(),
-                    running: false,
+                    running: None,
                     queued: 0,
                 },
             );
@@ -188,6 +210,8 @@ impl App {
         if missing_worktree {
             // The worktree was deleted by hand (or never made): make a fresh one.
             self.create_worktree(id, repo_root, title);
+        } else {
+            self.spare_for_next(repo_root);
         }
         // Reopen the panes the session had open, hidden until shown.
         if let Ok(panes) = store.load_panes(id).await {
@@ -224,15 +248,8 @@ impl App {
     }
 
     pub(super) fn create_worktree(&mut self, session: SessionId, repo_root: &Path, title: &str) {
-        // Lua always sends a folder; without one, a per-user folder (never a shared /tmp name).
-        let root = self
-            .config
-            .worktree_dir
-            .clone()
-            .or_else(|| crate::config::user_data_dir().map(|d| d.join("worktrees")))
-            .unwrap_or_else(|| repo_root.join(".git").join("boo-worktrees"));
         let slug = format!("{}-{session}", slugify(title));
-        let parent = root.join(worktree::repo_dir_name(repo_root));
+        let parent = self.worktree_parent(repo_root);
         let repo_root = repo_root.to_path_buf();
         let opts = worktree::CreateOptions {
             copy_files: self.config.copy_ignored.clone(),
@@ -257,7 +274,7 @@ impl App {
                 }
             };
             let adopted = if spare {
-                match worktree::adopt_spare(&repo_root, &parent.join(&slug), &slug, &opts) {
+                match worktree::adopt_spare(&repo_root, &slug, &opts) {
                     Ok(wt) => wt,
                     Err(e) => {
                         tracing::info!("spare worktree not used: {e}");
@@ -291,19 +308,32 @@ impl App {
             let ready = result.is_ok();
             let _ = events.send(Event::SessionReady(Ready { session, result }));
             if spare && ready {
-                // The next session's checkout, made once this one's first turn had the CPU.
-                tokio::spawn(async move {
-                    tokio::time::sleep(SPARE_AFTER).await;
-                    let made = tokio::task::spawn_blocking(move || {
-                        worktree::ensure_spare(&repo_root, &parent)
-                    })
-                    .await;
-                    if let Ok(Err(e)) = made {
-                        tracing::info!("no spare worktree: {e}");
-                    }
-                });
+                spare_ahead(repo_root, parent, events);
             }
         });
+    }
+
+    /// Where a repository's session worktrees go. Lua always sends a folder; without one, a
+    /// per-user folder (never a shared /tmp name).
+    fn worktree_parent(&self, repo_root: &Path) -> PathBuf {
+        let root = self
+            .config
+            .worktree_dir
+            .clone()
+            .or_else(|| crate::config::user_data_dir().map(|d| d.join("worktrees")))
+            .unwrap_or_else(|| repo_root.join(".git").join("boo-worktrees"));
+        root.join(worktree::repo_dir_name(repo_root))
+    }
+
+    /// A loaded session's next one gets a spare too (one at HEAD is kept or made, then warmed).
+    fn spare_for_next(&self, repo_root: &Path) {
+        if self.config.worktree_spare {
+            spare_ahead(
+                repo_root.to_path_buf(),
+                self.worktree_parent(repo_root),
+                self.events.clone(),
+            );
+        }
     }
 
     /// The one-line status of a prompt waiting for its session's worktree.
@@ -424,7 +454,7 @@ impl App {
                 title: chat.title.clone(),
                 agent: chat.agent.clone(),
                 model: chat.model.clone(),
-                running: false,
+                running: None,
                 queued: 0,
             },
         );

@@ -28,15 +28,15 @@ pub struct ChatState {
     pub title: String,
     pub agent: String,
     pub model: Option<String>,
-    /// A turn is running.
-    pub running: bool,
+    /// The task of the running turn.
+    pub running: Option<crate::model::TaskId>,
     /// Prompts waiting behind the running turn.
     pub queued: usize,
 }
 
 impl ChatState {
     pub fn busy(&self) -> bool {
-        self.running || self.queued > 0
+        self.running.is_some() || self.queued > 0
     }
 }
 

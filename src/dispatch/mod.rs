@@ -2,8 +2,10 @@
 //!
 //! A prompt for a busy chat waits in that chat's queue (reported as `TurnQueued`, never
 //! dropped) and starts when the running turn's `TurnDone` passes through; different chats run
-//! concurrently. The dispatcher forwards every backend event to the caller unchanged, and
-//! reports a turn that could not start as `TurnDone { Failed }` (with an error item).
+//! concurrently. The dispatcher owns which turn of a chat runs and which wait: it hands every
+//! backend event to the caller's [`Sink`] stamped with the task of the turn it belongs to
+//! ([`Dispatched`]), so the caller never matches events to turns by order or queue position,
+//! and reports a turn that could not start as `TurnDone { Failed }` (with an error item).
 //! Diff-supersede after a turn belongs to the caller (it needs the worktree layer).
 //!
 //! An optional [`TurnHook`] runs before each turn starts and after it ended, before the chat's
@@ -16,7 +18,43 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::agent::{AgentBackend, AgentEvent, TurnOutcome, TurnRequest};
-use crate::model::{ChatId, ItemChange, ItemKind};
+use crate::model::{ChatId, ItemChange, ItemKind, TaskId};
+
+/// A backend event with the task of the turn it belongs to (`None`: no turn of the chat runs,
+/// e.g. a late event after an abort).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatched {
+    pub task: Option<TaskId>,
+    pub event: AgentEvent,
+}
+
+/// Where the dispatcher's events go, called on the forwarding task: no relay task between
+/// the backend and the caller's loop.
+#[derive(Clone)]
+pub struct Sink(Arc<dyn Fn(Dispatched) + Send + Sync>);
+
+impl Sink {
+    pub fn new(f: impl Fn(Dispatched) + Send + Sync + 'static) -> Sink {
+        Sink(Arc::new(f))
+    }
+}
+
+/// For callers that only want the events (tests, the bench harness).
+impl From<mpsc::UnboundedSender<AgentEvent>> for Sink {
+    fn from(tx: mpsc::UnboundedSender<AgentEvent>) -> Sink {
+        Sink::new(move |d| {
+            let _ = tx.send(d.event);
+        })
+    }
+}
+
+impl From<mpsc::UnboundedSender<Dispatched>> for Sink {
+    fn from(tx: mpsc::UnboundedSender<Dispatched>) -> Sink {
+        Sink::new(move |d| {
+            let _ = tx.send(d);
+        })
+    }
+}
 
 /// The model a turn uses: the requested one if not empty, else the configured default if not
 /// empty, else `None` (the agent's own default; opencode: the `model` field is omitted).
@@ -58,7 +96,7 @@ struct ChatQueue {
 
 struct Shared {
     backend: Arc<dyn AgentBackend>,
-    out: mpsc::UnboundedSender<AgentEvent>,
+    out: Sink,
     default_model: Option<String>,
     chats: Mutex<HashMap<ChatId, ChatQueue>>,
     hook: std::sync::OnceLock<TurnHook>,
@@ -77,13 +115,13 @@ impl Dispatcher {
     pub fn new(
         backend: Arc<dyn AgentBackend>,
         mut backend_events: mpsc::UnboundedReceiver<AgentEvent>,
-        out: mpsc::UnboundedSender<AgentEvent>,
+        out: impl Into<Sink>,
         default_model: Option<String>,
     ) -> Dispatcher {
         let d = Dispatcher {
             shared: Arc::new(Shared {
                 backend,
-                out,
+                out: out.into(),
                 default_model,
                 chats: Mutex::new(HashMap::new()),
                 hook: std::sync::OnceLock::new(),
@@ -95,7 +133,8 @@ impl Dispatcher {
                 let Some(shared) = weak.upgrade() else { break };
                 let d = Dispatcher { shared };
                 let AgentEvent::TurnDone { chat, .. } = &ev else {
-                    let _ = d.shared.out.send(ev);
+                    let task = ev.chat().and_then(|c| d.running_task(c));
+                    d.emit(task, ev);
                     continue;
                 };
                 let chat = *chat;
@@ -111,14 +150,27 @@ impl Dispatcher {
                     (Some(hook), Some(req)) => {
                         tokio::spawn(async move {
                             hook(&req, HookPoint::AfterEnd).await;
-                            d.turn_over(chat, ev);
+                            d.turn_over(chat, Some(req.task), ev);
                         });
                     }
-                    _ => d.turn_over(chat, ev),
+                    (_, ended) => d.turn_over(chat, ended.map(|r| r.task), ev),
                 }
             }
         });
         d
+    }
+
+    fn emit(&self, task: Option<TaskId>, event: AgentEvent) {
+        (self.shared.out.0)(Dispatched { task, event });
+    }
+
+    /// The task of the chat's running turn, once it was handed to the backend.
+    pub fn running_task(&self, chat: ChatId) -> Option<TaskId> {
+        self.shared
+            .chats
+            .lock()
+            .get(&chat)
+            .and_then(|q| q.current.as_ref().map(|r| r.task))
     }
 
     pub fn backend(&self) -> &Arc<dyn AgentBackend> {
@@ -137,13 +189,11 @@ impl Dispatcher {
         let mut chats = self.shared.chats.lock();
         let q = chats.entry(chat).or_default();
         if q.running {
+            let task = req.task;
             q.queue.push_back(req);
             let position = q.queue.len();
             drop(chats);
-            let _ = self
-                .shared
-                .out
-                .send(AgentEvent::TurnQueued { chat, position });
+            self.emit(Some(task), AgentEvent::TurnQueued { chat, position });
             return Sent::Queued(position);
         }
         q.running = true;
@@ -194,9 +244,9 @@ impl Dispatcher {
     }
 
     /// The queue is updated before the caller sees `TurnDone`, and the next turn starts after.
-    fn turn_over(&self, chat: ChatId, done: AgentEvent) {
+    fn turn_over(&self, chat: ChatId, task: Option<TaskId>, done: AgentEvent) {
         let next = self.pop_next(chat);
-        let _ = self.shared.out.send(done);
+        self.emit(task, done);
         if let Some(req) = next {
             self.launch(req);
         }
@@ -215,7 +265,7 @@ impl Dispatcher {
     fn launch(&self, req: TurnRequest) {
         let me = self.clone();
         tokio::spawn(async move {
-            let chat = req.chat;
+            let (chat, task) = (req.chat, req.task);
             if let Some(hook) = me.shared.hook.get() {
                 hook(&req, HookPoint::BeforeStart).await;
             }
@@ -225,20 +275,29 @@ impl Dispatcher {
             if let Err(e) = me.shared.backend.start_turn(req).await {
                 tracing::warn!(chat, "turn did not start: {e}");
                 let msg = e.to_string();
-                let _ = me.shared.out.send(AgentEvent::Item {
-                    chat,
-                    change: ItemChange::Upsert {
-                        part_id: format!("start-error-{}", unique()),
-                        kind: ItemKind::Error,
-                        content: msg.clone(),
-                        meta: serde_json::json!({"name": "StartFailed"}),
+                if let Some(q) = me.shared.chats.lock().get_mut(&chat) {
+                    q.current = None;
+                }
+                me.emit(
+                    Some(task),
+                    AgentEvent::Item {
+                        chat,
+                        change: ItemChange::Upsert {
+                            part_id: format!("start-error-{}", unique()),
+                            kind: ItemKind::Error,
+                            content: msg.clone(),
+                            meta: serde_json::json!({"name": "StartFailed"}),
+                        },
                     },
-                });
+                );
                 let next = me.pop_next(chat);
-                let _ = me.shared.out.send(AgentEvent::TurnDone {
-                    chat,
-                    outcome: TurnOutcome::Failed(msg),
-                });
+                me.emit(
+                    Some(task),
+                    AgentEvent::TurnDone {
+                        chat,
+                        outcome: TurnOutcome::Failed(msg),
+                    },
+                );
                 if let Some(req) = next {
                     me.launch(req);
                 }

@@ -8,6 +8,7 @@
 pub mod layout;
 pub mod markdown;
 pub mod ops;
+pub mod review;
 pub mod usage;
 pub mod views;
 
@@ -173,7 +174,7 @@ impl Ui {
     }
 
     /// The review view of a session (see `app::review`); `view` carries `open` and the files.
-    pub fn review(&mut self, view: Json) {
+    pub fn review(&mut self, view: review::ReviewOp) {
         self.late_ops.push(Op::Review(view));
     }
 

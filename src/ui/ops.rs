@@ -66,8 +66,8 @@ pub enum Op {
     },
     /// A permission request.
     Permission(PermissionView),
-    /// The review view of a session (shaped by `app::review`).
-    Review(Json),
+    /// The review view of a session, or one file of it (`ui::review`).
+    Review(super::review::ReviewOp),
     ReviewClose {
         session: SessionId,
     },

@@ -343,6 +343,35 @@ pub fn open(repo_path: &Path, slug: &str) -> Result<SessionWorktree> {
     session_from_repo(&repo, slug)
 }
 
+/// The session worktree checked out at `dir`. Its git entry is usually named after the
+/// directory, but an adopted spare keeps its spare directory under the session's name.
+pub fn open_at(repo_path: &Path, dir: &Path) -> Result<SessionWorktree> {
+    let repo = open_user_repo(repo_path)?;
+    let canon = dir.canonicalize().ok();
+    let same = |p: &Path| p == dir || (canon.is_some() && p.canonicalize().ok() == canon);
+    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+        if check_slug(name).is_ok() {
+            if let Ok(wt) = session_from_repo(&repo, name) {
+                if same(&wt.path) {
+                    return Ok(wt);
+                }
+            }
+        }
+    }
+    let names = repo.worktrees()?;
+    for name in names.iter().flatten() {
+        if check_slug(name).is_err() || super::spare::is_spare(name) {
+            continue;
+        }
+        if let Ok(wt) = session_from_repo(&repo, name) {
+            if same(&wt.path) {
+                return Ok(wt);
+            }
+        }
+    }
+    Err(WorktreeError::NotFound(dir.display().to_string()))
+}
+
 pub(crate) fn session_from_repo(repo: &Repository, slug: &str) -> Result<SessionWorktree> {
     let not_found = || WorktreeError::NotFound(slug.to_string());
     let wt = repo.find_worktree(slug).map_err(|_| not_found())?;

@@ -73,7 +73,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use apply::{accept, accept_all, reject, reject_all, Pick};
-pub use create::{create, create_with_progress, list, open, Progress};
+pub use create::{create, create_with_progress, list, open, open_at, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;
 pub use files::{list_files, uncommitted_patch};
@@ -83,7 +83,7 @@ pub use scan::PendingScanner;
 pub use snapshot::{
     changed_since, restore, snapshot, snapshot_dir, turn_diff, turn_ref, Restored, Side, TurnFile,
 };
-pub use spare::{adopt_spare, ensure_spare, is_spare};
+pub use spare::{adopt_spare, ensure_spare, fresh_spare, is_spare};
 
 /// Lines of context around hunks, for `pending` and for resolving hunk indices alike.
 pub const CONTEXT_LINES: u32 = 3;

@@ -1,8 +1,11 @@
 //! Spare worktrees: a checkout of the repository's HEAD made ahead of time (after a session's
 //! worktree is ready), so the next session starts without waiting for thousands of files to be
-//! written. Adopting one renames it into the new session's worktree (directory, git's worktree
-//! entry, branch, refs) and copies the configured ignored files: the result is what `create`
-//! would have made. A spare whose base is no longer HEAD is removed, never adopted.
+//! written. Adopting one renames it into the new session's worktree (git's worktree entry,
+//! branch, refs) and copies the configured ignored files: the result is what `create` would have
+//! made, except that the directory keeps its spare name. It stays where it is because opencode
+//! keys its per-directory instance by path: a spare warmed ahead (a scratch prompt, see
+//! `agent/opencode/warm.rs`) stays warm for the session that adopts it. A spare whose base is no
+//! longer HEAD is removed, never adopted.
 
 use std::fs;
 use std::path::Path;
@@ -12,8 +15,7 @@ use git2::Repository;
 use tracing::{debug, info, warn};
 
 use super::create::{
-    base_ref, branch_name, copy_files, create, make_room, open_user_repo, review_base_ref,
-    session_from_repo,
+    base_ref, branch_name, copy_files, create, open_user_repo, review_base_ref, session_from_repo,
 };
 use super::paths::check_slug;
 use super::{CreateOptions, RemoveMode, Result, SessionWorktree, WorktreeError};
@@ -61,6 +63,12 @@ pub fn ensure_spare(repo_path: &Path, parent: &Path) -> Result<Option<SessionWor
     Ok(Some(spare))
 }
 
+/// The repository's spare at HEAD, if any (stale ones are removed on the way).
+pub fn fresh_spare(repo_path: &Path) -> Result<Option<SessionWorktree>> {
+    let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    take_fresh(repo_path)
+}
+
 /// The repository's spare at HEAD, if any; stale ones are removed on the way.
 fn take_fresh(repo_path: &Path) -> Result<Option<SessionWorktree>> {
     let repo = open_user_repo(repo_path)?;
@@ -85,12 +93,11 @@ pub fn remove_spare(spare: &SessionWorktree) {
     }
 }
 
-/// Turns the repository's spare into the session worktree `slug` at `dest`, as `create` would
-/// make it. `Ok(None)` when there is no spare at HEAD; on an error the spare is removed (the
-/// caller then creates the worktree the usual way).
+/// Turns the repository's spare into the session worktree `slug`, as `create` would make it, in
+/// the spare's own directory. `Ok(None)` when there is no spare at HEAD; on an error the spare is
+/// removed (the caller then creates the worktree the usual way).
 pub fn adopt_spare(
     repo_path: &Path,
-    dest: &Path,
     slug: &str,
     opts: &CreateOptions,
 ) -> Result<Option<SessionWorktree>> {
@@ -102,9 +109,9 @@ pub fn adopt_spare(
             None => return Ok(None),
         }
     };
-    match rename(repo_path, &spare, dest, slug, opts) {
+    match rename(repo_path, &spare, slug, opts) {
         Ok(wt) => {
-            info!(from = %spare.slug, slug, "spare worktree adopted");
+            info!(from = %spare.slug, slug, dir = %wt.path.display(), "spare worktree adopted");
             Ok(Some(wt))
         }
         Err(e) => {
@@ -116,6 +123,11 @@ pub fn adopt_spare(
                         remove_spare(&s);
                     }
                 }
+                for r in [base_ref(slug), review_base_ref(slug)] {
+                    if let Ok(mut r) = repo.find_reference(&r) {
+                        let _ = r.delete();
+                    }
+                }
             }
             Err(e)
         }
@@ -125,37 +137,32 @@ pub fn adopt_spare(
 fn rename(
     repo_path: &Path,
     spare: &SessionWorktree,
-    dest: &Path,
     slug: &str,
     opts: &CreateOptions,
 ) -> Result<SessionWorktree> {
     let repo = open_user_repo(repo_path)?;
     let branch = branch_name(slug);
-    if dest.file_name() != Some(std::ffi::OsStr::new(slug)) {
-        return Err(WorktreeError::Git(
-            "git names a worktree after its directory".into(),
-        ));
+    if repo.find_branch(&branch, git2::BranchType::Local).is_ok() {
+        return Err(WorktreeError::BranchExists(branch));
     }
-    make_room(&repo, slug, dest)?;
+    if repo.find_worktree(slug).is_ok() {
+        return Err(WorktreeError::WorktreeExists(slug.to_string()));
+    }
     // Nothing may have moved the spare's branch (nobody works in a spare).
     let tip = repo.refname_to_id(&format!("refs/heads/{}", spare.branch))?;
     if tip.to_string() != spare.base_commit {
         return Err(WorktreeError::Git("the spare's branch moved".into()));
     }
     let root = &spare.repo_root;
-    git(root, &["worktree", "move"], &[&spare.path, dest])?;
-    // git keeps a moved worktree's entry under its old name: rename the entry, then let git
-    // repair the links between it and the directory.
+    // git's entry for the worktree gets the session's name; the directory keeps its own (git
+    // allows the two to differ, as after `git worktree add` picked a free entry name).
     let admin = repo.commondir().join("worktrees");
     let (old, new) = (admin.join(&spare.slug), admin.join(slug));
     fs::rename(&old, &new).map_err(|e| WorktreeError::io(&old, e))?;
-    let dot_git = dest.join(".git");
+    let dot_git = spare.path.join(".git");
     fs::write(&dot_git, format!("gitdir: {}\n", new.display()))
         .map_err(|e| WorktreeError::io(&dot_git, e))?;
-    let gitdir = new.join("gitdir");
-    fs::write(&gitdir, format!("{}\n", dot_git.display()))
-        .map_err(|e| WorktreeError::io(&gitdir, e))?;
-    git(root, &["worktree", "repair"], &[dest])?;
+    git(root, &["worktree", "repair"], &[&spare.path])?;
     // `git branch -m` also rewrites the HEAD of the worktree that has the branch out.
     git(root, &["branch", "-m", &spare.branch, &branch], &[])?;
     let base = git2::Oid::from_str(&spare.base_commit)?;
@@ -167,7 +174,7 @@ fn rename(
             let _ = r.delete();
         }
     }
-    copy_files(&spare.repo_root, dest, opts);
+    copy_files(&spare.repo_root, &spare.path, opts);
     session_from_repo(&repo, slug)
 }
 

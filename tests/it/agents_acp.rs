@@ -27,6 +27,7 @@ type Rx = mpsc::UnboundedReceiver<AgentEvent>;
 fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -> TurnRequest {
     TurnRequest {
         chat,
+        task: 0,
         directory: dir.to_path_buf(),
         text: text.to_string(),
         model: None,

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 fn request(chat: i64, dir: &Path, text: &str, binding: Option<SessionBinding>) -> TurnRequest {
     TurnRequest {
         chat,
+        task: 0,
         directory: dir.to_path_buf(),
         text: text.to_string(),
         model: None,

@@ -366,6 +366,21 @@ async fn the_next_session_takes_over_the_spare_worktree() {
         spare().remove(0)
     };
     let spare_branch = wait_spare("no spare made").await;
+    let spare_name = spare_branch.trim_start_matches("boo/").to_string();
+    // The spare is warmed in opencode (a scratch prompt) before any session asks for it.
+    let t0 = std::time::Instant::now();
+    while !nvim.log().lines().any(|l| {
+        l.contains("opencode ready for the directory")
+            && l.contains("warmed")
+            && l.contains(&spare_name)
+    }) {
+        assert!(
+            t0.elapsed() < WAIT,
+            "the spare was not warmed:\n{}",
+            nvim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A prompt sent right away is for the new session, although the view still shows the
     // old session's float when `:Boo send` runs.
     nvim.cmd("Boo session new via spare").await.expect("new");
@@ -379,15 +394,15 @@ async fn the_next_session_takes_over_the_spare_worktree() {
         nvim.log()
     );
     let dir = PathBuf::from(second["worktree"].as_str().expect("dir"));
-    let slug = dir
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
-    assert!(slug.starts_with("via-spare-"), "{slug}");
+    // Adopted in place: the spare's directory (opencode's warm instance), the session's branch.
     assert_eq!(
-        repo::git(&dir, &["symbolic-ref", "HEAD"]).trim(),
-        format!("refs/heads/boo/{slug}")
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+        Some(spare_name.clone())
+    );
+    let head = repo::git(&dir, &["symbolic-ref", "HEAD"]);
+    assert!(
+        head.trim().starts_with("refs/heads/boo/via-spare-"),
+        "{head}"
     );
     assert!(
         !spare().contains(&spare_branch),

@@ -194,6 +194,7 @@ async fn event_stream_cut_mid_turn_ends_equal_to_the_server_transcript() {
     backend
         .start_turn(boocoder::agent::TurnRequest {
             chat: 7,
+            task: 0,
             directory: dir.clone(),
             text: "stream please [fake:long 80 40]".into(),
             model: None,
@@ -444,6 +445,7 @@ async fn silent_event_stream_falls_back_to_polling() {
     let dir = sb.project_dir().to_path_buf();
     let req = |text: &str| boocoder::agent::TurnRequest {
         chat: 3,
+        task: 0,
         directory: dir.clone(),
         text: text.into(),
         model: None,

@@ -38,14 +38,15 @@ fn an_adopted_spare_is_the_worktree_create_makes() {
     // The user's .env changes after the spare was made: the copy is taken at adoption.
     write(&fx.repo.join(".env"), "SECRET=2\n");
 
-    let wt = worktree::adopt_spare(&fx.repo, &fx.dest("s1"), "s1", &opts())
+    let wt = worktree::adopt_spare(&fx.repo, "s1", &opts())
         .unwrap()
         .expect("adopted");
     let made = worktree::create(&fx.repo, &fx.dest("s2"), "s2", &opts()).unwrap();
     let head = fx.head();
     assert_eq!(
         (wt.slug.as_str(), wt.branch.as_str(), wt.path.clone()),
-        ("s1", "boo/s1", fx.dest("s1"))
+        ("s1", "boo/s1", spare.path.clone()),
+        "adopted in place: opencode's instance for the directory stays warm"
     );
     assert_eq!(
         (wt.base_commit.as_str(), wt.review_base.as_str()),
@@ -61,10 +62,13 @@ fn an_adopted_spare_is_the_worktree_create_makes() {
     );
     assert!(git(&wt.path, &["status", "--porcelain"]).is_empty());
     assert_eq!(worktree::open(&fx.repo, "s1").unwrap(), wt);
+    assert_eq!(worktree::open_at(&fx.repo, &wt.path).unwrap(), wt);
+    assert_eq!(worktree::open_at(&fx.repo, &made.path).unwrap(), made);
+    assert!(worktree::open_at(&fx.repo, &fx.dest("nowhere")).is_err());
     assert!(worktree::pending(&wt).unwrap().is_empty());
     assert!(
-        !spare.path.exists(),
-        "the spare's directory became the session's"
+        worktree::list(&fx.repo).unwrap().contains(&wt),
+        "the adopted spare is a session"
     );
     assert!(
         !branches(&fx.repo).contains("spare"),
@@ -84,11 +88,9 @@ fn an_adopted_spare_is_the_worktree_create_makes() {
     worktree::accept(&wt, "a.txt", None).unwrap();
     assert_eq!(read_s(&fx.repo.join("a.txt")), "agent\n");
     // No spare left: the next adoption finds none.
-    assert!(
-        worktree::adopt_spare(&fx.repo, &fx.dest("s3"), "s3", &opts())
-            .unwrap()
-            .is_none()
-    );
+    assert!(worktree::adopt_spare(&fx.repo, "s3", &opts())
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -98,11 +100,9 @@ fn a_stale_spare_is_removed_not_adopted() {
     let spare = worktree::ensure_spare(&fx.repo, &parent).unwrap().unwrap();
     write(&fx.repo.join("a.txt"), "newer\n");
     git(&fx.repo, &["commit", "-qam", "newer"]);
-    assert!(
-        worktree::adopt_spare(&fx.repo, &fx.dest("s1"), "s1", &opts())
-            .unwrap()
-            .is_none()
-    );
+    assert!(worktree::adopt_spare(&fx.repo, "s1", &opts())
+        .unwrap()
+        .is_none());
     assert!(!spare.path.exists());
     assert!(!branches(&fx.repo).contains("spare"));
     // A new spare is made from the new HEAD.
@@ -111,18 +111,23 @@ fn a_stale_spare_is_removed_not_adopted() {
 }
 
 #[test]
-fn a_failed_adoption_leaves_no_branch_or_spare_and_the_destination_untouched() {
+fn a_failed_adoption_leaves_no_branch_or_spare_and_the_taken_name_untouched() {
     let fx = Fixture::new(&[("a.txt", "a\n")]);
     let parent = fx.dest("x").parent().unwrap().to_path_buf();
     let spare = worktree::ensure_spare(&fx.repo, &parent).unwrap().unwrap();
-    write(&fx.dest("s1").join("mine.txt"), "keep\n");
-    let err = worktree::adopt_spare(&fx.repo, &fx.dest("s1"), "s1", &opts()).unwrap_err();
-    assert!(err.to_string().contains("not empty"), "{err}");
-    assert_eq!(read_s(&fx.dest("s1").join("mine.txt")), "keep\n");
+    // Something outside boo took the session's branch name.
+    git(&fx.repo, &["branch", "boo/s1"]);
+    let theirs = git(&fx.repo, &["rev-parse", "boo/s1"]);
+    let err = worktree::adopt_spare(&fx.repo, "s1", &opts()).unwrap_err();
+    assert!(err.to_string().contains("boo/s1"), "{err}");
+    assert_eq!(git(&fx.repo, &["rev-parse", "boo/s1"]), theirs);
     assert!(!spare.path.exists());
     let b = branches(&fx.repo);
-    assert!(!b.contains("spare") && !b.contains("boo/s1"), "{b}");
+    assert!(!b.contains("spare"), "{b}");
     assert!(git(&fx.repo, &["worktree", "list", "--porcelain"])
         .lines()
         .all(|l| !l.contains("spare")));
+    assert!(git(&fx.repo, &["for-each-ref", "refs/boo"])
+        .trim()
+        .is_empty());
 }

@@ -70,6 +70,7 @@ impl Harness {
     pub fn req(&self, chat: ChatId, dir: &Path, text: &str) -> TurnRequest {
         TurnRequest {
             chat,
+            task: 0,
             directory: dir.to_path_buf(),
             text: text.to_string(),
             model: None,
