@@ -43,6 +43,8 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// Most render batches a second while a chat streams (None = the default).
     pub ui_fps: Option<u32>,
+    /// boo's MCP server for agents (tasks that start tasks).
+    pub mcp: McpConfig,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -144,6 +146,11 @@ impl Config {
             field(r, "name", "router.", &mut c.router.name, p);
             field(r, "api_key", "router.", &mut c.router.api_key, p);
         }
+        if let Some(m) = v.get("mcp") {
+            field(m, "enabled", "mcp.", &mut c.mcp.enabled, p);
+            field(m, "max_depth", "mcp.", &mut c.mcp.max_depth, p);
+            field(m, "max_tasks", "mcp.", &mut c.mcp.max_tasks, p);
+        }
         if let Some(b) = v.get("budget") {
             field(b, "cost", "budget.", &mut c.budget.cost, p);
             field(b, "tokens", "budget.", &mut c.budget.tokens, p);
@@ -185,6 +192,27 @@ pub struct RouterConfig {
     pub url: Option<String>,
     pub name: Option<String>,
     pub api_key: Option<String>,
+}
+
+/// boo's MCP server: whether opencode gets it, and the limits on what agents start with it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct McpConfig {
+    pub enabled: bool,
+    /// A chat of the user is depth 0; a task deeper than this is refused.
+    pub max_depth: u32,
+    /// Agent-made tasks running or queued at once.
+    pub max_tasks: u32,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            enabled: true,
+            max_depth: 2,
+            max_tasks: 4,
+        }
+    }
 }
 
 /// Per-session caps: a turn is not run (or, past a step, aborted) once one is reached.

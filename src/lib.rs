@@ -9,6 +9,7 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod logging;
+pub mod mcp;
 pub mod model;
 pub mod rpc;
 pub mod store;

@@ -76,6 +76,25 @@ H.schema = {
     types = { 'table' },
     desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. `watchdog_seconds` (default 600; 0 = off) stops a turn after that long with nothing from the agent. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
   },
+  mcp = {
+    enabled = {
+      default = true,
+      types = { 'boolean' },
+      desc = "Offer opencode boo's MCP server (127.0.0.1, a random token): its agents can start tasks in new chats (`boo_new_task`) and follow them (`boo_task_status`).",
+    },
+    max_depth = {
+      default = 2,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'How deep tasks may start tasks: a chat of yours is depth 0, its task 1... a task beyond this is refused.',
+    },
+    max_tasks = {
+      default = 4,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Tasks started by agents that may be running or queued at once; more are refused.',
+    },
+  },
   budget = {
     cost = {
       default = nil,
@@ -455,6 +474,7 @@ function M.resolved()
     worktree_spare = c.worktree.spare,
     ui_fps = c.ui.fps,
     budget = { cost = c.budget.cost, tokens = c.budget.tokens },
+    mcp = { enabled = c.mcp.enabled, max_depth = c.mcp.max_depth, max_tasks = c.mcp.max_tasks },
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
       url = oc.url,

@@ -59,6 +59,20 @@ function M.send_input(chat)
   })
 end
 
+--- Runs `opts.prompt` in a new chat of `opts.session` (default: the current session), with
+--- `opts.agent`/`opts.model` if given (`opts.chat`: in that chat instead of a new one). Fires
+--- `User BooTask` `{chat, session, creator}`.
+function M.task(opts)
+  opts = opts or {}
+  if type(opts.prompt) ~= 'string' or vim.trim(opts.prompt) == '' then
+    return util.notify('task needs a prompt', vim.log.levels.WARN)
+  end
+  H.action(
+    'task',
+    { prompt = opts.prompt, agent = opts.agent, model = opts.model, session = opts.session, chat = opts.chat }
+  )
+end
+
 --- Prompts with a selection attached: `opts` = {text?, buf?, line1, line2}.
 function M.ask(opts)
   opts = opts or {}

@@ -27,11 +27,13 @@ impl App {
                 }
                 self.config = *cfg;
                 self.agents.configure(&self.config);
+                self.ensure_mcp().await;
                 // Open the store now, so a bad path is reported at start, not at first prompt.
                 self.store().await;
             }
             Notify::Show(a) => self.show(a.cwd.as_deref()).await,
             Notify::Send(a) => self.send(a).await,
+            Notify::Task(a) => self.task_from_lua(a).await,
             Notify::FilesRefresh(a) => self.refresh_files(a.chat, a.pane),
             Notify::Draft(a) => self.save_draft(a.chat, a.text).await,
             Notify::Abort(a) => match self.ws.target_chat(a.chat, a.pane) {
@@ -617,6 +619,9 @@ impl App {
             Outcome::Failed(m) => (TaskStatus::Failed, Some(m.clone())),
         };
         self.set_task(turn, status, error.clone());
+        if let Some(slot) = self.mcp_tasks.get_mut(&chat) {
+            *slot = Some((status.as_str().to_string(), error.clone()));
+        }
         if let Some((c, seq)) = self.turn_items.remove(&turn) {
             if !was_running && outcome != Outcome::Done {
                 // Never started: the prompt's item says so, and the text can be sent again.

@@ -142,6 +142,8 @@ pub struct Agents {
     permissions: BTreeMap<String, PermissionInfo>,
     /// The editor's unsaved buffer text, for ACP agents' file reads.
     buffers: Option<Arc<dyn acp::client::Buffers>>,
+    /// boo's MCP server, for the opencode server we start.
+    mcp: Option<crate::agent::opencode::server::McpRemote>,
 }
 
 impl Agents {
@@ -155,7 +157,18 @@ impl Agents {
             probing: false,
             permissions: BTreeMap::new(),
             buffers: None,
+            mcp: None,
         }
+    }
+
+    /// boo's MCP server: the opencode server started from now on is given it.
+    pub fn set_mcp(&mut self, mcp: Option<crate::agent::opencode::server::McpRemote>) {
+        self.mcp = mcp;
+    }
+
+    /// Whether a chat has a turn of `backend` in flight (which chat called over MCP).
+    pub fn runs_on(&self, chat: ChatId, backend: &str) -> bool {
+        self.in_flight.get(&chat).is_some_and(|b| b == backend)
     }
 
     /// Where ACP agents read the editor's unsaved text from.
@@ -185,6 +198,7 @@ impl Agents {
         if let Some(s) = oc.watchdog_seconds.filter(|s| *s > 0) {
             cfg.watchdog = Duration::from_secs(s);
         }
+        cfg.mcp = self.mcp.clone();
         cfg
     }
 

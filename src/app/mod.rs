@@ -10,12 +10,15 @@ mod checkpoints;
 mod compose;
 mod conflicts;
 mod fork;
+pub mod headless;
+mod mcp_tasks;
 mod permissions;
 mod restore;
 mod review;
 mod session_cmds;
 mod sessions;
 mod store_jobs;
+mod tasks;
 mod transcripts;
 mod usage;
 pub mod workspace;
@@ -104,6 +107,8 @@ pub enum Event {
     },
     /// Turn checkpoints: a snapshot written, an undo/redo done.
     Checkpoint(checkpoints::CheckpointEvent),
+    /// An agent called a tool of boo's MCP server.
+    Mcp(crate::mcp::ToolCall),
 }
 
 impl Event {
@@ -129,6 +134,7 @@ impl Event {
             Event::UsageReport(_) => "usage report",
             Event::Health(_) => "health report",
             Event::Checkpoint(_) => "checkpoint",
+            Event::Mcp(_) => "mcp call",
         }
     }
 }
@@ -181,6 +187,12 @@ pub struct App {
     moving: std::collections::HashSet<crate::model::ChatId>,
     /// Turns whose prompt message id was recorded (the agent echoes the prompt more than once).
     message_noted: std::collections::HashSet<crate::model::TaskId>,
+    /// Chats made by tasks, and how deep in a chain of tasks each is (MCP's depth limit).
+    task_depth: std::collections::HashMap<crate::model::ChatId, u32>,
+    /// Chats made by agents over MCP, with their last turn's outcome once ended.
+    mcp_tasks: std::collections::HashMap<crate::model::ChatId, Option<(String, Option<String>)>>,
+    /// boo's MCP server, started with the first configuration that enables it.
+    mcp: Option<crate::mcp::McpServer>,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -279,6 +291,9 @@ impl App {
             moving: Default::default(),
             seeds: Default::default(),
             message_noted: Default::default(),
+            task_depth: Default::default(),
+            mcp_tasks: Default::default(),
+            mcp: None,
         }
     }
 
@@ -363,6 +378,7 @@ impl App {
             Event::UsageReport(Err(e)) => self.ui.notify(format!("boo: usage: {e}"), 4),
             Event::Health(data) => self.ui.autocmd("BooHealth", data),
             Event::Checkpoint(ev) => self.checkpoint_event(ev).await,
+            Event::Mcp(call) => self.mcp_call(call).await,
         }
     }
 

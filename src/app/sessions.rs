@@ -422,6 +422,11 @@ impl App {
                 for w in waiting {
                     self.tx_set(w.chat, w.seq, w.text.clone(), json!({"status": "failed"}));
                     self.tx_push(w.chat, ItemKind::Error, None, msg.clone(), json!({}));
+                    // The turn ended before it started: whoever waits for it (a task) hears so.
+                    self.ui.autocmd(
+                        "BooTurnDone",
+                        json!({"chat": w.chat, "ok": false, "error": msg, "started": false}),
+                    );
                 }
             }
         }

@@ -112,6 +112,8 @@ pub enum Notify {
     /// Show the floating chat of the cwd's repository (creating its session on first use).
     Show(CwdArgs),
     Send(SendArgs),
+    /// `require('boo').task(...)`: a turn in a new chat (see `app::tasks`).
+    Task(TaskArgs),
     Abort(ChatArgs),
     NewChat(ChatArgs),
     TabClose(ChatArgs),
@@ -330,6 +332,23 @@ pub struct SendArgs {
     pub command: Option<String>,
 }
 
+/// A turn without a chat: the session is `session`, else the current one.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TaskArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    pub prompt: String,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub session: Option<SessionId>,
+    /// A chat to run in instead of a new one.
+    #[serde(default)]
+    pub chat: Option<ChatId>,
+}
+
 /// One piece of editor context: a label (`#buffer src/app.py`) and its text.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ContextArg {
@@ -388,6 +407,7 @@ impl Notify {
             "configure" => Notify::Configure(Box::new(Config::decode(args.first()))),
             "show" => Notify::Show(first_arg(name, args)?),
             "send" => Notify::Send(first_arg(name, args)?),
+            "task" => Notify::Task(first_arg(name, args)?),
             "abort" => Notify::Abort(first_arg(name, args)?),
             "new_chat" => Notify::NewChat(first_arg(name, args)?),
             "tab_close" => Notify::TabClose(first_arg(name, args)?),

@@ -11,6 +11,7 @@
 //! | `[fake:write PATH CONTENT]` | a `write` tool call (`filePath` PATH, `content` CONTENT; the rest of the marker) |
 //! | `[fake:bash CMD]` | a `bash` tool call running CMD (default `echo hi`) |
 //! | `[fake:tool NAME JSON]` | a call of the tool NAME with the JSON object as its arguments (agents name their tools differently; the JSON must not contain `]`) |
+//! | `[fake:chain NAME]` | a call of the tool NAME with `{"prompt": "<the prompt with this marker>", "where": "chat"}`: a task that hands itself on (boo's MCP `boo_new_task`), however deep |
 //! | `[fake:long N]` / `[fake:long N MS]` | N text chunks `chunk-<i> `, as fast as possible or MS ms apart |
 //! | `[fake:long N MS md]` | the same, with every 7th chunk in `**bold**` and the next but one a code span |
 //! | `[fake:stall]` / `[fake:stall SECS]` | a few text chunks, then silence for SECS (default 3600) with the connection open |
@@ -478,6 +479,10 @@ fn scenario(rec: &RequestRecord, body: &Value) -> Scenario {
             secs: args.parse().unwrap_or(3600),
         },
         "error" => Scenario::Error,
+        "chain" => Scenario::Tool {
+            name: args.clone(),
+            args: json!({"prompt": format!("again [fake:chain {args}]"), "where": "chat"}),
+        },
         "tool" => {
             let (name, json) = args.split_once(' ').unwrap_or((args.as_str(), "{}"));
             Scenario::Tool {

@@ -54,6 +54,8 @@ pub struct OpencodeConfig {
     pub stop_grace: Duration,
     /// Wait at most this long for `listening on` (default 30 s).
     pub start_timeout: Duration,
+    /// boo's MCP server for the agents of a server we start.
+    pub mcp: Option<server::McpRemote>,
 }
 
 impl Default for OpencodeConfig {
@@ -70,6 +72,7 @@ impl Default for OpencodeConfig {
             reconnect_give_up: Duration::from_secs(5),
             stop_grace: Duration::from_secs(2),
             start_timeout: Duration::from_secs(30),
+            mcp: None,
         }
     }
 }
@@ -172,6 +175,7 @@ impl OpencodeBackend {
                     env: cfg.env.clone(),
                     cwd: cfg.cwd.clone(),
                     start_timeout: cfg.start_timeout,
+                    mcp: cfg.mcp.clone(),
                 })
                 .await
             }

@@ -29,6 +29,15 @@ pub struct ServerSpec {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub start_timeout: Duration,
+    /// boo's MCP server, given to opencode as the remote MCP server `boo`.
+    pub mcp: Option<McpRemote>,
+}
+
+/// Where boo's MCP server listens and its bearer token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct McpRemote {
+    pub url: String,
+    pub token: String,
 }
 
 struct SpawnJob {
@@ -162,7 +171,7 @@ impl Server {
         let warmup = super::warm::default_model_named(user.as_deref(), &spec.env);
         cmd.env(
             "OPENCODE_CONFIG_CONTENT",
-            contained_config(user.as_deref(), warmup),
+            contained_config(user.as_deref(), warmup, spec.mcp.as_ref()),
         );
         cmd.env("OPENCODE_SERVER_PASSWORD", &password);
         cmd.env_remove("OPENCODE_SERVER_USERNAME");
@@ -310,8 +319,9 @@ fn read_output(
 /// opencode's own snapshots are off unless the user's inline config sets them: boo reviews
 /// against its own review base, and opencode's first snapshot of a new worktree stages every file
 /// (the first answer of a new session waited tens of seconds at 20,000 files). With `warmup`,
-/// the warm-up provider of `warm` is added.
-pub fn contained_config(user: Option<&str>, warmup: bool) -> String {
+/// the warm-up provider of `warm` is added; with `mcp`, boo's MCP server as `mcp.boo` (unless
+/// the user's config has one of that name).
+pub fn contained_config(user: Option<&str>, warmup: bool, mcp: Option<&McpRemote>) -> String {
     let mut cfg = user
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .filter(serde_json::Value::is_object)
@@ -326,6 +336,21 @@ pub fn contained_config(user: Option<&str>, warmup: bool) -> String {
         if let Some(p) = perm.as_object_mut() {
             p.entry("external_directory")
                 .or_insert_with(|| serde_json::json!("deny"));
+        }
+        if let Some(m) = mcp {
+            let servers = o.entry("mcp").or_insert_with(|| serde_json::json!({}));
+            if let Some(sv) = servers.as_object_mut() {
+                // oauth off: a refused token is our bug, not a login to start.
+                sv.entry("boo").or_insert_with(|| {
+                    serde_json::json!({
+                        "type": "remote",
+                        "url": m.url,
+                        "enabled": true,
+                        "oauth": false,
+                        "headers": {"Authorization": format!("Bearer {}", m.token)},
+                    })
+                });
+            }
         }
         if warmup {
             let providers = o.entry("provider").or_insert_with(|| serde_json::json!({}));
@@ -363,37 +388,59 @@ mod containment_tests {
 
     #[test]
     fn external_directory_is_denied_unless_the_user_chose() {
-        let c: Value = serde_json::from_str(&contained_config(None, false)).expect("json");
+        let c: Value = serde_json::from_str(&contained_config(None, false, None)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "deny");
         assert_eq!(c["snapshot"], false);
-        let c: Value = serde_json::from_str(&contained_config(Some(r#"{"snapshot":true}"#), false))
-            .expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(r#"{"snapshot":true}"#), false, None))
+                .expect("json");
         assert_eq!(c["snapshot"], true);
         let user = r#"{"model":"a/b","permission":{"bash":"ask"}}"#;
-        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(user), false, None)).expect("json");
         assert_eq!(
             c["permission"],
             json!({"bash": "ask", "external_directory": "deny"})
         );
         assert_eq!(c["model"], "a/b");
         let user = r#"{"permission":{"external_directory":"ask"}}"#;
-        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(user), false, None)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "ask");
         let c: Value =
-            serde_json::from_str(&contained_config(Some("not json"), false)).expect("json");
+            serde_json::from_str(&contained_config(Some("not json"), false, None)).expect("json");
         assert_eq!(c["permission"]["external_directory"], "deny");
+    }
+
+    #[test]
+    fn boos_mcp_server_is_added_beside_the_users() {
+        let m = super::McpRemote {
+            url: "http://127.0.0.1:9/mcp".into(),
+            token: "t0k".into(),
+        };
+        let user = r#"{"mcp":{"other":{"type":"local","command":["x"]}}}"#;
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(user), false, Some(&m))).expect("json");
+        assert_eq!(c["mcp"]["other"]["type"], "local");
+        assert_eq!(c["mcp"]["boo"]["url"], "http://127.0.0.1:9/mcp");
+        assert_eq!(c["mcp"]["boo"]["headers"]["Authorization"], "Bearer t0k");
+        assert_eq!(c["mcp"]["boo"]["oauth"], false);
+        let none: Value = serde_json::from_str(&contained_config(None, false, None)).expect("json");
+        assert!(none.get("mcp").is_none());
     }
 
     #[test]
     fn the_warm_up_provider_joins_the_users_providers_only_when_asked() {
         let user = r#"{"model":"a/b","provider":{"a":{"name":"A"}}}"#;
-        let c: Value = serde_json::from_str(&contained_config(Some(user), true)).expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(user), true, None)).expect("json");
         assert_eq!(c["provider"]["a"]["name"], "A");
         assert_eq!(
             c["provider"][crate::agent::opencode::warm::PROVIDER]["options"]["baseURL"],
             "http://127.0.0.1:1/v1"
         );
-        let c: Value = serde_json::from_str(&contained_config(Some(user), false)).expect("json");
+        let c: Value =
+            serde_json::from_str(&contained_config(Some(user), false, None)).expect("json");
         assert!(c["provider"]
             .get(crate::agent::opencode::warm::PROVIDER)
             .is_none());
