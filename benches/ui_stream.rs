@@ -10,7 +10,8 @@
 //! The scripted model sends a chunk every 2 ms, as in the measurement that opened issue 10.
 //! Run: `cargo bench --bench ui_stream` (optionally `-- 3000 9000`; `BOO_BENCH_FPS=N` sets
 //! `ui.fps`, `BOO_BENCH_CONCEAL=0` turns `ui.conceal` off,
-//! `BOO_BENCH_MD=1` streams some markup; `--open-only`
+//! `BOO_BENCH_MD=1` streams some markup, `BOO_BENCH_RTP=DIR BOO_BENCH_LUA=CODE` adds a plugin
+//! (a markdown renderer) set up by CODE; `--open-only`
 //! times only the open, `BOO_BENCH_LOG=1` with boocoder's log of it). The machine's load shows in
 //! the idle figures: run it when the machine is quiet.
 
@@ -156,6 +157,16 @@ async fn start(s: &Setup) -> Nvim {
         config,
     })
     .await;
+    // `BOO_BENCH_RTP=DIR BOO_BENCH_LUA=CODE`: a markdown renderer the user runs (e.g.
+    // render-markdown.nvim checked out in DIR, set up by CODE), measured with boo.
+    if let Some(dir) = std::env::var_os("BOO_BENCH_RTP") {
+        let dir = dir.to_string_lossy().into_owned();
+        nvim.lua_with("vim.opt.rtp:prepend(...)", vec![json!(dir)])
+            .await;
+    }
+    if let Ok(code) = std::env::var("BOO_BENCH_LUA") {
+        nvim.lua(&code).await;
+    }
     if std::env::var_os("BOO_BENCH_NOUI").is_none() {
         nvim.ui_attach(200, 50).await;
     }

@@ -143,7 +143,12 @@ H.schema = {
     markdown = {
       default = 'boo',
       types = { 'string' },
-      desc = "'boo': highlights computed by the backend per changed line (cheap at any length); 'treesitter': Neovim's markdown highlighter, for render-markdown.nvim / markview.nvim (costs O(buffer) per change).",
+      desc = "'boo': highlights computed by the backend per changed line (cheap at any length); render-markdown.nvim and markview.nvim draw on top of it when `boo` is among their file types. 'treesitter': Neovim's markdown highlighter instead (costs O(buffer) per change).",
+    },
+    pause_renderers = {
+      default = true,
+      types = { 'boolean' },
+      desc = 'Pause render-markdown.nvim / markview.nvim on a chat while its answer streams (boo keeps highlighting it) and let them draw it when the turn ends: live, they cost Neovim about five times the CPU of the whole stream.',
     },
     conceal = {
       default = true,

@@ -22,6 +22,7 @@ mod e2e_newcomer;
 mod e2e_prepare;
 mod e2e_recovery;
 mod e2e_render;
+mod e2e_renderers;
 mod e2e_review;
 mod e2e_secrets;
 mod e2e_sessions;

@@ -8,6 +8,7 @@ function M.setup()
   M.did_setup = true
   require('boo.ui.highlight').setup()
   require('boo.ui.pane').setup()
+  require('boo.ui.renderers').setup()
   -- Chat transcripts are markdown to treesitter.
   pcall(vim.treesitter.language.register, 'markdown', 'boo')
 end

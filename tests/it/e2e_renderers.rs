@@ -1,0 +1,59 @@
+//! Markdown renderers on transcripts: render-markdown.nvim (here a stand-in module with its
+//! public API, since the plugin is not installable from the registries the tests reach; the
+//! real one is measured by `cargo bench --bench ui_stream` with `BOO_BENCH_RTP`) is paused on a
+//! chat's buffer while its answer streams and resumed when the turn ends.
+
+use std::time::Duration;
+
+use boo_testkit::world::World;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
+    let w = World::start().await;
+    let nvim = &w.nvim;
+    nvim.lua(
+        "_G.calls = {}
+         local function text(buf)
+           return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\\n')
+         end
+         package.loaded['render-markdown'] = {
+           buf_disable = function()
+             local b = vim.api.nvim_get_current_buf()
+             table.insert(_G.calls, { 'off', b, text(b):find('chunk%-299') ~= nil })
+           end,
+           buf_enable = function()
+             local b = vim.api.nvim_get_current_buf()
+             table.insert(_G.calls, { 'on', b, text(b):find('chunk%-299') ~= nil })
+           end,
+         }",
+    )
+    .await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.cmd("Boo send go [fake:long 300 5]").await.expect("send");
+    nvim.wait_transcript("the whole answer", "chunk-299", WAIT)
+        .await;
+    let calls = nvim
+        .wait_for("the renderer resumed", "#_G.calls >= 2 and _G.calls", WAIT)
+        .await;
+    let chat_buf = nvim
+        .lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
+        .await;
+    assert_eq!(calls[0][0], "off", "{calls}");
+    assert_eq!(calls[0][1], chat_buf, "paused on the chat's buffer: {calls}");
+    assert_eq!(calls[0][2], false, "paused before the answer came: {calls}");
+    assert_eq!(calls[1][0], "on", "{calls}");
+    assert_eq!(calls[1][1], chat_buf, "{calls}");
+    assert_eq!(calls[1][2], true, "resumed once the answer was there: {calls}");
+    // Turned off by the option: nothing is paused.
+    nvim.lua("_G.calls = {} require('boo').setup({ ui = { pause_renderers = false } })")
+        .await;
+    nvim.cmd("Boo send again [fake:long 50 5]").await.expect("send");
+    nvim.wait_transcript("the second answer", "chunk-49", WAIT)
+        .await;
+    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    assert_eq!(nvim.lua("return #_G.calls").await, 0);
+    w.nvim.quit().await;
+}
