@@ -31,7 +31,9 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
     )
     .await;
     nvim.cmd("Boo").await.expect(":Boo");
-    nvim.cmd("Boo send go [fake:long 300 5]").await.expect("send");
+    nvim.cmd("Boo send go [fake:long 300 5]")
+        .await
+        .expect("send");
     nvim.wait_transcript("the whole answer", "chunk-299", WAIT)
         .await;
     let calls = nvim
@@ -41,15 +43,23 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
         .lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
         .await;
     assert_eq!(calls[0][0], "off", "{calls}");
-    assert_eq!(calls[0][1], chat_buf, "paused on the chat's buffer: {calls}");
+    assert_eq!(
+        calls[0][1], chat_buf,
+        "paused on the chat's buffer: {calls}"
+    );
     assert_eq!(calls[0][2], false, "paused before the answer came: {calls}");
     assert_eq!(calls[1][0], "on", "{calls}");
     assert_eq!(calls[1][1], chat_buf, "{calls}");
-    assert_eq!(calls[1][2], true, "resumed once the answer was there: {calls}");
+    assert_eq!(
+        calls[1][2], true,
+        "resumed once the answer was there: {calls}"
+    );
     // Turned off by the option: nothing is paused.
     nvim.lua("_G.calls = {} require('boo').setup({ ui = { pause_renderers = false } })")
         .await;
-    nvim.cmd("Boo send again [fake:long 50 5]").await.expect("send");
+    nvim.cmd("Boo send again [fake:long 50 5]")
+        .await
+        .expect("send");
     nvim.wait_transcript("the second answer", "chunk-49", WAIT)
         .await;
     nvim.wait_for("idle", "not require('boo').status().busy", WAIT)

@@ -29,7 +29,11 @@ fn overlapping_lines_are_marked_on_both_sides_and_distant_ones_are_not() {
     write(&c.path.join("g.txt"), "c\n");
     let marks = find(
         &fx.repo,
-        &[patches(1, "a", &a), patches(2, "b", &b), patches(3, "c", &c)],
+        &[
+            patches(1, "a", &a),
+            patches(2, "b", &b),
+            patches(3, "c", &c),
+        ],
     )
     .unwrap();
     let by = |s: i64| -> Vec<(String, Vec<String>)> {
@@ -38,8 +42,14 @@ fn overlapping_lines_are_marked_on_both_sides_and_distant_ones_are_not() {
             .map(|m| m.iter().map(|m| (m.path.clone(), m.by.clone())).collect())
             .unwrap_or_default()
     };
-    assert_eq!(by(1), [("f.txt".to_string(), vec!["session c".to_string()])]);
-    assert_eq!(by(3), [("f.txt".to_string(), vec!["session a".to_string()])]);
+    assert_eq!(
+        by(1),
+        [("f.txt".to_string(), vec!["session c".to_string()])]
+    );
+    assert_eq!(
+        by(3),
+        [("f.txt".to_string(), vec!["session a".to_string()])]
+    );
     assert!(by(2).is_empty(), "{:?}", by(2));
 }
 
@@ -51,17 +61,27 @@ fn the_users_own_edits_since_the_base_count_too() {
     let none = find(&fx.repo, &[patches(1, "a", &a)]).unwrap();
     assert!(none.is_empty(), "{none:?}");
     // The user changes line 20 in the checkout (uncommitted).
-    write(&fx.repo.join("f.txt"), replace_line(&numbered(30), 20, "mine"));
+    write(
+        &fx.repo.join("f.txt"),
+        replace_line(&numbered(30), 20, "mine"),
+    );
     let marks = find(&fx.repo, &[patches(1, "a", &a)]).unwrap();
     assert_eq!(marks[&1][0].by, ["your checkout"]);
-    assert!(marks[&1][0].header.starts_with("@@ -17,7 +17,7 @@"), "{:?}", marks[&1]);
+    assert!(
+        marks[&1][0].header.starts_with("@@ -17,7 +17,7 @@"),
+        "{:?}",
+        marks[&1]
+    );
 }
 
 #[test]
 fn sessions_from_different_bases_are_marked_where_the_file_differs() {
     let fx = Fixture::new(&[("f.txt", &numbered(30))]);
     let a = fx.create("a");
-    write(&fx.repo.join("f.txt"), replace_line(&numbered(30), 1, "new head"));
+    write(
+        &fx.repo.join("f.txt"),
+        replace_line(&numbered(30), 1, "new head"),
+    );
     git(&fx.repo, &["commit", "-qam", "head moves"]);
     let b = fx.create("b");
     write(&a.path.join("f.txt"), replace_line(&numbered(30), 25, "A"));
