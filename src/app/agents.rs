@@ -144,6 +144,8 @@ pub struct Agents {
     buffers: Option<Arc<dyn acp::client::Buffers>>,
     /// boo's MCP server, for the opencode server we start.
     mcp: Option<crate::agent::opencode::server::McpRemote>,
+    /// Shut down: no backend is made again (a late warm-up would start a new server).
+    shut: bool,
 }
 
 impl Agents {
@@ -158,6 +160,7 @@ impl Agents {
             permissions: BTreeMap::new(),
             buffers: None,
             mcp: None,
+            shut: false,
         }
     }
 
@@ -385,6 +388,9 @@ impl Agents {
         if let Some(d) = self.dispatchers.get(backend) {
             return Ok(d.clone());
         }
+        if self.shut {
+            return Err("boocoder is shutting down".into());
+        }
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (b, default_model): (Arc<dyn AgentBackend>, Option<String>) = if backend == "opencode" {
             let cfg = self.opencode_config();
@@ -482,6 +488,16 @@ impl Agents {
             return;
         };
         tokio::spawn(async move { d.backend().prepare(dir).await });
+    }
+
+    /// Warms a spare worktree's directory in the agent's server, if that server is running
+    /// (a spare never starts one: it may come as boocoder is about to exit).
+    pub fn prepare_spare(&mut self, agent: &str, dir: PathBuf) {
+        let (backend, _) = split_agent(agent);
+        if self.shut || !self.dispatchers.contains_key(backend) {
+            return;
+        }
+        self.prepare(agent, Some(dir));
     }
 
     /// A turn of the chat ended: when none of its turns is left, it has no backend in flight.
@@ -609,6 +625,7 @@ impl Agents {
     /// Ends the agent processes (the opencode server and running CLIs, with their process
     /// groups).
     pub async fn shutdown(&mut self) {
+        self.shut = true;
         for (name, d) in self.dispatchers.drain() {
             let backend = d.backend().clone();
             if tokio::time::timeout(Duration::from_secs(5), backend.shutdown())

@@ -349,7 +349,7 @@ impl App {
             }
             Event::SessionReady(r) => self.session_ready(r).await,
             Event::Conflicts(f) => self.conflicts_found(f),
-            Event::SpareMade(dir) => self.agents.prepare(sessions::DEFAULT_AGENT, Some(dir)),
+            Event::SpareMade(dir) => self.agents.prepare_spare(sessions::DEFAULT_AGENT, dir),
             Event::WorktreeProgress { session, progress } => {
                 self.worktree_progress(session, progress)
             }
