@@ -225,7 +225,7 @@ pub struct BudgetConfig {
     pub tokens: Option<u64>,
 }
 
-/// How to run one agent of `agents.<name>`: a CLI (`qwen`, `claude`, `goose`) or an ACP agent.
+/// How to run one agent of `agents.<name>`: a CLI (`claude`, `qwen`) or an ACP agent (`qwen`, `goose`...).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct CliAgentConfig {

@@ -74,7 +74,7 @@ H.schema = {
   agents = {
     default = {},
     types = { 'table' },
-    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen, claude, goose's own JSON output). ACP by default: qwen, opencode-acp, gemini, codex-acp (goose and claude with protocol = 'acp'; qwen's old CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. `watchdog_seconds` (default 600; 0 = off) stops a turn after that long with nothing from the agent. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
+    desc = "Agents run as processes: { qwen = { cmd = 'qwen', args = {...}, env = {...}, protocol = 'acp' } }; `args` replaces the default arguments, `env` is added; `protocol` is 'acp' (Agent Client Protocol) or 'stream-json' (qwen's and claude's own JSON output). ACP by default: qwen, goose (ACP only), opencode-acp, gemini, codex-acp (claude with protocol = 'acp'; qwen's CLI with protocol = 'stream-json'); any other name with protocol = 'acp' and a cmd is an ACP agent too. `watchdog_seconds` (default 600; 0 = off) stops a turn after that long with nothing from the agent. For ACP agents `args` are added after the built-in ones (|boo-acp|).",
   },
   mcp = {
     enabled = {
@@ -361,8 +361,8 @@ H.agent_keys = {
   watchdog_seconds = { types = { 'number', 'nil' }, check = 'whole' },
   protocol = { types = { 'string', 'nil' } },
 }
-H.cli_agents = { qwen = true, claude = true, goose = true }
-H.acp_agents = { ['opencode-acp'] = true, gemini = true, ['codex-acp'] = true }
+H.cli_agents = { qwen = true, claude = true }
+H.acp_agents = { ['opencode-acp'] = true, gemini = true, ['codex-acp'] = true, goose = true }
 function H.check_agents(cfg, errors)
   cfg.agents = vim.deepcopy(cfg.agents or {}) -- never edit the caller's table
   for name, a in pairs(cfg.agents) do
@@ -390,6 +390,9 @@ function H.check_agents(cfg, errors)
           a[k] = nil
         elseif k == 'protocol' and v ~= 'acp' and v ~= 'stream-json' then
           table.insert(errors, ("%s.protocol must be 'acp' or 'stream-json', got %s"):format(path, vim.inspect(v)))
+          a[k] = nil
+        elseif k == 'protocol' and v == 'stream-json' and not H.cli_agents[name] then
+          table.insert(errors, ('%s.protocol: %s speaks ACP only (no stream-json)'):format(path, tostring(name)))
           a[k] = nil
         else
           local err = H.check_leaf(path .. '.' .. k, v, node)

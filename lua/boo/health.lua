@@ -184,7 +184,7 @@ function M.check_safety(health, cfg)
     )
   end
   health.info(
-    'not contained: paths a command computes at run time (cd $(...), scripts), network access, and CLI agents (qwen, claude, goose) beyond their own approval modes'
+    'not contained: paths a command computes at run time (cd $(...), scripts), network access, and other agents (qwen, claude, goose, ACP agents) beyond their own approval modes'
   )
   local info = require('boo.rpc').info()
   local guard = info and info.guard

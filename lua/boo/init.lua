@@ -122,7 +122,7 @@ function M.chats()
   end)
 end
 
---- Sets the active chat's agent (`opencode`, `opencode:plan`, `qwen`, `claude`, `goose`);
+--- Sets the active chat's agent (`opencode`, `opencode:plan`, `qwen`, `claude`, `goose`, an ACP agent);
 --- without a name, picks one from what the probe found.
 function M.agent(name, opts)
   opts = opts or {}

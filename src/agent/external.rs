@@ -1,4 +1,5 @@
-//! CLI agents (qwen, claude, goose) behind the same [`AgentBackend`] trait as opencode.
+//! CLI agents (claude, and qwen on request) behind the same [`AgentBackend`] trait as opencode.
+//! goose has no CLI path: it runs over ACP (`goose acp`), which made its JSON parser redundant.
 //!
 //! One process per turn, in the session's worktree and in its own process group, run in the
 //! CLI's non-interactive JSON-lines mode. The prompt goes in on stdin (never through a shell,
@@ -23,7 +24,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-pub use self::stream::{GooseJson, LineParser, Out, StreamJson};
+pub use self::stream::{LineParser, Out, StreamJson};
 use crate::agent::{
     AgentBackend, AgentError, AgentEvent, PendingPermission, PermissionReply, TurnOutcome,
     TurnRequest,
@@ -35,17 +36,15 @@ use crate::model::{ChatId, ItemChange, ItemKind};
 pub enum CliKind {
     Qwen,
     Claude,
-    Goose,
 }
 
 impl CliKind {
-    pub const ALL: [CliKind; 3] = [CliKind::Qwen, CliKind::Claude, CliKind::Goose];
+    pub const ALL: [CliKind; 2] = [CliKind::Qwen, CliKind::Claude];
 
     pub fn name(self) -> &'static str {
         match self {
             CliKind::Qwen => "qwen",
             CliKind::Claude => "claude",
-            CliKind::Goose => "goose",
         }
     }
 
@@ -58,7 +57,6 @@ impl CliKind {
         match self {
             CliKind::Qwen => "npm install -g @qwen-code/qwen-code",
             CliKind::Claude => "npm install -g @anthropic-ai/claude-code",
-            CliKind::Goose => "see https://block.github.io/goose/",
         }
     }
 
@@ -73,7 +71,6 @@ impl CliKind {
                 "--verbose",
                 "--include-partial-messages",
             ],
-            CliKind::Goose => &["run", "--output-format", "stream-json", "-i", "-"],
         };
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -85,19 +82,12 @@ impl CliKind {
         let v: &[&str] = match self {
             CliKind::Qwen => &["--approval-mode", "auto-edit"],
             CliKind::Claude => &["--permission-mode", "acceptEdits"],
-            CliKind::Goose => &[],
         };
         v.iter().map(|s| s.to_string()).collect()
     }
 
     /// The full argument list of one turn.
-    pub fn args(
-        self,
-        extra: &[String],
-        model: Option<&str>,
-        resume: Option<&str>,
-        chat: ChatId,
-    ) -> (Vec<String>, Option<String>) {
+    pub fn args(self, extra: &[String], model: Option<&str>, resume: Option<&str>) -> Vec<String> {
         let mut a = self.base_args();
         a.extend(extra.iter().cloned());
         if let Some(m) = model.map(str::trim).filter(|m| !m.is_empty()) {
@@ -111,29 +101,18 @@ impl CliKind {
             );
             a.push(m.to_string());
         }
-        // goose names its sessions; the others report an id we resume.
-        let mut named = None;
-        match (self, resume) {
-            (CliKind::Goose, Some(id)) => {
-                a.extend(["--name".to_string(), id.to_string(), "--resume".to_string()]);
-            }
-            (CliKind::Goose, None) => {
-                let name = format!("boo-{chat}-{}", unique());
-                a.extend(["--name".to_string(), name.clone()]);
-                named = Some(name);
-            }
-            (_, Some(id)) => a.extend(["--resume".to_string(), id.to_string()]),
-            (_, None) => {}
+        // The CLI reports its session id; the next turn resumes it.
+        if let Some(id) = resume {
+            a.extend(["--resume".to_string(), id.to_string()]);
         }
-        (a, named)
+        a
     }
 
     fn parser(self, prefix: String) -> Box<dyn LineParser> {
         match self {
-            CliKind::Goose => Box::new(GooseJson::new(prefix)),
             // qwen counts cached tokens inside `input_tokens`; Claude does not.
             CliKind::Qwen => Box::new(StreamJson::new(prefix).input_includes_cache()),
-            _ => Box::new(StreamJson::new(prefix)),
+            CliKind::Claude => Box::new(StreamJson::new(prefix)),
         }
     }
 }
@@ -303,11 +282,11 @@ impl ExternalBackend {
         &self,
         req: &TurnRequest,
         resume: Option<&str>,
-    ) -> Result<(tokio::process::Child, Option<String>), AgentError> {
+    ) -> Result<tokio::process::Child, AgentError> {
         let cfg = &self.inner.cfg;
         let kind = cfg.kind;
         let extra = cfg.args.clone().unwrap_or_else(|| kind.default_args());
-        let (args, named) = kind.args(&extra, req.model.as_deref(), resume, req.chat);
+        let args = kind.args(&extra, req.model.as_deref(), resume);
         let mut cmd = tokio::process::Command::new(&cfg.command);
         cmd.args(&args)
             .current_dir(&req.directory)
@@ -322,7 +301,7 @@ impl ExternalBackend {
         // Arguments and env may carry keys and the prompt: only their count is logged.
         tracing::info!(cli = kind.name(), chat = req.chat, args = args.len(), dir = %req.directory.display(), "cli turn");
         match cmd.spawn() {
-            Ok(c) => Ok((c, named)),
+            Ok(c) => Ok(c),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AgentError::Cli(format!(
                 "{} not found ('{}'): install it ({}) or set agents.{}.cmd",
                 kind.name(),
@@ -345,7 +324,6 @@ impl ExternalBackend {
         req: &TurnRequest,
         aborted: Arc<AtomicBool>,
         resuming: bool,
-        named: Option<String>,
     ) -> Ending {
         let chat = req.chat;
         let kind = self.kind();
@@ -372,7 +350,7 @@ impl ExternalBackend {
             bad_line: None,
             stderr: Vec::new(),
         };
-        let mut session = named.clone();
+        let mut session: Option<String> = None;
         let pgid = child.id().map_or(0, |p| p as i32);
         let watchdog = self.inner.cfg.watchdog;
         if let Some(out) = child.stdout.take() {
@@ -449,18 +427,12 @@ impl ExternalBackend {
         ending
     }
 
-    async fn turn(
-        self,
-        req: TurnRequest,
-        child: tokio::process::Child,
-        named: Option<String>,
-        aborted: Arc<AtomicBool>,
-    ) {
+    async fn turn(self, req: TurnRequest, child: tokio::process::Child, aborted: Arc<AtomicBool>) {
         let chat = req.chat;
         let kind = self.kind();
         let resume = req.binding.as_ref().map(|b| b.external_id.clone());
         let mut ending = self
-            .run(child, &req, aborted.clone(), resume.is_some(), named)
+            .run(child, &req, aborted.clone(), resume.is_some())
             .await;
         // The CLI's session is gone (its history was deleted, another machine...): start anew.
         if resume.is_some()
@@ -488,13 +460,13 @@ impl ExternalBackend {
                 ..req.clone()
             };
             match self.spawn(&fresh, None) {
-                Ok((child, named)) => {
+                Ok(child) => {
                     if let Some(pid) = child.id() {
                         if let Some(r) = self.inner.running.lock().get_mut(&chat) {
                             r.pgid = pid as i32;
                         }
                     }
-                    ending = self.run(child, &fresh, aborted, false, named).await;
+                    ending = self.run(child, &fresh, aborted, false).await;
                 }
                 Err(e) => {
                     self.inner.running.lock().remove(&chat);
@@ -529,7 +501,7 @@ impl AgentBackend for ExternalBackend {
             return Err(AgentError::Busy(req.chat));
         }
         let resume = req.binding.as_ref().map(|b| b.external_id.as_str());
-        let (child, named) = self.spawn(&req, resume)?;
+        let child = self.spawn(&req, resume)?;
         let aborted = Arc::new(AtomicBool::new(false));
         self.inner.running.lock().insert(
             req.chat,
@@ -539,7 +511,7 @@ impl AgentBackend for ExternalBackend {
             },
         );
         self.send(AgentEvent::TurnStarted { chat: req.chat });
-        tokio::spawn(self.clone().turn(req, child, named, aborted));
+        tokio::spawn(self.clone().turn(req, child, aborted));
         Ok(())
     }
 
@@ -596,7 +568,7 @@ mod tests {
 
     #[test]
     fn arguments_of_a_turn() {
-        let (a, named) = CliKind::Qwen.args(&[], Some("m1"), Some("s1"), 3);
+        let a = CliKind::Qwen.args(&[], Some("m1"), Some("s1"));
         assert_eq!(
             a,
             [
@@ -609,12 +581,7 @@ mod tests {
                 "s1"
             ]
         );
-        assert_eq!(named, None);
-        let (a, named) = CliKind::Goose.args(&[], None, None, 3);
-        let name = named.expect("goose sessions are named");
-        assert!(name.starts_with("boo-3-"), "{name}");
-        assert_eq!(a[a.len() - 2..], ["--name".to_string(), name]);
-        let (a, _) = CliKind::Claude.args(&["--x".into()], None, None, 1);
+        let a = CliKind::Claude.args(&["--x".into()], None, None);
         assert_eq!(a[0], "-p");
         assert!(a.contains(&"--x".to_string()));
     }

@@ -60,7 +60,7 @@ pub enum AgentError {
     NotRunning(ChatId),
     #[error("the agent backend is shut down")]
     Shutdown,
-    /// A CLI agent (qwen, claude, goose) could not run; the message names it and says why.
+    /// A CLI agent (claude, qwen's CLI) could not run; the message names it and says why.
     #[error("{0}")]
     Cli(String),
 }

@@ -7,7 +7,7 @@
 //!   `GET /v1/models`. Its models become opencode models under a provider named after the router
 //!   (`llama-swap/` by default): [`router_config_content`] adds that provider to the inline
 //!   config (`OPENCODE_CONFIG_CONTENT`) the opencode server starts with, merged with the user's.
-//! * CLI agents (qwen, claude, goose): found on `PATH` (or configured), with `--version`.
+//! * CLI agents (qwen, claude): found on `PATH` (or configured), with `--version`.
 //!
 //! Everything here is async with timeouts; the caller caches the [`ProbeReport`].
 
@@ -803,7 +803,7 @@ mod tests {
                     ..Default::default()
                 },
                 CliProbe {
-                    name: "goose".into(),
+                    name: "claude".into(),
                     error: Some("not found".into()),
                     ..Default::default()
                 },

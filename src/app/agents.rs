@@ -5,7 +5,8 @@
 //! failures of calls made for the user come back as `Event::Notice`.
 //!
 //! Agent names: `opencode` (its default agent), `opencode:<agent>` (another opencode agent,
-//! e.g. `opencode:plan`), and the CLI agents `qwen`, `claude`, `goose`.
+//! e.g. `opencode:plan`), the ACP agents (`qwen`, `goose`, `opencode-acp`...), and the CLI
+//! `claude` (and qwen's with `protocol = 'stream-json'`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -407,7 +408,7 @@ impl Agents {
         } else {
             let kind = CliKind::parse(backend).ok_or_else(|| {
                 format!(
-                    "unknown agent '{backend}' (opencode, opencode:<agent>, qwen, claude, goose, or an ACP agent: opencode-acp, gemini, codex-acp, agents.<name>.protocol = 'acp')"
+                    "unknown agent '{backend}' (opencode, opencode:<agent>, qwen, claude, goose, opencode-acp, gemini, codex-acp, or agents.<name> with protocol = 'acp')"
                 )
             })?;
             (
@@ -655,7 +656,7 @@ mod tests {
             "opencode": {"cmd": "/opt/opencode"},
             "agents": {
                 "qwen": {"args": ["--auth-type", "openai"], "env": {"K": "v"}},
-                "goose": {"protocol": "acp", "watchdog_seconds": 0},
+                "goose": {"watchdog_seconds": 0},
                 "claude": {},
                 "mine": {"protocol": "acp", "cmd": "/bin/mine", "args": ["--stdio"]},
                 "nocmd": {"protocol": "acp"},
@@ -666,7 +667,7 @@ mod tests {
         assert_eq!(q.env, [("K".to_string(), "v".to_string())]);
         assert_eq!(q.model_flag.as_deref(), Some("-m"));
         assert_eq!(q.watchdog, Some(Duration::from_secs(600)));
-        let g = a.acp_config("goose").expect("goose asked for ACP");
+        let g = a.acp_config("goose").expect("goose is ACP only");
         assert_eq!((g.args, g.watchdog), (vec!["acp".to_string()], None));
         assert!(a.acp_config("claude").is_none(), "claude stays a CLI");
         let oc = a.acp_config("opencode-acp").expect("built in");

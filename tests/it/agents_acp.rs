@@ -1051,6 +1051,58 @@ async fn a_recorded_claude_agent_acp_turn_replays_through_the_client() {
     b.shutdown().await;
 }
 
+/// goose runs over ACP only (its stream-json parser is gone): a recorded turn in the message
+/// shapes of `goose acp` (goose's tool names, a permission with its option ids), replayed through
+/// the client, gives the transcript its CLI output used to give.
+#[tokio::test]
+async fn a_recorded_goose_acp_turn_replays_through_the_client() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = project(tmp.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp");
+    let cfg = AcpConfig::new(
+        "goose",
+        "python3",
+        vec![
+            script.join("script_agent.py").display().to_string(),
+            "replay".into(),
+            script.join("goose_acp_turn.jsonl").display().to_string(),
+        ],
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let b = AcpBackend::new(cfg, tx);
+    let evs = turn_answering(
+        &b,
+        &mut rx,
+        request(1, &dir, "list the files", None),
+        PermissionReply::Reject,
+    )
+    .await;
+    assert_eq!(outcome(&evs), TurnOutcome::Done, "{evs:#?}");
+    let items: Vec<(ItemKind, String)> = transcript(&evs)
+        .into_iter()
+        .map(|(k, c, _)| (k, c))
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            (ItemKind::Text, "I will list the files.".into()),
+            (ItemKind::Tool, "developer__shell: ls".into()),
+            (ItemKind::Permission, "developer__shell: ls".into()),
+            (
+                ItemKind::Text,
+                "client answered: {\"outcome\": {\"optionId\": \"reject_once\", \"outcome\": \"selected\"}}".into()
+            ),
+            (
+                ItemKind::Text,
+                "There are two entries: README.md and src.".into()
+            ),
+        ],
+        "{evs:#?}"
+    );
+    assert_eq!(tools(&evs)[0]["output"], "README.md\nsrc");
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn qwen_acp_a_new_model_restarts_the_agent_which_loads_the_session() {
     let mut a = qwen_acp();

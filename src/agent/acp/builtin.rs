@@ -41,7 +41,7 @@ pub const BUILTIN: &[Builtin] = &[
         args: &["acp"],
         model_flag: None,
         install: "see https://block.github.io/goose/",
-        also_cli: true,
+        also_cli: false,
     },
     Builtin {
         name: "gemini",

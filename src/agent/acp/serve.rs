@@ -98,11 +98,15 @@ impl AcpBackend {
             .and_then(Value::as_str)
             .unwrap_or("tool")
             .to_string();
-        let kind = call
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("other")
-            .to_string();
+        // Without a kind (goose names its tools, e.g. `developer__shell`) the tool is the
+        // permission and its command what it is asked for.
+        let kind = call.get("kind").and_then(Value::as_str).map(str::to_string);
+        let command = call.pointer("/rawInput/command").and_then(Value::as_str);
+        let (kind, title) = match (kind, command) {
+            (Some(k), _) => (k, title),
+            (None, Some(c)) => (title, c.to_string()),
+            (None, None) => ("other".to_string(), title),
+        };
         let id = format!("acp-perm-{}-{}", a.chat, self.unique());
         let mut metadata = json!({"options": p.get("options")});
         if let Some(c) = call.pointer("/rawInput/command") {

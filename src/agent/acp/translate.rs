@@ -328,10 +328,23 @@ fn tool_item(
         "fetch" => "webfetch",
         _ => title,
     };
+    // A tool of no known kind is named by its title (goose: `developer__shell`): what it was
+    // given says the rest.
+    let detail = if tool == title {
+        ["command", "path", "file_path", "url", "query"]
+            .iter()
+            .find_map(|k| s.get("rawInput")?.get(*k)?.as_str())
+    } else {
+        Some(title)
+    };
+    let content = match detail {
+        Some(d) => format!("{tool}: {d}"),
+        None => tool.to_string(),
+    };
     ItemChange::Upsert {
         part_id: format!("{prefix}-tool-{id}"),
         kind: ItemKind::Tool,
-        content: format!("{tool}: {title}"),
+        content,
         meta: json!({
             "tool": tool,
             "call_id": id,

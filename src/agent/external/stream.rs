@@ -4,8 +4,6 @@
 //! * [`StreamJson`]: the `stream-json` format of Claude Code, which qwen-code also speaks
 //!   (`system/init`, `assistant`/`user` messages with content blocks, optional `stream_event`
 //!   partial blocks, and a final `result`).
-//! * [`GooseJson`]: goose's `--output-format stream-json` (`message`, `notification`,
-//!   `error`, `complete`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -368,151 +366,6 @@ impl LineParser for StreamJson {
     }
 }
 
-/// goose's `stream-json` format.
-pub struct GooseJson {
-    prefix: String,
-    /// goose message id -> our part id of its text, and of its thinking.
-    parts: HashMap<(String, &'static str), String>,
-    next: usize,
-    tools: HashMap<String, (String, Value)>,
-}
-
-impl GooseJson {
-    pub fn new(prefix: impl Into<String>) -> GooseJson {
-        GooseJson {
-            prefix: prefix.into(),
-            parts: HashMap::new(),
-            next: 0,
-            tools: HashMap::new(),
-        }
-    }
-
-    fn message(&mut self, m: &Value, out: &mut Vec<Out>) {
-        if m.get("role").and_then(Value::as_str) == Some("user") {
-            // Tool responses arrive in user-role messages; the prompt echo is ignored.
-            if let Some(c) = m.get("content").and_then(Value::as_array) {
-                for b in c {
-                    if b.get("type").and_then(Value::as_str) == Some("toolResponse") {
-                        self.tool_response(b, out);
-                    }
-                }
-            }
-            return;
-        }
-        let msg_id = m
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let Some(content) = m.get("content").and_then(Value::as_array) else {
-            return;
-        };
-        for b in content {
-            let ty = b.get("type").and_then(Value::as_str).unwrap_or_default();
-            match ty {
-                "text" | "thinking" => {
-                    let (slot, kind, field) = if ty == "text" {
-                        ("text", ItemKind::Text, "text")
-                    } else {
-                        ("thinking", ItemKind::Reasoning, "thinking")
-                    };
-                    let text = b.get(field).and_then(Value::as_str).unwrap_or_default();
-                    let key = (msg_id.clone(), slot);
-                    // Chunks of one message share its id: append; a new id starts a new item.
-                    match self.parts.get(&key) {
-                        Some(id) if !msg_id.is_empty() => {
-                            out.push(Out::Change(ItemChange::Append {
-                                part_id: id.clone(),
-                                delta: text.to_string(),
-                            }));
-                        }
-                        _ => {
-                            self.next += 1;
-                            let id = format!("{}-{}", self.prefix, self.next);
-                            self.parts.insert(key, id.clone());
-                            out.push(Out::Change(ItemChange::Upsert {
-                                part_id: id,
-                                kind,
-                                content: text.to_string(),
-                                meta: json!({}),
-                            }));
-                        }
-                    }
-                }
-                "toolRequest" => {
-                    let call = b.get("id").and_then(Value::as_str).unwrap_or_default();
-                    let value = b.pointer("/toolCall/value").unwrap_or(&Value::Null);
-                    let name = value.get("name").and_then(Value::as_str).unwrap_or("tool");
-                    let input = value.get("arguments").cloned().unwrap_or(Value::Null);
-                    self.tools
-                        .insert(call.to_string(), (name.to_string(), input.clone()));
-                    out.push(tool_change(
-                        &format!("{}-tool-{call}", self.prefix),
-                        name,
-                        call,
-                        &input,
-                        "running",
-                        &Value::Null,
-                    ));
-                }
-                "toolResponse" => self.tool_response(b, out),
-                _ => {}
-            }
-        }
-    }
-
-    fn tool_response(&mut self, b: &Value, out: &mut Vec<Out>) {
-        let call = b.get("id").and_then(Value::as_str).unwrap_or_default();
-        let (name, input) = self
-            .tools
-            .get(call)
-            .cloned()
-            .unwrap_or_else(|| ("tool".to_string(), Value::Null));
-        let res = b.get("toolResult").unwrap_or(&Value::Null);
-        let ok = res.get("status").and_then(Value::as_str) != Some("error");
-        let text = if ok {
-            result_text(res.get("value").unwrap_or(&Value::Null))
-        } else {
-            res.get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("tool failed")
-                .to_string()
-        };
-        out.push(tool_change(
-            &format!("{}-tool-{call}", self.prefix),
-            &name,
-            call,
-            &input,
-            if ok { "completed" } else { "error" },
-            &Value::String(text),
-        ));
-    }
-}
-
-impl LineParser for GooseJson {
-    fn line(&mut self, line: &str, out: &mut Vec<Out>) -> Result<(), String> {
-        let v = parse_json(line)?;
-        match v.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "message" => {
-                if let Some(m) = v.get("message") {
-                    self.message(m, out);
-                }
-            }
-            "error" => {
-                let msg = v
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("goose reported an error")
-                    .to_string();
-                out.push(Out::Finished(Some(msg)));
-            }
-            "complete" => out.push(Out::Finished(None)),
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,38 +470,6 @@ mod tests {
         assert!(p.line("Loaded cached credentials.", &mut out).is_err());
         assert!(p.line("[1,2]", &mut out).is_err());
     }
-
-    #[test]
-    fn goose_chunks_of_one_message_append() {
-        let text = r#"
-{"type":"message","message":{"id":null,"role":"user","created":1,"content":[{"type":"text","text":"hi"}]}}
-{"type":"message","message":{"id":"a1","role":"assistant","created":1,"content":[{"type":"text","text":"Hel"}]}}
-{"type":"message","message":{"id":"a1","role":"assistant","created":1,"content":[{"type":"text","text":"lo"}]}}
-{"type":"message","message":{"id":"a2","role":"assistant","created":1,"content":[{"type":"toolRequest","id":"c1","toolCall":{"status":"success","value":{"name":"developer__shell","arguments":{"command":"ls"}}}}]}}
-{"type":"message","message":{"id":"u2","role":"user","created":1,"content":[{"type":"toolResponse","id":"c1","toolResult":{"status":"success","value":[{"type":"text","text":"a.txt"}]}}]}}
-{"type":"complete","total_tokens":42}
-"#;
-        let mut p = GooseJson::new("g");
-        let out = run(&mut p, text);
-        assert_eq!(
-            items(&out),
-            vec![
-                (ItemKind::Text, "Hello".into()),
-                (ItemKind::Tool, "developer__shell: ls".into()),
-            ]
-        );
-        assert_eq!(out.last(), Some(&Out::Finished(None)));
-        let mut out = Vec::new();
-        p.line(
-            r#"{"type":"error","error":"no provider configured"}"#,
-            &mut out,
-        )
-        .expect("parses");
-        assert_eq!(
-            out,
-            vec![Out::Finished(Some("no provider configured".into()))]
-        );
-    }
 }
 
 #[cfg(test)]
@@ -661,8 +482,6 @@ mod random_tests {
         include_str!("../../../tests/data/cli/qwen_error.jsonl"),
         include_str!("../../../tests/data/cli/qwen_text.jsonl"),
         include_str!("../../../tests/data/cli/qwen_tool.jsonl"),
-        include_str!("../../../tests/data/cli/goose_error.jsonl"),
-        include_str!("../../../tests/data/cli/goose_tool.jsonl"),
     ];
 
     #[test]
@@ -670,10 +489,7 @@ mod random_tests {
         let lines: Vec<&str> = FIXTURES.iter().flat_map(|f| f.lines()).collect();
         assert!(lines.len() > 20, "{}", lines.len());
         for_seeds(400, |rng| {
-            let mut parsers: Vec<Box<dyn LineParser>> = vec![
-                Box::new(StreamJson::new("p")),
-                Box::new(GooseJson::new("p")),
-            ];
+            let mut parsers: Vec<Box<dyn LineParser>> = vec![Box::new(StreamJson::new("p"))];
             let mut out = Vec::new();
             for l in &lines {
                 let line = match rng.below(6) {
