@@ -45,6 +45,8 @@ pub struct Config {
     pub ui_fps: Option<u32>,
     /// boo's MCP server for agents (tasks that start tasks).
     pub mcp: McpConfig,
+    /// `:Boo arena`: the saved contestants, how many run at once, the check command.
+    pub arena: ArenaConfig,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -151,6 +153,16 @@ impl Config {
             field(m, "max_depth", "mcp.", &mut c.mcp.max_depth, p);
             field(m, "max_tasks", "mcp.", &mut c.mcp.max_tasks, p);
         }
+        if let Some(a) = v.get("arena") {
+            field(a, "contestants", "arena.", &mut c.arena.contestants, p);
+            field(a, "limit", "arena.", &mut c.arena.limit, p);
+            field(a, "check", "arena.", &mut c.arena.check, p);
+            field(a, "check_timeout", "arena.", &mut c.arena.check_timeout, p);
+            if c.arena.limit == 0 {
+                p.push("arena.limit: must be at least 1".into());
+                c.arena.limit = ArenaConfig::default().limit;
+            }
+        }
         if let Some(b) = v.get("budget") {
             field(b, "cost", "budget.", &mut c.budget.cost, p);
             field(b, "tokens", "budget.", &mut c.budget.tokens, p);
@@ -211,6 +223,31 @@ impl Default for McpConfig {
             enabled: true,
             max_depth: 2,
             max_tasks: 4,
+        }
+    }
+}
+
+/// `:Boo arena`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ArenaConfig {
+    /// Saved contestants: `"agent"` or `"agent:provider/model"` (see `app::arena::parse`).
+    pub contestants: Vec<String>,
+    /// Contestants running at once; the rest wait.
+    pub limit: u32,
+    /// The check command as argv (never a shell line), run in each contestant's worktree.
+    pub check: Vec<String>,
+    /// Seconds before a check is killed.
+    pub check_timeout: u64,
+}
+
+impl Default for ArenaConfig {
+    fn default() -> Self {
+        ArenaConfig {
+            contestants: Vec::new(),
+            limit: 3,
+            check: Vec::new(),
+            check_timeout: 300,
         }
     }
 }
