@@ -304,6 +304,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arena_config_decodes_with_defaults_and_names_a_bad_value() {
+        let c = Config::decode(Some(&serde_json::json!({"arena": {
+            "contestants": ["opencode:p/m", "qwen"], "check": ["sh", "-c", "true"],
+            "check_timeout": 5, "limit": null,
+        }})));
+        assert_eq!(c.arena.contestants, vec!["opencode:p/m", "qwen"]);
+        assert_eq!(c.arena.check, vec!["sh", "-c", "true"]);
+        assert_eq!((c.arena.limit, c.arena.check_timeout), (3, 5));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let c = Config::decode(Some(
+            &serde_json::json!({"arena": {"limit": 0, "check": "make test"}}),
+        ));
+        assert_eq!(c.arena.limit, 3);
+        assert!(c.arena.check.is_empty());
+        assert_eq!(c.problems.len(), 2, "{:?}", c.problems);
+        assert!(c.problems.iter().any(|p| p.starts_with("arena.check:")));
+    }
+
+    #[test]
     fn budget_decodes_and_a_bad_value_is_named() {
         let c = Config::decode(Some(
             &serde_json::json!({"budget": {"cost": 2.5, "tokens": 500000}}),

@@ -232,3 +232,67 @@ async fn an_arena_without_contestants_or_with_a_bad_one_is_one_line() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn an_arena_over_its_limit_queues_and_kept_losers_stay_sessions() {
+    let w = World::start_with(WorldOptions {
+        sandbox: Some(SandboxOptions {
+            models: vec!["ok".into(), "bad".into()],
+            ..Default::default()
+        }),
+        config: Some(json!({"arena": {"limit": 1}})),
+        ..Default::default()
+    })
+    .await;
+    let project = w.dir.join("project");
+    // Contestants picked for this arena (not a saved set), through the Lua entry point.
+    w.nvim
+        .lua("require('boo.ui.arena').start('go [fake:modelwrite]', { 'opencode:fake/ok', 'opencode:fake/bad' })")
+        .await;
+    w.nvim
+        .wait_for(
+            "the arena view",
+            "vim.fn.bufnr('boo://arena/1') ~= -1",
+            WAIT,
+        )
+        .await;
+    let lines = arena_lines(&w).await;
+    assert!(
+        lines[3].contains(" running ") && lines[4].contains(" queued "),
+        "{lines:#?}"
+    );
+    // Without a check command both end as done, one after the other.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = arena_lines(&w).await;
+        if lines.iter().filter(|l| l.contains(" done ")).count() == 2 {
+            assert!(
+                lines.iter().all(|l| !l.contains("check pass")),
+                "{lines:#?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{lines:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.nvim
+        .lua(
+            "vim.ui.select = function(items, opts, cb)
+               for _, it in ipairs(items) do
+                 if it.value == 'keep' then return cb(it) end
+               end
+             end
+             require('boo')._action('arena_action', { arena = 1, index = 2, action = 'win' })",
+        )
+        .await;
+    w.nvim
+        .wait_for(
+            "the winner line",
+            "vim.api.nvim_exec2('messages', { output = true }).output:find('opencode/fake/bad is the winner', 1, true)",
+            WAIT,
+        )
+        .await;
+    // Kept: both worktrees and branches stay.
+    assert_eq!(worktrees(&project).len(), 3, "{:?}", worktrees(&project));
+    assert_eq!(branches(&project).len(), 2, "{:?}", branches(&project));
+}
