@@ -73,6 +73,8 @@ pub(super) struct Arena {
     limit: usize,
     entries: Vec<Entry>,
     winner: Option<usize>,
+    /// A redraw is due in a second (elapsed times move while turns run).
+    ticking: bool,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +183,7 @@ impl App {
             limit: self.config.arena.limit.max(1) as usize,
             entries,
             winner: None,
+            ticking: false,
         });
         self.ui.notify(
             format!("boo: arena {id}: {n} contestants, in {n} new sessions"),
@@ -375,6 +378,28 @@ impl App {
         let mut v = view::view(a.id, &a.prompt, Some(&a.check), &rows);
         v.open = open;
         self.ui.arena(v);
+        self.arena_tick_later(id);
+    }
+
+    /// While a contestant runs, the view is redrawn every second (its elapsed time).
+    fn arena_tick_later(&mut self, id: u32) {
+        let Some(a) = self.arenas.get(id) else { return };
+        if a.ticking || !a.entries.iter().any(|e| e.status == Status::Running) {
+            return;
+        }
+        a.ticking = true;
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let _ = events.send(super::Event::ArenaTick(id));
+        });
+    }
+
+    pub(super) fn arena_tick(&mut self, id: u32) {
+        if let Some(a) = self.arenas.get(id) {
+            a.ticking = false;
+        }
+        self.arena_render(id, false);
     }
 
     /// A key of the arena view.

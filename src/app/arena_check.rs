@@ -112,6 +112,27 @@ mod tests {
         assert!(!slow.passed);
         assert!(t.elapsed() < Duration::from_secs(10));
         assert_eq!(slow.note.as_deref(), Some("timed out after 1s"));
+        // What the check started in its group goes with it.
+        let tmp = std::env::temp_dir().join(format!("boo-arena-check-{}", std::process::id()));
+        let pidfile = tmp.display().to_string();
+        let script = format!("sleep 30 & echo $! > {pidfile}; wait");
+        let slow = run(&argv(&["sh", "-c", &script]), &dir, 1).await;
+        assert!(!slow.passed);
+        let pid: i32 = std::fs::read_to_string(&tmp)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&tmp);
+        assert!(pid > 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the check's child {pid} outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let missing = run(&argv(&["boo-no-such-check"]), &dir, 1).await;
         assert!(missing.note.is_some_and(|n| n.starts_with("cannot run")));
     }

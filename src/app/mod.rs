@@ -113,6 +113,8 @@ pub enum Event {
     Mcp(crate::mcp::ToolCall),
     /// An arena's check command finished in one worktree.
     ArenaCheck(arena_check::CheckDone),
+    /// A running arena's view is due for a redraw.
+    ArenaTick(u32),
 }
 
 impl Event {
@@ -140,6 +142,7 @@ impl Event {
             Event::Checkpoint(_) => "checkpoint",
             Event::Mcp(_) => "mcp call",
             Event::ArenaCheck(_) => "arena check",
+            Event::ArenaTick(_) => "arena tick",
         }
     }
 }
@@ -388,6 +391,7 @@ impl App {
             Event::Checkpoint(ev) => self.checkpoint_event(ev).await,
             Event::Mcp(call) => self.mcp_call(call).await,
             Event::ArenaCheck(d) => self.arena_check_done(d),
+            Event::ArenaTick(id) => self.arena_tick(id),
         }
     }
 
