@@ -466,8 +466,8 @@ impl App {
                     (_, true) => vec!["(no output)".to_string()],
                     _ => e.output.clone(),
                 };
-                let name = format!("boo arena {id} check {}", i + 1);
-                self.ui.report(&name, lines);
+                let name = format!("boo://arena-check/{id}/{}", i + 1);
+                self.ui.report_as(&name, lines, Some("boo-arena-check"));
             }
             "win" => self.arena_win(id, i, a.choice.as_deref()).await,
             other => self

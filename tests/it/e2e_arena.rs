@@ -154,6 +154,20 @@ async fn an_arena_races_three_contestants_checks_them_and_keeps_only_the_winner(
         assert!(Instant::now() < deadline, "{lines:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let lines = arena_lines(&w).await;
+    assert!(!lines[3].contains(" 0 tok"), "usage counted: {lines:#?}");
+    // `o`: the check's whole output.
+    w.nvim
+        .lua("require('boo')._action('arena_action', { arena = 1, index = 1, action = 'output' })")
+        .await;
+    w.nvim
+        .wait_for(
+            "the check's output",
+            "(function() local b = vim.fn.bufnr('boo://arena-check/1/1')
+               return b ~= -1 and vim.api.nvim_buf_get_lines(b, 0, -1, false)[1] == 'found ok.txt' end)()",
+            WAIT,
+        )
+        .await;
     // `w` on the first contestant; the question is answered "remove".
     w.nvim
         .lua(

@@ -103,7 +103,7 @@ H.status_hl = { queued = 'BooQueued', running = 'BooBlockRunning', done = 'BooBl
 --- shown when `open`, else redrawn only while it is shown.
 function M.show(op)
   local name = ('boo://arena/%d'):format(op.arena)
-  local buf = vim.fn.bufnr(name)
+  local buf = vim.fn.bufnr('^' .. name .. '$') -- exact: arena 1 is not arena 12
   if buf == -1 or not vim.api.nvim_buf_is_valid(buf) then
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, name)
