@@ -289,6 +289,32 @@ async fn an_arena_over_its_limit_queues_and_kept_losers_stay_sessions() {
         assert!(Instant::now() < deadline, "{lines:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // <CR>: the contestant's transcript, its session current; d: its diff in the review.
+    let before = w.nvim.lua("return require('boo').status().session").await;
+    w.nvim
+        .lua("require('boo')._action('arena_action', { arena = 1, index = 1, action = 'open' })")
+        .await;
+    w.wait_transcript("the first contestant's transcript", "go [fake:modelwrite]")
+        .await;
+    let now = w.nvim.lua("return require('boo').status().session").await;
+    assert_ne!(now, before);
+    w.nvim
+        .lua("require('boo')._action('arena_action', { arena = 1, index = 1, action = 'diff' })")
+        .await;
+    w.nvim
+        .wait_for(
+            "the first contestant's review",
+            "(function()
+               for _, b in ipairs(vim.api.nvim_list_bufs()) do
+                 if vim.api.nvim_buf_get_name(b):find('^boo://review/') then
+                   local text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), ' ')
+                   if text:find('ok.txt', 1, true) then return true end
+                 end
+               end
+             end)()",
+            WAIT,
+        )
+        .await;
     w.nvim
         .lua(
             "vim.ui.select = function(items, opts, cb)
