@@ -336,3 +336,50 @@ async fn an_arena_over_its_limit_queues_and_kept_losers_stay_sessions() {
     assert_eq!(worktrees(&project).len(), 3, "{:?}", worktrees(&project));
     assert_eq!(branches(&project).len(), 2, "{:?}", branches(&project));
 }
+
+#[tokio::test]
+async fn without_a_saved_set_the_picker_offers_the_probed_models() {
+    let w = World::start_with(WorldOptions {
+        sandbox: Some(SandboxOptions {
+            models: vec!["ok".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    w.nvim
+        .lua(
+            "_G.boo_offered = nil
+             local calls = 0
+             vim.ui.select = function(items, opts, cb)
+               calls = calls + 1
+               if calls == 1 then
+                 _G.boo_offered = items
+                 for i, it in ipairs(items) do
+                   if it == 'opencode:fake/ok' then return cb(it, i) end
+                 end
+                 return cb(nil)
+               end
+               cb(items[1], 1)
+             end
+             vim.ui.input = function(opts, cb) cb('picked [fake:modelwrite]') end",
+        )
+        .await;
+    w.nvim.cmd("Boo arena").await.expect(":Boo arena");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = arena_lines(&w).await;
+        if lines.len() > 3 && lines[3].contains("opencode/fake/ok") && lines[3].contains(" done ") {
+            assert_eq!(lines.len(), 4, "one contestant: {lines:#?}");
+            assert!(lines[0].contains("picked"), "{lines:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{lines:#?}\noffered: {}\n{}",
+            w.nvim.lua("return _G.boo_offered").await,
+            w.nvim.messages().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
