@@ -491,8 +491,9 @@ impl App {
                 WARN,
             );
         }
-        let winner = a.entries[i].session;
-        let label = a.entries[i].label.clone();
+        let Some((winner, label)) = a.entries.get(i).map(|e| (e.session, e.label.clone())) else {
+            return;
+        };
         let losers: Vec<(SessionId, String)> = a
             .entries
             .iter()
