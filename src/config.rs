@@ -45,6 +45,8 @@ pub struct Config {
     pub ui_fps: Option<u32>,
     /// boo's MCP server for agents (tasks that start tasks).
     pub mcp: McpConfig,
+    /// `:Boo arena`: the saved contestants, how many run at once, the check command.
+    pub arena: ArenaConfig,
     /// Keys that did not decode, each as "key: why" (reported to the user).
     #[serde(skip)]
     pub problems: Vec<String>,
@@ -151,6 +153,16 @@ impl Config {
             field(m, "max_depth", "mcp.", &mut c.mcp.max_depth, p);
             field(m, "max_tasks", "mcp.", &mut c.mcp.max_tasks, p);
         }
+        if let Some(a) = v.get("arena") {
+            field(a, "contestants", "arena.", &mut c.arena.contestants, p);
+            field(a, "limit", "arena.", &mut c.arena.limit, p);
+            field(a, "check", "arena.", &mut c.arena.check, p);
+            field(a, "check_timeout", "arena.", &mut c.arena.check_timeout, p);
+            if c.arena.limit == 0 {
+                p.push("arena.limit: must be at least 1".into());
+                c.arena.limit = ArenaConfig::default().limit;
+            }
+        }
         if let Some(b) = v.get("budget") {
             field(b, "cost", "budget.", &mut c.budget.cost, p);
             field(b, "tokens", "budget.", &mut c.budget.tokens, p);
@@ -215,6 +227,31 @@ impl Default for McpConfig {
     }
 }
 
+/// `:Boo arena`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ArenaConfig {
+    /// Saved contestants: `"agent"` or `"agent:provider/model"` (see `app::arena::parse`).
+    pub contestants: Vec<String>,
+    /// Contestants running at once; the rest wait.
+    pub limit: u32,
+    /// The check command as argv (never a shell line), run in each contestant's worktree.
+    pub check: Vec<String>,
+    /// Seconds before a check is killed.
+    pub check_timeout: u64,
+}
+
+impl Default for ArenaConfig {
+    fn default() -> Self {
+        ArenaConfig {
+            contestants: Vec::new(),
+            limit: 3,
+            check: Vec::new(),
+            check_timeout: 300,
+        }
+    }
+}
+
 /// Per-session caps: a turn is not run (or, past a step, aborted) once one is reached.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
@@ -265,6 +302,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arena_config_decodes_with_defaults_and_names_a_bad_value() {
+        let c = Config::decode(Some(&serde_json::json!({"arena": {
+            "contestants": ["opencode:p/m", "qwen"], "check": ["sh", "-c", "true"],
+            "check_timeout": 5, "limit": null,
+        }})));
+        assert_eq!(c.arena.contestants, vec!["opencode:p/m", "qwen"]);
+        assert_eq!(c.arena.check, vec!["sh", "-c", "true"]);
+        assert_eq!((c.arena.limit, c.arena.check_timeout), (3, 5));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let c = Config::decode(Some(
+            &serde_json::json!({"arena": {"limit": 0, "check": "make test"}}),
+        ));
+        assert_eq!(c.arena.limit, 3);
+        assert!(c.arena.check.is_empty());
+        assert_eq!(c.problems.len(), 2, "{:?}", c.problems);
+        assert!(c.problems.iter().any(|p| p.starts_with("arena.check:")));
+    }
 
     #[test]
     fn budget_decodes_and_a_bad_value_is_named() {

@@ -112,6 +112,7 @@ M.subcommands = {
     complete = function() return { 'session' } end,
   },
   log = { run = function() boo().log() end },
+  arena = { run = function(args) require('boo.ui.arena').command(table.concat(args, ' ')) end },
 }
 
 function M.names()

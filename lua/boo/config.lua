@@ -95,6 +95,32 @@ H.schema = {
       desc = 'Tasks started by agents that may be running or queued at once; more are refused.',
     },
   },
+  arena = {
+    contestants = {
+      default = {},
+      types = { 'table' },
+      check = 'contestants',
+      desc = "Saved contestants of `:Boo arena`: { 'opencode:provider/model', 'qwen', ... } (an agent, or an agent and a model after ':'); with a saved set, `:Boo arena {prompt}` starts at once.",
+    },
+    limit = {
+      default = 3,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Contestants of an arena running at once; the others wait their turn.',
+    },
+    check = {
+      default = nil,
+      types = { 'table', 'nil' },
+      check = 'argv',
+      desc = "The arena's check command as a list of words, e.g. { 'make', 'test' } (no shell; use { 'sh', '-c', '...' } for one), run in each contestant's worktree when its turn ends. nil = no check.",
+    },
+    check_timeout = {
+      default = 300,
+      types = { 'number' },
+      check = 'positive_int',
+      desc = 'Seconds before a check is stopped (and counted as failed).',
+    },
+  },
   budget = {
     cost = {
       default = nil,
@@ -299,6 +325,19 @@ H.checks = {
       if type(x) ~= 'string' then return 'a list of strings' end
     end
   end,
+  argv = function(v)
+    if not vim.islist(v) or #v == 0 then return 'a non-empty list of strings' end
+    for _, x in ipairs(v) do
+      if type(x) ~= 'string' then return 'a non-empty list of strings' end
+    end
+  end,
+  contestants = function(v)
+    local shape = "a list of 'agent' or 'agent:provider/model' strings"
+    if not vim.islist(v) then return shape end
+    for _, x in ipairs(v) do
+      if type(x) ~= 'string' or not x:match('^[%w][%w_%-%.]*') then return shape end
+    end
+  end,
   string_map = function(v)
     for k, x in pairs(v) do
       if type(k) ~= 'string' or type(x) ~= 'string' then return 'a table of string = string' end
@@ -483,6 +522,12 @@ function M.resolved()
     ui_fps = c.ui.fps,
     budget = { cost = c.budget.cost, tokens = c.budget.tokens },
     mcp = { enabled = c.mcp.enabled, max_depth = c.mcp.max_depth, max_tasks = c.mcp.max_tasks },
+    arena = {
+      contestants = c.arena.contestants,
+      limit = c.arena.limit,
+      check = c.arena.check,
+      check_timeout = c.arena.check_timeout,
+    },
     opencode = {
       cmd = oc_cmd ~= '' and oc_cmd or oc.cmd,
       url = oc.url,

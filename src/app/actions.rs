@@ -92,6 +92,8 @@ impl App {
                     .await
             }
             Notify::Timeline(a) => self.timeline(a).await,
+            Notify::Arena(a) => self.arena_start(a).await,
+            Notify::ArenaAction(a) => self.arena_action(a).await,
             Notify::TurnDiff(a) => self.turn_diff(a).await,
             Notify::Fork(a) => self.fork(a).await,
         }
@@ -663,6 +665,7 @@ impl App {
             data["error"] = Json::from(e);
         }
         self.ui.autocmd("BooTurnDone", data);
+        self.arena_turn_done(chat, outcome == Outcome::Done).await;
     }
 
     /// Updates a task row; returns whether it was recorded.

@@ -6,6 +6,8 @@ mod actions;
 mod agent_cmds;
 mod agents;
 mod answers;
+mod arena;
+mod arena_check;
 mod checkpoints;
 mod compose;
 mod conflicts;
@@ -109,6 +111,10 @@ pub enum Event {
     Checkpoint(checkpoints::CheckpointEvent),
     /// An agent called a tool of boo's MCP server.
     Mcp(crate::mcp::ToolCall),
+    /// An arena's check command finished in one worktree.
+    ArenaCheck(arena_check::CheckDone),
+    /// A running arena's view is due for a redraw.
+    ArenaTick(u32),
 }
 
 impl Event {
@@ -135,6 +141,8 @@ impl Event {
             Event::Health(_) => "health report",
             Event::Checkpoint(_) => "checkpoint",
             Event::Mcp(_) => "mcp call",
+            Event::ArenaCheck(_) => "arena check",
+            Event::ArenaTick(_) => "arena tick",
         }
     }
 }
@@ -193,6 +201,8 @@ pub struct App {
     mcp_tasks: std::collections::HashMap<crate::model::ChatId, Option<(String, Option<String>)>>,
     /// boo's MCP server, started with the first configuration that enables it.
     mcp: Option<crate::mcp::McpServer>,
+    /// `:Boo arena` runs of this process.
+    arenas: arena::Arenas,
 }
 
 /// Runs the process until Neovim closes the channel (or SIGTERM).
@@ -294,6 +304,7 @@ impl App {
             task_depth: Default::default(),
             mcp_tasks: Default::default(),
             mcp: None,
+            arenas: Default::default(),
         }
     }
 
@@ -379,6 +390,8 @@ impl App {
             Event::Health(data) => self.ui.autocmd("BooHealth", data),
             Event::Checkpoint(ev) => self.checkpoint_event(ev).await,
             Event::Mcp(call) => self.mcp_call(call).await,
+            Event::ArenaCheck(d) => self.arena_check_done(d),
+            Event::ArenaTick(id) => self.arena_tick(id),
         }
     }
 

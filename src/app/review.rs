@@ -549,6 +549,7 @@ impl App {
         }
         let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         self.review.pending.insert(session, paths.clone());
+        self.arena_pending(session, &files);
         self.check_conflicts(target.repo_root.clone()).await;
         self.ui.autocmd(
             "BooChangesPending",

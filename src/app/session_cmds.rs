@@ -18,7 +18,7 @@ const ERROR: u8 = 4;
 
 impl App {
     /// The repository of `cwd` (discovered off the loop's thread).
-    async fn repo_of(&self, cwd: Option<&str>) -> Result<PathBuf, String> {
+    pub(super) async fn repo_of(&self, cwd: Option<&str>) -> Result<PathBuf, String> {
         let cwd = match cwd {
             Some(c) => PathBuf::from(c),
             None => std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?,
@@ -310,7 +310,12 @@ impl App {
     }
 
     /// Deletes a session from the store and from the workspace (its panes close).
-    async fn forget_session(&mut self, id: SessionId, title: &str, note: Option<String>) {
+    pub(super) async fn forget_session(
+        &mut self,
+        id: SessionId,
+        title: &str,
+        note: Option<String>,
+    ) {
         let store = self.store().await;
         if let Err(e) = store.delete_session(id).await {
             return self

@@ -163,6 +163,37 @@ pub enum Notify {
     Timeline(ChatArgs),
     TurnDiff(ForkArgs),
     UndoTo(ForkArgs),
+    /// `:Boo arena [{prompt}]`: one new session per contestant (see `app::arena`).
+    Arena(ArenaArgs),
+    /// A key of the arena view on one contestant.
+    ArenaAction(ArenaActionArgs),
+}
+
+/// `:Boo arena`: the prompt and the contestants (`agent` or `agent:provider/model`); without
+/// contestants, the saved set `arena.contestants`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ArenaArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub prompt: String,
+    #[serde(default)]
+    pub contestants: Option<Vec<String>>,
+}
+
+/// `action`: open, diff, check, output, win, refresh; `index` is 1-based; `choice` answers the
+/// winner's question (remove, keep, cancel).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ArenaActionArgs {
+    #[serde(default)]
+    pub cwd: Option<String>,
+    pub arena: u32,
+    #[serde(default)]
+    pub index: usize,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub choice: Option<String>,
 }
 
 /// The chat (as [`ChatArgs`]) and the turn a fork starts from: the one holding transcript item
@@ -441,6 +472,8 @@ impl Notify {
             "timeline" => Notify::Timeline(first_arg(name, args)?),
             "turn_diff" => Notify::TurnDiff(first_arg(name, args)?),
             "undo_to" => Notify::UndoTo(first_arg(name, args)?),
+            "arena" => Notify::Arena(first_arg(name, args)?),
+            "arena_action" => Notify::ArenaAction(first_arg(name, args)?),
             _ => return Err(unknown(name)),
         })
     }

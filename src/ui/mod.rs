@@ -5,6 +5,7 @@
 //! the app with one `exec_lua` (see `Frontend`), and the next one waits until it was applied, so
 //! RPC calls are bounded by frames Neovim can take, never by streamed chunks.
 
+pub mod arena;
 pub mod layout;
 pub mod markdown;
 pub mod ops;
@@ -207,6 +208,11 @@ impl Ui {
             args,
             field: field.to_string(),
         });
+    }
+
+    /// The arena view (`ui::arena`).
+    pub fn arena(&mut self, view: arena::ArenaView) {
+        self.late_ops.push(Op::Arena(view));
     }
 
     /// Shows a read-only report buffer named `name`.

@@ -88,6 +88,8 @@ pub enum Op {
         #[serde(skip_serializing_if = "Option::is_none")]
         filetype: Option<String>,
     },
+    /// `:Boo arena`: its contestants, one line each (`ui::arena`).
+    Arena(super::arena::ArenaView),
     /// `:Boo timeline`: a chat's turns (Lua lays them out, with local times).
     Timeline {
         chat: ChatId,

@@ -241,6 +241,8 @@ pub enum RemoveMode {
     Stash,
     /// Remove whatever is lost.
     Force,
+    /// [`RemoveMode::Force`], and the branch goes too (an arena's losers: nothing is left).
+    Discard,
 }
 
 /// Result of [`remove`].

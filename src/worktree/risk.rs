@@ -184,7 +184,9 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
                     ));
                 }
             }
-            RemoveMode::Force => warn!(slug = %wt.slug, ?risk, "forced removal loses work"),
+            RemoveMode::Force | RemoveMode::Discard => {
+                warn!(slug = %wt.slug, ?risk, "forced removal loses work")
+            }
         }
     }
     let meta = match user.find_worktree(&wt.slug) {
@@ -201,7 +203,8 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
         Err(_) if !wt.path.exists() => None,
         Err(_) => return Err(WorktreeError::NotFound(wt.slug.clone())),
     };
-    let branch_kept = !(risk.unaccepted.is_empty() && risk.uncommitted.is_empty());
+    let branch_kept =
+        mode != RemoveMode::Discard && !(risk.unaccepted.is_empty() && risk.uncommitted.is_empty());
 
     // 1. The directory aside.
     let aside = wt

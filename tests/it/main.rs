@@ -13,6 +13,7 @@ mod ci_script;
 mod cli_task;
 mod e2e_acp;
 mod e2e_agents;
+mod e2e_arena;
 mod e2e_chat_ui;
 mod e2e_checkpoints;
 mod e2e_compose;

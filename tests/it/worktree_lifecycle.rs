@@ -84,6 +84,32 @@ fn remove_with_stash_mode_and_force_mode() {
 }
 
 #[test]
+fn discard_mode_removes_unaccepted_work_and_its_branch() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]);
+    let kept = fx.create("forced-keeps");
+    write(&kept.path.join("a.txt"), "lost\n");
+    assert!(
+        worktree::remove(&kept, RemoveMode::Force)
+            .unwrap()
+            .branch_kept
+    );
+    let wt = fx.create("loser");
+    write(&wt.path.join("a.txt"), "lost too\n");
+    git(&wt.path, &["commit", "-qam", "agent"]);
+    let out = worktree::remove(&wt, RemoveMode::Discard).unwrap();
+    assert!(!out.branch_kept && out.stash.is_none());
+    assert!(!wt.path.exists());
+    assert_eq!(
+        git(
+            &fx.repo,
+            &["branch", "--list", "boo/*", "--format=%(refname:short)"]
+        )
+        .trim(),
+        "boo/forced-keeps"
+    );
+}
+
+#[test]
 fn removing_a_fully_accepted_worktree_deletes_branch_and_refs() {
     let fx = Fixture::new(&[("a.txt", "a\n")]);
     let wt = fx.create("done");

@@ -9,6 +9,7 @@
 //! | (none) | reasoning `Thinking about: <prompt>` then text `Echo: <prompt>`, a few chunks each |
 //! | `[fake:slow MS]` | the default answer, with MS milliseconds between chunks |
 //! | `[fake:write PATH CONTENT]` | a `write` tool call (`filePath` PATH, `content` CONTENT; the rest of the marker) |
+//! | `[fake:modelwrite]` | a `write` tool call of `<model id>.txt` holding `by <model id>`: contestants with different models write different files |
 //! | `[fake:bash CMD]` | a `bash` tool call running CMD (default `echo hi`) |
 //! | `[fake:tool NAME JSON]` | a call of the tool NAME with the JSON object as its arguments (agents name their tools differently; the JSON must not contain `]`) |
 //! | `[fake:chain NAME]` | a call of the tool NAME with `{"prompt": "<the prompt with this marker>", "where": "chat"}`: a task that hands itself on (boo's MCP `boo_new_task`), however deep |
@@ -459,6 +460,14 @@ fn scenario(rec: &RequestRecord, body: &Value) -> Scenario {
                 None => (args.clone(), "hello from the fake model\n".to_string()),
             };
             Scenario::Write { path, content }
+        }
+        "modelwrite" => {
+            let m = rec.model.clone().unwrap_or_else(|| MODEL_ID.to_string());
+            let m = m.rsplit('/').next().unwrap_or_default().to_string();
+            Scenario::Write {
+                path: format!("{m}.txt"),
+                content: format!("by {m}\n"),
+            }
         }
         "bash" => Scenario::Bash {
             command: if args.is_empty() {

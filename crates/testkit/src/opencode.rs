@@ -27,6 +27,9 @@ pub struct SandboxOptions {
     pub bash_permission: Option<String>,
     /// Merged (top-level keys) into the generated config.
     pub extra_config: Option<Value>,
+    /// More model ids of the fake provider besides [`MODEL_ID`] (the fake serves any id; a
+    /// `[fake:modelwrite]` prompt answers by the model's id).
+    pub models: Vec<String>,
 }
 
 impl Default for SandboxOptions {
@@ -34,6 +37,7 @@ impl Default for SandboxOptions {
         SandboxOptions {
             bash_permission: Some("ask".to_string()),
             extra_config: None,
+            models: Vec::new(),
         }
     }
 }
@@ -166,6 +170,10 @@ pub fn config_for(base_url: &str, opts: &SandboxOptions) -> Value {
         "autoupdate": false,
         "share": "disabled",
     });
+    for m in &opts.models {
+        let same = cfg["provider"][PROVIDER_ID]["models"][MODEL_ID].clone();
+        cfg["provider"][PROVIDER_ID]["models"][m.as_str()] = same;
+    }
     if let Some(b) = &opts.bash_permission {
         cfg["permission"] = json!({ "bash": b });
     }

@@ -13,7 +13,7 @@ H.give_up_ms = 120000
 function M.probe(refresh) return require('boo.rpc').request('probe', { refresh = refresh or false }) end
 
 --- Calls `cb(probe)` once a probe is ready (at once when it is), polling without blocking.
-function H.when_ready(cb)
+function M.when_ready(cb)
   local p, err = M.probe(false)
   if not p then return util.notify(err, vim.log.levels.WARN) end
   if p.state == 'ready' then return cb(p) end
@@ -72,7 +72,7 @@ end
 
 --- Opens the picker of `kind` ('agent' or 'model') for the chat of `pane`.
 function M.pick(kind, pane)
-  H.when_ready(function(p)
+  M.when_ready(function(p)
     local status = require('boo.ui.render').status or {}
     local items = kind == 'agent' and H.agents(p) or H.models(p)
     if kind == 'model' then table.insert(items, 1, 'default') end

@@ -43,6 +43,7 @@ H.handlers = {
   select = function(op) require('boo.ui.review').select(op) end,
   report = function(op) require('boo.ui.usage').show(op) end,
   timeline = function(op) require('boo.ui.timeline').show(op) end,
+  arena = function(op) require('boo.ui.arena').show(op) end,
 }
 
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and

@@ -166,14 +166,17 @@ impl Actor {
     }
 
     /// Subscribes to the directory's events and waits for the first bytes (`server.connected`),
-    /// so the subscription is live on the server before anything relies on it.
-    async fn connect(&self) -> Result<(ByteStream, bytes::Bytes), AgentError> {
+    /// so the subscription is live on the server before anything relies on it. The first
+    /// subscription of a session waits longer: for a new directory opencode boots an instance
+    /// first, seconds on a loaded machine or with several new worktrees at once (an arena).
+    async fn connect(&self, first: bool) -> Result<(ByteStream, bytes::Bytes), AgentError> {
         let timeout = || AgentError::Unreachable("event stream: timed out".into());
-        let s = tokio::time::timeout(Duration::from_secs(5), self.client.events(&self.directory))
+        let wait = Duration::from_secs(if first { 20 } else { 5 });
+        let s = tokio::time::timeout(wait, self.client.events(&self.directory))
             .await
             .map_err(|_| timeout())??;
         let mut s = s.boxed();
-        match tokio::time::timeout(Duration::from_secs(5), s.next()).await {
+        match tokio::time::timeout(wait, s.next()).await {
             Ok(Some(Ok(first))) => Ok((s, first)),
             Ok(Some(Err(e))) => Err(AgentError::Unreachable(format!("event stream: {e}"))),
             Ok(None) => Err(AgentError::Unreachable("event stream: closed".into())),
@@ -199,7 +202,7 @@ impl Actor {
     ) {
         let mut parser = SseParser::new();
         let mut datas: Vec<String> = Vec::new();
-        let mut stream: Option<ByteStream> = match self.connect().await {
+        let mut stream: Option<ByteStream> = match self.connect(true).await {
             Ok((s, first)) => {
                 parser.push(&first, &mut datas);
                 Some(s)
@@ -224,7 +227,7 @@ impl Actor {
         let mut alive = self.alive.clone();
         loop {
             if stream.is_none() && reconnect_at.is_some_and(|t| Instant::now() >= t) {
-                match self.connect().await {
+                match self.connect(false).await {
                     Ok((s, first)) => {
                         tracing::info!(session = %self.session_id, "event stream reconnected");
                         stream = Some(s);
