@@ -201,6 +201,8 @@ pub struct App {
     mcp_tasks: std::collections::HashMap<crate::model::ChatId, Option<(String, Option<String>)>>,
     /// boo's MCP server, started with the first configuration that enables it.
     mcp: Option<crate::mcp::McpServer>,
+    /// Set when shutdown begins: background work (a spare checkout) is not started after.
+    exiting: Arc<std::sync::atomic::AtomicBool>,
     /// `:Boo arena` runs of this process.
     arenas: arena::Arenas,
 }
@@ -305,6 +307,7 @@ impl App {
             mcp_tasks: Default::default(),
             mcp: None,
             arenas: Default::default(),
+            exiting: Default::default(),
         }
     }
 
@@ -517,6 +520,8 @@ impl App {
     /// The store is flushed before the agents are stopped: stopping can take seconds, and
     /// whatever is in memory must be on disk by then.
     async fn shutdown(&mut self) {
+        self.exiting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.store_jobs.settle(Duration::from_secs(5)).await;
         self.save_transcripts();
         if let Some(store) = &self.store {

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 use super::workspace::{ChatState, PaneKind, SessionState};
@@ -45,10 +48,22 @@ const SPARE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// The next session's checkout, made (or the one at HEAD kept) once this session's first turn
 /// had the CPU; then the agent warms its directory (`Event::SpareMade`), so a prompt sent the
 /// moment a session adopts it answers as fast as a second prompt.
-fn spare_ahead(repo_root: PathBuf, parent: PathBuf, events: mpsc::UnboundedSender<Event>) {
+/// Not once boocoder is exiting (`exiting`): a checkout begun then would outlive it.
+fn spare_ahead(
+    repo_root: PathBuf,
+    parent: PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+    exiting: Arc<AtomicBool>,
+) {
     tokio::spawn(async move {
         tokio::time::sleep(SPARE_AFTER).await;
+        if exiting.load(Ordering::SeqCst) {
+            return;
+        }
         let made = tokio::task::spawn_blocking(move || {
+            if exiting.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
             worktree::ensure_spare(&repo_root, &parent)?;
             worktree::fresh_spare(&repo_root)
         })
@@ -255,6 +270,7 @@ impl App {
             copy_files: self.config.copy_ignored.clone(),
         };
         let events = self.events.clone();
+        let exiting = self.exiting.clone();
         // A forked session starts from a turn's snapshot, not the user's HEAD.
         let seed = self.seeds.remove(&session);
         let spare = self.config.worktree_spare && seed.is_none();
@@ -308,7 +324,7 @@ impl App {
             let ready = result.is_ok();
             let _ = events.send(Event::SessionReady(Ready { session, result }));
             if spare && ready {
-                spare_ahead(repo_root, parent, events);
+                spare_ahead(repo_root, parent, events, exiting);
             }
         });
     }
@@ -332,6 +348,7 @@ impl App {
                 repo_root.to_path_buf(),
                 self.worktree_parent(repo_root),
                 self.events.clone(),
+                self.exiting.clone(),
             );
         }
     }

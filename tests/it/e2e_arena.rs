@@ -228,6 +228,8 @@ async fn an_arena_races_three_contestants_checks_them_and_keeps_only_the_winner(
     let session = w.nvim.lua("return require('boo').status().session").await;
     assert!(session.is_number(), "the winner is current: {session}");
     eprintln!("arena of 3: started to 3 checks in {elapsed:?}");
+    // Waits for boocoder to end: its background work must not outlive the test's folder.
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -245,6 +247,7 @@ async fn an_arena_without_contestants_or_with_a_bad_one_is_one_line() {
             WAIT,
         )
         .await;
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -335,6 +338,7 @@ async fn an_arena_over_its_limit_queues_and_kept_losers_stay_sessions() {
     // Kept: both worktrees and branches stay.
     assert_eq!(worktrees(&project).len(), 3, "{:?}", worktrees(&project));
     assert_eq!(branches(&project).len(), 2, "{:?}", branches(&project));
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -382,4 +386,5 @@ async fn without_a_saved_set_the_picker_offers_the_probed_models() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    w.nvim.quit().await;
 }

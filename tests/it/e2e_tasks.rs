@@ -108,6 +108,8 @@ async fn task_makes_a_new_chat_that_shows_the_answer() {
     assert_eq!(second["chat"], chat, "{second}");
     assert_ne!(third, chat);
     assert_eq!(w.nvim.lua("return _G.boo_tasks[3].session").await, session);
+    // Waits for boocoder to end: its background work must not outlive the test's folder.
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -124,6 +126,7 @@ async fn a_task_with_an_unknown_agent_is_one_line() {
             WAIT,
         )
         .await;
+    w.nvim.quit().await;
 }
 
 /// Stored transcript texts containing `needle`, waited for.
@@ -183,6 +186,7 @@ async fn an_agent_hands_a_sub_task_to_a_new_chat_over_mcp() {
             WAIT,
         )
         .await;
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -205,6 +209,7 @@ async fn a_runaway_chain_of_tasks_is_refused_at_the_depth_limit() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let n = w.nvim.lua("return #_G.boo_tasks").await;
     assert_eq!(n, 2, "{}", w.nvim.lua("return _G.boo_tasks").await);
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -229,6 +234,7 @@ async fn tasks_beyond_mcp_max_tasks_are_refused() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.nvim.lua("return #_G.boo_tasks").await, 1);
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -269,6 +275,7 @@ async fn a_task_in_a_new_session_gets_its_own_worktree() {
         w.nvim.lua("return require('boo').status().session").await,
         first
     );
+    w.nvim.quit().await;
 }
 
 #[tokio::test]
@@ -291,4 +298,5 @@ async fn without_mcp_the_agent_has_no_boo_tools() {
     assert!(!stored_texts(&w.db())
         .iter()
         .any(|t| t.contains("Echo: hello sub")));
+    w.nvim.quit().await;
 }
