@@ -962,6 +962,22 @@ async fn two_acp_chats_and_an_opencode_chat_stream_at_the_same_time_in_one_workt
     oc.shutdown().await;
 }
 
+/// An ACP agent `name` that plays the recorded turn `file` of `tests/data/acp`.
+fn replaying(name: &str, file: &str) -> (AcpBackend, mpsc::UnboundedReceiver<AgentEvent>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp");
+    let cfg = AcpConfig::new(
+        name,
+        "python3",
+        vec![
+            script.join("script_agent.py").display().to_string(),
+            "replay".into(),
+            script.join(file).display().to_string(),
+        ],
+    );
+    let (tx, rx) = mpsc::unbounded_channel();
+    (AcpBackend::new(cfg, tx), rx)
+}
+
 /// A recorded turn of an agent not installed here (claude-agent-acp's message shapes, from the
 /// protocol schema), replayed through the client: thoughts, plan, a permission answered once
 /// (the agent gets its `allow_once` option), an edit's diff, a failed command, text, usage.
@@ -969,21 +985,7 @@ async fn two_acp_chats_and_an_opencode_chat_stream_at_the_same_time_in_one_workt
 async fn a_recorded_claude_agent_acp_turn_replays_through_the_client() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp");
-    let cfg = AcpConfig::new(
-        "claude",
-        "python3",
-        vec![
-            script.join("script_agent.py").display().to_string(),
-            "replay".into(),
-            script
-                .join("claude_agent_acp_turn.jsonl")
-                .display()
-                .to_string(),
-        ],
-    );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let b = AcpBackend::new(cfg, tx);
+    let (b, mut rx) = replaying("claude", "claude_agent_acp_turn.jsonl");
     let evs = turn_answering(
         &b,
         &mut rx,
@@ -1058,18 +1060,7 @@ async fn a_recorded_claude_agent_acp_turn_replays_through_the_client() {
 async fn a_recorded_goose_acp_turn_replays_through_the_client() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = project(tmp.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/acp");
-    let cfg = AcpConfig::new(
-        "goose",
-        "python3",
-        vec![
-            script.join("script_agent.py").display().to_string(),
-            "replay".into(),
-            script.join("goose_acp_turn.jsonl").display().to_string(),
-        ],
-    );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let b = AcpBackend::new(cfg, tx);
+    let (b, mut rx) = replaying("goose", "goose_acp_turn.jsonl");
     let evs = turn_answering(
         &b,
         &mut rx,
