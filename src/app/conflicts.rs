@@ -13,6 +13,10 @@ use crate::model::SessionId;
 use crate::ui::Choice;
 use crate::ui::ChoiceValue;
 use crate::worktree::conflicts::{self, Mark, SessionPatches};
+use crate::worktree::Preview;
+
+/// `vim.log.levels.WARN`.
+const WARN: u8 = 3;
 
 /// What a comparison found for one repository.
 #[derive(Debug)]
@@ -128,16 +132,15 @@ impl App {
         session: SessionId,
         path: Option<String>,
         hunks: Option<Vec<String>>,
-        text: String,
+        preview: Preview,
     ) {
         let name = format!("boo://accept-preview/{session}");
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let conflict = text.starts_with("conflict:");
+        let lines: Vec<String> = preview.text().lines().map(str::to_string).collect();
         self.ui.report_as(&name, lines, Some("diff"));
-        if conflict {
+        if let Preview::Conflict(_) = preview {
             return self.ui.notify(
                 "boo: accepting this would conflict with your checkout; nothing was accepted (the merge is shown)",
-                3, // vim.log.levels.WARN
+                WARN,
             );
         }
         let what = match (&path, &hunks) {

@@ -114,7 +114,7 @@ pub enum ReviewEvent {
         session: SessionId,
         path: Option<String>,
         hunks: Option<Vec<String>>,
-        text: String,
+        preview: worktree::Preview,
     },
     Removed {
         target: Target,
@@ -257,12 +257,12 @@ fn act(
         modified,
     };
     let report = review::act(&wt, &req);
-    if let Some(text) = report.preview {
+    if let Some(preview) = report.preview {
         return ReviewEvent::Preview {
             session: target.session,
             path: req.path,
             hunks: req.hunks,
-            text,
+            preview,
         };
     }
     let level = match report.message.1 {
@@ -487,8 +487,8 @@ impl App {
                 session,
                 path,
                 hunks,
-                text,
-            } => self.preview_done(session, path, hunks, text),
+                preview,
+            } => self.preview_done(session, path, hunks, preview),
             ReviewEvent::Removed {
                 target,
                 title,

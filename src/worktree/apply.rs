@@ -376,7 +376,7 @@ fn plan_accept(
 /// a unified diff of the user's current file against it (`-` what the user has, `+` what the
 /// accept writes), or the conflict that would stop it. Shown before accepting a hunk that
 /// another session or the user's own edits also change.
-pub fn preview_accept(wt: &SessionWorktree, pick: &Pick) -> Result<String> {
+pub fn preview_accept(wt: &SessionWorktree, pick: &Pick) -> Result<Preview> {
     let repo = open_wt_repo(wt)?;
     let rb = review_base(&repo, wt)?;
     let tree = repo.find_commit(rb)?.tree()?;
@@ -387,11 +387,11 @@ pub fn preview_accept(wt: &SessionWorktree, pick: &Pick) -> Result<String> {
                     reason,
                     merged_with_markers,
                     ..
-                } => match merged_with_markers {
+                } => Preview::Conflict(match merged_with_markers {
                     Some(m) => format!("conflict: {reason}\n\n{m}"),
                     None => format!("conflict: {reason}"),
-                },
-                AcceptResult::Applied { .. } => String::new(),
+                }),
+                AcceptResult::Applied { .. } => Preview::Writes(String::new()),
             })
         }
         Plan::Ok(p) => p,
@@ -418,7 +418,23 @@ pub fn preview_accept(wt: &SessionWorktree, pick: &Pick) -> Result<String> {
     if out.is_empty() {
         out.push_str("your checkout already has this change\n");
     }
-    Ok(out)
+    Ok(Preview::Writes(out))
+}
+
+/// What [`preview_accept`] found: the diff the accept would write, or the conflict (with the
+/// merge's markers) that would stop it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Preview {
+    Writes(String),
+    Conflict(String),
+}
+
+impl Preview {
+    pub fn text(&self) -> &str {
+        match self {
+            Preview::Writes(t) | Preview::Conflict(t) => t,
+        }
+    }
 }
 
 /// Accepts the pending change of `path` (all of it, or the hunks at `hunks`); see [`accept_all`].

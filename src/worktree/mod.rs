@@ -73,7 +73,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use apply::{accept, accept_all, preview_accept, reject, reject_all, Pick};
+pub use apply::{accept, accept_all, preview_accept, reject, reject_all, Pick, Preview};
 pub use create::{create, create_with_progress, list, open, open_at, Progress};
 pub use diff::{pending, pending_file, LARGE_FILE};
 pub use discover::discover;

@@ -53,7 +53,7 @@ pub struct ActReport {
     /// The review base after an accept that landed.
     pub review_base: Option<String>,
     /// For a preview: the accept's result as a diff of the user's files.
-    pub preview: Option<String>,
+    pub preview: Option<super::Preview>,
 }
 
 /// A hunk's id in the view: a fingerprint of its changed lines (plus the occurrence number when
@@ -227,10 +227,13 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
     };
     match req.kind {
         ActKind::Preview => {
-            let mut text = String::new();
+            let (mut text, mut conflict) = (String::new(), false);
             for pick in &picks {
                 match super::preview_accept(wt, pick) {
-                    Ok(t) => text.push_str(&t),
+                    Ok(p) => {
+                        conflict |= matches!(p, super::Preview::Conflict(_));
+                        text.push_str(p.text());
+                    }
                     Err(e) => {
                         return warn(format!(
                             "cannot preview {what}: {}",
@@ -243,7 +246,11 @@ pub fn act(wt: &SessionWorktree, req: &ActRequest) -> ActReport {
                 message: (String::new(), Level::Info),
                 reload: Vec::new(),
                 review_base: None,
-                preview: Some(text),
+                preview: Some(if conflict {
+                    super::Preview::Conflict(text)
+                } else {
+                    super::Preview::Writes(text)
+                }),
             }
         }
         ActKind::Accept => match accept_all(wt, &picks) {
