@@ -285,8 +285,23 @@ impl Nvim {
         self.transcript().await
     }
 
-    /// Quits Neovim with `:qa!` and waits for the process to end.
+    /// Quits Neovim with `:qa!` and waits for the process to end. Panics (after quitting) when
+    /// a render op failed in this Neovim: such a failure is only logged for users, so a test
+    /// would otherwise pass over it.
     pub async fn quit(mut self) {
+        let failures = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.api.exec_lua(
+                "local r = package.loaded['boo.ui.render']
+                 return r and table.concat(r.stats.failures or {}, '\\n') or ''",
+                vec![],
+            ),
+        )
+        .await;
+        let failures = match failures {
+            Ok(Ok(Value::String(s))) => s.as_str().unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
         // The backend outlives Neovim by its exit work (flush, a spare worktree being made), so
         // its pid is waited for too: a test's temp dir is removed only once nothing writes there.
         let backend = tokio::time::timeout(
@@ -310,6 +325,10 @@ impl Nvim {
         if backend != 0 {
             wait_pid_gone(backend, Duration::from_secs(10)).await;
         }
+        assert!(
+            failures.is_empty(),
+            "render ops failed in Neovim:\n{failures}"
+        );
     }
 }
 

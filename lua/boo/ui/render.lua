@@ -14,8 +14,9 @@ M.status = {
   permissions = 0,
 }
 
---- Counters for tests and benchmarks.
-M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0, op_ms = {} }
+--- Counters for tests and benchmarks; `failures`, the first messages of ops that failed (the
+--- test kit fails a test that leaves any).
+M.stats = { batches = 0, ops = 0, apply_ms_total = 0, apply_ms_max = 0, op_ms = {}, failures = {} }
 
 H.handlers = {
   chat = function(op) require('boo.ui.chat').ensure(op) end,
@@ -46,6 +47,12 @@ H.handlers = {
   arena = function(op) require('boo.ui.arena').show(op) end,
 }
 
+function H.failed(msg)
+  local failures = M.stats.failures
+  if #failures < 20 then failures[#failures + 1] = msg end
+  require('boo.log').error(msg)
+end
+
 --- Entry point called by Rust with `exec_lua`. Each op is guarded: a bad op is logged and
 --- skipped, the rest of the batch still applies.
 function M.apply(batch)
@@ -58,9 +65,9 @@ function M.apply(batch)
       local t1 = vim.uv.hrtime()
       local ok, err = pcall(handler, op)
       M.stats.op_ms[op.op] = (M.stats.op_ms[op.op] or 0) + (vim.uv.hrtime() - t1) / 1e6
-      if not ok then require('boo.log').error(('render op %s failed: %s'):format(op.op, err)) end
+      if not ok then H.failed(('render op %s failed: %s'):format(op.op, err)) end
     else
-      require('boo.log').warn('unknown render op ' .. tostring(op.op))
+      H.failed('unknown render op ' .. tostring(op.op))
     end
   end
   local ms = (vim.uv.hrtime() - t0) / 1e6
