@@ -23,7 +23,7 @@ demo: release
 	cargo run --release -p boo-testkit --bin boo-demo
 
 bench: bootstrap
-	cargo bench
+	BOO_BENCH_RUNS=3 cargo bench
 
 # The opencode contract test (event types and key structure vs tests/data/opencode_contract.txt)
 # against another opencode binary: `make contract OPENCODE=/path/to/opencode`.

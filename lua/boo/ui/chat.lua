@@ -115,15 +115,22 @@ function M.lines(op)
   local set_opt, o = vim.api.nvim_set_option_value, { buf = buf }
   set_opt('modifiable', true, o)
   if op.keep then
-    -- Line `first` keeps its first `keep` bytes: only the new text of a growing line is set.
-    vim.api.nvim_buf_set_lines(buf, op.first + 1, op.last, false, vim.list_slice(op.lines, 2))
-    vim.api.nvim_buf_set_text(buf, op.first, op.keep, op.first, -1, { op.lines[1] })
+    -- Line `first` keeps its first `keep` bytes: only the new text of a growing line is set,
+    -- in one call (each costs Neovim a botline update of the windows that follow).
+    local last = op.last < 0 and old_count + op.last + 1 or op.last
+    vim.api.nvim_buf_set_text(buf, op.first, op.keep, math.max(last - 1, op.first), -1, op.lines)
   else
     vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)
   end
   set_opt('modifiable', false, o)
-  require('boo.ui.welcome').update(buf)
+  -- What this batch changed from (see `M.hl`).
+  local batch = H.batch()
+  if view.changed_batch ~= batch or op.first < view.changed_from then
+    view.changed_batch, view.changed_from = batch, op.first
+  end
   local count = vim.api.nvim_buf_line_count(buf)
+  -- The welcome shows only in an empty chat: nothing to check on a streaming frame.
+  if count <= 1 or old_count <= 1 then require('boo.ui.welcome').update(buf) end
   for _, win in ipairs(followers) do
     vim.api.nvim_win_set_cursor(win, { count, 0 })
   end
@@ -137,13 +144,15 @@ function M.hl(op)
   if not view or not view.boo_md then return end
   local md = view.md[op.seq]
   if not md then
-    md = { rows = {}, code = {} }
+    md = { rows = {}, code = {}, n = 0 }
     view.md[op.seq] = md
   end
+  -- Only the rows from `from` on are replaced: a growing answer costs its tail, not its length.
   local rows, from = md.rows, op.from
-  for r in pairs(rows) do
-    if r >= from then rows[r] = nil end
+  for r = from, md.n do
+    rows[r] = nil
   end
+  md.n = from - 1
   -- A block is sent again when its closing fence is rescanned.
   for first, c in pairs(md.code) do
     if c.last + 1 >= from then md.code[first] = nil end
@@ -153,20 +162,26 @@ function M.hl(op)
     if not row then
       row = {}
       rows[s[1]] = row
+      if s[1] > md.n then md.n = s[1] end
     end
     row[#row + 1] = s
   end
   for _, c in ipairs(op.code) do
     md.code[c[1]] = { last = c[2], lang = c[3] }
   end
-  -- Markdown sent after its lines (a long transcript's, frames later): redraw those rows if on
-  -- screen. An item whose lines just changed is redrawn anyway.
+  -- Markdown sent after its lines (a long transcript's, frames later): mark those rows for the
+  -- next redraw. Rows at or below a change of this batch are redrawn anyway.
   local it = view.items[op.seq]
   if it and vim.api.nvim_buf_is_valid(view.buf) then
+    local first = it.first + from
     local last = math.min(it.last + 1, vim.api.nvim_buf_line_count(view.buf))
-    if it.first + from < last then vim.api.nvim__buf_redraw_range(view.buf, it.first + from, last) end
+    if view.changed_batch == H.batch() then last = math.min(last, view.changed_from) end
+    if first < last then vim.api.nvim__redraw({ buf = view.buf, range = { first, last }, flush = false }) end
   end
 end
+
+--- The number of the render batch being applied.
+function H.batch() return require('boo.ui.render').stats.batches end
 
 --- The item of a buffer row (binary search over item starts; empty items share the start of
 --- the next one, which wins).
@@ -370,6 +385,7 @@ end
 
 --- A spinner after the header of every running block, driven by one timer while any runs.
 H.spinners = {} ---@type table<integer, integer[]> buf -> header rows
+H.spun = {} ---@type table<integer, table<integer, integer>> buf -> row -> spinner mark id
 H.FRAMES = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
 H.frame = 1
 
@@ -378,12 +394,21 @@ function H.draw_spinners()
   local any = false
   for buf, rows in pairs(H.spinners) do
     if vim.api.nvim_buf_is_valid(buf) then
-      vim.api.nvim_buf_clear_namespace(buf, M.spin_ns, 0, -1)
+      -- Each spinner's mark is moved in place (a clear would walk every mark of the buffer).
+      local ids = H.spun[buf] or {}
+      H.spun[buf] = ids
+      for row, id in pairs(ids) do
+        if not vim.tbl_contains(rows, row) then
+          vim.api.nvim_buf_del_extmark(buf, M.spin_ns, id)
+          ids[row] = nil
+        end
+      end
       local count = vim.api.nvim_buf_line_count(buf)
       for _, row in ipairs(rows) do
         if row < count then
           any = true
-          vim.api.nvim_buf_set_extmark(buf, M.spin_ns, row, 0, {
+          ids[row] = vim.api.nvim_buf_set_extmark(buf, M.spin_ns, row, 0, {
+            id = ids[row],
             virt_text = { { ' ' .. H.FRAMES[H.frame], 'BooBlockRunning' } },
             virt_text_pos = 'eol',
           })
@@ -397,10 +422,12 @@ function H.draw_spinners()
 end
 
 function H.spin()
-  -- Clear spinners of buffers whose blocks finished.
-  for _, view in pairs(M.chats) do
-    if not H.spinners[view.buf] and vim.api.nvim_buf_is_valid(view.buf) then
-      vim.api.nvim_buf_clear_namespace(view.buf, M.spin_ns, 0, -1)
+  -- Clear spinners of buffers whose blocks finished (clearing walks every mark of the buffer,
+  -- so only buffers that have spinners drawn).
+  for buf in pairs(H.spun) do
+    if not H.spinners[buf] then
+      if vim.api.nvim_buf_is_valid(buf) then vim.api.nvim_buf_clear_namespace(buf, M.spin_ns, 0, -1) end
+      H.spun[buf] = nil
     end
   end
   if next(H.spinners) == nil then
