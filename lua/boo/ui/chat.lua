@@ -131,8 +131,10 @@ function M.lines(op)
   local count = vim.api.nvim_buf_line_count(buf)
   -- The welcome shows only in an empty chat: nothing to check on a streaming frame.
   if count <= 1 or old_count <= 1 then require('boo.ui.welcome').update(buf) end
+  -- A cursor on the last line usually moved down with the new lines already; setting it again
+  -- would cost Neovim another pass over the window's wrapped lines.
   for _, win in ipairs(followers) do
-    vim.api.nvim_win_set_cursor(win, { count, 0 })
+    if vim.api.nvim_win_get_cursor(win)[1] ~= count then vim.api.nvim_win_set_cursor(win, { count, 0 }) end
   end
 end
 
