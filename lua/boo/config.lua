@@ -176,6 +176,12 @@ H.schema = {
       types = { 'boolean' },
       desc = 'Pause render-markdown.nvim / markview.nvim on a chat while its answer streams (boo keeps highlighting it) and let them draw it when the turn ends: live, they cost Neovim about five times the CPU of the whole stream.',
     },
+    renderers_max_lines = {
+      default = 5000,
+      types = { 'number' },
+      check = 'whole',
+      desc = "A transcript longer than this many lines is left to boo's own highlighting: render-markdown.nvim / markview.nvim are turned off on it, since their parse of the whole buffer blocks Neovim (measured: 0.9 s to open a 50,000-line chat with render-markdown, 0.09 s without). 0: never.",
+    },
     conceal = {
       default = true,
       types = { 'boolean' },

@@ -1,7 +1,8 @@
 //! Markdown renderers on transcripts: render-markdown.nvim (here a stand-in module with its
 //! public API, since the plugin is not installable from the registries the tests reach; the
 //! real one is measured by `cargo bench --bench ui_stream` with `BOO_BENCH_RTP`) is paused on a
-//! chat's buffer while its answer streams and resumed when the turn ends.
+//! chat's buffer while its answer streams and resumed when the turn ends; a transcript past
+//! `ui.renderers_max_lines` is left to boo's highlighting.
 
 use std::time::Duration;
 
@@ -9,10 +10,9 @@ use boo_testkit::world::World;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
-    let w = World::start().await;
-    let nvim = &w.nvim;
+/// Installs the stand-in: every `buf_disable` / `buf_enable` is recorded in `_G.calls` with
+/// its buffer and whether the answer's last chunk was there yet.
+async fn stand_in(nvim: &boo_testkit::nvim::Nvim) {
     nvim.lua(
         "_G.calls = {}
          local function text(buf)
@@ -30,6 +30,13 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
          }",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
+    let w = World::start().await;
+    let nvim = &w.nvim;
+    stand_in(nvim).await;
     nvim.cmd("Boo").await.expect(":Boo");
     nvim.cmd("Boo send go [fake:long 300 5]")
         .await
@@ -65,5 +72,53 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
     nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
         .await;
     assert_eq!(nvim.lua("return #_G.calls").await, 0);
+    w.nvim.quit().await;
+}
+
+#[tokio::test]
+async fn a_transcript_past_the_line_limit_is_left_to_boos_highlighting() {
+    let w = World::start().await;
+    let nvim = &w.nvim;
+    stand_in(nvim).await;
+    // Not paused for the stream: only the length turns the renderer off.
+    nvim.lua(
+        "require('boo').setup({ ui = { pause_renderers = false, renderers_max_lines = 20 } })",
+    )
+    .await;
+    nvim.cmd("Boo").await.expect(":Boo");
+    nvim.cmd("Boo send go [fake:long 300 5]")
+        .await
+        .expect("send");
+    nvim.wait_transcript("the whole answer", "chunk-299", WAIT)
+        .await;
+    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    let calls = nvim.lua("return _G.calls").await;
+    let chat_buf = nvim
+        .lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
+        .await;
+    assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
+    assert_eq!(calls[0][0], "off", "{calls}");
+    assert_eq!(calls[0][1], chat_buf, "{calls}");
+    assert_eq!(
+        calls[0][2], false,
+        "turned off before the long lines arrived: {calls}"
+    );
+    // The next turn's end does not turn it back on either.
+    nvim.cmd("Boo send again [fake:long 20 5]")
+        .await
+        .expect("send");
+    // Its last chunk, chunk-19, is in the transcript twice once it is there.
+    nvim.wait_for(
+        "the second answer",
+        "(function() for _, v in pairs(require('boo.ui.chat').chats) do
+           local t = table.concat(vim.api.nvim_buf_get_lines(v.buf, 0, -1, false), '\\n')
+           return select(2, t:gsub('chunk%-19\\n', '')) >= 2 end end)()",
+        WAIT,
+    )
+    .await;
+    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+    assert_eq!(nvim.lua("return #_G.calls").await, 1);
     w.nvim.quit().await;
 }

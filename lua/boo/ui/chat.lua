@@ -112,12 +112,13 @@ function M.lines(op)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     if vim.api.nvim_win_get_cursor(win)[1] >= old_count then table.insert(followers, win) end
   end
+  local last = op.last < 0 and old_count + op.last + 1 or op.last
+  require('boo.ui.renderers').check_length(buf, old_count - (last - op.first) + #op.lines)
   local set_opt, o = vim.api.nvim_set_option_value, { buf = buf }
   set_opt('modifiable', true, o)
   if op.keep then
     -- Line `first` keeps its first `keep` bytes: only the new text of a growing line is set,
     -- in one call (each costs Neovim a botline update of the windows that follow).
-    local last = op.last < 0 and old_count + op.last + 1 or op.last
     vim.api.nvim_buf_set_text(buf, op.first, op.keep, math.max(last - 1, op.first), -1, op.lines)
   else
     vim.api.nvim_buf_set_lines(buf, op.first, op.last, false, op.lines)

@@ -8,6 +8,8 @@ local M = {}
 
 --- Buffers paused by us (so a renderer the user turned off stays off).
 M.paused = {} ---@type table<integer, boolean>
+--- Transcripts over `ui.renderers_max_lines`: paused for good.
+M.long = {} ---@type table<integer, boolean>
 
 local function render_markdown(buf, on)
   if not package.loaded['render-markdown'] then return false end
@@ -36,13 +38,24 @@ function M.pause(buf)
   if a or b then M.paused[buf] = true end
 end
 
---- Lets them draw again (the turn ended).
+--- Lets them draw again (the turn ended), unless the transcript is too long for them.
 function M.resume(buf)
-  if not M.paused[buf] then return end
+  if not M.paused[buf] or M.long[buf] then return end
   M.paused[buf] = nil
   if not vim.api.nvim_buf_is_valid(buf) then return end
   render_markdown(buf, true)
   markview(buf, true)
+end
+
+--- A transcript about to hold `count` lines: past `ui.renderers_max_lines`, the renderers are
+--- turned off on it before the lines arrive (their parse of the whole buffer would block).
+function M.check_length(buf, count)
+  local max = require('boo.config').get().ui.renderers_max_lines
+  if M.long[buf] or max == 0 or count <= max then return end
+  M.long[buf] = true
+  if M.paused[buf] then return end
+  local a, b = render_markdown(buf, false), markview(buf, false)
+  if a or b then M.paused[buf] = true end
 end
 
 local function chat_buf(ev)
