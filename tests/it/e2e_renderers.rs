@@ -32,23 +32,31 @@ async fn stand_in(nvim: &boo_testkit::nvim::Nvim) {
     .await;
 }
 
-#[tokio::test]
-async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
-    let w = World::start().await;
-    let nvim = &w.nvim;
-    stand_in(nvim).await;
+/// Opens the chat and streams a 300-chunk answer into it.
+async fn first_answer(nvim: &boo_testkit::nvim::Nvim) {
     nvim.cmd("Boo").await.expect(":Boo");
     nvim.cmd("Boo send go [fake:long 300 5]")
         .await
         .expect("send");
     nvim.wait_transcript("the whole answer", "chunk-299", WAIT)
         .await;
+}
+
+async fn chat_buf(nvim: &boo_testkit::nvim::Nvim) -> serde_json::Value {
+    nvim.lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
+        .await
+}
+
+#[tokio::test]
+async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
+    let w = World::start().await;
+    let nvim = &w.nvim;
+    stand_in(nvim).await;
+    first_answer(nvim).await;
     let calls = nvim
         .wait_for("the renderer resumed", "#_G.calls >= 2 and _G.calls", WAIT)
         .await;
-    let chat_buf = nvim
-        .lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
-        .await;
+    let chat_buf = chat_buf(nvim).await;
     assert_eq!(calls[0][0], "off", "{calls}");
     assert_eq!(
         calls[0][1], chat_buf,
@@ -85,18 +93,11 @@ async fn a_transcript_past_the_line_limit_is_left_to_boos_highlighting() {
         "require('boo').setup({ ui = { pause_renderers = false, renderers_max_lines = 20 } })",
     )
     .await;
-    nvim.cmd("Boo").await.expect(":Boo");
-    nvim.cmd("Boo send go [fake:long 300 5]")
-        .await
-        .expect("send");
-    nvim.wait_transcript("the whole answer", "chunk-299", WAIT)
-        .await;
+    first_answer(nvim).await;
     nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
         .await;
     let calls = nvim.lua("return _G.calls").await;
-    let chat_buf = nvim
-        .lua("for _, v in pairs(require('boo.ui.chat').chats) do return v.buf end")
-        .await;
+    let chat_buf = chat_buf(nvim).await;
     assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
     assert_eq!(calls[0][0], "off", "{calls}");
     assert_eq!(calls[0][1], chat_buf, "{calls}");
