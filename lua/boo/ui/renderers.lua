@@ -50,12 +50,11 @@ end
 --- A transcript about to hold `count` lines: past `ui.renderers_max_lines`, the renderers are
 --- turned off on it before the lines arrive (their parse of the whole buffer would block).
 function M.check_length(buf, count)
+  if M.long[buf] then return end
   local max = require('boo.config').get().ui.renderers_max_lines
-  if M.long[buf] or max == 0 or count <= max then return end
+  if max == 0 or count <= max then return end
   M.long[buf] = true
-  if M.paused[buf] then return end
-  local a, b = render_markdown(buf, false), markview(buf, false)
-  if a or b then M.paused[buf] = true end
+  M.pause(buf)
 end
 
 local function chat_buf(ev)
