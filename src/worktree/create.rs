@@ -4,11 +4,22 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use git2::{BranchType, ErrorCode, Oid, Repository, WorktreeAddOptions};
+use parking_lot::{Mutex, MutexGuard};
 use tracing::{debug, info, warn};
 
 use super::paths::{check_inside, check_slug, Content};
 use super::txn::{self, Op, Txn};
 use super::{CreateOptions, Result, SessionWorktree, WorktreeError};
+
+/// git's worktree entries (`.git/worktrees/*`) are changed by one writer at a time in this
+/// process: `git worktree add` reads every entry and dies on one that another `add` (or a prune)
+/// has half written, which an arena's contestants, made at once, hit.
+static ADMIN: Mutex<()> = Mutex::new(());
+
+/// Held while a worktree entry is made, renamed or removed (not while files are checked out).
+pub(crate) fn admin_lock() -> MutexGuard<'static, ()> {
+    ADMIN.lock()
+}
 
 pub(crate) fn branch_name(slug: &str) -> String {
     format!("boo/{slug}")
@@ -117,14 +128,17 @@ pub fn create_with_progress(
         if same_name {
             warn!(error = %e, "git worktree add failed; creating the worktree with libgit2");
         }
+        let _admin = admin_lock();
         cleanup_failed(&repo, dest, slug, &branch);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| WorktreeError::io(parent, e))?;
         }
-        let branch_ref = repo.branch(&branch, &base, false)?;
-        let mut add = WorktreeAddOptions::new();
-        add.reference(Some(branch_ref.get()));
-        if let Err(e) = repo.worktree(slug, dest, Some(&add)) {
+        let added = repo.branch(&branch, &base, false).and_then(|b| {
+            let mut add = WorktreeAddOptions::new();
+            add.reference(Some(b.get()));
+            repo.worktree(slug, dest, Some(&add))
+        });
+        if let Err(e) = added {
             // Leave nothing half-made behind: the branch would block a retry.
             cleanup_failed(&repo, dest, slug, &branch);
             return Err(e.into());
@@ -170,10 +184,12 @@ pub(crate) fn make_room(repo: &Repository, slug: &str, dest: &Path) -> Result<()
 }
 
 /// `git worktree add`: git checks files out with parallel workers and its stat-cache tricks, an
-/// order of magnitude faster than libgit2's checkout on a large repository. Hooks are switched
-/// off (libgit2 never ran them either); the arguments are passed as a list, never through a shell.
-/// Not `--quiet`: the checkout's progress lines on stderr are read as they come (shown from the
-/// start rather than after git's usual 2 s delay).
+/// order of magnitude faster than libgit2's checkout on a large repository. The entry is made
+/// with `--no-checkout` under [`admin_lock`], then the files are checked out as `add` itself
+/// would (`reset --hard`), outside it: sessions made at once check out side by side. Hooks are
+/// switched off (libgit2 never ran them either); the arguments are passed as a list, never
+/// through a shell. Not `--quiet`: the checkout's progress lines on stderr are read as they
+/// come (shown from the start rather than after git's usual 2 s delay).
 fn git_worktree_add(
     repo_root: &Path,
     dest: &Path,
@@ -181,19 +197,34 @@ fn git_worktree_add(
     base: Oid,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
+    {
+        let _admin = admin_lock();
+        let mut add = git_command(repo_root);
+        add.args(["worktree", "add", "--no-checkout", "-b", branch])
+            .arg(dest)
+            .arg(base.to_string());
+        run_git(add, &mut |_| {})?;
+    }
+    let mut checkout = git_command(dest);
+    checkout.args(["reset", "--hard", "--no-recurse-submodules"]);
+    run_git(checkout, progress)
+}
+
+fn git_command(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    cmd.arg("-C").arg(dir).args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "advice.detachedHead=false",
+    ]);
+    cmd
+}
+
+/// Runs git, reporting its progress lines; the error is git's last other line.
+fn run_git(mut cmd: std::process::Command, progress: &mut dyn FnMut(Progress)) -> Result<()> {
     use std::io::Read;
-    let mut child = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo_root)
-        .args([
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "advice.detachedHead=false",
-        ])
-        .args(["worktree", "add", "-b", branch])
-        .arg(dest)
-        .arg(base.to_string())
+    let mut child = cmd
         .env("GIT_PROGRESS_DELAY", "0")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -214,7 +245,7 @@ fn git_worktree_add(
     }
     let status = child
         .wait()
-        .map_err(|e| WorktreeError::Git(format!("git worktree add: {e}")))?;
+        .map_err(|e| WorktreeError::Git(format!("git: {e}")))?;
     if status.success() {
         return Ok(());
     }
@@ -273,15 +304,20 @@ fn parse_progress(line: &str) -> Option<Progress> {
 }
 
 /// Removes what a failed creation may have left: the branch, the worktree metadata, the
-/// directory (only when it is empty or was made by the failed attempt).
+/// directory (only when it is empty or was made by the failed attempt). Called under
+/// [`admin_lock`].
 fn cleanup_failed(repo: &Repository, dest: &Path, slug: &str, branch: &str) {
     if let Ok(w) = repo.find_worktree(slug) {
         let mut opts = git2::WorktreePruneOptions::new();
         opts.valid(true).working_tree(true);
         let _ = w.prune(Some(&mut opts));
     }
-    if let Ok(mut b) = repo.find_branch(branch, BranchType::Local) {
-        let _ = b.delete();
+    // The ref itself, not `Branch::delete`: that one first asks every worktree whether it has
+    // the branch out, and fails on an entry left half made.
+    if let Ok(mut r) = repo.find_reference(&format!("refs/heads/{branch}")) {
+        if let Err(e) = r.delete() {
+            warn!(branch, error = %e, "branch of a failed creation not deleted");
+        }
     }
     if dest.join(".git").is_file() {
         let _ = fs::remove_dir_all(dest);

@@ -227,6 +227,7 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
         refs.extend(turns.flatten().filter_map(|r| r.name().map(str::to_string)));
     }
     let mut deleted: Vec<(String, Oid)> = Vec::new();
+    let admin = super::create::admin_lock();
     let result = (|| -> Result<()> {
         for name in &refs {
             if let Ok(mut r) = user.find_reference(name) {
@@ -244,6 +245,7 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
         }
         Ok(())
     })();
+    drop(admin);
     if let Err(e) = result {
         for (name, id) in &deleted {
             if let Err(re) = user.reference(name, *id, true, "boo: undo failed removal") {

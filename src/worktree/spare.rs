@@ -154,6 +154,7 @@ fn rename(
         return Err(WorktreeError::Git("the spare's branch moved".into()));
     }
     let root = &spare.repo_root;
+    let entries = super::create::admin_lock();
     // git's entry for the worktree gets the session's name; the directory keeps its own (git
     // allows the two to differ, as after `git worktree add` picked a free entry name).
     let admin = repo.commondir().join("worktrees");
@@ -165,6 +166,7 @@ fn rename(
     git(root, &["worktree", "repair"], &[&spare.path])?;
     // `git branch -m` also rewrites the HEAD of the worktree that has the branch out.
     git(root, &["branch", "-m", &spare.branch, &branch], &[])?;
+    drop(entries);
     let base = git2::Oid::from_str(&spare.base_commit)?;
     let repo = open_user_repo(repo_path)?;
     repo.reference(&base_ref(slug), base, true, "boo: session base")?;

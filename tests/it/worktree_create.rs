@@ -125,3 +125,40 @@ fn a_checkout_failing_half_way_leaves_nothing_behind() {
     );
     assert!(!dest.exists());
 }
+
+/// Sessions made at once (an arena's contestants) each get git's worktree: `git worktree add`
+/// reads every entry under `.git/worktrees` and dies on one another `add` has half written, so
+/// without one writer at a time one of them failed, and its leftover branch then blocked the
+/// libgit2 retry.
+#[test]
+fn sessions_created_at_once_all_get_their_worktree() {
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("d{}/f{i}.txt", i % 10), format!("{i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let fx = Fixture::new(&refs);
+    for round in 0..3 {
+        let made: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let slug = format!("r{round}-s{i}");
+                    let dest = fx.dest(&slug);
+                    let repo = fx.repo.clone();
+                    s.spawn(move || {
+                        worktree::create(&repo, &dest, &slug, &CreateOptions::default())
+                            .map_err(|e| format!("{slug}: {e}"))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for wt in made {
+            let wt = wt.unwrap();
+            assert_eq!(git(&wt.path, &["status", "--porcelain"]), "");
+            assert_eq!(tree_digest(&wt.path), tree_digest(&fx.repo));
+        }
+    }
+}
