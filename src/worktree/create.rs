@@ -11,14 +11,35 @@ use super::paths::{check_inside, check_slug, Content};
 use super::txn::{self, Op, Txn};
 use super::{CreateOptions, Result, SessionWorktree, WorktreeError};
 
-/// git's worktree entries (`.git/worktrees/*`) are changed by one writer at a time in this
-/// process: `git worktree add` reads every entry and dies on one that another `add` (or a prune)
-/// has half written, which an arena's contestants, made at once, hit.
+/// git's worktree entries (`.git/worktrees/*`) are changed by one writer at a time:
+/// `git worktree add` reads every entry and dies on one that another `add` (or a prune) has half
+/// written, which an arena's contestants, made at once, hit. A lock file in the repository's git
+/// dir keeps two editors' boo apart too; the mutex covers a git dir where it cannot be made.
 static ADMIN: Mutex<()> = Mutex::new(());
 
+pub(crate) struct AdminLock {
+    _file: Option<fs::File>,
+    _local: MutexGuard<'static, ()>,
+}
+
 /// Held while a worktree entry is made, renamed or removed (not while files are checked out).
-pub(crate) fn admin_lock() -> MutexGuard<'static, ()> {
-    ADMIN.lock()
+pub(crate) fn admin_lock(repo: &Repository) -> AdminLock {
+    let local = ADMIN.lock();
+    // Not `*.lock`: git reads that as the lock of a file named without it.
+    let path = repo.commondir().join("boo-worktrees.flock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.lock().map(|()| f));
+    if let Err(e) = &file {
+        debug!(path = %path.display(), error = %e, "no lock file; locked in this process only");
+    }
+    AdminLock {
+        _file: file.ok(),
+        _local: local,
+    }
 }
 
 pub(crate) fn branch_name(slug: &str) -> String {
@@ -118,7 +139,7 @@ pub fn create_with_progress(
         .file_name()
         .is_some_and(|n| n == std::ffi::OsStr::new(slug));
     let made = if same_name {
-        git_worktree_add(&repo_root, dest, &branch, base.id(), progress)
+        git_worktree_add(&repo, dest, &branch, base.id(), progress)
     } else {
         Err(WorktreeError::Git(
             "git names a worktree after its directory".into(),
@@ -128,7 +149,7 @@ pub fn create_with_progress(
         if same_name {
             warn!(error = %e, "git worktree add failed; creating the worktree with libgit2");
         }
-        let _admin = admin_lock();
+        let _admin = admin_lock(&repo);
         cleanup_failed(&repo, dest, slug, &branch);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| WorktreeError::io(parent, e))?;
@@ -191,14 +212,17 @@ pub(crate) fn make_room(repo: &Repository, slug: &str, dest: &Path) -> Result<()
 /// through a shell. Not `--quiet`: the checkout's progress lines on stderr are read as they
 /// come (shown from the start rather than after git's usual 2 s delay).
 fn git_worktree_add(
-    repo_root: &Path,
+    repo: &Repository,
     dest: &Path,
     branch: &str,
     base: Oid,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
+    let repo_root = repo
+        .workdir()
+        .ok_or_else(|| WorktreeError::Bare(repo.path().display().to_string()))?;
     {
-        let _admin = admin_lock();
+        let _admin = admin_lock(repo);
         let mut add = git_command(repo_root);
         add.args(["worktree", "add", "--no-checkout", "-b", branch])
             .arg(dest)

@@ -227,7 +227,7 @@ pub fn remove(wt: &SessionWorktree, mode: RemoveMode) -> Result<RemoveOutcome> {
         refs.extend(turns.flatten().filter_map(|r| r.name().map(str::to_string)));
     }
     let mut deleted: Vec<(String, Oid)> = Vec::new();
-    let admin = super::create::admin_lock();
+    let admin = super::create::admin_lock(&user);
     let result = (|| -> Result<()> {
         for name in &refs {
             if let Ok(mut r) = user.find_reference(name) {

@@ -154,7 +154,7 @@ fn rename(
         return Err(WorktreeError::Git("the spare's branch moved".into()));
     }
     let root = &spare.repo_root;
-    let entries = super::create::admin_lock();
+    let entries = super::create::admin_lock(&repo);
     // git's entry for the worktree gets the session's name; the directory keeps its own (git
     // allows the two to differ, as after `git worktree add` picked a free entry name).
     let admin = repo.commondir().join("worktrees");
