@@ -135,11 +135,7 @@ fn sessions_created_at_once_all_get_their_worktree() {
     let files: Vec<(String, String)> = (0..200)
         .map(|i| (format!("d{}/f{i}.txt", i % 10), format!("{i}\n")))
         .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let fx = Fixture::new(&refs);
+    let fx = Fixture::owned(&files);
     for round in 0..3 {
         let made: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..6)

@@ -472,11 +472,7 @@ fn concurrent_accepts_of_different_files_all_land() {
     let files: Vec<(String, String)> = (0..8)
         .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
         .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let fx = Fixture::new(&refs);
+    let fx = Fixture::owned(&files);
     let wt = fx.create("par");
     for (p, _) in &files {
         write(&wt.path.join(p), "agent\n");

@@ -53,11 +53,7 @@ fn narrow_scans_equal_full_scans_through_many_edits() {
         .collect();
     files.push((".gitignore".into(), "ignored/\n*.log\n".into()));
     files.push(("deep/a/b/c.txt".into(), "c\n".into()));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let fx = Fixture::new(&refs);
+    let fx = Fixture::owned(&files);
     let wt = fx.create("s1");
     let root = wt.path.clone();
     let scanner = PendingScanner::new(&wt.path);

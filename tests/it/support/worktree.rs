@@ -69,6 +69,12 @@ impl Fixture {
         Fixture::named("repo", files)
     }
 
+    /// [`Fixture::new`] of generated (owned) paths and contents.
+    pub fn owned(files: &[(String, String)]) -> Fixture {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (&p[..], &c[..])).collect();
+        Fixture::new(&refs)
+    }
+
     pub fn named(repo_name: &str, files: &[(&str, &str)]) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join(repo_name);
