@@ -276,7 +276,7 @@ fn run_git(mut cmd: std::process::Command, progress: &mut dyn FnMut(Progress)) -
     Err(WorktreeError::Git(
         lines
             .last_error
-            .unwrap_or_else(|| "git worktree add failed".to_string()),
+            .unwrap_or_else(|| "git failed".to_string()),
     ))
 }
 
