@@ -274,9 +274,7 @@ fn run_git(mut cmd: std::process::Command, progress: &mut dyn FnMut(Progress)) -
         return Ok(());
     }
     Err(WorktreeError::Git(
-        lines
-            .last_error
-            .unwrap_or_else(|| "git failed".to_string()),
+        lines.last_error.unwrap_or_else(|| "git failed".to_string()),
     ))
 }
 
