@@ -139,7 +139,7 @@ pub fn create_with_progress(
         .file_name()
         .is_some_and(|n| n == std::ffi::OsStr::new(slug));
     let made = if same_name {
-        git_worktree_add(&repo, dest, &branch, base.id(), progress)
+        git_worktree_add(&repo, &repo_root, dest, &branch, base.id(), progress)
     } else {
         Err(WorktreeError::Git(
             "git names a worktree after its directory".into(),
@@ -213,14 +213,12 @@ pub(crate) fn make_room(repo: &Repository, slug: &str, dest: &Path) -> Result<()
 /// come (shown from the start rather than after git's usual 2 s delay).
 fn git_worktree_add(
     repo: &Repository,
+    repo_root: &Path,
     dest: &Path,
     branch: &str,
     base: Oid,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
-    let repo_root = repo
-        .workdir()
-        .ok_or_else(|| WorktreeError::Bare(repo.path().display().to_string()))?;
     {
         let _admin = admin_lock(repo);
         let mut add = git_command(repo_root);

@@ -47,6 +47,25 @@ async fn chat_buf(nvim: &boo_testkit::nvim::Nvim) -> serde_json::Value {
         .await
 }
 
+async fn idle(nvim: &boo_testkit::nvim::Nvim) {
+    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
+        .await;
+}
+
+/// Call `i` of the stand-in was `what` ("off"/"on") on `buf`, with the answer there or not.
+fn assert_call(
+    calls: &serde_json::Value,
+    i: usize,
+    what: &str,
+    buf: &serde_json::Value,
+    answer_there: bool,
+    why: &str,
+) {
+    assert_eq!(calls[i][0], what, "{calls}");
+    assert_eq!(calls[i][1], *buf, "on the chat's buffer: {calls}");
+    assert_eq!(calls[i][2], answer_there, "{why}: {calls}");
+}
+
 #[tokio::test]
 async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
     let w = World::start().await;
@@ -57,17 +76,21 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
         .wait_for("the renderer resumed", "#_G.calls >= 2 and _G.calls", WAIT)
         .await;
     let chat_buf = chat_buf(nvim).await;
-    assert_eq!(calls[0][0], "off", "{calls}");
-    assert_eq!(
-        calls[0][1], chat_buf,
-        "paused on the chat's buffer: {calls}"
+    assert_call(
+        &calls,
+        0,
+        "off",
+        &chat_buf,
+        false,
+        "paused before the answer came",
     );
-    assert_eq!(calls[0][2], false, "paused before the answer came: {calls}");
-    assert_eq!(calls[1][0], "on", "{calls}");
-    assert_eq!(calls[1][1], chat_buf, "{calls}");
-    assert_eq!(
-        calls[1][2], true,
-        "resumed once the answer was there: {calls}"
+    assert_call(
+        &calls,
+        1,
+        "on",
+        &chat_buf,
+        true,
+        "resumed once the answer was there",
     );
     // Turned off by the option: nothing is paused.
     nvim.lua("_G.calls = {} require('boo').setup({ ui = { pause_renderers = false } })")
@@ -77,8 +100,7 @@ async fn a_renderer_is_paused_while_the_answer_streams_and_resumed_after() {
         .expect("send");
     nvim.wait_transcript("the second answer", "chunk-49", WAIT)
         .await;
-    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
+    idle(nvim).await;
     assert_eq!(nvim.lua("return #_G.calls").await, 0);
     w.nvim.quit().await;
 }
@@ -94,16 +116,17 @@ async fn a_transcript_past_the_line_limit_is_left_to_boos_highlighting() {
     )
     .await;
     first_answer(nvim).await;
-    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
+    idle(nvim).await;
     let calls = nvim.lua("return _G.calls").await;
     let chat_buf = chat_buf(nvim).await;
     assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
-    assert_eq!(calls[0][0], "off", "{calls}");
-    assert_eq!(calls[0][1], chat_buf, "{calls}");
-    assert_eq!(
-        calls[0][2], false,
-        "turned off before the long lines arrived: {calls}"
+    assert_call(
+        &calls,
+        0,
+        "off",
+        &chat_buf,
+        false,
+        "turned off before the long lines arrived",
     );
     // The next turn's end does not turn it back on either.
     nvim.cmd("Boo send again [fake:long 20 5]")
@@ -118,8 +141,7 @@ async fn a_transcript_past_the_line_limit_is_left_to_boos_highlighting() {
         WAIT,
     )
     .await;
-    nvim.wait_for("idle", "not require('boo').status().busy", WAIT)
-        .await;
+    idle(nvim).await;
     assert_eq!(nvim.lua("return #_G.calls").await, 1);
     w.nvim.quit().await;
 }
